@@ -1,0 +1,66 @@
+/* spec.h — a campaign spec (YAML) parsed and expanded into its cells.
+ *
+ * A spec names a dataset, a model, an optimizer, seeds, search settings and
+ * a budget. Wherever a scalar is expected, a YAML sequence instead makes
+ * that key an axis; the campaign's grid is the cross product of all axes
+ * and each point of it is a cell (see docs/spec.md for every key).
+ *
+ * Parsing is all-or-nothing: an unknown key, a wrong type, an impossible
+ * value or a duplicated key fails with a message naming the file, the line
+ * and the key path (e.g. "spec.yaml:4: optimizer.lr: expected a number >
+ * 0, got 'fast'"), and nothing is returned. Relative dataset paths are
+ * resolved against the spec file's directory.
+ */
+#ifndef EMC_SPEC_H
+#define EMC_SPEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cell.h"
+#include "err.h"
+
+#define EMC_NAME_MAX 128
+#define EMC_PATH_MAX 1024
+#define EMC_SPEC_MAX_BYTES (1 << 20) /* larger spec files are refused */
+#define EMC_SPEC_MAX_CELLS 100000    /* larger grids are refused */
+
+/* Where a campaign's data comes from. Either `name` is a known alias
+ * ("fashion-mnist") or `format` and the paths are given. After
+ * emc_dataset_resolve() the paths are absolute and filled in either case. */
+typedef struct emc_dataset_ref {
+	char name[EMC_NAME_MAX];   /* alias, or "" */
+	char format[16];           /* "idx" */
+	char split[16];            /* "train" (default) or "test"; used by aliases */
+	char images[EMC_PATH_MAX]; /* idx: images file (gzip or plain) */
+	char labels[EMC_PATH_MAX]; /* idx: labels file (gzip or plain) */
+} emc_dataset_ref;
+
+typedef struct emc_search_cfg {
+	int64_t start;    /* first n tried (default 16) */
+	double precision; /* stop when hi - lo <= max(1, precision * lo) (default 0.01) */
+	int64_t max_n;    /* largest n tried; 0 = the dataset's size */
+} emc_search_cfg;
+
+typedef struct emc_campaign_spec {
+	char name[EMC_NAME_MAX];
+	emc_dataset_ref dataset;
+	emc_search_cfg search;
+	int n_cells;
+	emc_cell_cfg *cells; /* (n_cells), in a stable grid order */
+} emc_campaign_spec;
+
+/* Parse the spec in `path`. On success *ret is a new spec the caller frees
+ * with emc_spec_destroy(). On failure returns -EINVAL (or -errno for I/O)
+ * and fills err; *ret is untouched. */
+int emc_spec_parse_file(const char *path, emc_campaign_spec **ret, emc_err *err);
+
+/* Parse spec text held in memory. `origin` names it in error messages (a
+ * file name); `base_dir` resolves relative dataset paths. */
+int emc_spec_parse_string(const char *text, size_t len, const char *origin, const char *base_dir,
+			  emc_campaign_spec **ret, emc_err *err);
+
+/* NULL-safe; sets *p = NULL. */
+void emc_spec_destroy(emc_campaign_spec **p);
+
+#endif

@@ -1,0 +1,28 @@
+/* report.h — emcctl's read-only views of a campaign database.
+ *
+ * These work from the database file alone, while the coordinator runs or
+ * is down. Nothing here writes.
+ */
+#ifndef EMC_REPORT_H
+#define EMC_REPORT_H
+
+#include <stdio.h>
+
+#include "err.h"
+#include "store.h"
+
+typedef enum report_format { REPORT_TABLE = 0, REPORT_CSV, REPORT_JSON } report_format;
+
+int report_format_parse(const char *s, report_format *ret);
+
+/* Per campaign and per cell: state, bracket [lo, hi), trials done /
+ * running / queued. campaign may be NULL for all campaigns. */
+int report_status(store *s, const char *campaign, FILE *out, emc_err *err);
+
+/* One row per cell: campaign, cell, model, activation, optimizer, dataset,
+ * labels, seed, params, emc, lo, hi, trials, train_seconds, and whether a
+ * budget stop decided the EMC (unconverged). An EMC of a cell that fit the
+ * whole dataset prints as ">=N". campaign may be NULL for all campaigns. */
+int report_results(store *s, const char *campaign, report_format fmt, FILE *out, emc_err *err);
+
+#endif

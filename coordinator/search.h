@@ -1,0 +1,60 @@
+/* search.h — one cell's EMC search, as a pure state machine.
+ *
+ * The search knows nothing of sockets or databases: it is told results and
+ * asked which n to try next. State is the bracket
+ *
+ *   lo = largest n known to fit (0: none yet)
+ *   hi = smallest n known not to fit (0: none yet)
+ *
+ * Galloping: while hi is unknown, try start, 2·start, 4·start, … capped at
+ * n_max. Then bisection inside (lo, hi) until hi − lo <= max(1, precision·lo).
+ * EMC = lo. If n_max itself fits, the search is done with lo = n_max and
+ * the EMC is reported as ">= n_max". If nothing down to n = 1 fits, it is
+ * done with lo = 0.
+ *
+ * The state is (lo, hi) plus constants, so the coordinator rebuilds it after
+ * a restart from the cell's stored lo and hi alone.
+ */
+#ifndef EMC_SEARCH_H
+#define EMC_SEARCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct search_state {
+	int64_t lo, hi;   /* the bracket; 0 = unknown */
+	int64_t start;    /* first n tried, >= 1 */
+	int64_t n_max;    /* largest n that may be tried (dataset size or search.max_n) */
+	double precision; /* relative bracket width at which the search stops */
+} search_state;
+
+/* Start a search (lo = hi = 0). start is clamped to [1, n_max]. */
+void search_init(search_state *s, int64_t start, double precision, int64_t n_max);
+
+/* Resume a search from a stored bracket. */
+void search_restore(search_state *s, int64_t start, double precision, int64_t n_max, int64_t lo, int64_t hi);
+
+/* Record the outcome of a trial at n. A fit above hi, or a no-fit below lo
+ * (training near capacity is not monotone), is recorded without widening
+ * the bracket the wrong way: lo only grows and hi only shrinks, and if they
+ * cross, lo wins and hi is reset to lo + 1 ... see search.c for the rule. */
+void search_record(search_state *s, int64_t n, bool fit);
+
+/* True when the bracket meets the precision, or n_max fits, or n = 1 fails. */
+bool search_done(const search_state *s);
+
+/* True when n_max was probed and fit: the EMC is ">= n_max". */
+bool search_full(const search_state *s);
+
+/* The next n to try, given the sizes already being trained (inflight, k of
+ * them). Returns 1 and sets *ret_n if there is a useful new probe, 0 if the
+ * search must wait for in-flight results or is done. With k = 0 the probe is
+ * the galloping or bisection point; callers that run several probes per cell
+ * may pass in-flight sizes and get the next useful point. */
+int search_next(const search_state *s, const int64_t *inflight, int k, int64_t *ret_n);
+
+/* True when a probe at n can no longer change the result (n <= lo, or
+ * hi != 0 and n >= hi, or the search is done): it may be cancelled. */
+bool search_pointless(const search_state *s, int64_t n);
+
+#endif

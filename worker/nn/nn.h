@@ -1,0 +1,70 @@
+/* nn.h — the training engine's public face: train one trial.
+ *
+ * The engine is a library: it knows nothing of ZeroMQ, SQLite or the
+ * coordinator. Given a cell configuration and the n samples of a subset it
+ * builds the network, trains it with the configured optimizer, and decides
+ * how the trial ended:
+ *
+ *   FIT      accuracy over EVERY sample of the subset >= fit_threshold
+ *            (checked every budget.eval_every epochs, and at the end);
+ *   NO_FIT   reason PLATEAU (best full-subset loss not improved by a
+ *            relative plateau_rel for plateau_epochs epochs), GRADNORM
+ *            (full-batch gradient norm < grad_tol), or BUDGET (max_epochs,
+ *            max_steps or max_seconds ran out);
+ *   CANCELLED the caller asked it to stop.
+ *
+ * All memory is allocated before the first step; a training step does not
+ * allocate. Every matrix product goes through cblas_sgemm. A trial is
+ * deterministic for a given configuration, data and BLAS thread count.
+ */
+#ifndef EMC_NN_H
+#define EMC_NN_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "cell.h"
+#include "err.h"
+
+/* The samples of one trial: borrowed, not copied. */
+typedef struct nn_data {
+	const float *x;        /* (n, dim) row-major */
+	const uint8_t *y;      /* (n) labels in [0, shape.classes) */
+	int64_t n;
+	emc_input_shape shape; /* dim = channels * height * width */
+} nn_data;
+
+/* What a trial reports while it runs. */
+typedef struct nn_progress {
+	int64_t epoch;     /* epochs completed */
+	int64_t step;      /* optimizer steps taken */
+	double loss;       /* mean loss over the whole subset at the last evaluation */
+	double accuracy;   /* accuracy over the whole subset at the last evaluation */
+	double grad_norm;  /* full-batch gradient norm at the last evaluation */
+	double seconds;    /* wall time since training began */
+	double budget_used;/* fraction of the tightest budget used, in [0, 1] */
+} nn_progress;
+
+/* Called on the training thread after every evaluation. */
+typedef void (*nn_progress_fn)(void *ctx, const nn_progress *p);
+
+typedef struct nn_hooks {
+	nn_progress_fn progress; /* may be NULL */
+	void *ctx;
+	const atomic_int *cancel; /* may be NULL; polled every step: nonzero stops with CANCELLED */
+} nn_hooks;
+
+typedef struct nn_trial_result {
+	emc_outcome outcome;    /* FIT, NO_FIT or CANCELLED */
+	emc_stop_reason reason;
+	nn_progress last;       /* the final evaluation */
+	int64_t params;         /* trainable parameters of the network built */
+} nn_trial_result;
+
+/* Train cfg on data. Returns 0 and fills *ret when training ran (whatever
+ * its outcome); returns -errno and fills err when it could not (an
+ * unsupported configuration, out of memory). hooks may be NULL. */
+int nn_train(const emc_cell_cfg *cfg, const nn_data *data, const nn_hooks *hooks, nn_trial_result *ret,
+	     emc_err *err);
+
+#endif
