@@ -1,0 +1,133 @@
+/* campaign.c — check a campaign spec against its data before it is stored.
+ *
+ * The dataset is decoded in full once here: that is the only way to know
+ * that every byte of it is well formed, and it gives the sample count and
+ * shape the search and the parameter counts need. The decoded samples are
+ * dropped again at once; workers load their own copy.
+ */
+#include "campaign.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dataset.h"
+
+int campaign_read_file(const char *path, char **ret_text, size_t *ret_len, char **ret_dir, emc_err *err)
+{
+	FILE *f = fopen(path, "rb");
+	char *text = NULL, *copy = NULL, *dir = NULL;
+	size_t len = 0;
+	int r;
+
+	if (!f)
+		return emc_err_set(err, errno, "%s: cannot open spec: %s", path, strerror(errno));
+	text = malloc(EMC_SPEC_MAX_BYTES + 1);
+	if (!text) {
+		r = emc_err_set(err, ENOMEM, "%s: out of memory", path);
+		goto fail;
+	}
+	len = fread(text, 1, EMC_SPEC_MAX_BYTES + 1, f);
+	if (ferror(f)) {
+		r = emc_err_set(err, EIO, "%s: cannot read spec", path);
+		goto fail;
+	}
+	if (len > EMC_SPEC_MAX_BYTES) {
+		r = emc_err_set(err, EFBIG, "%s: spec is larger than %d bytes", path, EMC_SPEC_MAX_BYTES);
+		goto fail;
+	}
+	text[len] = '\0';
+	copy = strdup(path);
+	if (!copy || !(dir = realpath(dirname(copy), NULL))) {
+		r = emc_err_set(err, errno ? errno : ENOMEM, "%s: cannot resolve the spec's directory", path);
+		goto fail;
+	}
+	free(copy);
+	fclose(f);
+	*ret_text = text;
+	*ret_len = len;
+	*ret_dir = dir;
+	return 0;
+fail:
+	free(copy);
+	free(text);
+	fclose(f);
+	return r;
+}
+
+static void describe_dataset(const emc_dataset_ref *ref, char *buf, size_t len)
+{
+	if (ref->name[0])
+		snprintf(buf, len, "%s/%s", ref->name, ref->split[0] ? ref->split : "train");
+	else {
+		const char *slash = strrchr(ref->images, '/');
+		const char *base = slash ? slash + 1 : ref->images;
+		size_t n = strnlen(base, len - 1);
+
+		memcpy(buf, base, n);
+		buf[n] = '\0';
+	}
+}
+
+int campaign_prepare(const char *text, size_t len, const char *origin, const char *base_dir, campaign_prep *ret,
+		     emc_err *err)
+{
+	campaign_prep p;
+	emc_dataset *ds = NULL;
+	unsigned char hash[32];
+	int r;
+
+	memset(&p, 0, sizeof p);
+	r = emc_spec_parse_string(text, len, origin, base_dir, &p.spec, err);
+	if (r < 0)
+		return r;
+	r = emc_dataset_resolve(&p.spec->dataset, base_dir, err);
+	if (r < 0)
+		goto fail;
+	r = emc_dataset_load(&p.spec->dataset, &ds, err);
+	if (r < 0)
+		goto fail;
+	p.dataset.n_total = ds->n;
+	p.dataset.shape = ds->shape;
+	describe_dataset(&p.spec->dataset, p.dataset.description, sizeof p.dataset.description);
+	emc_dataset_destroy(&ds);
+
+	if (p.spec->search.max_n > p.dataset.n_total) {
+		r = emc_err_set(err, EINVAL, "%s: search.max_n = %lld exceeds the dataset's %lld samples", origin,
+				(long long)p.spec->search.max_n, (long long)p.dataset.n_total);
+		goto fail;
+	}
+	for (int i = 0; i < p.spec->n_cells; i++) {
+		int64_t params = emc_model_params(&p.spec->cells[i].model, &p.dataset.shape);
+
+		if (params < 0) {
+			char desc[128];
+
+			r = emc_err_set(err, EINVAL, "%s: model %s cannot be built on %s (%dx%dx%d, %d classes)",
+					origin, emc_model_describe(&p.spec->cells[i].model, desc, sizeof desc),
+					p.dataset.description, p.dataset.shape.channels, p.dataset.shape.height,
+					p.dataset.shape.width, p.dataset.shape.classes);
+			goto fail;
+		}
+	}
+
+	if (sodium_init() < 0) {
+		r = emc_err_set(err, EIO, "campaign: libsodium failed to initialise");
+		goto fail;
+	}
+	crypto_generichash(hash, sizeof hash, (const unsigned char *)text, len, NULL, 0);
+	sodium_bin2hex(p.spec_hash, sizeof p.spec_hash, hash, sizeof hash);
+	*ret = p;
+	return 0;
+fail:
+	emc_spec_destroy(&p.spec);
+	return r;
+}
+
+void campaign_prep_deinit(campaign_prep *p)
+{
+	emc_spec_destroy(&p->spec);
+}

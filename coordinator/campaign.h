@@ -1,0 +1,34 @@
+/* campaign.h — a spec checked all the way down before anything is written.
+ *
+ * Both emcctl (before it starts any process) and emc-coordinator (before it
+ * inserts a campaign) run the same checks: the spec parses, its dataset
+ * resolves and decodes, and every cell's model is one the engine can build
+ * on that data. Only then does the campaign reach the database, so a bad
+ * spec leaves the database exactly as it was.
+ */
+#ifndef EMC_CAMPAIGN_H
+#define EMC_CAMPAIGN_H
+
+#include <stddef.h>
+
+#include "err.h"
+#include "spec.h"
+#include "store.h"
+
+typedef struct campaign_prep {
+	emc_campaign_spec *spec;   /* owned */
+	store_dataset_info dataset;
+	char spec_hash[65];        /* BLAKE2b-256 of the spec text, hex */
+} campaign_prep;
+
+/* Parse and check spec text; load its dataset to learn its size and shape. */
+int campaign_prepare(const char *text, size_t len, const char *origin, const char *base_dir, campaign_prep *ret,
+		     emc_err *err);
+
+/* Read a spec file (bounded by EMC_SPEC_MAX_BYTES) into a new NUL-terminated
+ * buffer the caller frees; also returns the file's directory (caller frees). */
+int campaign_read_file(const char *path, char **ret_text, size_t *ret_len, char **ret_dir, emc_err *err);
+
+void campaign_prep_deinit(campaign_prep *p);
+
+#endif

@@ -1,0 +1,439 @@
+/* emcctl — the researcher's command line.
+ *
+ *   emcctl run SPEC [--workers N] [--db FILE]   coordinator + N local workers
+ *   emcctl launch SPEC --coordinator ENDPOINT   submit to a running coordinator
+ *   emcctl status [--db FILE] [CAMPAIGN]        progress, from the database alone
+ *   emcctl results [--db FILE] [--format F] [CAMPAIGN]
+ *
+ * `run` is the embedded default. It checks the spec and its dataset before
+ * it starts anything (so a bad spec leaves the database untouched), then
+ * starts emc-coordinator and the workers as child processes talking over
+ * an ipc:// socket in a private temporary directory, shows progress read
+ * from the database, and prints the results once the coordinator reports
+ * the campaign done. Run again on the same database, it resumes: finished
+ * trials are never re-run. Ctrl-C stops everything cleanly; what finished
+ * is kept.
+ *
+ * status and results only read the database file, so they work while the
+ * coordinator runs, and after it stopped or crashed.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <zmq.h>
+
+#include "campaign.h"
+#include "log.h"
+#include "report.h"
+#include "store.h"
+#include "wire.h"
+
+#define DEFAULT_DB "emc.db"
+#define MAX_LOCAL_WORKERS 256
+#define SUBMIT_TIMEOUT_MS 60000
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: emcctl COMMAND [options]\n"
+		"\n"
+		"  run SPEC [--workers N] [--db FILE] [--blas-threads T]\n"
+		"        run a campaign on this machine: a coordinator and N local workers\n"
+		"        (default: one per core). The same command resumes an interrupted run.\n"
+		"  launch SPEC --coordinator ENDPOINT\n"
+		"        submit a campaign to a running coordinator's control endpoint\n"
+		"  status [--db FILE] [CAMPAIGN]\n"
+		"        per campaign and per cell: state, bracket [lo, hi), trials\n"
+		"  results [--db FILE] [--format table|csv|json] [CAMPAIGN]\n"
+		"        one row per cell: EMC against parameter count\n"
+		"\n"
+		"The database defaults to ./%s.\n",
+		DEFAULT_DB);
+}
+
+/* The directory of this executable: emc-coordinator and emc-worker are
+ * looked for beside it first, then on PATH. */
+static void sibling_path(const char *name, char *buf, size_t len)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+
+	if (n > 0) {
+		char *slash;
+
+		self[n] = '\0';
+		slash = strrchr(self, '/');
+		if (slash) {
+			*slash = '\0';
+			/* Installed side by side, or in a build tree (coordinator/, worker/). */
+			const char *const subdirs[] = { "", "/../worker", "/../coordinator" };
+
+			for (size_t i = 0; i < sizeof subdirs / sizeof subdirs[0]; i++) {
+				int w = snprintf(buf, len, "%s%s/%s", self, subdirs[i], name);
+
+				if (w > 0 && (size_t)w < len && access(buf, X_OK) == 0)
+					return;
+			}
+		}
+	}
+	snprintf(buf, len, "%s", name);
+}
+
+static pid_t spawn(char *const argv[])
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		signal(SIGINT, SIG_IGN); /* the terminal's ^C is ours to handle */
+		execvp(argv[0], argv);
+		fprintf(stderr, "emcctl: cannot run %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	return pid;
+}
+
+static void print_progress(const char *db_path, const char *campaign, bool tty, int64_t started_ms)
+{
+	store *s = NULL;
+	store_counts counts;
+	emc_err err;
+	int64_t id = 0;
+	double elapsed = (double)(emc_now_ms() - started_ms) / 1000.0;
+
+	if (store_open(db_path, true, &s, &err) < 0)
+		return;
+	if (store_campaign_find(s, campaign, &id, NULL, &err) == 1 && store_counts_get(s, id, &counts, &err) == 0) {
+		printf("%s[%6.0fs] %s: cells %lld/%lld done, trials %lld done, %lld running, %lld queued%s",
+		       tty ? "\r" : "", elapsed, campaign, (long long)counts.cells_done, (long long)counts.cells,
+		       (long long)counts.trials_done, (long long)counts.trials_running,
+		       (long long)counts.trials_pending, tty ? "   " : "\n");
+		fflush(stdout);
+	}
+	store_close(&s);
+}
+
+static int print_results(const char *db_path, const char *campaign, report_format fmt)
+{
+	store *s = NULL;
+	emc_err err;
+	int r;
+
+	if (store_open(db_path, true, &s, &err) < 0) {
+		fprintf(stderr, "emcctl: %s\n", err.msg);
+		return 1;
+	}
+	r = report_results(s, campaign, fmt, stdout, &err);
+	store_close(&s);
+	if (r < 0) {
+		fprintf(stderr, "emcctl: %s\n", err.msg);
+		return 1;
+	}
+	return 0;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	static const struct option opts[] = { { "workers", required_argument, NULL, 'w' },
+					      { "db", required_argument, NULL, 'd' },
+					      { "blas-threads", required_argument, NULL, 't' },
+					      { "verbose", no_argument, NULL, 'v' },
+					      { NULL, 0, NULL, 0 } };
+	const char *db_path = DEFAULT_DB, *blas = "1";
+	int n_workers = (int)sysconf(_SC_NPROCESSORS_ONLN), opt, status = 0, rc = 0;
+	bool verbose = false, tty = isatty(STDOUT_FILENO);
+	char *text = NULL, *dir = NULL, tmpdir[] = "/tmp/emc-run-XXXXXX", endpoint[PATH_MAX + 16],
+	     control[PATH_MAX + 16], coord_bin[PATH_MAX], worker_bin[PATH_MAX], slots[] = "1";
+	pid_t coord, workers[MAX_LOCAL_WORKERS];
+	campaign_prep prep;
+	size_t len;
+	emc_err err;
+	int64_t started_ms = emc_now_ms(), last_progress_ms = 0;
+	struct sigaction sa;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "w:d:t:v", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'w':
+			n_workers = atoi(optarg);
+			break;
+		case 'd':
+			db_path = optarg;
+			break;
+		case 't':
+			blas = optarg;
+			break;
+		case 'v':
+			verbose = true;
+			break;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind + 1 != argc) {
+		fprintf(stderr, "emcctl run: expected exactly one SPEC\n");
+		return 2;
+	}
+	if (n_workers < 1 || n_workers > MAX_LOCAL_WORKERS) {
+		fprintf(stderr, "emcctl run: --workers must be between 1 and %d\n", MAX_LOCAL_WORKERS);
+		return 2;
+	}
+
+	/* Check everything before anything starts or is written. */
+	if (campaign_read_file(argv[optind], &text, &len, &dir, &err) < 0 ||
+	    campaign_prepare(text, len, argv[optind], dir, &prep, &err) < 0) {
+		fprintf(stderr, "emcctl: %s\n", err.msg);
+		free(text);
+		free(dir);
+		return 2;
+	}
+	free(text);
+	free(dir);
+	printf("campaign %s: %d cell(s) on %s (%lld samples), %d local worker(s)\n", prep.spec->name,
+	       prep.spec->n_cells, prep.dataset.description, (long long)prep.dataset.n_total, n_workers);
+	fflush(stdout);
+
+	if (!mkdtemp(tmpdir)) {
+		fprintf(stderr, "emcctl: cannot create a temporary directory: %s\n", strerror(errno));
+		campaign_prep_deinit(&prep);
+		return 1;
+	}
+	snprintf(endpoint, sizeof endpoint, "ipc://%s/workers", tmpdir);
+	snprintf(control, sizeof control, "ipc://%s/control", tmpdir);
+	sibling_path("emc-coordinator", coord_bin, sizeof coord_bin);
+	sibling_path("emc-worker", worker_bin, sizeof worker_bin);
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+
+	{
+		char *cargv[] = { coord_bin, "--db",   (char *)db_path, "--bind", endpoint, "--control",
+				  control,   "--spec", argv[optind],   "--exit-when-done",
+				  verbose ? "--verbose" : "--quiet", NULL };
+		coord = spawn(cargv);
+	}
+	for (int i = 0; i < n_workers; i++) {
+		char *wargv[] = { worker_bin, "--connect", endpoint, "--slots", slots, "--blas-threads", (char *)blas,
+				  verbose ? "--verbose" : "--quiet", NULL };
+		workers[i] = spawn(wargv);
+	}
+
+	for (;;) {
+		pid_t done = waitpid(coord, &status, WNOHANG);
+
+		if (done == coord)
+			break;
+		if (interrupted) {
+			kill(coord, SIGTERM);
+			waitpid(coord, &status, 0);
+			break;
+		}
+		if (emc_now_ms() - last_progress_ms >= (tty ? 1000 : 10000)) {
+			print_progress(db_path, prep.spec->name, tty, started_ms);
+			last_progress_ms = emc_now_ms();
+		}
+		usleep(100 * 1000);
+	}
+	for (int i = 0; i < n_workers; i++)
+		kill(workers[i], SIGTERM);
+	for (int i = 0; i < n_workers; i++)
+		waitpid(workers[i], NULL, 0);
+	rmdir(tmpdir);
+	print_progress(db_path, prep.spec->name, tty, started_ms);
+	if (tty)
+		printf("\n");
+
+	if (interrupted) {
+		fprintf(stderr, "emcctl: interrupted; run the same command again to resume\n");
+		rc = 130;
+	} else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		fprintf(stderr, "emcctl: the coordinator failed (%s %d)\n",
+			WIFEXITED(status) ? "exit status" : "signal",
+			WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+		rc = 1;
+	} else {
+		printf("\nEMC after %.1f s:\n", (double)(emc_now_ms() - started_ms) / 1000.0);
+		rc = print_results(db_path, prep.spec->name, REPORT_TABLE);
+	}
+	campaign_prep_deinit(&prep);
+	return rc;
+}
+
+static int cmd_launch(int argc, char **argv)
+{
+	static const struct option opts[] = { { "coordinator", required_argument, NULL, 'c' },
+					      { NULL, 0, NULL, 0 } };
+	const char *endpoint = NULL;
+	char *text = NULL, *dir = NULL;
+	size_t len;
+	campaign_prep prep;
+	emc_err err;
+	int opt, rc = 1, timeout = SUBMIT_TIMEOUT_MS, linger = 0;
+	void *ctx = NULL, *sock = NULL;
+	Emc__Envelope env = EMC__ENVELOPE__INIT, *reply = NULL;
+	Emc__Submit submit = EMC__SUBMIT__INIT;
+	uint8_t *buf = NULL, rbuf[65536];
+	size_t blen;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
+		if (opt != 'c') {
+			usage(stderr);
+			return 2;
+		}
+		endpoint = optarg;
+	}
+	if (optind + 1 != argc || !endpoint) {
+		fprintf(stderr, "emcctl launch: expected SPEC and --coordinator ENDPOINT\n");
+		return 2;
+	}
+	if (campaign_read_file(argv[optind], &text, &len, &dir, &err) < 0 ||
+	    campaign_prepare(text, len, argv[optind], dir, &prep, &err) < 0) {
+		fprintf(stderr, "emcctl: %s\n", err.msg);
+		free(text);
+		free(dir);
+		return 2;
+	}
+	campaign_prep_deinit(&prep);
+
+	submit.spec_text = text;
+	submit.origin = argv[optind];
+	submit.base_dir = dir;
+	env.body_case = EMC__ENVELOPE__BODY_SUBMIT;
+	env.submit = &submit;
+	if (wire_encode(&env, &buf, &blen, &err) < 0) {
+		fprintf(stderr, "emcctl: %s\n", err.msg);
+		goto out;
+	}
+	ctx = zmq_ctx_new();
+	sock = zmq_socket(ctx, ZMQ_DEALER);
+	zmq_setsockopt(sock, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+	zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
+	if (zmq_connect(sock, endpoint) < 0 || zmq_send(sock, buf, blen, 0) < 0) {
+		fprintf(stderr, "emcctl: cannot reach %s: %s\n", endpoint, zmq_strerror(errno));
+		goto out;
+	}
+	int n = zmq_recv(sock, rbuf, sizeof rbuf, 0);
+	if (n < 0) {
+		fprintf(stderr, "emcctl: no answer from %s within %d s\n", endpoint, SUBMIT_TIMEOUT_MS / 1000);
+		goto out;
+	}
+	if ((size_t)n > sizeof rbuf || wire_decode(rbuf, (size_t)n, &reply, &err) < 0) {
+		fprintf(stderr, "emcctl: bad answer from %s\n", endpoint);
+		goto out;
+	}
+	if (reply->body_case == EMC__ENVELOPE__BODY_SUBMIT_REPLY && reply->submit_reply->ok) {
+		printf("campaign %llu %s\n", (unsigned long long)reply->submit_reply->campaign_id,
+		       reply->submit_reply->resumed ? "resumed" : "submitted");
+		rc = 0;
+	} else if (reply->body_case == EMC__ENVELOPE__BODY_SUBMIT_REPLY) {
+		fprintf(stderr, "emcctl: %s\n", reply->submit_reply->message);
+	} else if (reply->body_case == EMC__ENVELOPE__BODY_ERROR) {
+		fprintf(stderr, "emcctl: coordinator: %s\n", reply->error->message);
+	}
+out:
+	wire_free(&reply);
+	free(buf);
+	free(text);
+	free(dir);
+	if (sock)
+		zmq_close(sock);
+	if (ctx)
+		zmq_ctx_term(ctx);
+	return rc;
+}
+
+static int cmd_report(int argc, char **argv, bool results)
+{
+	static const struct option opts[] = { { "db", required_argument, NULL, 'd' },
+					      { "format", required_argument, NULL, 'f' },
+					      { NULL, 0, NULL, 0 } };
+	const char *db_path = DEFAULT_DB, *campaign = NULL;
+	report_format fmt = REPORT_TABLE;
+	store *s = NULL;
+	emc_err err;
+	int opt, r;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "d:f:", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'd':
+			db_path = optarg;
+			break;
+		case 'f':
+			if (!results || report_format_parse(optarg, &fmt) < 0) {
+				fprintf(stderr, "emcctl: --format must be table, csv or json\n");
+				return 2;
+			}
+			break;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc)
+		campaign = argv[optind++];
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (access(db_path, R_OK) != 0) {
+		fprintf(stderr, "emcctl: %s: %s\n", db_path, strerror(errno));
+		return 1;
+	}
+	if (store_open(db_path, true, &s, &err) < 0) {
+		fprintf(stderr, "emcctl: %s\n", err.msg);
+		return 1;
+	}
+	r = results ? report_results(s, campaign, fmt, stdout, &err) : report_status(s, campaign, stdout, &err);
+	store_close(&s);
+	if (r < 0) {
+		fprintf(stderr, "emcctl: %s\n", err.msg);
+		return 1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	emc_log_init("emcctl");
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "run") == 0)
+		return cmd_run(argc - 1, argv + 1);
+	if (strcmp(argv[1], "launch") == 0)
+		return cmd_launch(argc - 1, argv + 1);
+	if (strcmp(argv[1], "status") == 0)
+		return cmd_report(argc - 1, argv + 1, false);
+	if (strcmp(argv[1], "results") == 0)
+		return cmd_report(argc - 1, argv + 1, true);
+	if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	fprintf(stderr, "emcctl: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return 2;
+}

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# End to end: a real emc-coordinator and two real emc-worker processes over
+# loopback TCP train a small generated IDX dataset; then the finished
+# database is checked, and emcctl's resume, status, results and refusal of
+# bad specs are exercised. Speaks TAP.
+#
+# usage: test_integration.sh COORDINATOR WORKER EMCCTL MKIDX
+set -euo pipefail
+
+COORD="$1" WORKER="$2" EMCCTL="$3" MKIDX="$4"
+work="$(mktemp -d /tmp/emc-integration-XXXXXX)"
+pids=()
+n=0
+failures=0
+
+cleanup() {
+  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+not_ok() { n=$((n + 1)); failures=$((failures + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "# $l"; done; }
+check() { # check DESCRIPTION COMMAND...
+  local desc="$1"; shift
+  local out
+  if out="$("$@" 2>&1)"; then ok "$desc"; else not_ok "$desc" "$out"; fi
+}
+q() { sqlite3 -batch -noheader "$work/emc.db" "$1"; }
+
+free_port() {
+  local p
+  for p in $(shuf -i 20000-60000 -n 50); do
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
+  done
+  echo 25555
+}
+
+# ---- data and spec -----------------------------------------------------------
+"$MKIDX" --out "$work/data" --n 400 --classes 4 --rows 6 --cols 6 --seed 7 --noise 0.6 --gzip
+cat >"$work/spec.yaml" <<'YAML'
+name: integration
+dataset:
+  format: idx
+  images: data/images.idx.gz
+  labels: data/labels.idx.gz
+model:
+  family: mlp
+  widths: [[2], [6]]
+  activation: relu
+optimizer:
+  name: adam
+  lr: 0.02
+  batch: 32
+seeds: [0, 1]
+search:
+  start: 8
+  precision: 0.1
+budget:
+  max_epochs: 150
+  plateau_epochs: 20
+YAML
+
+echo "1..16"
+
+# ---- a campaign with a real coordinator and two workers ------------------------
+port="$(free_port)"
+"$COORD" --db "$work/emc.db" --bind "tcp://127.0.0.1:$port" --control "ipc://$work/ctl" \
+  --spec "$work/spec.yaml" --exit-when-done --heartbeat-ms 200 --lease-ms 5000 --quiet &
+coord=$!
+pids+=("$coord")
+for i in 1 2; do
+  "$WORKER" --connect "tcp://127.0.0.1:$port" --slots 1 --quiet &
+  pids+=("$!")
+done
+
+deadline=$((SECONDS + 600))
+while kill -0 "$coord" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
+if kill -0 "$coord" 2>/dev/null; then
+  not_ok "coordinator finishes the campaign within 600 s"
+  kill -TERM "$coord"
+else
+  rc=0; wait "$coord" || rc=$?
+  if [[ $rc -eq 0 ]]; then ok "coordinator finishes the campaign and exits 0"; else not_ok "coordinator exit status $rc"; fi
+fi
+for p in "${pids[@]:1}"; do kill -TERM "$p" 2>/dev/null || true; done
+for p in "${pids[@]:1}"; do wait "$p" 2>/dev/null || true; done
+pids=()
+
+check "the campaign is done" test "$(q "SELECT state FROM campaigns WHERE name='integration'")" = done
+check "four cells, every one done" test "$(q "SELECT count(*) FROM cells WHERE state='done'")" = 4
+check "no trial left pending or running" test "$(q "SELECT count(*) FROM trials WHERE state IN ('pending','running')")" = 0
+check "no trial recorded twice" test "$(q "SELECT count(*) FROM (SELECT cell_id, n FROM trials GROUP BY cell_id, n HAVING count(*) > 1)")" = 0
+check "every finished trial has exactly one done attempt" \
+  test "$(q "SELECT count(*) FROM trials t WHERE (SELECT count(*) FROM attempts a WHERE a.trial_id = t.id AND a.state = 'done') != 1")" = 0
+check "lo of every cell has a FIT trial (or lo = 0)" \
+  test "$(q "SELECT count(*) FROM cells c WHERE c.lo > 0 AND NOT EXISTS (SELECT 1 FROM trials t WHERE t.cell_id = c.id AND t.n = c.lo AND t.state = 'fit')")" = 0
+check "hi of every cell has a NO_FIT trial (or the whole set fit)" \
+  test "$(q "SELECT count(*) FROM cells c WHERE c.full = 0 AND NOT EXISTS (SELECT 1 FROM trials t WHERE t.cell_id = c.id AND t.n = c.hi AND t.state = 'no_fit')")" = 0
+check "the precision is met: hi - lo <= max(1, 0.1 lo)" \
+  test "$(q "SELECT count(*) FROM cells WHERE full = 0 AND hi - lo > max(1, 0.1 * lo)")" = 0
+check "both workers trained trials" test "$(q "SELECT count(*) FROM workers WHERE trials_done > 0")" = 2
+check "the wider network has the larger mean EMC" \
+  test "$(q "SELECT (SELECT avg(lo) FROM cells WHERE model='mlp[6]') > (SELECT avg(lo) FROM cells WHERE model='mlp[2]')")" = 1
+
+# ---- emcctl on the finished database ----------------------------------------------
+trials_before="$(q "SELECT count(*) FROM trials")"
+out="$("$EMCCTL" run "$work/spec.yaml" --workers 1 --db "$work/emc.db" 2>&1)" && rc=0 || rc=$?
+if [[ $rc -eq 0 && "$(q "SELECT count(*) FROM trials")" = "$trials_before" ]]; then
+  ok "emcctl run on the finished database resumes and re-runs nothing"
+else
+  not_ok "emcctl run resume (exit $rc)" "$out"
+fi
+check "emcctl results prints EMC rows" bash -c "'$EMCCTL' results --db '$work/emc.db' | grep -q 'mlp\[6\]'"
+json="$("$EMCCTL" results --db "$work/emc.db" --format json)"
+check "emcctl results --format json is valid JSON with four rows" \
+  test "$(sqlite3 :memory: "SELECT json_valid('$json') AND json_array_length('$json') = 4")" = 1
+check "emcctl status shows every cell done" bash -c "'$EMCCTL' status --db '$work/emc.db' | grep -c ' done ' | grep -qx '[4-9]\|[1-9][0-9]*'"
+
+# ---- bad specs leave the database untouched ------------------------------------------
+sum_before="$(sha256sum "$work/emc.db" | cut -d' ' -f1)"
+sed 's/lr: 0.02/lr: fast/' "$work/spec.yaml" >"$work/bad.yaml"
+out="$("$EMCCTL" run "$work/bad.yaml" --db "$work/emc.db" 2>&1)" && rc=0 || rc=$?
+sed 's#images: data/images.idx.gz#images: data/missing.idx.gz#' "$work/spec.yaml" >"$work/missing.yaml"
+out2="$("$EMCCTL" run "$work/missing.yaml" --db "$work/emc.db" 2>&1)" && rc2=0 || rc2=$?
+sum_after="$(sha256sum "$work/emc.db" | cut -d' ' -f1)"
+if [[ $rc -ne 0 && "$out" == *"optimizer.lr"* && "$out" == *":12"* && $rc2 -ne 0 && "$out2" == *"missing.idx.gz"* && "$sum_before" = "$sum_after" ]]; then
+  ok "a wrong type and a missing dataset file are refused by key, line and file; the database is unchanged"
+else
+  not_ok "bad specs refused cleanly" "exit $rc: $out" "exit $rc2: $out2" "db $sum_before -> $sum_after"
+fi
+
+exit $((failures > 0))
