@@ -114,7 +114,7 @@ int64_t emc_model_params(const emc_model_cfg *m, const emc_input_shape *in)
 	int64_t d = (int64_t)in->channels * in->height * in->width;
 	int64_t prev = d, total = 0;
 
-	if (d <= 0 || in->classes < 2)
+	if (d <= 0 || in->classes < 2 || m->n_widths < 0 || m->n_widths > EMC_MAX_LAYERS)
 		return -EINVAL;
 	switch (m->family) {
 	case EMC_FAMILY_LINEAR:
@@ -140,8 +140,12 @@ char *emc_model_describe(const emc_model_cfg *m, char *buf, size_t len)
 		return buf;
 	off = (size_t)snprintf(buf, len, "%s", emc_family_name(m->family) ? emc_family_name(m->family) : "?");
 	if (m->family == EMC_FAMILY_MLP) {
-		for (int i = 0; i < m->n_widths && off < len; i++)
-			off += (size_t)snprintf(buf + off, len - off, "%c%d", i == 0 ? '[' : ',', m->widths[i]);
+		int n = m->n_widths < 0 ? 0 : m->n_widths > EMC_MAX_LAYERS ? EMC_MAX_LAYERS : m->n_widths;
+
+		if (off < len)
+			off += (size_t)snprintf(buf + off, len - off, "[");
+		for (int i = 0; i < n && off < len; i++)
+			off += (size_t)snprintf(buf + off, len - off, "%s%d", i == 0 ? "" : ",", m->widths[i]);
 		if (off < len)
 			snprintf(buf + off, len - off, "]");
 	}

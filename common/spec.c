@@ -1,0 +1,1172 @@
+/* spec.c — campaign specs: YAML text to a checked grid of cells.
+ *
+ * A spec is read in three passes. libyaml's event parser turns the text
+ * into a small tree of scalars, lists and mappings that remembers the line
+ * of every node (libyaml does the YAML; nothing here tokenises text).
+ * The tree is then walked against a fixed table of known keys: every value
+ * is checked and converted once, and a key whose value is a list becomes an
+ * axis holding all its values. Finally the grid is the cross product of the
+ * axes in table order, the last axis (seeds) varying fastest, and each point
+ * is a cell built from emc_cell_cfg_defaults() plus the axis values.
+ *
+ * Invariants worth keeping:
+ *  - All or nothing. The first problem fails the whole parse with one
+ *    message "origin:line: key.path: what was expected, got what", and the
+ *    caller's *ret is untouched.
+ *  - The input is untrusted. Its size, nesting depth, list lengths and the
+ *    grid's size are bounded before anything proportional to them is
+ *    allocated, so a hostile spec costs at most a few tens of MB and a
+ *    fraction of a second. Anchors and aliases are refused outright: they
+ *    are the one YAML feature that lets a small text expand into a large
+ *    tree ("billion laughs"), and specs do not need them.
+ *  - Cells are compared as bytes. Each is built in zeroed memory (the
+ *    defaults start with a memset) and copied with memcpy, so equal
+ *    configurations are equal byte for byte, padding included; duplicates
+ *    (a linear model crossed with a widths axis, a repeated seed) are
+ *    dropped, keeping the first, so the order stays the documented one.
+ *  - Dataset files are not opened here; emc_dataset_resolve() does that.
+ *    Relative paths are only joined to the spec's directory.
+ */
+#include "spec.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#define MAX_DEPTH 32      /* nesting a spec never needs; bounds our recursion */
+#define MAX_WIDTH 1000000 /* a hidden layer wider than this is a typo */
+#define PATH_BUF 192      /* key paths such as "model.widths[3][12]" */
+
+/* ---- the tree ------------------------------------------------------------ */
+
+enum ntype { N_SCALAR, N_SEQ, N_MAP };
+
+typedef struct node {
+	enum ntype type;
+	int line; /* 1-based */
+	char *text; /* scalars only; NUL-terminated */
+	int n, cap;
+	struct node **kids; /* list: the items; mapping: key, value, key, value, ... */
+} node;
+
+static void node_free(node *n)
+{
+	if (!n)
+		return;
+	for (int i = 0; i < n->n; i++)
+		node_free(n->kids[i]);
+	free(n->kids);
+	free(n->text);
+	free(n);
+}
+
+static int node_append(node *parent, node *child)
+{
+	if (parent->n == parent->cap) {
+		int cap = parent->cap ? 2 * parent->cap : 8;
+		node **k = realloc(parent->kids, (size_t)cap * sizeof *k);
+
+		if (!k)
+			return -ENOMEM;
+		parent->kids = k;
+		parent->cap = cap;
+	}
+	parent->kids[parent->n++] = child;
+	return 0;
+}
+
+static const char *type_name(const node *n)
+{
+	switch (n->type) {
+	case N_SEQ:
+		return "a list";
+	case N_MAP:
+		return "a mapping";
+	default:
+		return "a scalar";
+	}
+}
+
+/* ---- errors ---------------------------------------------------------------- */
+
+typedef struct ctx {
+	const char *origin;
+	const char *base_dir;
+	emc_err *err;
+} ctx;
+
+/* "origin:line: path: message"; returns -EINVAL. */
+__attribute__((format(printf, 4, 5))) static int fail_at(const ctx *c, int line, const char *path,
+							  const char *fmt, ...)
+{
+	char msg[EMC_ERR_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (path)
+		return emc_err_set(c->err, -EINVAL, "%s:%d: %s: %s", c->origin, line, path, msg);
+	return emc_err_set(c->err, -EINVAL, "%s:%d: %s", c->origin, line, msg);
+}
+
+/* "expected X, got 'text'" for a scalar, "expected X, got a list" otherwise.
+ * Long texts are clipped: the message must stay one readable line. */
+static int fail_expected(const ctx *c, const node *n, const char *path, const char *expect)
+{
+	if (n->type != N_SCALAR)
+		return fail_at(c, n->line, path, "expected %s, got %s", expect, type_name(n));
+	if (!n->text[0])
+		return fail_at(c, n->line, path, "expected %s, got nothing", expect);
+	return fail_at(c, n->line, path, "expected %s, got '%.60s%s'", expect, n->text,
+		       strlen(n->text) > 60 ? "..." : "");
+}
+
+/* ---- YAML events to the tree ---------------------------------------------- */
+
+static int syntax_error(const ctx *c, const yaml_parser_t *p)
+{
+	const char *problem = p->problem ? p->problem : "malformed YAML";
+
+	if (p->error == YAML_MEMORY_ERROR)
+		return emc_err_set(c->err, -ENOMEM, "%s: out of memory while reading YAML", c->origin);
+	if (p->error == YAML_READER_ERROR)
+		return emc_err_set(c->err, -EINVAL, "%s: byte offset %zu: not valid text: %s", c->origin,
+				   p->problem_offset, problem);
+	/* The problem is where libyaml gave up, which for an unclosed bracket
+	 * is the end of the file; the context says where the construct began. */
+	if (p->context)
+		return fail_at(c, (int)p->problem_mark.line + 1, NULL, "YAML syntax error: %s (%s at line %d)",
+			       problem, p->context, (int)p->context_mark.line + 1);
+	return fail_at(c, (int)p->problem_mark.line + 1, NULL, "YAML syntax error: %s", problem);
+}
+
+static const yaml_char_t *event_anchor(const yaml_event_t *ev)
+{
+	switch (ev->type) {
+	case YAML_SCALAR_EVENT:
+		return ev->data.scalar.anchor;
+	case YAML_SEQUENCE_START_EVENT:
+		return ev->data.sequence_start.anchor;
+	case YAML_MAPPING_START_EVENT:
+		return ev->data.mapping_start.anchor;
+	default:
+		return NULL;
+	}
+}
+
+/* One event into the tree under construction. stack[0..*depth) are the
+ * open lists and mappings; a finished root lands in *root. */
+static int tree_event(const ctx *c, const yaml_event_t *ev, node **stack, int *depth, node **root,
+		      int *docs)
+{
+	int line = (int)ev->start_mark.line + 1;
+	const yaml_char_t *anchor = event_anchor(ev);
+	node *n;
+	int r;
+
+	if (anchor)
+		return fail_at(c, line, NULL, "YAML anchors (&%.40s) are not supported; write the value out",
+			       (const char *)anchor);
+	switch (ev->type) {
+	case YAML_DOCUMENT_START_EVENT:
+		if (++*docs > 1)
+			return fail_at(c, line, NULL, "a spec is one YAML document, found a second one");
+		return 0;
+	case YAML_ALIAS_EVENT:
+		return fail_at(c, line, NULL, "YAML aliases (*%.40s) are not supported; write the value out",
+			       (const char *)ev->data.alias.anchor);
+	case YAML_SEQUENCE_END_EVENT:
+	case YAML_MAPPING_END_EVENT:
+		assert(*depth > 0); /* libyaml balances start and end events */
+		--*depth;
+		return 0;
+	case YAML_SCALAR_EVENT:
+	case YAML_SEQUENCE_START_EVENT:
+	case YAML_MAPPING_START_EVENT:
+		break;
+	default:
+		return 0;
+	}
+
+	n = calloc(1, sizeof *n);
+	if (!n)
+		return -ENOMEM;
+	n->line = line;
+	if (ev->type == YAML_SCALAR_EVENT) {
+		size_t len = ev->data.scalar.length;
+
+		n->type = N_SCALAR;
+		n->text = malloc(len + 1);
+		if (!n->text) {
+			node_free(n);
+			return -ENOMEM;
+		}
+		memcpy(n->text, ev->data.scalar.value, len);
+		n->text[len] = '\0';
+		if (strlen(n->text) != len) { /* a "\0" escape in a quoted string */
+			node_free(n);
+			return fail_at(c, line, NULL, "a string contains a NUL character");
+		}
+	} else {
+		n->type = ev->type == YAML_SEQUENCE_START_EVENT ? N_SEQ : N_MAP;
+	}
+
+	if (*depth == 0) {
+		assert(!*root); /* one document, one root */
+		*root = n;
+	} else if ((r = node_append(stack[*depth - 1], n)) < 0) {
+		node_free(n);
+		return r;
+	}
+	if (n->type != N_SCALAR) {
+		if (*depth == MAX_DEPTH)
+			return fail_at(c, line, NULL, "nested more than %d levels deep", MAX_DEPTH);
+		stack[(*depth)++] = n;
+	}
+	return 0;
+}
+
+static int tree_load(const ctx *c, const char *text, size_t len, node **ret)
+{
+	yaml_parser_t p;
+	yaml_event_t ev;
+	node *stack[MAX_DEPTH], *root = NULL;
+	int depth = 0, docs = 0, r = 0;
+	bool done = false;
+
+	if (!yaml_parser_initialize(&p))
+		return emc_err_set(c->err, -ENOMEM, "%s: out of memory", c->origin);
+	yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+	while (!done) {
+		if (!yaml_parser_parse(&p, &ev)) {
+			r = syntax_error(c, &p);
+			goto fail;
+		}
+		done = ev.type == YAML_STREAM_END_EVENT;
+		r = tree_event(c, &ev, stack, &depth, &root, &docs);
+		yaml_event_delete(&ev);
+		if (r == -ENOMEM)
+			r = emc_err_set(c->err, -ENOMEM, "%s: out of memory", c->origin);
+		if (r < 0)
+			goto fail;
+	}
+	yaml_parser_delete(&p);
+	*ret = root;
+	return 0;
+fail:
+	yaml_parser_delete(&p);
+	node_free(root);
+	return r;
+}
+
+/* ---- scalars ----------------------------------------------------------------- */
+
+/* A decimal integer: optional '-', digits, nothing else ("1.5", "1e3",
+ * "0x10" and "" are not integers). */
+static bool scan_int(const char *s, int64_t *ret)
+{
+	const char *p = s + (*s == '-');
+	char *end;
+	long long v;
+
+	if (!*p)
+		return false;
+	for (; *p; p++)
+		if (*p < '0' || *p > '9')
+			return false;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || *end)
+		return false;
+	*ret = v;
+	return true;
+}
+
+/* A finite decimal number such as 0.01, 1e-3, -2, .5 (no hex, inf, nan). */
+static bool scan_num(const char *s, double *ret)
+{
+	bool digit = false;
+	char *end;
+	double v;
+
+	for (const char *p = s; *p; p++) {
+		if (*p >= '0' && *p <= '9')
+			digit = true;
+		else if (!strchr("+-.eE", *p))
+			return false;
+	}
+	if (!digit)
+		return false;
+	errno = 0;
+	v = strtod(s, &end);
+	if (*end || !isfinite(v))
+		return false;
+	*ret = v == 0 ? 0.0 : v; /* -0 and 0 are one value */
+	return true;
+}
+
+static bool name_ok(const char *s)
+{
+	size_t len = strlen(s);
+
+	if (len == 0 || len >= EMC_NAME_MAX)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+		      *s == '.' || *s == '_' || *s == '-'))
+			return false;
+	return true;
+}
+
+#define NAME_EXPECT "a name of 1 to 127 characters from A-Z a-z 0-9 . _ -"
+
+/* ---- the keys that make a cell ---------------------------------------------- */
+
+enum field_id {
+	F_FAMILY,
+	F_WIDTHS,
+	F_ACTIVATION,
+	F_OPTIMIZER,
+	F_LR,
+	F_MOMENTUM,
+	F_NESTEROV,
+	F_WEIGHT_DECAY,
+	F_BETA1,
+	F_BETA2,
+	F_EPS,
+	F_BATCH,
+	F_LABELS,
+	F_MAX_EPOCHS,
+	F_MAX_STEPS,
+	F_MAX_SECONDS,
+	F_PLATEAU_EPOCHS,
+	F_PLATEAU_REL,
+	F_EVAL_EVERY,
+	F_FIT_THRESHOLD,
+	F_GRAD_TOL,
+	F_SEEDS,
+	N_FIELDS
+};
+
+enum kind { K_FAMILY, K_WIDTHS, K_ACTIVATION, K_OPTIMIZER, K_LABELS, K_BOOL, K_NUM, K_INT, K_BATCH };
+
+typedef struct field {
+	const char *section; /* "" for top-level keys */
+	const char *key;
+	enum kind kind;
+	const char *expect;  /* for "expected ..." */
+	double lo, hi;       /* K_NUM: allowed range */
+	bool lo_open, hi_open;
+	int64_t imin, imax;  /* K_INT, K_BATCH: allowed range */
+} field;
+
+/* The order of this table is the grid order: the first axis varies
+ * slowest, seeds fastest. docs/spec.md documents it; keep them together. */
+static const field fields[N_FIELDS] = {
+	[F_FAMILY] = { "model", "family", K_FAMILY, "linear or mlp" },
+	[F_WIDTHS] = { "model", "widths", K_WIDTHS, "an integer in [1, 1000000]" },
+	[F_ACTIVATION] = { "model", "activation", K_ACTIVATION,
+			   "one of relu, leaky_relu, gelu, tanh, sigmoid, linear" },
+	[F_OPTIMIZER] = { "optimizer", "name", K_OPTIMIZER, "one of sgd, adam, adamw, gd" },
+	[F_LR] = { "optimizer", "lr", K_NUM, "a number > 0", 0, HUGE_VAL, true, false },
+	[F_MOMENTUM] = { "optimizer", "momentum", K_NUM, "a number in [0, 1)", 0, 1, false, true },
+	[F_NESTEROV] = { "optimizer", "nesterov", K_BOOL, "true or false" },
+	[F_WEIGHT_DECAY] = { "optimizer", "weight_decay", K_NUM, "a number >= 0", 0, HUGE_VAL, false, false },
+	[F_BETA1] = { "optimizer", "beta1", K_NUM, "a number in [0, 1)", 0, 1, false, true },
+	[F_BETA2] = { "optimizer", "beta2", K_NUM, "a number in [0, 1)", 0, 1, false, true },
+	[F_EPS] = { "optimizer", "eps", K_NUM, "a number > 0", 0, HUGE_VAL, true, false },
+	[F_BATCH] = { "optimizer", "batch", K_BATCH, "an integer >= 1 or full", .imin = 1, .imax = INT_MAX },
+	[F_LABELS] = { "variant", "labels", K_LABELS, "true or random" },
+	[F_MAX_EPOCHS] = { "budget", "max_epochs", K_INT, "an integer >= 0", .imin = 0, .imax = INT64_MAX },
+	[F_MAX_STEPS] = { "budget", "max_steps", K_INT, "an integer >= 0", .imin = 0, .imax = INT64_MAX },
+	[F_MAX_SECONDS] = { "budget", "max_seconds", K_NUM, "a number >= 0", 0, HUGE_VAL, false, false },
+	[F_PLATEAU_EPOCHS] = { "budget", "plateau_epochs", K_INT, "an integer >= 0", .imin = 0,
+			       .imax = INT_MAX },
+	[F_PLATEAU_REL] = { "budget", "plateau_rel", K_NUM, "a number >= 0", 0, HUGE_VAL, false, false },
+	[F_EVAL_EVERY] = { "budget", "eval_every", K_INT, "an integer >= 1", .imin = 1, .imax = INT_MAX },
+	[F_FIT_THRESHOLD] = { "budget", "fit_threshold", K_NUM, "a number in (0, 1]", 0, 1, true, false },
+	[F_GRAD_TOL] = { "budget", "grad_tol", K_NUM, "a number >= 0", 0, HUGE_VAL, false, false },
+	[F_SEEDS] = { "", "seeds", K_INT, "an integer >= 0", .imin = 0, .imax = INT64_MAX },
+};
+
+/* One value of one key. Not a union: it is small, and zeroed whole it
+ * compares and copies without surprises. */
+typedef struct value {
+	double d;
+	int64_t i;
+	bool b;
+	int e; /* an enum's value */
+	int n_widths;
+	int widths[EMC_MAX_LAYERS];
+} value;
+
+typedef struct axis {
+	int n; /* values given; 0 = the key is absent and the default applies */
+	value *v;
+} axis;
+
+static void apply(emc_cell_cfg *cell, enum field_id id, const value *v)
+{
+	switch (id) {
+	case F_FAMILY:
+		cell->model.family = (emc_family)v->e;
+		break;
+	case F_WIDTHS:
+		cell->model.n_widths = v->n_widths;
+		memcpy(cell->model.widths, v->widths, sizeof cell->model.widths);
+		break;
+	case F_ACTIVATION:
+		cell->model.activation = (emc_activation)v->e;
+		break;
+	case F_OPTIMIZER:
+		cell->optim.name = (emc_optimizer)v->e;
+		break;
+	case F_LR:
+		cell->optim.lr = v->d;
+		break;
+	case F_MOMENTUM:
+		cell->optim.momentum = v->d;
+		break;
+	case F_NESTEROV:
+		cell->optim.nesterov = v->b;
+		break;
+	case F_WEIGHT_DECAY:
+		cell->optim.weight_decay = v->d;
+		break;
+	case F_BETA1:
+		cell->optim.beta1 = v->d;
+		break;
+	case F_BETA2:
+		cell->optim.beta2 = v->d;
+		break;
+	case F_EPS:
+		cell->optim.eps = v->d;
+		break;
+	case F_BATCH:
+		cell->optim.batch = (int)v->i;
+		break;
+	case F_LABELS:
+		cell->labels = (emc_labels)v->e;
+		break;
+	case F_MAX_EPOCHS:
+		cell->budget.max_epochs = v->i;
+		break;
+	case F_MAX_STEPS:
+		cell->budget.max_steps = v->i;
+		break;
+	case F_MAX_SECONDS:
+		cell->budget.max_seconds = v->d;
+		break;
+	case F_PLATEAU_EPOCHS:
+		cell->budget.plateau_epochs = (int)v->i;
+		break;
+	case F_PLATEAU_REL:
+		cell->budget.plateau_rel = v->d;
+		break;
+	case F_EVAL_EVERY:
+		cell->budget.eval_every = (int)v->i;
+		break;
+	case F_FIT_THRESHOLD:
+		cell->budget.fit_threshold = v->d;
+		break;
+	case F_GRAD_TOL:
+		cell->budget.grad_tol = v->d;
+		break;
+	case F_SEEDS:
+		cell->seed = (uint64_t)v->i;
+		break;
+	case N_FIELDS:
+		assert(0);
+	}
+}
+
+static bool num_in_range(const field *f, double x)
+{
+	if (f->lo_open ? !(x > f->lo) : !(x >= f->lo))
+		return false;
+	return f->hi_open ? x < f->hi : x <= f->hi;
+}
+
+/* One scalar value of field f (not widths). */
+static int parse_value(const ctx *c, const field *f, const node *n, const char *path, value *ret)
+{
+	value v;
+	int r = -1;
+
+	memset(&v, 0, sizeof v);
+	if (n->type != N_SCALAR)
+		return fail_expected(c, n, path, f->expect);
+	switch (f->kind) {
+	case K_FAMILY: {
+		emc_family fam;
+
+		r = emc_family_parse(n->text, &fam);
+		if (r == 0 && fam != EMC_FAMILY_LINEAR && fam != EMC_FAMILY_MLP)
+			return fail_at(c, n->line, path, "%s is not supported yet (use linear or mlp)", n->text);
+		v.e = (int)fam;
+		break;
+	}
+	case K_ACTIVATION: {
+		emc_activation a;
+
+		r = emc_activation_parse(n->text, &a);
+		v.e = (int)a;
+		break;
+	}
+	case K_OPTIMIZER: {
+		emc_optimizer o;
+
+		r = emc_optimizer_parse(n->text, &o);
+		v.e = (int)o;
+		break;
+	}
+	case K_LABELS: {
+		emc_labels l;
+
+		r = emc_labels_parse(n->text, &l);
+		v.e = (int)l;
+		break;
+	}
+	case K_BOOL:
+		if (strcmp(n->text, "true") == 0 || strcmp(n->text, "false") == 0) {
+			v.b = n->text[0] == 't';
+			r = 0;
+		}
+		break;
+	case K_NUM:
+		if (scan_num(n->text, &v.d) && num_in_range(f, v.d))
+			r = 0;
+		break;
+	case K_BATCH:
+		if (strcmp(n->text, "full") == 0) {
+			v.i = 0;
+			r = 0;
+			break;
+		}
+		/* fall through */
+	case K_INT:
+		if (scan_int(n->text, &v.i) && v.i >= f->imin && v.i <= f->imax)
+			r = 0;
+		break;
+	case K_WIDTHS:
+		assert(0); /* parse_widths */
+		break;
+	}
+	if (r < 0)
+		return fail_expected(c, n, path, f->expect);
+	*ret = v;
+	return 0;
+}
+
+/* One model's hidden widths: an integer, or a flat list of integers. */
+static int parse_widths(const ctx *c, const node *n, const char *path, value *ret)
+{
+	const field *f = &fields[F_WIDTHS];
+	char sub[PATH_BUF];
+	value v;
+
+	memset(&v, 0, sizeof v);
+	if (n->type == N_MAP)
+		return fail_expected(c, n, path, "a list of hidden widths");
+	if (n->type == N_SCALAR) {
+		if (!scan_int(n->text, &v.i) || v.i < 1 || v.i > MAX_WIDTH)
+			return fail_expected(c, n, path, f->expect);
+		v.n_widths = 1;
+		v.widths[0] = (int)v.i;
+		v.i = 0;
+		*ret = v;
+		return 0;
+	}
+	if (n->n == 0)
+		return fail_at(c, n->line, path, "expected a list of hidden widths, got an empty list");
+	if (n->n > EMC_MAX_LAYERS)
+		return fail_at(c, n->line, path, "at most %d hidden layers, got %d", EMC_MAX_LAYERS, n->n);
+	for (int j = 0; j < n->n; j++) {
+		const node *w = n->kids[j];
+		int64_t x;
+
+		snprintf(sub, sizeof sub, "%s[%d]", path, j);
+		if (w->type != N_SCALAR || !scan_int(w->text, &x) || x < 1 || x > MAX_WIDTH)
+			return fail_expected(c, w, sub, f->expect);
+		v.widths[j] = (int)x;
+	}
+	v.n_widths = n->n;
+	*ret = v;
+	return 0;
+}
+
+static int axis_alloc(const ctx *c, axis *a, const node *n, const char *path, int count)
+{
+	if (count > EMC_SPEC_MAX_CELLS)
+		return fail_at(c, n->line, path, "more than %d values", EMC_SPEC_MAX_CELLS);
+	a->v = calloc((size_t)count, sizeof *a->v);
+	if (!a->v)
+		return emc_err_set(c->err, -ENOMEM, "%s: out of memory", c->origin);
+	a->n = count;
+	return 0;
+}
+
+/* The values of field f: one for a scalar, one per item for a list. For
+ * widths a flat list is one model and a list of lists is the axis. */
+static int parse_axis(const ctx *c, const field *f, const node *n, const char *path, axis *a)
+{
+	char sub[PATH_BUF];
+	bool axis_list = n->type == N_SEQ;
+	int r;
+
+	if (f->kind == K_WIDTHS && n->type == N_SEQ && n->n > 0) {
+		int lists = 0;
+
+		for (int i = 0; i < n->n; i++)
+			lists += n->kids[i]->type == N_SEQ;
+		if (lists != 0 && lists != n->n)
+			return fail_at(c, n->line, path,
+				       "mixes widths and lists of widths: write one model as [8, 8] "
+				       "and several as [[8], [8, 8]]");
+		axis_list = lists > 0;
+	}
+	if (!axis_list) {
+		r = axis_alloc(c, a, n, path, 1);
+		if (r < 0)
+			return r;
+		return f->kind == K_WIDTHS ? parse_widths(c, n, path, &a->v[0])
+					   : parse_value(c, f, n, path, &a->v[0]);
+	}
+	if (n->n == 0)
+		return fail_at(c, n->line, path, "expected %s or a list of them, got an empty list", f->expect);
+	r = axis_alloc(c, a, n, path, n->n);
+	if (r < 0)
+		return r;
+	for (int i = 0; i < n->n; i++) {
+		snprintf(sub, sizeof sub, "%s[%d]", path, i);
+		r = f->kind == K_WIDTHS ? parse_widths(c, n->kids[i], sub, &a->v[i])
+					: parse_value(c, f, n->kids[i], sub, &a->v[i]);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* ---- mappings -------------------------------------------------------------- */
+
+/* Check that map entry i has a scalar key; *ret_key is its text. */
+static int map_key(const ctx *c, const node *map, int i, const char *section, const char **ret_key)
+{
+	const node *k = map->kids[2 * i];
+
+	if (k->type != N_SCALAR)
+		return fail_at(c, k->line, section[0] ? section : NULL, "expected a key name, got %s",
+			       type_name(k));
+	*ret_key = k->text;
+	return 0;
+}
+
+static void key_path(char *buf, size_t size, const char *section, const char *key)
+{
+	if (section[0])
+		snprintf(buf, size, "%s.%.80s", section, key);
+	else
+		snprintf(buf, size, "%.80s", key);
+}
+
+static int expect_map(const ctx *c, const node *n, const char *path)
+{
+	if (n->type != N_MAP)
+		return fail_expected(c, n, path, "a mapping of keys");
+	return 0;
+}
+
+/* A section whose keys are all cell fields: model, optimizer, variant,
+ * budget. */
+static int parse_fields(const ctx *c, const node *map, const char *section, axis *axes)
+{
+	char path[PATH_BUF];
+	bool seen[N_FIELDS] = { false };
+	int r;
+
+	r = expect_map(c, map, section);
+	if (r < 0)
+		return r;
+	for (int i = 0; i < map->n / 2; i++) {
+		const node *k = map->kids[2 * i], *v = map->kids[2 * i + 1];
+		const char *key;
+		int id;
+
+		r = map_key(c, map, i, section, &key);
+		if (r < 0)
+			return r;
+		key_path(path, sizeof path, section, key);
+		for (id = 0; id < N_FIELDS; id++)
+			if (strcmp(fields[id].section, section) == 0 && strcmp(fields[id].key, key) == 0)
+				break;
+		if (id == N_FIELDS)
+			return fail_at(c, k->line, path, "unknown key");
+		if (seen[id])
+			return fail_at(c, k->line, path, "duplicate key");
+		seen[id] = true;
+		r = parse_axis(c, &fields[id], v, path, &axes[id]);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Index of key in names[], or a message for an unknown or repeated key. */
+static int lookup_key(const ctx *c, const node *k, const char *path, const char *const *names, int count,
+		      bool *seen)
+{
+	for (int i = 0; i < count; i++)
+		if (strcmp(names[i], k->text) == 0) {
+			if (seen[i])
+				return fail_at(c, k->line, path, "duplicate key");
+			seen[i] = true;
+			return i;
+		}
+	return fail_at(c, k->line, path, "unknown key");
+}
+
+static int copy_string(const ctx *c, const node *n, const char *path, char *out, size_t size)
+{
+	if (n->type != N_SCALAR || !n->text[0])
+		return fail_expected(c, n, path, "a string");
+	if (strlen(n->text) >= size)
+		return fail_at(c, n->line, path, "longer than %zu bytes", size - 1);
+	strcpy(out, n->text);
+	return 0;
+}
+
+/* A dataset file: kept as written if absolute, else joined to base_dir. */
+static int copy_path(const ctx *c, const node *n, const char *path, char *out, size_t size)
+{
+	const char *rel;
+	int len;
+
+	if (n->type != N_SCALAR || !n->text[0])
+		return fail_expected(c, n, path, "a file path");
+	rel = n->text;
+	if (rel[0] == '/' || !c->base_dir || !c->base_dir[0])
+		return copy_string(c, n, path, out, size);
+	while (rel[0] == '.' && rel[1] == '/') /* "./data" is "data" */
+		for (rel += 2; *rel == '/'; rel++)
+			;
+	len = snprintf(out, size, "%s%s%s", c->base_dir,
+		       c->base_dir[strlen(c->base_dir) - 1] == '/' ? "" : "/", rel);
+	if (len < 0 || (size_t)len >= size)
+		return fail_at(c, n->line, path, "longer than %zu bytes once joined to the spec's directory",
+			       size - 1);
+	return 0;
+}
+
+enum { D_NAME, D_SPLIT, D_FORMAT, D_IMAGES, D_LABELS, D_COUNT };
+
+static int parse_dataset(const ctx *c, const node *map, emc_dataset_ref *ds)
+{
+	static const char *const names[D_COUNT] = { "name", "split", "format", "images", "labels" };
+	const node *given[D_COUNT] = { NULL };
+	bool seen[D_COUNT] = { false };
+	char path[PATH_BUF];
+	int r;
+
+	r = expect_map(c, map, "dataset");
+	if (r < 0)
+		return r;
+	for (int i = 0; i < map->n / 2; i++) {
+		const node *v = map->kids[2 * i + 1];
+		const char *key;
+		int id;
+
+		r = map_key(c, map, i, "dataset", &key);
+		if (r < 0)
+			return r;
+		key_path(path, sizeof path, "dataset", key);
+		id = lookup_key(c, map->kids[2 * i], path, names, D_COUNT, seen);
+		if (id < 0)
+			return id;
+		given[id] = v;
+		switch (id) {
+		case D_NAME:
+			if (v->type != N_SCALAR || !name_ok(v->text))
+				return fail_expected(c, v, path, NAME_EXPECT);
+			strcpy(ds->name, v->text);
+			break;
+		case D_SPLIT:
+			if (v->type != N_SCALAR || (strcmp(v->text, "train") && strcmp(v->text, "test")))
+				return fail_expected(c, v, path, "train or test");
+			strcpy(ds->split, v->text);
+			break;
+		case D_FORMAT:
+			if (v->type != N_SCALAR || strcmp(v->text, "idx"))
+				return fail_expected(c, v, path, "idx (the only format so far)");
+			strcpy(ds->format, v->text);
+			break;
+		case D_IMAGES:
+			r = copy_path(c, v, path, ds->images, sizeof ds->images);
+			break;
+		case D_LABELS:
+			r = copy_path(c, v, path, ds->labels, sizeof ds->labels);
+			break;
+		}
+		if (r < 0)
+			return r;
+	}
+
+	if (!given[D_NAME] && !given[D_FORMAT])
+		return fail_at(c, map->line, "dataset",
+			       "give either name (a known dataset) or format with its images and labels");
+	if (given[D_NAME] && given[D_FORMAT])
+		return fail_at(c, given[D_FORMAT]->line, "dataset.format",
+			       "give either name or format, not both");
+	if (given[D_NAME]) {
+		for (int id = D_IMAGES; id <= D_LABELS; id++)
+			if (given[id])
+				return fail_at(c, given[id]->line, id == D_IMAGES ? "dataset.images" : "dataset.labels",
+					       "only with format; a named dataset knows its files");
+	} else {
+		if (given[D_SPLIT])
+			return fail_at(c, given[D_SPLIT]->line, "dataset.split", "only with a dataset name");
+		for (int id = D_IMAGES; id <= D_LABELS; id++)
+			if (!given[id])
+				return fail_at(c, map->line, id == D_IMAGES ? "dataset.images" : "dataset.labels",
+					       "required with format: idx");
+	}
+	return 0;
+}
+
+enum { S_START, S_PRECISION, S_MAX_N, S_COUNT };
+
+static const field search_fields[S_COUNT] = {
+	[S_START] = { "search", "start", K_INT, "an integer >= 1", .imin = 1, .imax = INT64_MAX },
+	[S_PRECISION] = { "search", "precision", K_NUM, "a number in [0, 1)", 0, 1, false, true },
+	[S_MAX_N] = { "search", "max_n", K_INT, "an integer >= 0", .imin = 0, .imax = INT64_MAX },
+};
+
+static int parse_search(const ctx *c, const node *map, emc_search_cfg *s)
+{
+	static const char *const names[S_COUNT] = { "start", "precision", "max_n" };
+	bool seen[S_COUNT] = { false };
+	char path[PATH_BUF];
+	int r;
+
+	r = expect_map(c, map, "search");
+	if (r < 0)
+		return r;
+	for (int i = 0; i < map->n / 2; i++) {
+		const node *v = map->kids[2 * i + 1];
+		const field *f;
+		const char *key;
+		value val;
+		int id;
+
+		r = map_key(c, map, i, "search", &key);
+		if (r < 0)
+			return r;
+		key_path(path, sizeof path, "search", key);
+		id = lookup_key(c, map->kids[2 * i], path, names, S_COUNT, seen);
+		if (id < 0)
+			return id;
+		f = &search_fields[id];
+		if (v->type == N_SEQ)
+			return fail_at(c, v->line, path, "expected %s, got a list (search settings are not axes)",
+				       f->expect);
+		r = parse_value(c, f, v, path, &val);
+		if (r < 0)
+			return r;
+		switch (id) {
+		case S_START:
+			s->start = val.i;
+			break;
+		case S_PRECISION:
+			s->precision = val.d;
+			break;
+		case S_MAX_N:
+			s->max_n = val.i;
+			break;
+		}
+	}
+	return 0;
+}
+
+/* ---- the whole spec --------------------------------------------------------- */
+
+enum { T_NAME, T_DATASET, T_MODEL, T_OPTIMIZER, T_VARIANT, T_SEEDS, T_SEARCH, T_BUDGET, T_COUNT };
+
+static int parse_top(const ctx *c, const node *root, emc_campaign_spec *spec, axis *axes,
+		     int *ret_budget_line)
+{
+	static const char *const names[T_COUNT] = { "name",    "dataset", "model",  "optimizer",
+						    "variant", "seeds",   "search", "budget" };
+	static const char *const required[] = { "name", "dataset", "model" };
+	bool seen[T_COUNT] = { false };
+	int budget_line = 1, r;
+
+	if (!root)
+		return fail_at(c, 1, NULL, "the spec is empty; it needs at least name, dataset and model");
+	if (root->type != N_MAP)
+		return fail_at(c, root->line, NULL, "expected a mapping of keys at the top level, got %s",
+			       type_name(root));
+	for (int i = 0; i < root->n / 2; i++) {
+		const node *v = root->kids[2 * i + 1];
+		const char *key;
+		int id;
+
+		r = map_key(c, root, i, "", &key);
+		if (r < 0)
+			return r;
+		id = lookup_key(c, root->kids[2 * i], key, names, T_COUNT, seen);
+		if (id < 0)
+			return id;
+		switch (id) {
+		case T_NAME:
+			if (v->type != N_SCALAR || !name_ok(v->text))
+				return fail_expected(c, v, "name", NAME_EXPECT);
+			strcpy(spec->name, v->text);
+			break;
+		case T_DATASET:
+			r = parse_dataset(c, v, &spec->dataset);
+			break;
+		case T_SEEDS:
+			r = parse_axis(c, &fields[F_SEEDS], v, "seeds", &axes[F_SEEDS]);
+			break;
+		case T_SEARCH:
+			r = parse_search(c, v, &spec->search);
+			break;
+		case T_BUDGET:
+			budget_line = v->line;
+			/* fall through */
+		default:
+			r = parse_fields(c, v, names[id], axes);
+			break;
+		}
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
+		if (!seen[i])
+			return fail_at(c, root->line, required[i], "required key missing");
+	*ret_budget_line = budget_line;
+	return 0;
+}
+
+/* FNV-1a over the cell's bytes: cells are built so that equal means
+ * byte-equal. */
+static uint64_t cell_hash(const emc_cell_cfg *cell)
+{
+	const unsigned char *p = (const unsigned char *)cell;
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (size_t i = 0; i < sizeof *cell; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+/* Fields a cell's training cannot see are set to one value, so that cells
+ * differing only there compare equal and are merged. */
+static void cell_normalize(emc_cell_cfg *cell)
+{
+	if (cell->model.family == EMC_FAMILY_LINEAR) {
+		cell->model.n_widths = 0;
+		memset(cell->model.widths, 0, sizeof cell->model.widths);
+	}
+	if (cell->optim.name == EMC_OPT_GD)
+		cell->optim.batch = 0;
+}
+
+/* The cross product of the axes, seeds fastest, duplicates dropped. */
+static int expand(const ctx *c, const axis *axes, int budget_line, emc_campaign_spec *spec)
+{
+	int idx[N_FIELDS] = { 0 };
+	int64_t total = 1;
+	size_t slots = 2, mask;
+	int32_t *table = NULL;
+	emc_cell_cfg *cells = NULL;
+	int n = 0, r;
+
+	for (int i = 0; i < N_FIELDS; i++) {
+		int64_t k = axes[i].n > 0 ? axes[i].n : 1;
+
+		if (k > EMC_SPEC_MAX_CELLS / total)
+			return emc_err_set(c->err, -EINVAL,
+					   "%s: grid: the axes make more than %d cells; give fewer values",
+					   c->origin, EMC_SPEC_MAX_CELLS);
+		total *= k;
+	}
+	while (slots < 2 * (size_t)total)
+		slots <<= 1;
+	mask = slots - 1;
+	cells = calloc((size_t)total, sizeof *cells);
+	table = calloc(slots, sizeof *table); /* cell index + 1; 0 = empty */
+	if (!cells || !table) {
+		r = emc_err_set(c->err, -ENOMEM, "%s: out of memory", c->origin);
+		goto fail;
+	}
+
+	for (int64_t t = 0; t < total; t++) {
+		emc_cell_cfg cell;
+		size_t slot;
+
+		emc_cell_cfg_defaults(&cell); /* zeroes the padding too */
+		for (int i = 0; i < N_FIELDS; i++)
+			if (axes[i].n > 0)
+				apply(&cell, (enum field_id)i, &axes[i].v[idx[i]]);
+		cell_normalize(&cell);
+		if (cell.budget.max_epochs == 0 && cell.budget.max_steps == 0 && cell.budget.max_seconds == 0) {
+			r = fail_at(c, budget_line, "budget",
+				    "at least one of max_epochs, max_steps and max_seconds must be > 0");
+			goto fail;
+		}
+		for (slot = cell_hash(&cell) & mask; table[slot]; slot = (slot + 1) & mask)
+			if (memcmp(&cells[table[slot] - 1], &cell, sizeof cell) == 0)
+				break;
+		if (!table[slot]) {
+			memcpy(&cells[n], &cell, sizeof cell);
+			table[slot] = ++n;
+		}
+		for (int i = N_FIELDS - 1; i >= 0; i--) { /* odometer, last field fastest */
+			if (axes[i].n == 0)
+				continue;
+			if (++idx[i] < axes[i].n)
+				break;
+			idx[i] = 0;
+		}
+	}
+	free(table);
+	spec->cells = cells;
+	spec->n_cells = n;
+	return 0;
+fail:
+	free(table);
+	free(cells);
+	return r;
+}
+
+int emc_spec_parse_string(const char *text, size_t len, const char *origin, const char *base_dir,
+			  emc_campaign_spec **ret, emc_err *err)
+{
+	ctx c = { origin ? origin : "spec", base_dir, err };
+	axis axes[N_FIELDS];
+	emc_campaign_spec *spec = NULL;
+	node *root = NULL;
+	int budget_line = 1, r;
+
+	assert(text || len == 0);
+	assert(ret);
+	memset(axes, 0, sizeof axes);
+	if (len > EMC_SPEC_MAX_BYTES) {
+		r = emc_err_set(err, -EFBIG, "%s: the spec is larger than %d bytes", c.origin, EMC_SPEC_MAX_BYTES);
+		goto fail;
+	}
+	spec = calloc(1, sizeof *spec);
+	if (!spec) {
+		r = emc_err_set(err, -ENOMEM, "%s: out of memory", c.origin);
+		goto fail;
+	}
+	strcpy(spec->dataset.split, "train");
+	spec->search.start = 16;
+	spec->search.precision = 0.01;
+	spec->search.max_n = 0;
+
+	r = tree_load(&c, text ? text : "", len, &root);
+	if (r < 0)
+		goto fail;
+	r = parse_top(&c, root, spec, axes, &budget_line);
+	if (r < 0)
+		goto fail;
+	r = expand(&c, axes, budget_line, spec);
+	if (r < 0)
+		goto fail;
+	*ret = spec;
+	spec = NULL;
+	r = 0;
+fail: /* also the way out on success: the tree and the axes are temporary */
+	for (int i = 0; i < N_FIELDS; i++)
+		free(axes[i].v);
+	node_free(root);
+	emc_spec_destroy(&spec);
+	return r;
+}
+
+/* The absolute directory of `path`, for resolving its relative paths. */
+static int dir_of(const char *path, char *out, size_t size, emc_err *err)
+{
+	const char *slash = strrchr(path, '/');
+	size_t dlen = slash ? (size_t)(slash - path) : 0;
+	char cwd[PATH_MAX];
+	int len;
+
+	if (slash == path)
+		dlen = 1; /* "/spec.yaml" lives in "/" */
+	if (path[0] == '/') {
+		len = snprintf(out, size, "%.*s", (int)dlen, path);
+	} else {
+		if (!getcwd(cwd, sizeof cwd))
+			return emc_err_set(err, -errno, "%s: cannot find the current directory: %s", path,
+					   strerror(errno));
+		if (dlen == 0)
+			len = snprintf(out, size, "%s", cwd);
+		else
+			len = snprintf(out, size, "%s/%.*s", strcmp(cwd, "/") ? cwd : "", (int)dlen, path);
+	}
+	if (len < 0 || (size_t)len >= size)
+		return emc_err_set(err, -ENAMETOOLONG, "%s: the directory's name is too long", path);
+	return 0;
+}
+
+int emc_spec_parse_file(const char *path, emc_campaign_spec **ret, emc_err *err)
+{
+	char base[EMC_PATH_MAX];
+	char *buf = NULL;
+	FILE *f = NULL;
+	size_t len;
+	int r;
+
+	assert(path);
+	f = fopen(path, "rb");
+	if (!f) {
+		r = emc_err_set(err, -errno, "%s: cannot open the spec: %s", path, strerror(errno));
+		goto fail;
+	}
+	buf = malloc((size_t)EMC_SPEC_MAX_BYTES + 1);
+	if (!buf) {
+		r = emc_err_set(err, -ENOMEM, "%s: out of memory", path);
+		goto fail;
+	}
+	/* One byte more than allowed tells "too large" from "exactly the limit". */
+	len = fread(buf, 1, (size_t)EMC_SPEC_MAX_BYTES + 1, f);
+	if (ferror(f)) {
+		r = emc_err_set(err, errno ? -errno : -EIO, "%s: cannot read the spec: %s", path,
+				strerror(errno ? errno : EIO));
+		goto fail;
+	}
+	if (len > EMC_SPEC_MAX_BYTES) {
+		r = emc_err_set(err, -EFBIG, "%s: the spec is larger than %d bytes", path, EMC_SPEC_MAX_BYTES);
+		goto fail;
+	}
+	r = dir_of(path, base, sizeof base, err);
+	if (r < 0)
+		goto fail;
+	r = emc_spec_parse_string(buf, len, path, base, ret, err);
+fail:
+	free(buf);
+	if (f)
+		fclose(f);
+	return r;
+}
+
+void emc_spec_destroy(emc_campaign_spec **p)
+{
+	if (!p || !*p)
+		return;
+	free((*p)->cells);
+	free(*p);
+	*p = NULL;
+}

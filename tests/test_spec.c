@@ -1,0 +1,591 @@
+/* test_spec.c — campaign spec parsing and grid expansion.
+ *
+ * Good specs must give the documented cells in the documented order; bad
+ * specs must fail with a message naming the file, the line and the key
+ * path, and must leave the caller's pointer alone.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <sys/stat.h>
+
+#include "testutil.h"
+
+#include "cell.h"
+#include "spec.h"
+
+#define ORIGIN "spec.yaml"
+#define BASE "/srv/specs"
+
+/* A pointer value no parse may write over on failure. */
+#define SENTINEL ((emc_campaign_spec *)(uintptr_t)0x5a5a5a5a)
+
+static int parse(const char *text, emc_campaign_spec **ret, emc_err *err)
+{
+	return emc_spec_parse_string(text, strlen(text), ORIGIN, BASE, ret, err);
+}
+
+static emc_campaign_spec *parse_ok(const char *text)
+{
+	emc_campaign_spec *spec = NULL;
+	emc_err err = { "" };
+	int r = parse(text, &spec, &err);
+
+	if (r != 0)
+		fail_msg("parse failed (%d): %s", r, err.msg);
+	assert_non_null(spec);
+	return spec;
+}
+
+static const char example[] = "name: mlp-width\n"
+			      "dataset:\n"
+			      "  name: fashion-mnist\n"
+			      "  split: test\n"
+			      "model:\n"
+			      "  family: mlp\n"
+			      "  widths: [[8], [16], [32]]\n"
+			      "  activation: relu\n"
+			      "optimizer:\n"
+			      "  name: [sgd, adam]\n"
+			      "  lr: 0.05\n"
+			      "  momentum: 0.5\n"
+			      "  nesterov: true\n"
+			      "  weight_decay: 1e-4\n"
+			      "  beta1: 0.8\n"
+			      "  beta2: 0.99\n"
+			      "  eps: 1.0e-7\n"
+			      "  batch: 64\n"
+			      "variant:\n"
+			      "  labels: random\n"
+			      "seeds: [7]\n"
+			      "search:\n"
+			      "  start: 32\n"
+			      "  precision: 0.05\n"
+			      "  max_n: 5000\n"
+			      "budget:\n"
+			      "  max_epochs: 300\n"
+			      "  max_steps: 20000\n"
+			      "  max_seconds: 60.5\n"
+			      "  plateau_epochs: 10\n"
+			      "  plateau_rel: 1e-3\n"
+			      "  eval_every: 2\n"
+			      "  fit_threshold: 0.995\n"
+			      "  grad_tol: 1e-6\n";
+
+static void test_example(void **state)
+{
+	emc_campaign_spec *spec = parse_ok(example);
+	static const int widths[3] = { 8, 16, 32 };
+
+	assert_string_equal(spec->name, "mlp-width");
+	assert_string_equal(spec->dataset.name, "fashion-mnist");
+	assert_string_equal(spec->dataset.split, "test");
+	assert_string_equal(spec->dataset.format, "");
+	assert_int_equal(spec->search.start, 32);
+	assert_true(spec->search.precision == 0.05);
+	assert_int_equal(spec->search.max_n, 5000);
+	/* widths vary slower than the optimizer */
+	assert_int_equal(spec->n_cells, 6);
+	for (int i = 0; i < 6; i++) {
+		const emc_cell_cfg *c = &spec->cells[i];
+
+		assert_int_equal(c->model.family, EMC_FAMILY_MLP);
+		assert_int_equal(c->model.n_widths, 1);
+		assert_int_equal(c->model.widths[0], widths[i / 2]);
+		assert_int_equal(c->model.widths[1], 0);
+		assert_int_equal(c->model.activation, EMC_ACT_RELU);
+		assert_int_equal(c->optim.name, i % 2 ? EMC_OPT_ADAM : EMC_OPT_SGD);
+		assert_true(c->optim.lr == 0.05);
+		assert_true(c->optim.momentum == 0.5);
+		assert_true(c->optim.nesterov);
+		assert_true(c->optim.weight_decay == 1e-4);
+		assert_true(c->optim.beta1 == 0.8);
+		assert_true(c->optim.beta2 == 0.99);
+		assert_true(c->optim.eps == 1e-7);
+		assert_int_equal(c->optim.batch, 64);
+		assert_int_equal(c->labels, EMC_LABELS_RANDOM);
+		assert_int_equal(c->seed, 7);
+		assert_int_equal(c->budget.max_epochs, 300);
+		assert_int_equal(c->budget.max_steps, 20000);
+		assert_true(c->budget.max_seconds == 60.5);
+		assert_int_equal(c->budget.plateau_epochs, 10);
+		assert_true(c->budget.plateau_rel == 1e-3);
+		assert_int_equal(c->budget.eval_every, 2);
+		assert_true(c->budget.fit_threshold == 0.995);
+		assert_true(c->budget.grad_tol == 1e-6);
+	}
+	emc_spec_destroy(&spec);
+	assert_null(spec);
+	emc_spec_destroy(&spec); /* NULL-safe */
+	emc_spec_destroy(NULL);
+}
+
+/* A spec with only the required keys is one cell: the documented defaults. */
+static void test_defaults(void **state)
+{
+	emc_campaign_spec *spec = parse_ok("name: d\ndataset: {name: fashion-mnist}\nmodel: {}\n");
+	emc_cell_cfg def;
+
+	emc_cell_cfg_defaults(&def);
+	assert_int_equal(spec->n_cells, 1);
+	assert_memory_equal(&spec->cells[0], &def, sizeof def);
+	assert_int_equal(spec->cells[0].seed, 0);
+	assert_string_equal(spec->dataset.split, "train");
+	assert_int_equal(spec->search.start, 16);
+	assert_true(spec->search.precision == 0.01);
+	assert_int_equal(spec->search.max_n, 0);
+	emc_spec_destroy(&spec);
+}
+
+/* Four axes: widths, activation, lr, seeds — seeds fastest, then lr, then
+ * activation, widths slowest (the order of docs/spec.md). */
+static void test_grid_order(void **state)
+{
+	emc_campaign_spec *spec = parse_ok("name: g\n"
+					   "dataset: {name: fashion-mnist}\n"
+					   "model:\n"
+					   "  widths: [[8], [16, 4]]\n"
+					   "  activation: [relu, tanh]\n"
+					   "optimizer: {lr: [0.1, 0.01]}\n"
+					   "seeds: [1, 2, 3]\n");
+	static const emc_activation acts[2] = { EMC_ACT_RELU, EMC_ACT_TANH };
+	static const double lrs[2] = { 0.1, 0.01 };
+
+	assert_int_equal(spec->n_cells, 24);
+	for (int w = 0; w < 2; w++)
+		for (int a = 0; a < 2; a++)
+			for (int l = 0; l < 2; l++)
+				for (int s = 0; s < 3; s++) {
+					const emc_cell_cfg *c = &spec->cells[((w * 2 + a) * 2 + l) * 3 + s];
+
+					assert_int_equal(c->model.n_widths, w + 1);
+					assert_int_equal(c->model.widths[0], w ? 16 : 8);
+					if (w)
+						assert_int_equal(c->model.widths[1], 4);
+					assert_int_equal(c->model.activation, acts[a]);
+					assert_true(c->optim.lr == lrs[l]);
+					assert_int_equal(c->seed, s + 1);
+				}
+	emc_spec_destroy(&spec);
+}
+
+/* Optimizer keys and budget keys are axes too; and the optimizer name
+ * varies slower than lr, lr slower than the budget. */
+static void test_optimizer_budget_axes(void **state)
+{
+	emc_campaign_spec *spec = parse_ok("name: o\n"
+					   "dataset: {name: fashion-mnist}\n"
+					   "model: {widths: [8, 8]}\n"
+					   "optimizer: {name: [adam, adamw], lr: [1e-3, 1e-2]}\n"
+					   "budget:\n"
+					   "  max_epochs: [10, 100]\n"
+					   "  fit_threshold: [0.99, 1]\n");
+
+	assert_int_equal(spec->n_cells, 16);
+	for (int i = 0; i < 16; i++) {
+		const emc_cell_cfg *c = &spec->cells[i];
+
+		assert_int_equal(c->model.n_widths, 2); /* a flat list is one model */
+		assert_int_equal(c->optim.name, i / 8 ? EMC_OPT_ADAMW : EMC_OPT_ADAM);
+		assert_true(c->optim.lr == ((i / 4) % 2 ? 1e-2 : 1e-3));
+		assert_int_equal(c->budget.max_epochs, (i / 2) % 2 ? 100 : 10);
+		assert_true(c->budget.fit_threshold == (i % 2 ? 1.0 : 0.99));
+	}
+	emc_spec_destroy(&spec);
+}
+
+static void test_widths_forms(void **state)
+{
+	emc_campaign_spec *spec = parse_ok("name: w\ndataset: {name: x}\nmodel: {widths: [8, 8]}\n");
+
+	assert_int_equal(spec->n_cells, 1);
+	assert_int_equal(spec->cells[0].model.n_widths, 2);
+	assert_int_equal(spec->cells[0].model.widths[0], 8);
+	assert_int_equal(spec->cells[0].model.widths[1], 8);
+	emc_spec_destroy(&spec);
+
+	spec = parse_ok("name: w\ndataset: {name: x}\nmodel: {widths: 1000000}\n");
+	assert_int_equal(spec->n_cells, 1);
+	assert_int_equal(spec->cells[0].model.n_widths, 1);
+	assert_int_equal(spec->cells[0].model.widths[0], 1000000);
+	emc_spec_destroy(&spec);
+
+	spec = parse_ok("name: w\ndataset: {name: x}\n"
+			"model: {widths: [[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16], [4]]}\n");
+	assert_int_equal(spec->n_cells, 2);
+	assert_int_equal(spec->cells[0].model.n_widths, EMC_MAX_LAYERS);
+	assert_int_equal(spec->cells[0].model.widths[15], 16);
+	assert_int_equal(spec->cells[1].model.n_widths, 1);
+	emc_spec_destroy(&spec);
+}
+
+/* A linear model has no hidden widths: crossing it with a widths axis
+ * gives one linear cell per seed, not one per width. */
+static void test_linear_dedup(void **state)
+{
+	emc_campaign_spec *spec = parse_ok("name: l\n"
+					   "dataset: {name: fashion-mnist}\n"
+					   "model:\n"
+					   "  family: [linear, mlp]\n"
+					   "  widths: [[8], [16]]\n"
+					   "seeds: [0, 1]\n");
+
+	assert_int_equal(spec->n_cells, 6);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(spec->cells[i].model.family, EMC_FAMILY_LINEAR);
+		assert_int_equal(spec->cells[i].model.n_widths, 0);
+		assert_int_equal(spec->cells[i].model.widths[0], 0);
+		assert_int_equal(spec->cells[i].seed, i);
+	}
+	for (int i = 2; i < 6; i++) {
+		assert_int_equal(spec->cells[i].model.family, EMC_FAMILY_MLP);
+		assert_int_equal(spec->cells[i].model.widths[0], i < 4 ? 8 : 16);
+		assert_int_equal(spec->cells[i].seed, i % 2);
+	}
+	emc_spec_destroy(&spec);
+
+	/* a repeated seed is the same procedure */
+	spec = parse_ok("name: l\ndataset: {name: x}\nmodel: {family: linear}\nseeds: [3, 3, 4]\n");
+	assert_int_equal(spec->n_cells, 2);
+	assert_int_equal(spec->cells[0].seed, 3);
+	assert_int_equal(spec->cells[1].seed, 4);
+	emc_spec_destroy(&spec);
+}
+
+/* Full-batch: "full" and gd both mean batch 0, and gd merges batch axes. */
+static void test_batch(void **state)
+{
+	emc_campaign_spec *spec = parse_ok("name: b\n"
+					   "dataset: {name: x}\n"
+					   "model: {}\n"
+					   "optimizer: {name: [sgd, gd], batch: [32, full, 64]}\n");
+
+	assert_int_equal(spec->n_cells, 4);
+	assert_int_equal(spec->cells[0].optim.batch, 32);
+	assert_int_equal(spec->cells[1].optim.batch, 0);
+	assert_int_equal(spec->cells[2].optim.batch, 64);
+	assert_int_equal(spec->cells[3].optim.name, EMC_OPT_GD);
+	assert_int_equal(spec->cells[3].optim.batch, 0);
+	emc_spec_destroy(&spec);
+}
+
+static void test_scalars(void **state)
+{
+	emc_campaign_spec *spec = parse_ok("name: A.b_c-9\n"
+					   "dataset: {name: x}\n"
+					   "model: {family: mlp}\n"
+					   "optimizer: {nesterov: [false, true], lr: \"0.5\"}\n"
+					   "variant: {labels: [true, random]}\n"
+					   "seeds: 9223372036854775807\n");
+
+	assert_string_equal(spec->name, "A.b_c-9");
+	assert_int_equal(spec->n_cells, 4);
+	assert_false(spec->cells[0].optim.nesterov);
+	assert_int_equal(spec->cells[0].labels, EMC_LABELS_TRUE);
+	assert_int_equal(spec->cells[1].labels, EMC_LABELS_RANDOM);
+	assert_true(spec->cells[2].optim.nesterov);
+	assert_true(spec->cells[3].optim.lr == 0.5);
+	assert_true(spec->cells[3].seed == (uint64_t)INT64_MAX);
+	emc_spec_destroy(&spec);
+}
+
+static void test_dataset_paths(void **state)
+{
+	emc_campaign_spec *spec = parse_ok("name: p\n"
+					   "dataset:\n"
+					   "  format: idx\n"
+					   "  images: data/images.idx.gz\n"
+					   "  labels: /abs/labels.idx\n"
+					   "model: {}\n");
+
+	assert_string_equal(spec->dataset.format, "idx");
+	assert_string_equal(spec->dataset.name, "");
+	assert_string_equal(spec->dataset.images, BASE "/data/images.idx.gz");
+	assert_string_equal(spec->dataset.labels, "/abs/labels.idx");
+	emc_spec_destroy(&spec);
+
+	spec = parse_ok("name: p\ndataset: {format: idx, images: ./i, labels: l}\nmodel: {}\n");
+	assert_string_equal(spec->dataset.images, BASE "/i");
+	assert_string_equal(spec->dataset.labels, BASE "/l");
+	emc_spec_destroy(&spec);
+
+	/* without a base directory, paths stay as written */
+	{
+		static const char rel[] = "name: p\ndataset: {format: idx, images: i, labels: l}\nmodel: {}\n";
+
+		assert_int_equal(emc_spec_parse_string(rel, strlen(rel), "s", NULL, &spec, NULL), 0);
+	}
+	assert_string_equal(spec->dataset.images, "i");
+	emc_spec_destroy(&spec);
+}
+
+/* ---- errors ---------------------------------------------------------------- */
+
+typedef struct bad_case {
+	const char *text;
+	const char *where; /* "spec.yaml:LINE: key.path" */
+	const char *what;  /* part of the message after it */
+} bad_case;
+
+#define HEAD "name: t\ndataset: {name: fashion-mnist}\n" /* lines 1-2 */
+#define HEADM HEAD "model: {}\n"                          /* lines 1-3 */
+
+static const bad_case bad_cases[] = {
+	/* unknown keys */
+	{ HEADM "colour: red\n", "spec.yaml:4: colour", "unknown key" },
+	{ HEADM "optimizer:\n  lr: 0.1\n  momentun: 0.9\n", "spec.yaml:6: optimizer.momentun", "unknown key" },
+	{ HEAD "model: {family: mlp, depth: 3}\n", "spec.yaml:3: model.depth", "unknown key" },
+	{ "name: t\ndataset: {name: x, path: y}\nmodel: {}\n", "spec.yaml:2: dataset.path", "unknown key" },
+	{ HEADM "search: {begin: 3}\n", "spec.yaml:4: search.begin", "unknown key" },
+	/* wrong types */
+	{ HEADM "optimizer:\n  lr: fast\n", "spec.yaml:5: optimizer.lr", "expected a number > 0, got 'fast'" },
+	{ HEADM "optimizer:\n  lr: {a: 1}\n", "spec.yaml:5: optimizer.lr", "got a mapping" },
+	{ HEADM "optimizer:\n  lr: [[0.1]]\n", "spec.yaml:5: optimizer.lr[0]", "got a list" },
+	{ HEADM "optimizer:\n  lr:\n", "spec.yaml:5: optimizer.lr", "expected a number > 0, got nothing" },
+	{ HEAD "model: mlp\n", "spec.yaml:3: model", "expected a mapping of keys, got 'mlp'" },
+	{ HEADM "optimizer: [sgd]\n", "spec.yaml:4: optimizer", "expected a mapping of keys, got a list" },
+	{ "name: [a, b]\ndataset: {name: x}\nmodel: {}\n", "spec.yaml:1: name", "got a list" },
+	{ HEADM "optimizer: {batch: 1.5}\n", "spec.yaml:4: optimizer.batch", "an integer >= 1 or full, got '1.5'" },
+	{ HEADM "budget: {max_epochs: 1e3}\n", "spec.yaml:4: budget.max_epochs", "an integer >= 0" },
+	{ HEADM "optimizer: {lr: 0x10}\n", "spec.yaml:4: optimizer.lr", "expected a number > 0" },
+	{ HEADM "optimizer: {lr: .inf}\n", "spec.yaml:4: optimizer.lr", "expected a number > 0" },
+	{ HEADM "optimizer: {nesterov: yes}\n", "spec.yaml:4: optimizer.nesterov", "true or false, got 'yes'" },
+	{ HEADM "optimizer: {nesterov: 1}\n", "spec.yaml:4: optimizer.nesterov", "true or false" },
+	{ HEADM "variant: {labels: maybe}\n", "spec.yaml:4: variant.labels", "true or random, got 'maybe'" },
+	{ HEADM "optimizer: {name: rmsprop}\n", "spec.yaml:4: optimizer.name", "one of sgd, adam, adamw, gd" },
+	{ HEAD "model:\n  activation: [relu, swish]\n", "spec.yaml:4: model.activation[1]", "got 'swish'" },
+	{ HEAD "model: {family: cnn}\n", "spec.yaml:3: model.family", "cnn is not supported yet" },
+	{ HEAD "model: {family: [mlp, vit]}\n", "spec.yaml:3: model.family[1]", "vit is not supported yet" },
+	{ HEAD "model: {family: perceptron}\n", "spec.yaml:3: model.family", "linear or mlp" },
+	{ HEADM "search: {start: [16, 32]}\n", "spec.yaml:4: search.start", "not axes" },
+	{ HEADM "search:\n  max_n: lots\n", "spec.yaml:5: search.max_n", "an integer >= 0, got 'lots'" },
+	/* impossible values */
+	{ HEADM "optimizer:\n  lr: -0.1\n", "spec.yaml:5: optimizer.lr", "expected a number > 0, got '-0.1'" },
+	{ HEADM "optimizer: {lr: 0}\n", "spec.yaml:4: optimizer.lr", "> 0" },
+	{ HEADM "optimizer: {momentum: 1}\n", "spec.yaml:4: optimizer.momentum", "[0, 1)" },
+	{ HEADM "optimizer: {eps: 0}\n", "spec.yaml:4: optimizer.eps", "> 0" },
+	{ HEADM "optimizer: {weight_decay: -1}\n", "spec.yaml:4: optimizer.weight_decay", ">= 0" },
+	{ HEADM "search:\n  start: 0\n", "spec.yaml:5: search.start", "an integer >= 1, got '0'" },
+	{ HEADM "search:\n  precision: 1.5\n", "spec.yaml:5: search.precision", "[0, 1), got '1.5'" },
+	{ HEADM "budget:\n  fit_threshold: 0\n", "spec.yaml:5: budget.fit_threshold", "(0, 1], got '0'" },
+	{ HEADM "budget:\n  fit_threshold: 1.01\n", "spec.yaml:5: budget.fit_threshold", "(0, 1]" },
+	{ HEADM "budget:\n  eval_every: 0\n", "spec.yaml:5: budget.eval_every", ">= 1" },
+	{ HEADM "optimizer:\n  batch: 0\n", "spec.yaml:5: optimizer.batch", "got '0'" },
+	{ HEADM "optimizer:\n  batch: 3000000000\n", "spec.yaml:5: optimizer.batch", "an integer >= 1" },
+	{ HEAD "model:\n  widths: [8, 0]\n", "spec.yaml:4: model.widths[1]", "[1, 1000000], got '0'" },
+	{ HEAD "model:\n  widths: [[8], [16, 1000001]]\n", "spec.yaml:4: model.widths[1][1]", "got '1000001'" },
+	{ HEAD "model:\n  widths: [1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17]\n", "spec.yaml:4: model.widths",
+	  "at most 16 hidden layers, got 17" },
+	{ HEAD "model:\n  widths: [[8], 16]\n", "spec.yaml:4: model.widths", "mixes widths and lists" },
+	{ HEAD "model:\n  widths: [[8], []]\n", "spec.yaml:4: model.widths[1]", "empty list" },
+	{ HEAD "model:\n  widths: []\n", "spec.yaml:4: model.widths", "empty list" },
+	{ HEAD "model:\n  widths: -8\n", "spec.yaml:4: model.widths", "got '-8'" },
+	{ HEADM "optimizer:\n  lr: []\n", "spec.yaml:5: optimizer.lr", "empty list" },
+	{ HEADM "seeds: [0, -1]\n", "spec.yaml:4: seeds[1]", "an integer >= 0, got '-1'" },
+	{ HEADM "seeds: -3\n", "spec.yaml:4: seeds", "got '-3'" },
+	{ HEADM "seeds: []\n", "spec.yaml:4: seeds", "empty list" },
+	{ HEADM "budget:\n  max_epochs: 0\n", "spec.yaml:5: budget", "at least one of max_epochs" },
+	{ "name: a b\ndataset: {name: x}\nmodel: {}\n", "spec.yaml:1: name", "got 'a b'" },
+	{ "name: ''\ndataset: {name: x}\nmodel: {}\n", "spec.yaml:1: name", "got nothing" },
+	/* duplicate keys */
+	{ HEADM "optimizer:\n  lr: 0.1\n  lr: 0.2\n", "spec.yaml:6: optimizer.lr", "duplicate key" },
+	{ HEADM "name: u\n", "spec.yaml:4: name", "duplicate key" },
+	{ HEADM "search: {start: 1, start: 2}\n", "spec.yaml:4: search.start", "duplicate key" },
+	/* missing required keys */
+	{ "dataset: {name: x}\nmodel: {}\n", "spec.yaml:1: name", "required key missing" },
+	{ "name: t\nmodel: {}\n", "spec.yaml:1: dataset", "required key missing" },
+	{ HEAD "optimizer: {lr: 1}\n", "spec.yaml:1: model", "required key missing" },
+	/* the dataset */
+	{ "name: t\ndataset:\n  split: train\nmodel: {}\n", "spec.yaml:3: dataset", "either name" },
+	{ "name: t\ndataset:\n  name: x\n  format: idx\nmodel: {}\n", "spec.yaml:4: dataset.format",
+	  "not both" },
+	{ "name: t\ndataset:\n  format: csv\nmodel: {}\n", "spec.yaml:3: dataset.format", "got 'csv'" },
+	{ "name: t\ndataset:\n  format: idx\n  images: i\nmodel: {}\n", "spec.yaml:3: dataset.labels",
+	  "required with format: idx" },
+	{ "name: t\ndataset:\n  format: idx\n  labels: l\nmodel: {}\n", "spec.yaml:3: dataset.images",
+	  "required with format: idx" },
+	{ "name: t\ndataset:\n  name: x\n  images: i\nmodel: {}\n", "spec.yaml:4: dataset.images", "only with format" },
+	{ "name: t\ndataset:\n  name: x\n  split: validation\nmodel: {}\n", "spec.yaml:4: dataset.split",
+	  "train or test" },
+	{ "name: t\ndataset: fashion-mnist\nmodel: {}\n", "spec.yaml:2: dataset", "expected a mapping" },
+	/* YAML itself */
+	{ HEADM "optimizer:\n  lr: 0.1: 2\n", "spec.yaml:5: ", "YAML syntax error" },
+	{ HEADM "seeds: [1, 2\n", "spec.yaml:5: ", "while parsing a flow sequence at line 4" },
+	{ HEADM "optimizer:\n  lr: 'open\n", "spec.yaml:6: ", "YAML syntax error" },
+	{ HEADM "optimizer:\n\tlr: 1\n", "spec.yaml:5: ", "YAML syntax error" },
+	{ HEADM "optimizer: &o {lr: 0.1}\n", "spec.yaml:4: ", "anchors (&o) are not supported" },
+	{ HEADM "a: &x 1\nb: *x\n", "spec.yaml:4: ", "anchors" },
+	{ HEADM "budget: *b\n", "spec.yaml:4: ", "aliases (*b) are not supported" },
+	{ HEADM "---\nname: v\n", "spec.yaml:4: ", "one YAML document" },
+	{ "- name: t\n", "spec.yaml:1: ", "a mapping of keys at the top level, got a list" },
+	{ "# nothing here\n", "spec.yaml:1: ", "the spec is empty" },
+	{ HEADM "? [a, b]\n: 1\n", "spec.yaml:4: ", "expected a key name, got a list" },
+	{ HEADM "optimizer: {name: \"sg\\0d\"}\n", "spec.yaml:4: ", "NUL character" },
+};
+
+static void test_errors(void **state)
+{
+	for (size_t i = 0; i < sizeof bad_cases / sizeof bad_cases[0]; i++) {
+		const bad_case *b = &bad_cases[i];
+		emc_campaign_spec *spec = SENTINEL;
+		emc_err err = { "" };
+		int r = parse(b->text, &spec, &err);
+
+		if (r != -EINVAL)
+			fail_msg("case %zu: expected -EINVAL, got %d for:\n%s", i, r, b->text);
+		assert_ptr_equal(spec, SENTINEL);
+		if (strncmp(err.msg, b->where, strlen(b->where)) != 0)
+			fail_msg("case %zu: expected \"%s\" to start with \"%s\"", i, err.msg, b->where);
+		assert_contains(err.msg, b->what);
+	}
+}
+
+/* Deep nesting is refused before it costs anything. */
+static void test_too_deep(void **state)
+{
+	char text[256];
+	emc_campaign_spec *spec = SENTINEL;
+	emc_err err = { "" };
+	int off = snprintf(text, sizeof text, HEADM "seeds: ");
+
+	for (int i = 0; i < 40; i++)
+		text[off++] = '[';
+	for (int i = 0; i < 40; i++)
+		text[off++] = ']';
+	text[off++] = '\n';
+	text[off] = '\0';
+	assert_int_equal(parse(text, &spec, &err), -EINVAL);
+	assert_ptr_equal(spec, SENTINEL);
+	assert_contains(err.msg, "spec.yaml:4: ");
+	assert_contains(err.msg, "nested more than");
+}
+
+/* 1000 learning rates × 101 seeds is more than EMC_SPEC_MAX_CELLS. */
+static void test_too_many_cells(void **state)
+{
+	size_t cap = 64 * 1024, off;
+	char *text = malloc(cap);
+	emc_campaign_spec *spec = SENTINEL;
+	emc_err err = { "" };
+
+	assert_non_null(text);
+	off = (size_t)snprintf(text, cap, HEADM "optimizer:\n  lr: [");
+	for (int i = 1; i <= 1000; i++)
+		off += (size_t)snprintf(text + off, cap - off, "%s%d", i > 1 ? ", " : "", i);
+	off += (size_t)snprintf(text + off, cap - off, "]\nseeds: [");
+	for (int i = 0; i <= 100; i++)
+		off += (size_t)snprintf(text + off, cap - off, "%s%d", i ? ", " : "", i);
+	snprintf(text + off, cap - off, "]\n");
+	assert_int_equal(parse(text, &spec, &err), -EINVAL);
+	assert_ptr_equal(spec, SENTINEL);
+	assert_contains(err.msg, "spec.yaml: grid: ");
+	assert_contains(err.msg, "more than 100000 cells");
+
+	/* 1000 × 100 is exactly the limit and fine */
+	off = (size_t)snprintf(text, cap, HEADM "optimizer:\n  lr: [");
+	for (int i = 1; i <= 1000; i++)
+		off += (size_t)snprintf(text + off, cap - off, "%s%d", i > 1 ? ", " : "", i);
+	off += (size_t)snprintf(text + off, cap - off, "]\nseeds: [");
+	for (int i = 0; i < 100; i++)
+		off += (size_t)snprintf(text + off, cap - off, "%s%d", i ? ", " : "", i);
+	snprintf(text + off, cap - off, "]\n");
+	spec = parse_ok(text);
+	assert_int_equal(spec->n_cells, EMC_SPEC_MAX_CELLS);
+	assert_true(spec->cells[EMC_SPEC_MAX_CELLS - 1].optim.lr == 1000);
+	assert_int_equal(spec->cells[EMC_SPEC_MAX_CELLS - 1].seed, 99);
+	emc_spec_destroy(&spec);
+	free(text);
+}
+
+static void test_too_large(void **state)
+{
+	size_t len = (size_t)EMC_SPEC_MAX_BYTES + 1;
+	char *text = malloc(len);
+	emc_campaign_spec *spec = SENTINEL;
+	emc_err err = { "" };
+	char *dir = tmpdir_new(), *path;
+
+	assert_non_null(text);
+	memset(text, '#', len);
+	assert_int_equal(emc_spec_parse_string(text, len, ORIGIN, BASE, &spec, &err), -EFBIG);
+	assert_ptr_equal(spec, SENTINEL);
+	assert_contains(err.msg, "spec.yaml: ");
+	assert_contains(err.msg, "larger than 1048576 bytes");
+
+	path = write_file(dir, "big.yaml", text, len);
+	assert_int_equal(emc_spec_parse_file(path, &spec, &err), -EFBIG);
+	assert_ptr_equal(spec, SENTINEL);
+	assert_contains(err.msg, path);
+	free(path);
+	free(text);
+	tmpdir_remove(&dir);
+}
+
+static void test_parse_file(void **state)
+{
+	static const char text[] = "name: f\n"
+				   "dataset: {format: idx, images: data/i.idx.gz, labels: /l.idx}\n"
+				   "model: {}\n";
+	char *dir = tmpdir_new(), *path, cwd[PATH_MAX], here[PATH_MAX], want[PATH_MAX + 32];
+	emc_campaign_spec *spec = SENTINEL;
+	emc_err err = { "" };
+
+	/* a missing file is named */
+	snprintf(want, sizeof want, "%s/missing.yaml", dir);
+	assert_int_equal(emc_spec_parse_file(want, &spec, &err), -ENOENT);
+	assert_ptr_equal(spec, SENTINEL);
+	assert_contains(err.msg, want);
+
+	/* absolute path: data is found beside the spec */
+	path = write_file(dir, "spec.yaml", text, strlen(text));
+	spec = NULL;
+	assert_int_equal(emc_spec_parse_file(path, &spec, &err), 0);
+	snprintf(want, sizeof want, "%s/data/i.idx.gz", dir);
+	assert_string_equal(spec->dataset.images, want);
+	assert_string_equal(spec->dataset.labels, "/l.idx");
+	emc_spec_destroy(&spec);
+	free(path);
+
+	/* relative path: resolved against the current directory */
+	assert_non_null(getcwd(cwd, sizeof cwd));
+	assert_int_equal(chdir(dir), 0);
+	assert_non_null(getcwd(here, sizeof here));
+	assert_int_equal(mkdir("sub", 0700), 0);
+	free(write_file("sub", "s.yaml", text, strlen(text)));
+	assert_int_equal(emc_spec_parse_file("sub/s.yaml", &spec, &err), 0);
+	snprintf(want, sizeof want, "%s/sub/data/i.idx.gz", here);
+	assert_string_equal(spec->dataset.images, want);
+	emc_spec_destroy(&spec);
+	{
+		static const char bad[] = "name: f\ndataset: {name: x}\nmodel: {}\noptimizer: {lr: no}\n";
+
+		free(write_file(".", "t.yaml", bad, strlen(bad)));
+	}
+	spec = SENTINEL;
+	assert_int_equal(emc_spec_parse_file("t.yaml", &spec, &err), -EINVAL);
+	assert_ptr_equal(spec, SENTINEL);
+	assert_contains(err.msg, "t.yaml:4: optimizer.lr: expected a number > 0, got 'no'");
+	assert_int_equal(chdir(cwd), 0);
+	tmpdir_remove(&dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_example),
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_grid_order),
+		cmocka_unit_test(test_optimizer_budget_axes),
+		cmocka_unit_test(test_widths_forms),
+		cmocka_unit_test(test_linear_dedup),
+		cmocka_unit_test(test_batch),
+		cmocka_unit_test(test_scalars),
+		cmocka_unit_test(test_dataset_paths),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_too_deep),
+		cmocka_unit_test(test_too_many_cells),
+		cmocka_unit_test(test_too_large),
+		cmocka_unit_test(test_parse_file),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
