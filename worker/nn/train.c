@@ -1,0 +1,295 @@
+/* train.c — one trial: train a cell's network on n samples and say how it ended.
+ *
+ * The loop is epochs of mini-batch steps. Each epoch visits every sample
+ * once in a fresh order drawn from the cell's seed (the last, partial batch
+ * included); full-batch training (gd, batch 0 or batch >= n) keeps the data
+ * in place and reads it without copying. Every eval_every epochs, and when
+ * a budget runs out, the whole subset is evaluated: loss, accuracy over
+ * every sample and, if grad_tol is set, the full-batch gradient norm. The
+ * trial stops at the first of, in this order of precedence:
+ *
+ *   FIT       correct >= ceil(fit_threshold · n) (integers, so 1.0 means all);
+ *   GRADNORM  ‖∇‖ < grad_tol, where ∇ includes the L2 term of sgd/gd/adam;
+ *   PLATEAU   the best loss has not improved by a factor (1 − plateau_rel)
+ *             for plateau_epochs epochs; a non-finite loss (divergence) is
+ *             a plateau too, since it cannot improve any more;
+ *   BUDGET    max_epochs, max_steps or max_seconds ran out ("unconverged");
+ *   CANCELLED the caller's flag, polled before every step.
+ *
+ * The progress reports grad_norm 0 when grad_tol is 0: the norm costs a
+ * backward pass over the subset and is only computed when it can stop the
+ * trial.
+ *
+ * Workload: small networks (784-8-10 is typical) trained for thousands of
+ * epochs, where the fixed cost of a step matters as much as its GEMMs; a
+ * step is one gather of the batch rows, the GEMMs, and one fused optimizer
+ * loop.
+ *
+ * Invariants: everything is allocated before the first step; a step and an
+ * evaluation only compute. The initial weights and the batch order come
+ * from two streams of the cell's seed (model.h). Given the BLAS thread
+ * count the whole trial is deterministic; the thread count is the caller's.
+ */
+#include "nn.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "model.h"
+#include "optim.h"
+#include "rng.h"
+
+typedef struct trainer {
+	const emc_cell_cfg *cfg;
+	const nn_data *data;
+	const nn_hooks *hooks;
+	nn_model *model;
+	nn_optim *opt;
+	int32_t *order; /* (n) batch order; NULL for full-batch training */
+	int64_t n, batch, need;
+	struct timespec t0;
+	int64_t epoch, step;
+	double best_loss;
+	int64_t best_epoch;
+	nn_progress last;
+} trainer;
+
+static double seconds_since(const struct timespec *t0)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t0->tv_sec) + 1e-9 * (double)(now.tv_nsec - t0->tv_nsec);
+}
+
+static int check_data(const nn_data *d, emc_err *err)
+{
+	const emc_input_shape *s = &d->shape;
+
+	if (!d->x || !d->y)
+		return emc_err_set(err, -EINVAL, "data: no samples given");
+	if (d->n < 1 || d->n > INT32_MAX)
+		return emc_err_set(err, -EINVAL, "data.n: %lld is not in [1, %d]", (long long)d->n, INT32_MAX);
+	if (s->classes < 2 || s->classes > 256)
+		return emc_err_set(err, -EINVAL, "data.shape.classes: %d is not in [2, 256]", s->classes);
+	for (int64_t i = 0; i < d->n; i++)
+		if (d->y[i] >= s->classes)
+			return emc_err_set(err, -EINVAL, "data.y[%lld]: label %d is not below classes = %d",
+					   (long long)i, d->y[i], s->classes);
+	return 0;
+}
+
+static int check_budget(const emc_budget_cfg *b, emc_err *err)
+{
+	if (b->max_epochs < 0)
+		return emc_err_set(err, -EINVAL, "budget.max_epochs: %lld is negative", (long long)b->max_epochs);
+	if (b->max_steps < 0)
+		return emc_err_set(err, -EINVAL, "budget.max_steps: %lld is negative", (long long)b->max_steps);
+	if (!(b->max_seconds >= 0.0) || !isfinite(b->max_seconds))
+		return emc_err_set(err, -EINVAL, "budget.max_seconds: %g is not >= 0", b->max_seconds);
+	if (b->max_epochs == 0 && b->max_steps == 0 && b->max_seconds == 0.0)
+		return emc_err_set(err, -EINVAL,
+				   "budget: max_epochs, max_steps and max_seconds are all 0, "
+				   "so the trial would never end");
+	if (b->plateau_epochs < 0)
+		return emc_err_set(err, -EINVAL, "budget.plateau_epochs: %d is negative", b->plateau_epochs);
+	if (!(b->plateau_rel >= 0.0 && b->plateau_rel < 1.0))
+		return emc_err_set(err, -EINVAL, "budget.plateau_rel: %g is not in [0, 1)", b->plateau_rel);
+	if (b->eval_every < 1)
+		return emc_err_set(err, -EINVAL, "budget.eval_every: %d is not >= 1", b->eval_every);
+	if (!(b->fit_threshold > 0.0 && b->fit_threshold <= 1.0))
+		return emc_err_set(err, -EINVAL, "budget.fit_threshold: %g is not in (0, 1]", b->fit_threshold);
+	if (!(b->grad_tol >= 0.0) || !isfinite(b->grad_tol))
+		return emc_err_set(err, -EINVAL, "budget.grad_tol: %g is not >= 0", b->grad_tol);
+	return 0;
+}
+
+static double budget_used(const trainer *t, double seconds)
+{
+	const emc_budget_cfg *b = &t->cfg->budget;
+	double u = 0.0;
+
+	if (b->max_epochs > 0)
+		u = fmax(u, (double)t->epoch / (double)b->max_epochs);
+	if (b->max_steps > 0)
+		u = fmax(u, (double)t->step / (double)b->max_steps);
+	if (b->max_seconds > 0.0)
+		u = fmax(u, seconds / b->max_seconds);
+	return fmin(u, 1.0);
+}
+
+static void stamp(trainer *t)
+{
+	t->last.epoch = t->epoch;
+	t->last.step = t->step;
+	t->last.seconds = seconds_since(&t->t0);
+	t->last.budget_used = budget_used(t, t->last.seconds);
+}
+
+/* Loss, accuracy and (when asked for) gradient norm over every sample, in
+ * the data's own order. Returns the number of correct samples. */
+static int64_t evaluate(trainer *t)
+{
+	const nn_data *d = t->data;
+	bool want_grad = t->cfg->budget.grad_tol > 0.0;
+	nn_pass pass;
+
+	nn_model_pass(t->model, d->x, d->y, NULL, t->n, want_grad, &pass);
+	t->last.loss = pass.loss;
+	t->last.accuracy = (double)pass.correct / (double)t->n;
+	t->last.grad_norm = 0.0;
+	if (want_grad) {
+		/* ‖g + λ·p‖ with λ the L2 coefficient the optimizer minimises. */
+		const float *p = t->model->params;
+		double l2 = nn_optim_l2(t->opt), sq = 0.0;
+
+		for (size_t k = 0; k < t->model->n_params; k++) {
+			double g = (double)pass.grad[k] + l2 * (double)p[k];
+
+			sq += g * g;
+		}
+		t->last.grad_norm = sqrt(sq);
+	}
+	stamp(t);
+	return pass.correct;
+}
+
+static bool cancelled(const nn_hooks *h)
+{
+	return h && h->cancel && atomic_load_explicit(h->cancel, memory_order_relaxed) != 0;
+}
+
+/* Train until a stop; returns the outcome and writes the reason. */
+static emc_outcome run(trainer *t, emc_stop_reason *ret_reason)
+{
+	const emc_budget_cfg *b = &t->cfg->budget;
+	const nn_data *d = t->data;
+	const int dim = t->model->dim;
+	emc_rng order_rng;
+
+	emc_rng_seed(&order_rng, t->cfg->seed, NN_STREAM_ORDER);
+	for (;;) {
+		bool budget_hit = false, epoch_done = true;
+		int64_t correct;
+
+		if (t->order)
+			emc_rng_shuffle_i32(&order_rng, t->order, t->n);
+		for (int64_t start = 0; start < t->n; start += t->batch) {
+			int64_t rows = t->n - start < t->batch ? t->n - start : t->batch;
+			nn_pass pass;
+
+			if (cancelled(t->hooks)) {
+				stamp(t);
+				*ret_reason = EMC_STOP_CANCELLED;
+				return EMC_OUTCOME_CANCELLED;
+			}
+			if (t->order)
+				nn_model_pass(t->model, d->x, d->y, t->order + start, rows, true, &pass);
+			else
+				nn_model_pass(t->model, d->x + (size_t)start * (size_t)dim, d->y + start, NULL, rows,
+					      true, &pass);
+			nn_optim_step(t->opt, t->model->params, pass.grad);
+			t->step++;
+			if ((b->max_steps > 0 && t->step >= b->max_steps) ||
+			    (b->max_seconds > 0.0 && seconds_since(&t->t0) >= b->max_seconds)) {
+				budget_hit = true;
+				epoch_done = start + rows >= t->n;
+				break;
+			}
+		}
+		if (epoch_done)
+			t->epoch++;
+		if (b->max_epochs > 0 && t->epoch >= b->max_epochs)
+			budget_hit = true;
+		if (!budget_hit && t->epoch % b->eval_every != 0)
+			continue;
+
+		correct = evaluate(t);
+		if (t->hooks && t->hooks->progress)
+			t->hooks->progress(t->hooks->ctx, &t->last);
+		if (correct >= t->need) {
+			*ret_reason = EMC_STOP_FIT;
+			return EMC_OUTCOME_FIT;
+		}
+		if (!isfinite(t->last.loss)) {
+			*ret_reason = EMC_STOP_PLATEAU;
+			return EMC_OUTCOME_NO_FIT;
+		}
+		if (b->grad_tol > 0.0 && t->last.grad_norm < b->grad_tol) {
+			*ret_reason = EMC_STOP_GRADNORM;
+			return EMC_OUTCOME_NO_FIT;
+		}
+		if (b->plateau_epochs > 0) {
+			if (t->last.loss < t->best_loss * (1.0 - b->plateau_rel)) {
+				t->best_loss = t->last.loss;
+				t->best_epoch = t->epoch;
+			} else if (t->epoch - t->best_epoch >= b->plateau_epochs) {
+				*ret_reason = EMC_STOP_PLATEAU;
+				return EMC_OUTCOME_NO_FIT;
+			}
+		}
+		if (budget_hit) {
+			*ret_reason = EMC_STOP_BUDGET;
+			return EMC_OUTCOME_NO_FIT;
+		}
+	}
+}
+
+int nn_train(const emc_cell_cfg *cfg, const nn_data *data, const nn_hooks *hooks, nn_trial_result *ret,
+	     emc_err *err)
+{
+	trainer t = { .cfg = cfg, .data = data, .hooks = hooks, .best_loss = INFINITY };
+	nn_trial_result res = { 0 };
+	const emc_optim_cfg *o = &cfg->optim;
+	double need;
+	int r;
+
+	r = check_data(data, err);
+	if (r < 0)
+		return r;
+	r = check_budget(&cfg->budget, err);
+	if (r < 0)
+		return r;
+	if (o->batch < 0)
+		return emc_err_set(err, -EINVAL, "optim.batch: %d is negative", o->batch);
+
+	t.n = data->n;
+	t.batch = o->name == EMC_OPT_GD || o->batch == 0 || o->batch >= t.n ? t.n : o->batch;
+	need = ceil(cfg->budget.fit_threshold * (double)t.n - 1e-9);
+	t.need = need < 1.0 ? 1 : (int64_t)need;
+
+	r = nn_model_new(&cfg->model, &data->shape, (int)(t.n < NN_CHUNK_ROWS ? t.n : NN_CHUNK_ROWS), &t.model,
+			 err);
+	if (r < 0)
+		goto fail;
+	assert((int64_t)t.model->n_params == emc_model_params(&cfg->model, &data->shape));
+	nn_model_init_params(t.model, cfg->seed, NN_STREAM_INIT);
+	r = nn_optim_new(o, t.model->n_params, &t.opt, err);
+	if (r < 0)
+		goto fail;
+	if (t.batch < t.n) {
+		t.order = malloc((size_t)t.n * sizeof *t.order);
+		if (!t.order) {
+			r = emc_err_set(err, -ENOMEM, "out of memory for the batch order of %lld samples",
+					(long long)t.n);
+			goto fail;
+		}
+		for (int64_t i = 0; i < t.n; i++)
+			t.order[i] = (int32_t)i;
+	}
+
+	clock_gettime(CLOCK_MONOTONIC, &t.t0);
+	res.outcome = run(&t, &res.reason);
+	res.last = t.last;
+	res.params = (int64_t)t.model->n_params;
+	*ret = res;
+	r = 0;
+fail:
+	free(t.order);
+	nn_optim_destroy(&t.opt);
+	nn_model_destroy(&t.model);
+	return r;
+}
