@@ -34,10 +34,12 @@ void search_init(search_state *s, int64_t start, double precision, int64_t n_max
 /* Resume a search from a stored bracket. */
 void search_restore(search_state *s, int64_t start, double precision, int64_t n_max, int64_t lo, int64_t hi);
 
-/* Record the outcome of a trial at n. A fit above hi, or a no-fit below lo
- * (training near capacity is not monotone), is recorded without widening
- * the bracket the wrong way: lo only grows and hi only shrinks, and if they
- * cross, lo wins and hi is reset to lo + 1 ... see search.c for the rule. */
+/* Record the outcome of a trial at n. lo never shrinks: a fit at n raises
+ * lo to n if larger, and if that reaches or passes hi (training near
+ * capacity is not monotone) the contradicted hi is forgotten (hi = 0) and
+ * the search gallops on above lo. A no-fit at n > lo lowers hi to n; a
+ * no-fit at n <= lo is ignored. Sizes outside [1, n_max] are ignored. See
+ * search.c for why. */
 void search_record(search_state *s, int64_t n, bool fit);
 
 /* True when the bracket meets the precision, or n_max fits, or n = 1 fails. */

@@ -37,7 +37,7 @@ free_port() {
 }
 
 # ---- data and spec -----------------------------------------------------------
-"$MKIDX" --out "$work/data" --n 400 --classes 4 --rows 6 --cols 6 --seed 7 --noise 0.6 --gzip
+"$MKIDX" --out "$work/data" --n 500 --classes 4 --rows 6 --cols 6 --seed 7 --noise 0.8 --gzip
 cat >"$work/spec.yaml" <<'YAML'
 name: integration
 dataset:
@@ -57,8 +57,8 @@ search:
   start: 8
   precision: 0.1
 budget:
-  max_epochs: 150
-  plateau_epochs: 20
+  max_epochs: 2000
+  plateau_epochs: 100
 YAML
 
 echo "1..16"

@@ -1,0 +1,1243 @@
+/* store.c — the campaign database: every line of emc's SQL lives here.
+ *
+ * One process writes (emc-coordinator); any number read (emcctl), while the
+ * writer runs or after it died. WAL journaling lets those readers see the
+ * last committed state without ever blocking the writer, and
+ * synchronous=FULL makes a commit durable before the coordinator tells a
+ * worker its result is recorded.
+ *
+ * Invariants the schema and this file keep together:
+ *
+ *   - one trial per (cell, n), one attempt number per trial, and at most
+ *     one running attempt per trial (a partial unique index);
+ *   - a trial is 'running' exactly when it has a running attempt;
+ *   - a terminal trial (fit, no_fit, failed, cancelled) is never written
+ *     again by a result: store_trial_finish fences on the trial being
+ *     running *with that attempt*, so a late, duplicated or lost worker's
+ *     result is refused with -EALREADY and changes nothing;
+ *   - every write function is one BEGIN IMMEDIATE … COMMIT, rolled back on
+ *     any error, so a crash leaves either all of a change or none of it.
+ *
+ * Statements are prepared lazily, once, and reset after every use. The
+ * workload is small (a few writes per finished trial), so clarity wins
+ * over batching. Timestamps are wall-clock unix milliseconds: they are
+ * shown to people, never used to time anything out.
+ *
+ * The schema version is PRAGMA user_version. 0 means an empty file, which
+ * the writer initialises and a reader refuses; a version newer than
+ * STORE_SCHEMA_VERSION is refused by both, since an old program cannot
+ * know what a newer one expects of the data. Migrations from older
+ * versions go in migrate().
+ */
+#include "store.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "log.h"
+#include "wire.h"
+
+#define BUSY_TIMEOUT_MS 5000
+
+#define ACTIVE_CAMPAIGN "('running', 'paused')"
+#define TERMINAL_TRIAL "('fit', 'no_fit', 'failed', 'cancelled')"
+
+static const char schema_sql[] =
+	"CREATE TABLE campaigns ("
+	" id INTEGER PRIMARY KEY,"
+	" name TEXT UNIQUE NOT NULL,"
+	" state TEXT NOT NULL CHECK (state IN ('running', 'done', 'paused', 'cancelled')),"
+	" spec_text TEXT NOT NULL,"
+	" spec_hash TEXT NOT NULL,"
+	" dataset_name TEXT, dataset_format TEXT, dataset_split TEXT,"
+	" dataset_images TEXT, dataset_labels TEXT, dataset_desc TEXT,"
+	" n_total INTEGER, channels INTEGER, height INTEGER, width INTEGER, classes INTEGER,"
+	" search_start INTEGER, search_precision REAL, search_max_n INTEGER,"
+	" created_at INTEGER, finished_at INTEGER);"
+	"CREATE INDEX campaigns_state ON campaigns (state);"
+	"CREATE TABLE workers ("
+	" id INTEGER PRIMARY KEY,"
+	" identity TEXT UNIQUE NOT NULL,"
+	" host TEXT, slots INTEGER,"
+	" first_seen INTEGER, last_seen INTEGER,"
+	" trials_done INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE cells ("
+	" id INTEGER PRIMARY KEY,"
+	" campaign_id INTEGER NOT NULL REFERENCES campaigns (id),"
+	" idx INTEGER NOT NULL,"
+	" model TEXT, family TEXT, activation TEXT, optimizer TEXT, lr REAL, batch INTEGER,"
+	" labels TEXT, seed INTEGER, params INTEGER,"
+	" config BLOB NOT NULL,"
+	" state TEXT NOT NULL CHECK (state IN ('searching', 'done', 'failed')),"
+	" lo INTEGER NOT NULL DEFAULT 0, hi INTEGER NOT NULL DEFAULT 0, full INTEGER NOT NULL DEFAULT 0,"
+	" UNIQUE (campaign_id, idx));"
+	"CREATE TABLE trials ("
+	" id INTEGER PRIMARY KEY,"
+	" cell_id INTEGER NOT NULL REFERENCES cells (id),"
+	" n INTEGER NOT NULL,"
+	" state TEXT NOT NULL CHECK (state IN ('pending', 'running', 'fit', 'no_fit', 'failed', 'cancelled')),"
+	" reason TEXT, epochs INTEGER, steps INTEGER, train_seconds REAL, loss REAL, accuracy REAL,"
+	" grad_norm REAL, budget_used REAL, error TEXT,"
+	" attempts INTEGER NOT NULL DEFAULT 0,"
+	" created_at INTEGER, finished_at INTEGER,"
+	" UNIQUE (cell_id, n));"
+	"CREATE INDEX trials_state ON trials (state);"
+	"CREATE TABLE attempts ("
+	" id INTEGER PRIMARY KEY,"
+	" trial_id INTEGER NOT NULL REFERENCES trials (id),"
+	" number INTEGER NOT NULL,"
+	" worker_id INTEGER REFERENCES workers (id),"
+	" state TEXT NOT NULL CHECK (state IN ('running', 'done', 'lost', 'cancelled')),"
+	" started_at INTEGER, lease_expires_at INTEGER, finished_at INTEGER,"
+	" UNIQUE (trial_id, number));"
+	"CREATE UNIQUE INDEX attempts_one_running ON attempts (trial_id) WHERE state = 'running';"
+	"CREATE INDEX attempts_state ON attempts (state);"
+	"CREATE INDEX attempts_worker ON attempts (worker_id);";
+
+enum stmt_id {
+	ST_BEGIN,
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST_CAMPAIGN_FIND,
+	ST_CAMPAIGN_INSERT,
+	ST_CELL_INSERT,
+	ST_LOAD_CAMPAIGNS,
+	ST_LOAD_CELLS,
+	ST_LOAD_TRIALS,
+	ST_RECOVER_ATTEMPTS,
+	ST_RECOVER_TRIALS,
+	ST_TRIAL_INSERT,
+	ST_TRIAL_REVIVE,
+	ST_TRIAL_FIND,
+	ST_TRIAL_GET,
+	ST_TRIAL_START,
+	ST_TRIAL_FINISH,
+	ST_TRIAL_REQUEUE,
+	ST_ATTEMPT_INSERT,
+	ST_ATTEMPT_GET,
+	ST_ATTEMPT_RUNNING,
+	ST_ATTEMPT_END,
+	ST_CELL_UPDATE,
+	ST_CELL_SET_STATE,
+	ST_CAMPAIGN_SET_STATE,
+	ST_WORKER_UPSERT,
+	ST_WORKER_FIND,
+	ST_WORKER_SEEN,
+	ST_WORKER_BUMP,
+	ST_COUNTS,
+	ST_COUNT
+};
+
+static const char *const stmt_sql[ST_COUNT] = {
+	[ST_BEGIN] = "BEGIN IMMEDIATE",
+	[ST_COMMIT] = "COMMIT",
+	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_CAMPAIGN_FIND] = "SELECT id, spec_hash FROM campaigns WHERE name = ?1",
+	[ST_CAMPAIGN_INSERT] = "INSERT INTO campaigns (name, state, spec_text, spec_hash, dataset_name,"
+			       " dataset_format, dataset_split, dataset_images, dataset_labels, dataset_desc,"
+			       " n_total, channels, height, width, classes, search_start, search_precision,"
+			       " search_max_n, created_at)"
+			       " VALUES (?1, 'running', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
+			       " ?15, ?16, ?17, ?18)",
+	[ST_CELL_INSERT] = "INSERT INTO cells (campaign_id, idx, model, family, activation, optimizer, lr, batch,"
+			   " labels, seed, params, config, state, lo, hi, full)"
+			   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'searching', 0, 0, 0)",
+	[ST_LOAD_CAMPAIGNS] = "SELECT id, name, state, dataset_name, dataset_format, dataset_split,"
+			      " dataset_images, dataset_labels, search_start, search_precision, search_max_n,"
+			      " n_total, channels, height, width, classes"
+			      " FROM campaigns WHERE state IN " ACTIVE_CAMPAIGN " ORDER BY id",
+	[ST_LOAD_CELLS] = "SELECT ce.id, ce.campaign_id, ce.idx, ce.config, ce.state, ce.lo, ce.hi"
+			  " FROM cells ce JOIN campaigns c ON c.id = ce.campaign_id"
+			  " WHERE c.state IN " ACTIVE_CAMPAIGN " ORDER BY ce.campaign_id, ce.idx",
+	[ST_LOAD_TRIALS] = "SELECT t.id, t.cell_id, t.n, t.state"
+			   " FROM trials t JOIN cells ce ON ce.id = t.cell_id JOIN campaigns c ON c.id = ce.campaign_id"
+			   " WHERE c.state IN " ACTIVE_CAMPAIGN " AND t.state IN ('pending', 'running')"
+			   " ORDER BY t.id",
+	[ST_RECOVER_ATTEMPTS] = "UPDATE attempts SET state = 'lost', finished_at = ?1 WHERE state = 'running'",
+	[ST_RECOVER_TRIALS] = "UPDATE trials SET state = 'pending' WHERE state = 'running'",
+	[ST_TRIAL_INSERT] = "INSERT INTO trials (cell_id, n, state, created_at) VALUES (?1, ?2, 'pending', ?3)"
+			    " ON CONFLICT (cell_id, n) DO NOTHING",
+	[ST_TRIAL_REVIVE] = "UPDATE trials SET state = 'pending', reason = NULL, error = NULL, finished_at = NULL"
+			    " WHERE cell_id = ?1 AND n = ?2 AND state = 'cancelled'",
+	[ST_TRIAL_FIND] = "SELECT id FROM trials WHERE cell_id = ?1 AND n = ?2",
+	[ST_TRIAL_GET] = "SELECT state, attempts, cell_id FROM trials WHERE id = ?1",
+	[ST_TRIAL_START] = "UPDATE trials SET state = 'running', attempts = ?2 WHERE id = ?1 AND state = 'pending'",
+	[ST_TRIAL_FINISH] = "UPDATE trials SET state = ?2, reason = ?3, epochs = ?4, steps = ?5, train_seconds = ?6,"
+			    " loss = ?7, accuracy = ?8, grad_norm = ?9, budget_used = ?10, error = ?11,"
+			    " finished_at = ?12 WHERE id = ?1 AND state = 'running'",
+	[ST_TRIAL_REQUEUE] = "UPDATE trials SET state = 'pending' WHERE id = ?1 AND state = 'running'",
+	[ST_ATTEMPT_INSERT] = "INSERT INTO attempts (trial_id, number, worker_id, state, started_at, lease_expires_at)"
+			      " VALUES (?1, ?2, ?3, 'running', ?4, ?5)",
+	[ST_ATTEMPT_GET] = "SELECT trial_id, state FROM attempts WHERE id = ?1",
+	[ST_ATTEMPT_RUNNING] = "SELECT worker_id FROM attempts WHERE id = ?1 AND trial_id = ?2 AND state = 'running'",
+	[ST_ATTEMPT_END] = "UPDATE attempts SET state = ?2, finished_at = ?3 WHERE id = ?1 AND state = 'running'",
+	[ST_CELL_UPDATE] = "UPDATE cells SET lo = ?2, hi = ?3, full = ?4, state = ?5 WHERE id = ?1",
+	[ST_CELL_SET_STATE] = "UPDATE cells SET state = ?2 WHERE id = ?1",
+	[ST_CAMPAIGN_SET_STATE] = "UPDATE campaigns SET state = ?2, finished_at = CASE WHEN ?2 IN ('done', 'cancelled')"
+				  " THEN coalesce(finished_at, ?3) ELSE NULL END WHERE id = ?1",
+	[ST_WORKER_UPSERT] = "INSERT INTO workers (identity, host, slots, first_seen, last_seen)"
+			     " VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT (identity) DO UPDATE SET"
+			     " host = excluded.host, slots = excluded.slots, last_seen = excluded.last_seen",
+	[ST_WORKER_FIND] = "SELECT id FROM workers WHERE identity = ?1",
+	[ST_WORKER_SEEN] = "UPDATE workers SET last_seen = ?2 WHERE id = ?1",
+	[ST_WORKER_BUMP] = "UPDATE workers SET trials_done = trials_done + 1 WHERE id = ?1",
+	/* One statement, so the five numbers come from one snapshot. Campaign
+	 * 0 means every active (running or paused) campaign. */
+	[ST_COUNTS] = "WITH sel AS (SELECT id FROM campaigns"
+		      "   WHERE (?1 = 0 AND state IN " ACTIVE_CAMPAIGN ") OR id = ?1),"
+		      " ce AS (SELECT id, state FROM cells WHERE campaign_id IN sel),"
+		      " t AS (SELECT state FROM trials WHERE cell_id IN (SELECT id FROM ce))"
+		      " SELECT (SELECT count(*) FROM ce),"
+		      " (SELECT count(*) FROM ce WHERE state IN ('done', 'failed')),"
+		      " (SELECT count(*) FROM t WHERE state = 'pending'),"
+		      " (SELECT count(*) FROM t WHERE state = 'running'),"
+		      " (SELECT count(*) FROM t WHERE state IN " TERMINAL_TRIAL ")",
+};
+
+struct store {
+	sqlite3 *db;
+	bool readonly;
+	sqlite3_stmt *st[ST_COUNT];
+};
+
+/* ---- small helpers ------------------------------------------------------ */
+
+/* Turn the connection's last error into a message and an errno: a broken
+ * reference is a missing row (-ENOENT), a duplicate key -EEXIST, anything
+ * else -EIO. */
+static int db_fail(store *s, const char *what, emc_err *err)
+{
+	int code = sqlite3_extended_errcode(s->db), r = -EIO;
+
+	if (code == SQLITE_CONSTRAINT_FOREIGNKEY)
+		r = -ENOENT;
+	else if (code == SQLITE_CONSTRAINT_UNIQUE || code == SQLITE_CONSTRAINT_PRIMARYKEY)
+		r = -EEXIST;
+	else if ((code & 0xff) == SQLITE_READONLY)
+		r = -EROFS;
+	return emc_err_set(err, r, "store: %s: %s", what, sqlite3_errmsg(s->db));
+}
+
+static sqlite3_stmt *stmt_get(store *s, enum stmt_id id, emc_err *err)
+{
+	if (!s->st[id] &&
+	    sqlite3_prepare_v3(s->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s->st[id], NULL) != SQLITE_OK) {
+		db_fail(s, "prepare", err);
+		s->st[id] = NULL;
+	}
+	return s->st[id];
+}
+
+static void stmt_done(sqlite3_stmt *st)
+{
+	if (st) {
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+	}
+}
+
+/* Step a statement that returns no rows, then reset it. */
+static int exec_done(store *s, sqlite3_stmt *st, const char *what, emc_err *err)
+{
+	int rc = sqlite3_step(st), r = 0;
+
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		r = db_fail(s, what, err);
+	stmt_done(st);
+	return r;
+}
+
+/* Step once: 1 with a row to read (caller resets), 0 without (reset here). */
+static int step_row(store *s, sqlite3_stmt *st, const char *what, emc_err *err)
+{
+	int rc = sqlite3_step(st), r;
+
+	if (rc == SQLITE_ROW)
+		return 1;
+	r = rc == SQLITE_DONE ? 0 : db_fail(s, what, err);
+	stmt_done(st);
+	return r;
+}
+
+static int run_id(store *s, enum stmt_id id, const char *what, emc_err *err)
+{
+	sqlite3_stmt *st = stmt_get(s, id, err);
+
+	return st ? exec_done(s, st, what, err) : -EIO;
+}
+
+static int tx_begin(store *s, emc_err *err)
+{
+	if (s->readonly)
+		return emc_err_set(err, -EROFS, "store: %s: opened read-only", sqlite3_db_filename(s->db, "main"));
+	return run_id(s, ST_BEGIN, "begin", err);
+}
+
+static void tx_rollback(store *s)
+{
+	/* Some errors (a full disk, for one) already rolled back. */
+	if (!sqlite3_get_autocommit(s->db))
+		run_id(s, ST_ROLLBACK, "rollback", NULL);
+}
+
+static int tx_commit(store *s, emc_err *err)
+{
+	int r = run_id(s, ST_COMMIT, "commit", err);
+
+	if (r < 0)
+		tx_rollback(s);
+	return r;
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *text)
+{
+	if (text && text[0])
+		sqlite3_bind_text(st, i, text, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+/* Copy a text column into a fixed buffer, truncating; NULL reads as "". */
+static void col_text(sqlite3_stmt *st, int i, char *buf, size_t size)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+	size_t len = t ? strlen((const char *)t) : 0;
+
+	if (len >= size)
+		len = size - 1;
+	if (len)
+		memcpy(buf, t, len);
+	buf[len] = '\0';
+}
+
+static int col_int(sqlite3_stmt *st, int i)
+{
+	int64_t v = sqlite3_column_int64(st, i);
+
+	return v < INT32_MIN ? INT32_MIN : v > INT32_MAX ? INT32_MAX : (int)v;
+}
+
+static bool state_valid(const char *state, const char *const *names)
+{
+	for (; state && *names; names++)
+		if (strcmp(state, *names) == 0)
+			return true;
+	return false;
+}
+
+/* ---- open, schema ------------------------------------------------------- */
+
+static int pragma_int(store *s, const char *sql, int *ret, emc_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return db_fail(s, sql, err);
+	r = sqlite3_step(st);
+	if (r != SQLITE_ROW) {
+		r = db_fail(s, sql, err);
+		sqlite3_finalize(st);
+		return r;
+	}
+	*ret = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return 0;
+}
+
+static int exec_sql(store *s, const char *sql, const char *what, emc_err *err)
+{
+	if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return db_fail(s, what, err);
+	return 0;
+}
+
+static int version_check(const char *path, int version, emc_err *err)
+{
+	if (version > STORE_SCHEMA_VERSION)
+		return emc_err_set(err, -ENOTSUP,
+				   "store: %s: schema version %d is newer than this program's (%d); use a newer emc",
+				   path, version, STORE_SCHEMA_VERSION);
+	if (version < 0)
+		return emc_err_set(err, -EINVAL, "store: %s: invalid schema version %d", path, version);
+	return 0;
+}
+
+/* Create the schema in an empty database, under the write lock so that two
+ * coordinators started at once cannot both do it. */
+static int migrate(store *s, const char *path, emc_err *err)
+{
+	char sql[64];
+	int version, r;
+
+	r = tx_begin(s, err);
+	if (r < 0)
+		return r;
+	r = pragma_int(s, "PRAGMA user_version", &version, err);
+	if (r < 0)
+		goto fail;
+	r = version_check(path, version, err);
+	if (r < 0)
+		goto fail;
+	if (version == 0) {
+		r = exec_sql(s, schema_sql, "create schema", err);
+		if (r < 0)
+			goto fail;
+		snprintf(sql, sizeof sql, "PRAGMA user_version = %d", STORE_SCHEMA_VERSION);
+		r = exec_sql(s, sql, "set schema version", err);
+		if (r < 0)
+			goto fail;
+	}
+	/* Versions 1 .. STORE_SCHEMA_VERSION - 1 would be upgraded here. */
+	return tx_commit(s, err);
+fail:
+	tx_rollback(s);
+	return r;
+}
+
+int store_open(const char *path, bool readonly, store **ret, emc_err *err)
+{
+	int flags = readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+	store *s;
+	int rc, r, version;
+
+	assert(path && ret);
+	s = calloc(1, sizeof *s);
+	if (!s)
+		return emc_err_set(err, -ENOMEM, "store: out of memory");
+	s->readonly = readonly;
+	rc = sqlite3_open_v2(path, &s->db, flags, NULL);
+	if (rc != SQLITE_OK) {
+		r = emc_err_set(err, rc == SQLITE_CANTOPEN ? -ENOENT : -EIO, "store: cannot open %s: %s", path,
+				s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+		goto fail;
+	}
+	sqlite3_extended_result_codes(s->db, 1);
+	sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+
+	/* Look at the version before changing anything in the file. */
+	r = pragma_int(s, "PRAGMA user_version", &version, err);
+	if (r < 0) {
+		emc_err_set(err, r, "store: %s: %s", path, sqlite3_errmsg(s->db));
+		goto fail;
+	}
+	r = version_check(path, version, err);
+	if (r < 0)
+		goto fail;
+	if (readonly && version == 0) {
+		r = emc_err_set(err, -ENOENT, "store: %s: not a campaign database (no schema)", path);
+		goto fail;
+	}
+	if (!readonly) {
+		r = exec_sql(s, "PRAGMA journal_mode = WAL", "journal_mode", err);
+		if (r < 0)
+			goto fail;
+	}
+	r = exec_sql(s, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON", "pragmas", err);
+	if (r < 0)
+		goto fail;
+	if (!readonly) {
+		r = migrate(s, path, err);
+		if (r < 0)
+			goto fail;
+	}
+	*ret = s;
+	return 0;
+fail:
+	store_close(&s);
+	return r;
+}
+
+void store_close(store **p)
+{
+	store *s = *p;
+
+	if (!s)
+		return;
+	for (int i = 0; i < ST_COUNT; i++)
+		sqlite3_finalize(s->st[i]);
+	sqlite3_close(s->db);
+	free(s);
+	*p = NULL;
+}
+
+struct sqlite3 *store_db(store *s)
+{
+	return s->db;
+}
+
+/* ---- campaigns ---------------------------------------------------------- */
+
+int store_campaign_find(store *s, const char *name, int64_t *ret_id, char *ret_spec_hash, emc_err *err)
+{
+	sqlite3_stmt *st = stmt_get(s, ST_CAMPAIGN_FIND, err);
+	int64_t id;
+	int r;
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	r = step_row(s, st, "find campaign", err);
+	if (r <= 0)
+		return r;
+	id = sqlite3_column_int64(st, 0);
+	if (ret_spec_hash)
+		col_text(st, 1, ret_spec_hash, 65);
+	stmt_done(st);
+	if (ret_id)
+		*ret_id = id;
+	return 1;
+}
+
+static int cell_insert(store *s, sqlite3_stmt *st, int64_t campaign_id, int idx, const emc_cell_cfg *c,
+		       const emc_input_shape *shape, emc_err *err)
+{
+	char model[128];
+	uint8_t *blob = NULL;
+	size_t len;
+	int64_t params;
+	int r;
+
+	r = wire_cell_pack(c, &blob, &len, err);
+	if (r < 0)
+		return r;
+	params = emc_model_params(&c->model, shape);
+	emc_model_describe(&c->model, model, sizeof model);
+	sqlite3_bind_int64(st, 1, campaign_id);
+	sqlite3_bind_int(st, 2, idx);
+	bind_text(st, 3, model);
+	bind_text(st, 4, emc_family_name(c->model.family));
+	bind_text(st, 5, emc_activation_name(c->model.activation));
+	bind_text(st, 6, emc_optimizer_name(c->optim.name));
+	sqlite3_bind_double(st, 7, c->optim.lr);
+	sqlite3_bind_int(st, 8, c->optim.batch);
+	bind_text(st, 9, emc_labels_name(c->labels));
+	/* SQLite integers are signed: a seed above 2^63 is stored as its bit
+	 * pattern; the config blob keeps it exactly. */
+	sqlite3_bind_int64(st, 10, (int64_t)c->seed);
+	if (params >= 0)
+		sqlite3_bind_int64(st, 11, params);
+	else
+		sqlite3_bind_null(st, 11);
+	sqlite3_bind_blob(st, 12, blob, (int)len, SQLITE_STATIC);
+	r = exec_done(s, st, "insert cell", err);
+	free(blob);
+	return r;
+}
+
+int store_campaign_insert(store *s, const emc_campaign_spec *spec, const char *spec_text, const char *spec_hash,
+			  const store_dataset_info *ds, int64_t *ret_id, emc_err *err)
+{
+	sqlite3_stmt *st;
+	int64_t id;
+	int r;
+
+	assert(spec && spec_text && spec_hash && ds);
+	assert(spec->n_cells == 0 || spec->cells);
+	r = tx_begin(s, err);
+	if (r < 0)
+		return r;
+	st = stmt_get(s, ST_CAMPAIGN_INSERT, err);
+	if (!st) {
+		r = -EIO;
+		goto fail;
+	}
+	sqlite3_bind_text(st, 1, spec->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, spec_text, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, spec_hash, -1, SQLITE_STATIC);
+	bind_text(st, 4, spec->dataset.name);
+	bind_text(st, 5, spec->dataset.format);
+	bind_text(st, 6, spec->dataset.split);
+	bind_text(st, 7, spec->dataset.images);
+	bind_text(st, 8, spec->dataset.labels);
+	bind_text(st, 9, ds->description);
+	sqlite3_bind_int64(st, 10, ds->n_total);
+	sqlite3_bind_int(st, 11, ds->shape.channels);
+	sqlite3_bind_int(st, 12, ds->shape.height);
+	sqlite3_bind_int(st, 13, ds->shape.width);
+	sqlite3_bind_int(st, 14, ds->shape.classes);
+	sqlite3_bind_int64(st, 15, spec->search.start);
+	sqlite3_bind_double(st, 16, spec->search.precision);
+	sqlite3_bind_int64(st, 17, spec->search.max_n);
+	sqlite3_bind_int64(st, 18, emc_wall_ms());
+	r = exec_done(s, st, "insert campaign", err);
+	if (r == -EEXIST)
+		r = emc_err_set(err, -EEXIST, "store: a campaign named '%s' already exists", spec->name);
+	if (r < 0)
+		goto fail;
+	id = sqlite3_last_insert_rowid(s->db);
+
+	st = stmt_get(s, ST_CELL_INSERT, err);
+	if (!st) {
+		r = -EIO;
+		goto fail;
+	}
+	for (int i = 0; i < spec->n_cells; i++) {
+		r = cell_insert(s, st, id, i, &spec->cells[i], &ds->shape, err);
+		if (r < 0)
+			goto fail;
+	}
+	r = tx_commit(s, err);
+	if (r < 0)
+		return r;
+	if (ret_id)
+		*ret_id = id;
+	return 0;
+fail:
+	tx_rollback(s);
+	return r;
+}
+
+int store_campaign_set_state(store *s, int64_t campaign_id, const char *state, emc_err *err)
+{
+	static const char *const names[] = { "running", "done", "paused", "cancelled", NULL };
+	sqlite3_stmt *st;
+	int r;
+
+	if (!state_valid(state, names))
+		return emc_err_set(err, -EINVAL, "store: campaign %lld: invalid state '%s'", (long long)campaign_id,
+				   state ? state : "(null)");
+	r = tx_begin(s, err);
+	if (r < 0)
+		return r;
+	st = stmt_get(s, ST_CAMPAIGN_SET_STATE, err);
+	if (!st) {
+		r = -EIO;
+		goto fail;
+	}
+	sqlite3_bind_int64(st, 1, campaign_id);
+	sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, emc_wall_ms());
+	r = exec_done(s, st, "set campaign state", err);
+	if (r < 0)
+		goto fail;
+	if (sqlite3_changes(s->db) == 0) {
+		r = emc_err_set(err, -ENOENT, "store: no campaign with id %lld", (long long)campaign_id);
+		goto fail;
+	}
+	return tx_commit(s, err);
+fail:
+	tx_rollback(s);
+	return r;
+}
+
+/* ---- start-up ----------------------------------------------------------- */
+
+static int load_campaigns(store *s, store_campaign_fn fn, void *ctx, emc_err *err)
+{
+	sqlite3_stmt *st = stmt_get(s, ST_LOAD_CAMPAIGNS, err);
+	int r;
+
+	if (!st)
+		return -EIO;
+	while ((r = step_row(s, st, "load campaigns", err)) == 1) {
+		store_campaign_row c;
+
+		memset(&c, 0, sizeof c);
+		c.id = sqlite3_column_int64(st, 0);
+		col_text(st, 1, c.name, sizeof c.name);
+		col_text(st, 2, c.state, sizeof c.state);
+		col_text(st, 3, c.dataset.name, sizeof c.dataset.name);
+		col_text(st, 4, c.dataset.format, sizeof c.dataset.format);
+		col_text(st, 5, c.dataset.split, sizeof c.dataset.split);
+		col_text(st, 6, c.dataset.images, sizeof c.dataset.images);
+		col_text(st, 7, c.dataset.labels, sizeof c.dataset.labels);
+		c.search.start = sqlite3_column_int64(st, 8);
+		c.search.precision = sqlite3_column_double(st, 9);
+		c.search.max_n = sqlite3_column_int64(st, 10);
+		c.n_total = sqlite3_column_int64(st, 11);
+		c.shape.channels = col_int(st, 12);
+		c.shape.height = col_int(st, 13);
+		c.shape.width = col_int(st, 14);
+		c.shape.classes = col_int(st, 15);
+		r = fn(ctx, &c);
+		if (r != 0) {
+			stmt_done(st);
+			return r;
+		}
+	}
+	return r;
+}
+
+static int load_cells(store *s, store_cell_fn fn, void *ctx, emc_err *err)
+{
+	sqlite3_stmt *st = stmt_get(s, ST_LOAD_CELLS, err);
+	int r;
+
+	if (!st)
+		return -EIO;
+	while ((r = step_row(s, st, "load cells", err)) == 1) {
+		store_cell_row c;
+		emc_err why = { "" };
+		const void *blob;
+		int len;
+
+		memset(&c, 0, sizeof c);
+		c.id = sqlite3_column_int64(st, 0);
+		c.campaign_id = sqlite3_column_int64(st, 1);
+		c.index = col_int(st, 2);
+		blob = sqlite3_column_blob(st, 3);
+		len = sqlite3_column_bytes(st, 3);
+		r = wire_cell_unpack(blob ? blob : "", (size_t)len, &c.cfg, &why);
+		if (r < 0) {
+			emc_err_set(err, r, "store: cell %lld: stored config: %s", (long long)c.id, why.msg);
+			stmt_done(st);
+			return r;
+		}
+		col_text(st, 4, c.state, sizeof c.state);
+		c.lo = sqlite3_column_int64(st, 5);
+		c.hi = sqlite3_column_int64(st, 6);
+		r = fn(ctx, &c);
+		if (r != 0) {
+			stmt_done(st);
+			return r;
+		}
+	}
+	return r;
+}
+
+static int load_trials(store *s, store_trial_fn fn, void *ctx, emc_err *err)
+{
+	sqlite3_stmt *st = stmt_get(s, ST_LOAD_TRIALS, err);
+	int r;
+
+	if (!st)
+		return -EIO;
+	while ((r = step_row(s, st, "load trials", err)) == 1) {
+		store_trial_row t;
+
+		memset(&t, 0, sizeof t);
+		t.id = sqlite3_column_int64(st, 0);
+		t.cell_id = sqlite3_column_int64(st, 1);
+		t.n = sqlite3_column_int64(st, 2);
+		col_text(st, 3, t.state, sizeof t.state);
+		r = fn(ctx, &t);
+		if (r != 0) {
+			stmt_done(st);
+			return r;
+		}
+	}
+	return r;
+}
+
+/* Not one transaction: the coordinator is the only writer and calls this
+ * before it serves anyone, and callbacks stay free to write (a callback
+ * may, say, mark a cell failed) without nesting transactions. Whether a
+ * row a callback writes is visited by the walk still under way is up to
+ * SQLite; callbacks must not rely on either. A NULL callback skips its
+ * walk. */
+int store_load_active(store *s, store_campaign_fn on_campaign, store_cell_fn on_cell, store_trial_fn on_trial,
+		      void *ctx, emc_err *err)
+{
+	int r = 0;
+
+	if (on_campaign)
+		r = load_campaigns(s, on_campaign, ctx, err);
+	if (r == 0 && on_cell)
+		r = load_cells(s, on_cell, ctx, err);
+	if (r == 0 && on_trial)
+		r = load_trials(s, on_trial, ctx, err);
+	return r;
+}
+
+int store_recover_running(store *s, emc_err *err)
+{
+	sqlite3_stmt *st;
+	int r, count;
+
+	r = tx_begin(s, err);
+	if (r < 0)
+		return r;
+	st = stmt_get(s, ST_RECOVER_ATTEMPTS, err);
+	if (!st) {
+		r = -EIO;
+		goto fail;
+	}
+	sqlite3_bind_int64(st, 1, emc_wall_ms());
+	r = exec_done(s, st, "mark running attempts lost", err);
+	if (r < 0)
+		goto fail;
+	r = run_id(s, ST_RECOVER_TRIALS, "requeue running trials", err);
+	if (r < 0)
+		goto fail;
+	count = sqlite3_changes(s->db);
+	r = tx_commit(s, err);
+	return r < 0 ? r : count;
+fail:
+	tx_rollback(s);
+	return r;
+}
+
+/* ---- trials and attempts ------------------------------------------------ */
+
+/* Asking again for a size whose trial was cancelled (a probe that had
+ * become pointless, which a later result made useful again) puts that
+ * trial back in the queue, rather than failing: there is still one trial
+ * per (cell, n). Any other existing trial is returned as it is. */
+int store_trial_insert(store *s, int64_t cell_id, int64_t n, int64_t *ret_trial_id, emc_err *err)
+{
+	sqlite3_stmt *st;
+	int64_t id;
+	int r;
+
+	if (n < 1)
+		return emc_err_set(err, -EINVAL, "store: cell %lld: invalid trial size %lld", (long long)cell_id,
+				   (long long)n);
+	r = tx_begin(s, err);
+	if (r < 0)
+		return r;
+	st = stmt_get(s, ST_TRIAL_INSERT, err);
+	if (!st) {
+		r = -EIO;
+		goto fail;
+	}
+	sqlite3_bind_int64(st, 1, cell_id);
+	sqlite3_bind_int64(st, 2, n);
+	sqlite3_bind_int64(st, 3, emc_wall_ms());
+	r = exec_done(s, st, "insert trial", err);
+	if (r == -ENOENT)
+		r = emc_err_set(err, -ENOENT, "store: no cell with id %lld", (long long)cell_id);
+	if (r < 0)
+		goto fail;
+
+	st = stmt_get(s, ST_TRIAL_REVIVE, err);
+	if (!st) {
+		r = -EIO;
+		goto fail;
+	}
+	sqlite3_bind_int64(st, 1, cell_id);
+	sqlite3_bind_int64(st, 2, n);
+	r = exec_done(s, st, "requeue cancelled trial", err);
+	if (r < 0)
+		goto fail;
+
+	st = stmt_get(s, ST_TRIAL_FIND, err);
+	if (!st) {
+		r = -EIO;
+		goto fail;
+	}
+	sqlite3_bind_int64(st, 1, cell_id);
+	sqlite3_bind_int64(st, 2, n);
+	r = step_row(s, st, "find trial", err);
+	if (r == 0)
+		r = emc_err_set(err, -EIO, "store: trial (cell %lld, n %lld) vanished", (long long)cell_id,
+				(long long)n);
+	if (r < 0)
+		goto fail;
+	id = sqlite3_column_int64(st, 0);
+	stmt_done(st);
+	r = tx_commit(s, err);
+	if (r < 0)
+		return r;
+	if (ret_trial_id)
+		*ret_trial_id = id;
+	return 0;
+fail:
+	tx_rollback(s);
+	return r;
+}
+
+/* Read a trial's state, attempt count and cell; -ENOENT if there is none. */
+static int trial_get(store *s, int64_t trial_id, char state[16], int64_t *attempts, int64_t *cell_id, emc_err *err)
+{
+	sqlite3_stmt *st = stmt_get(s, ST_TRIAL_GET, err);
+	int r;
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, trial_id);
+	r = step_row(s, st, "read trial", err);
+	if (r < 0)
+		return r;
+	if (r == 0)
+		return emc_err_set(err, -ENOENT, "store: no trial with id %lld", (long long)trial_id);
+	col_text(st, 0, state, 16);
+	*attempts = sqlite3_column_int64(st, 1);
+	*cell_id = sqlite3_column_int64(st, 2);
+	stmt_done(st);
+	return 0;
+}
+
+int store_attempt_start(store *s, int64_t trial_id, int64_t worker_id, int64_t lease_ms, int64_t *ret_attempt_id,
+			emc_err *err)
+{
+	sqlite3_stmt *st;
+	char state[16];
+	int64_t attempts, cell_id, now, id;
+	int r;
+
+	r = tx_begin(s, err);
+	if (r < 0)
+		return r;
+	r = trial_get(s, trial_id, state, &attempts, &cell_id, err);
+	if (r < 0)
+		goto fail;
+	if (strcmp(state, "pending") != 0) {
+		r = emc_err_set(err, -EALREADY, "store: trial %lld is %s, not pending", (long long)trial_id, state);
+		goto fail;
+	}
+	st = stmt_get(s, ST_ATTEMPT_INSERT, err);
+	if (!st) {
+		r = -EIO;
+		goto fail;
+	}
+	now = emc_wall_ms();
+	sqlite3_bind_int64(st, 1, trial_id);
+	sqlite3_bind_int64(st, 2, attempts + 1);
+	if (worker_id > 0)
+		sqlite3_bind_int64(st, 3, worker_id);
+	else
+		sqlite3_bind_null(st, 3);
+	sqlite3_bind_int64(st, 4, now);
+	sqlite3_bind_int64(st, 5, now + lease_ms);
+	r = exec_done(s, st, "insert attempt", err);
+	if (r == -ENOENT)
+		r = emc_err_set(err, -ENOENT, "store: no worker with id %lld", (long long)worker_id);
+	if (r < 0)
+		goto fail;
+	id = sqlite3_last_insert_rowid(s->db);
+
+	st = stmt_get(s, ST_TRIAL_START, err);
+	if (!st) {
+		r = -EIO;
+		goto fail;
+	}
+	sqlite3_bind_int64(st, 1, trial_id);
+	sqlite3_bind_int64(st, 2, attempts + 1);
+	r = exec_done(s, st, "start trial", err);
+	if (r < 0)
+		goto fail;
+	r = tx_commit(s, err);
+	if (r < 0)
+		return r;
+	if (ret_attempt_id)
+		*ret_attempt_id = id;
+	return 0;
+fail:
+	tx_rollback(s);
+	return r;
+}
+
+static int cell_update(store *s, int64_t cell_id, const store_cell_update *cell, const char *state, emc_err *err)
+{
+	sqlite3_stmt *st = stmt_get(s, ST_CELL_UPDATE, err);
+	int r;
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, cell_id);
+	sqlite3_bind_int64(st, 2, cell->lo);
+	sqlite3_bind_int64(st, 3, cell->hi);
+	sqlite3_bind_int(st, 4, cell->full ? 1 : 0);
+	sqlite3_bind_text(st, 5, state, -1, SQLITE_STATIC);
+	r = exec_done(s, st, "update cell", err);
+	if (r == 0 && sqlite3_changes(s->db) == 0)
+		r = emc_err_set(err, -ENOENT, "store: no cell with id %lld", (long long)cell_id);
+	return r;
+}
+
+int store_trial_finish(store *s, int64_t trial_id, int64_t attempt_id, const store_result *r_in,
+		       const store_cell_update *cell, emc_err *err)
+{
+	sqlite3_stmt *st;
+	char state[16];
+	int64_t attempts, cell_id, worker_id, now;
+	bool has_worker;
+	int r;
+
+	assert(r_in);
+	if (r_in->outcome <= EMC_OUTCOME_NONE || r_in->outcome >= EMC_OUTCOME_COUNT)
+		return emc_err_set(err, -EINVAL, "store: trial %lld: result without a final outcome (%d)",
+				   (long long)trial_id, (int)r_in->outcome);
+	r = tx_begin(s, err);
+	if (r < 0)
+		return r;
+	r = trial_get(s, trial_id, state, &attempts, &cell_id, err);
+	if (r < 0)
+		goto fail;
+	if (strcmp(state, "running") != 0) {
+		r = emc_err_set(err, -EALREADY, "store: trial %lld is %s: result of attempt %lld ignored",
+				(long long)trial_id, state, (long long)attempt_id);
+		goto fail;
+	}
+	st = stmt_get(s, ST_ATTEMPT_RUNNING, err);
+	if (!st) {
+		r = -EIO;
+		goto fail;
+	}
+	sqlite3_bind_int64(st, 1, attempt_id);
+	sqlite3_bind_int64(st, 2, trial_id);
+	r = step_row(s, st, "read attempt", err);
+	if (r < 0)
+		goto fail;
+	if (r == 0) {
+		r = emc_err_set(err, -EALREADY, "store: attempt %lld is not trial %lld's running attempt",
+				(long long)attempt_id, (long long)trial_id);
+		goto fail;
+	}
+	has_worker = sqlite3_column_type(st, 0) != SQLITE_NULL;
+	worker_id = sqlite3_column_int64(st, 0);
+	stmt_done(st);
+
+	now = emc_wall_ms();
+	st = stmt_get(s, ST_TRIAL_FINISH, err);
+	if (!st) {
+		r = -EIO;
+		goto fail;
+	}
+	sqlite3_bind_int64(st, 1, trial_id);
+	sqlite3_bind_text(st, 2, emc_outcome_name(r_in->outcome), -1, SQLITE_STATIC);
+	bind_text(st, 3, r_in->reason != EMC_STOP_NONE ? emc_stop_reason_name(r_in->reason) : NULL);
+	sqlite3_bind_int64(st, 4, r_in->epochs);
+	sqlite3_bind_int64(st, 5, r_in->steps);
+	sqlite3_bind_double(st, 6, r_in->train_seconds);
+	sqlite3_bind_double(st, 7, r_in->loss);
+	sqlite3_bind_double(st, 8, r_in->accuracy);
+	sqlite3_bind_double(st, 9, r_in->grad_norm);
+	sqlite3_bind_double(st, 10, r_in->budget_used);
+	/* The message came from a worker: bounded by its array, maybe unterminated. */
+	if (r_in->error[0])
+		sqlite3_bind_text(st, 11, r_in->error, (int)strnlen(r_in->error, sizeof r_in->error), SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 11);
+	sqlite3_bind_int64(st, 12, now);
+	r = exec_done(s, st, "finish trial", err);
+	if (r < 0)
+		goto fail;
+
+	st = stmt_get(s, ST_ATTEMPT_END, err);
+	if (!st) {
+		r = -EIO;
+		goto fail;
+	}
+	sqlite3_bind_int64(st, 1, attempt_id);
+	sqlite3_bind_text(st, 2, r_in->outcome == EMC_OUTCOME_CANCELLED ? "cancelled" : "done", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, now);
+	r = exec_done(s, st, "finish attempt", err);
+	if (r < 0)
+		goto fail;
+
+	if (has_worker) {
+		st = stmt_get(s, ST_WORKER_BUMP, err);
+		if (!st) {
+			r = -EIO;
+			goto fail;
+		}
+		sqlite3_bind_int64(st, 1, worker_id);
+		r = exec_done(s, st, "count worker's trial", err);
+		if (r < 0)
+			goto fail;
+	}
+	if (cell) {
+		r = cell_update(s, cell_id, cell, cell->done ? "done" : "searching", err);
+		if (r < 0)
+			goto fail;
+	}
+	return tx_commit(s, err);
+fail:
+	tx_rollback(s);
+	return r;
+}
+
+int store_attempt_lost(store *s, int64_t attempt_id, emc_err *err)
+{
+	sqlite3_stmt *st;
+	char state[16];
+	int64_t trial_id;
+	int r;
+
+	r = tx_begin(s, err);
+	if (r < 0)
+		return r;
+	st = stmt_get(s, ST_ATTEMPT_GET, err);
+	if (!st) {
+		r = -EIO;
+		goto fail;
+	}
+	sqlite3_bind_int64(st, 1, attempt_id);
+	r = step_row(s, st, "read attempt", err);
+	if (r < 0)
+		goto fail;
+	if (r == 0) {
+		r = emc_err_set(err, -ENOENT, "store: no attempt with id %lld", (long long)attempt_id);
+		goto fail;
+	}
+	trial_id = sqlite3_column_int64(st, 0);
+	col_text(st, 1, state, sizeof state);
+	stmt_done(st);
+	if (strcmp(state, "running") != 0) {
+		r = emc_err_set(err, -EALREADY, "store: attempt %lld is already %s", (long long)attempt_id, state);
+		goto fail;
+	}
+	st = stmt_get(s, ST_ATTEMPT_END, err);
+	if (!st) {
+		r = -EIO;
+		goto fail;
+	}
+	sqlite3_bind_int64(st, 1, attempt_id);
+	sqlite3_bind_text(st, 2, "lost", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, emc_wall_ms());
+	r = exec_done(s, st, "lose attempt", err);
+	if (r < 0)
+		goto fail;
+	/* At most one running attempt per trial, so a running trial was
+	 * running this one. */
+	st = stmt_get(s, ST_TRIAL_REQUEUE, err);
+	if (!st) {
+		r = -EIO;
+		goto fail;
+	}
+	sqlite3_bind_int64(st, 1, trial_id);
+	r = exec_done(s, st, "requeue trial", err);
+	if (r < 0)
+		goto fail;
+	return tx_commit(s, err);
+fail:
+	tx_rollback(s);
+	return r;
+}
+
+/* ---- cells -------------------------------------------------------------- */
+
+/* With cell == NULL only the state changes; with state == NULL it follows
+ * cell->done (done or searching). */
+int store_cell_set(store *s, int64_t cell_id, const store_cell_update *cell, const char *state, emc_err *err)
+{
+	static const char *const names[] = { "searching", "done", "failed", NULL };
+	sqlite3_stmt *st;
+	int r;
+
+	if (!state && cell)
+		state = cell->done ? "done" : "searching";
+	if (!state_valid(state, names))
+		return emc_err_set(err, -EINVAL, "store: cell %lld: invalid state '%s'", (long long)cell_id,
+				   state ? state : "(null)");
+	r = tx_begin(s, err);
+	if (r < 0)
+		return r;
+	if (cell) {
+		r = cell_update(s, cell_id, cell, state, err);
+	} else {
+		st = stmt_get(s, ST_CELL_SET_STATE, err);
+		if (!st) {
+			r = -EIO;
+			goto fail;
+		}
+		sqlite3_bind_int64(st, 1, cell_id);
+		sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);
+		r = exec_done(s, st, "set cell state", err);
+		if (r == 0 && sqlite3_changes(s->db) == 0)
+			r = emc_err_set(err, -ENOENT, "store: no cell with id %lld", (long long)cell_id);
+	}
+	if (r < 0)
+		goto fail;
+	return tx_commit(s, err);
+fail:
+	tx_rollback(s);
+	return r;
+}
+
+/* ---- workers ------------------------------------------------------------ */
+
+int store_worker_upsert(store *s, const char *identity, const char *host, int slots, int64_t *ret_worker_id,
+			emc_err *err)
+{
+	sqlite3_stmt *st;
+	int64_t id;
+	int r;
+
+	assert(identity);
+	r = tx_begin(s, err);
+	if (r < 0)
+		return r;
+	st = stmt_get(s, ST_WORKER_UPSERT, err);
+	if (!st) {
+		r = -EIO;
+		goto fail;
+	}
+	sqlite3_bind_text(st, 1, identity, -1, SQLITE_STATIC);
+	bind_text(st, 2, host);
+	sqlite3_bind_int(st, 3, slots);
+	sqlite3_bind_int64(st, 4, emc_wall_ms());
+	r = exec_done(s, st, "register worker", err);
+	if (r < 0)
+		goto fail;
+	st = stmt_get(s, ST_WORKER_FIND, err);
+	if (!st) {
+		r = -EIO;
+		goto fail;
+	}
+	sqlite3_bind_text(st, 1, identity, -1, SQLITE_STATIC);
+	r = step_row(s, st, "find worker", err);
+	if (r == 0)
+		r = emc_err_set(err, -EIO, "store: worker '%s' vanished", identity);
+	if (r < 0)
+		goto fail;
+	id = sqlite3_column_int64(st, 0);
+	stmt_done(st);
+	r = tx_commit(s, err);
+	if (r < 0)
+		return r;
+	if (ret_worker_id)
+		*ret_worker_id = id;
+	return 0;
+fail:
+	tx_rollback(s);
+	return r;
+}
+
+int store_worker_seen(store *s, int64_t worker_id, emc_err *err)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	r = tx_begin(s, err);
+	if (r < 0)
+		return r;
+	st = stmt_get(s, ST_WORKER_SEEN, err);
+	if (!st) {
+		r = -EIO;
+		goto fail;
+	}
+	sqlite3_bind_int64(st, 1, worker_id);
+	sqlite3_bind_int64(st, 2, emc_wall_ms());
+	r = exec_done(s, st, "worker seen", err);
+	if (r == 0 && sqlite3_changes(s->db) == 0)
+		r = emc_err_set(err, -ENOENT, "store: no worker with id %lld", (long long)worker_id);
+	if (r < 0)
+		goto fail;
+	return tx_commit(s, err);
+fail:
+	tx_rollback(s);
+	return r;
+}
+
+/* ---- progress ----------------------------------------------------------- */
+
+int store_counts_get(store *s, int64_t campaign_id, store_counts *ret, emc_err *err)
+{
+	sqlite3_stmt *st = stmt_get(s, ST_COUNTS, err);
+	store_counts c;
+	int r;
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, campaign_id);
+	r = step_row(s, st, "count", err);
+	if (r < 0)
+		return r;
+	if (r == 0)
+		return emc_err_set(err, -EIO, "store: count: no row");
+	c.cells = sqlite3_column_int64(st, 0);
+	c.cells_done = sqlite3_column_int64(st, 1);
+	c.trials_pending = sqlite3_column_int64(st, 2);
+	c.trials_running = sqlite3_column_int64(st, 3);
+	c.trials_done = sqlite3_column_int64(st, 4);
+	stmt_done(st);
+	*ret = c;
+	return 0;
+}

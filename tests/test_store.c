@@ -1,0 +1,812 @@
+/* test_store.c — the campaign database and the reports read from it.
+ *
+ * Every test works on a real SQLite file in a fresh temporary directory:
+ * the schema and its version, a campaign's cells round-tripping through
+ * their stored configuration, the trial/attempt life cycle with its
+ * fencing of late and lost results, crash recovery, progress counts,
+ * refusal of newer schemas and of writes through a read-only handle, and
+ * the status and results reports in every format.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "cell.h"
+#include "report.h"
+#include "spec.h"
+#include "store.h"
+#include "testutil.h"
+
+#define N_CELLS 3
+
+typedef struct fixture {
+	char *dir;
+	char *path;
+	store *s;
+	emc_campaign_spec spec;
+	emc_cell_cfg cells[N_CELLS];
+	store_dataset_info ds;
+	int64_t campaign_id;
+	int64_t cell_ids[N_CELLS];
+} fixture;
+
+/* Three cells: mlp[8], mlp[16, 16] (a comma, for CSV quoting) and mlp[32],
+ * with different optimizers, labels and seeds. */
+static void make_spec(fixture *f, const char *name)
+{
+	memset(&f->spec, 0, sizeof f->spec);
+	snprintf(f->spec.name, sizeof f->spec.name, "%s", name);
+	snprintf(f->spec.dataset.name, sizeof f->spec.dataset.name, "fashion-mnist");
+	snprintf(f->spec.dataset.format, sizeof f->spec.dataset.format, "idx");
+	snprintf(f->spec.dataset.split, sizeof f->spec.dataset.split, "train");
+	snprintf(f->spec.dataset.images, sizeof f->spec.dataset.images, "/data/train-images-idx3-ubyte.gz");
+	snprintf(f->spec.dataset.labels, sizeof f->spec.dataset.labels, "/data/train-labels-idx1-ubyte.gz");
+	f->spec.search.start = 16;
+	f->spec.search.precision = 0.01;
+	f->spec.search.max_n = 100;
+	for (int i = 0; i < N_CELLS; i++) {
+		emc_cell_cfg *c = &f->cells[i];
+
+		emc_cell_cfg_defaults(c);
+		c->model.widths[0] = 8 << i;
+		c->seed = (uint64_t)(1000 + i);
+		c->optim.lr = 0.01 * (i + 1);
+	}
+	f->cells[1].model.n_widths = 2;
+	f->cells[1].model.widths[1] = 16;
+	f->cells[1].optim.name = EMC_OPT_ADAM;
+	f->cells[1].labels = EMC_LABELS_RANDOM;
+	f->cells[2].model.activation = EMC_ACT_TANH;
+	f->cells[2].budget.max_steps = 30000;
+	f->cells[2].seed = UINT64_MAX - 5; /* above 2^63: kept exactly in the blob */
+	f->spec.n_cells = N_CELLS;
+	f->spec.cells = f->cells;
+	f->ds.n_total = 60000;
+	f->ds.shape = (emc_input_shape){ .channels = 1, .height = 28, .width = 28, .classes = 10 };
+	snprintf(f->ds.description, sizeof f->ds.description, "fashion-mnist/train");
+}
+
+static int collect_cell_ids(void *ctx, const store_cell_row *c)
+{
+	fixture *f = ctx;
+
+	if (c->index >= 0 && c->index < N_CELLS)
+		f->cell_ids[c->index] = c->id;
+	return 0;
+}
+
+static int setup(void **state)
+{
+	fixture *f = calloc(1, sizeof *f);
+	emc_err err = { "" };
+
+	assert_non_null(f);
+	f->dir = tmpdir_new();
+	f->path = malloc(strlen(f->dir) + 16);
+	assert_non_null(f->path);
+	sprintf(f->path, "%s/emc.db", f->dir);
+	if (store_open(f->path, false, &f->s, &err) < 0)
+		fail_msg("%s", err.msg);
+	make_spec(f, "mnist, \"small\"");
+	if (store_campaign_insert(f->s, &f->spec, "name: x\n", "abc123", &f->ds, &f->campaign_id, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(store_load_active(f->s, NULL, collect_cell_ids, NULL, f, &err), 0);
+	for (int i = 0; i < N_CELLS; i++)
+		assert_true(f->cell_ids[i] > 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	fixture *f = *state;
+
+	store_close(&f->s);
+	assert_null(f->s);
+	store_close(&f->s); /* NULL-safe */
+	tmpdir_remove(&f->dir);
+	free(f->path);
+	free(f);
+	return 0;
+}
+
+/* ---- raw SQL helpers for looking behind the store's back ----------------- */
+
+static int64_t sql_int(store *s, const char *sql)
+{
+	sqlite3_stmt *st;
+	int64_t v;
+
+	assert_int_equal(sqlite3_prepare_v2(store_db(s), sql, -1, &st, NULL), SQLITE_OK);
+	if (sqlite3_step(st) != SQLITE_ROW)
+		fail_msg("no row for %s", sql);
+	v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+static char *sql_text(store *s, const char *sql)
+{
+	sqlite3_stmt *st;
+	char *v;
+
+	assert_int_equal(sqlite3_prepare_v2(store_db(s), sql, -1, &st, NULL), SQLITE_OK);
+	if (sqlite3_step(st) != SQLITE_ROW)
+		fail_msg("no row for %s", sql);
+	v = strdup(sqlite3_column_text(st, 0) ? (const char *)sqlite3_column_text(st, 0) : "(null)");
+	sqlite3_finalize(st);
+	return v;
+}
+
+#define assert_sql_int(s, expect, ...)                                   \
+	do {                                                             \
+		char q_[512];                                            \
+		snprintf(q_, sizeof q_, __VA_ARGS__);                    \
+		assert_int_equal(sql_int((s), q_), (expect));            \
+	} while (0)
+
+#define assert_sql_text(s, expect, ...)                                  \
+	do {                                                             \
+		char q_[512], *v_;                                       \
+		snprintf(q_, sizeof q_, __VA_ARGS__);                    \
+		v_ = sql_text((s), q_);                                  \
+		assert_string_equal(v_, (expect));                       \
+		free(v_);                                                \
+	} while (0)
+
+/* A whole trial: insert, lease, record. */
+static int64_t run_trial(fixture *f, int cell, int64_t n, emc_outcome outcome, emc_stop_reason reason,
+			 double seconds, const store_cell_update *u)
+{
+	emc_err err = { "" };
+	store_result res;
+	int64_t trial, attempt;
+
+	memset(&res, 0, sizeof res);
+	res.outcome = outcome;
+	res.reason = reason;
+	res.epochs = 10;
+	res.steps = 100;
+	res.train_seconds = seconds;
+	res.accuracy = outcome == EMC_OUTCOME_FIT ? 1.0 : 0.9;
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[cell], n, &trial, &err), 0);
+	assert_int_equal(store_attempt_start(f->s, trial, 0, 60000, &attempt, &err), 0);
+	if (store_trial_finish(f->s, trial, attempt, &res, u, &err) < 0)
+		fail_msg("%s", err.msg);
+	return trial;
+}
+
+/* ---- tests -------------------------------------------------------------- */
+
+static void test_schema_created(void **state)
+{
+	fixture *f = *state;
+
+	assert_sql_int(f->s, STORE_SCHEMA_VERSION, "PRAGMA user_version");
+	assert_sql_text(f->s, "wal", "PRAGMA journal_mode");
+	assert_sql_int(f->s, 1, "PRAGMA foreign_keys");
+	assert_sql_int(f->s, 2, "PRAGMA synchronous"); /* FULL */
+	assert_sql_int(f->s, 5,
+		       "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN"
+		       " ('campaigns', 'cells', 'trials', 'attempts', 'workers')");
+	/* reopening an existing database keeps it as it is */
+	store_close(&f->s);
+	assert_int_equal(store_open(f->path, false, &f->s, NULL), 0);
+	assert_sql_int(f->s, 1, "SELECT count(*) FROM campaigns");
+	assert_sql_int(f->s, N_CELLS, "SELECT count(*) FROM cells");
+}
+
+static bool cfg_equal(const emc_cell_cfg *a, const emc_cell_cfg *b)
+{
+	const emc_model_cfg *m = &a->model, *n = &b->model;
+
+	if (m->family != n->family || m->activation != n->activation || m->n_widths != n->n_widths)
+		return false;
+	for (int i = 0; i < m->n_widths; i++)
+		if (m->widths[i] != n->widths[i])
+			return false;
+	return m->layers == n->layers && m->filters == n->filters && m->hidden == n->hidden && m->width == n->width &&
+	       m->patch == n->patch && m->dim == n->dim && m->depth == n->depth && m->heads == n->heads &&
+	       m->mlp_ratio == n->mlp_ratio && a->optim.name == b->optim.name && a->optim.lr == b->optim.lr &&
+	       a->optim.momentum == b->optim.momentum && a->optim.nesterov == b->optim.nesterov &&
+	       a->optim.weight_decay == b->optim.weight_decay && a->optim.beta1 == b->optim.beta1 &&
+	       a->optim.beta2 == b->optim.beta2 && a->optim.eps == b->optim.eps && a->optim.batch == b->optim.batch &&
+	       a->budget.max_epochs == b->budget.max_epochs && a->budget.max_steps == b->budget.max_steps &&
+	       a->budget.max_seconds == b->budget.max_seconds &&
+	       a->budget.plateau_epochs == b->budget.plateau_epochs &&
+	       a->budget.plateau_rel == b->budget.plateau_rel && a->budget.eval_every == b->budget.eval_every &&
+	       a->budget.fit_threshold == b->budget.fit_threshold && a->budget.grad_tol == b->budget.grad_tol &&
+	       a->labels == b->labels && a->seed == b->seed;
+}
+
+typedef struct walk {
+	fixture *f;
+	char order[64]; /* 'c'ampaign, ce'l'l, 't'rial, in call order */
+	int n;
+	store_campaign_row campaign;
+	store_cell_row cells[N_CELLS];
+	int n_cells;
+	store_trial_row trials[8];
+	int n_trials;
+	int stop_at_trial; /* return 42 at this trial (1-based); 0 = never */
+	bool write_in_callback;
+} walk;
+
+static int on_campaign(void *ctx, const store_campaign_row *c)
+{
+	walk *w = ctx;
+
+	w->order[w->n++] = 'c';
+	w->campaign = *c;
+	return 0;
+}
+
+static int on_cell(void *ctx, const store_cell_row *c)
+{
+	walk *w = ctx;
+
+	w->order[w->n++] = 'l';
+	if (w->n_cells < N_CELLS)
+		w->cells[w->n_cells++] = *c;
+	return 0;
+}
+
+static int on_trial(void *ctx, const store_trial_row *t)
+{
+	walk *w = ctx;
+
+	w->order[w->n++] = 't';
+	if (w->n_trials < 8)
+		w->trials[w->n_trials++] = *t;
+	/* Rows written during the walk may or may not be visited (SQLite
+	 * leaves that open), so only the original trials write. */
+	if (w->write_in_callback && t->n < 1000) {
+		int64_t id;
+		emc_err err = { "" };
+
+		if (store_trial_insert(w->f->s, t->cell_id, 1000 + t->n, &id, &err) < 0)
+			fail_msg("write during walk: %s", err.msg);
+	}
+	return w->n_trials == w->stop_at_trial ? 42 : 0;
+}
+
+static void test_campaign_roundtrip(void **state)
+{
+	fixture *f = *state;
+	emc_err err = { "" };
+	walk w = { .f = f };
+	char hash[65];
+	int64_t id = -1, t1, t2;
+
+	assert_int_equal(store_campaign_find(f->s, "mnist, \"small\"", &id, hash, &err), 1);
+	assert_int_equal(id, f->campaign_id);
+	assert_string_equal(hash, "abc123");
+	id = -1;
+	assert_int_equal(store_campaign_find(f->s, "nope", &id, NULL, &err), 0);
+	assert_int_equal(id, -1);
+
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 16, &t1, &err), 0);
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[2], 32, &t2, &err), 0);
+	assert_int_equal(store_load_active(f->s, on_campaign, on_cell, on_trial, &w, &err), 0);
+	assert_string_equal(w.order, "cllltt");
+
+	assert_int_equal(w.campaign.id, f->campaign_id);
+	assert_string_equal(w.campaign.name, "mnist, \"small\"");
+	assert_string_equal(w.campaign.state, "running");
+	assert_string_equal(w.campaign.dataset.name, "fashion-mnist");
+	assert_string_equal(w.campaign.dataset.images, "/data/train-images-idx3-ubyte.gz");
+	assert_int_equal(w.campaign.search.start, 16);
+	assert_true(w.campaign.search.precision == 0.01);
+	assert_int_equal(w.campaign.search.max_n, 100);
+	assert_int_equal(w.campaign.n_total, 60000);
+	assert_int_equal(w.campaign.shape.height, 28);
+	assert_int_equal(w.campaign.shape.classes, 10);
+
+	assert_int_equal(w.n_cells, N_CELLS);
+	for (int i = 0; i < N_CELLS; i++) {
+		assert_int_equal(w.cells[i].index, i);
+		assert_int_equal(w.cells[i].campaign_id, f->campaign_id);
+		assert_string_equal(w.cells[i].state, "searching");
+		assert_int_equal(w.cells[i].lo, 0);
+		assert_int_equal(w.cells[i].hi, 0);
+		assert_true(cfg_equal(&w.cells[i].cfg, &f->cells[i]));
+	}
+	assert_true(w.cells[2].cfg.seed == UINT64_MAX - 5);
+	/* the descriptive columns */
+	assert_sql_text(f->s, "mlp[16,16]", "SELECT model FROM cells WHERE idx = 1");
+	assert_sql_text(f->s, "adam", "SELECT optimizer FROM cells WHERE idx = 1");
+	assert_sql_text(f->s, "random", "SELECT labels FROM cells WHERE idx = 1");
+	assert_sql_text(f->s, "tanh", "SELECT activation FROM cells WHERE idx = 2");
+	assert_sql_int(f->s, emc_model_params(&f->cells[1].model, &f->ds.shape), "SELECT params FROM cells WHERE idx = 1");
+	assert_sql_int(f->s, 784 * 8 + 8 + 8 * 10 + 10, "SELECT params FROM cells WHERE idx = 0");
+
+	assert_int_equal(w.n_trials, 2);
+	assert_int_equal(w.trials[0].id, t1);
+	assert_int_equal(w.trials[0].n, 16);
+	assert_int_equal(w.trials[0].cell_id, f->cell_ids[0]);
+	assert_string_equal(w.trials[0].state, "pending");
+	assert_int_equal(w.trials[1].id, t2);
+
+	/* a second campaign of the same name is refused, nothing written */
+	assert_int_equal(store_campaign_insert(f->s, &f->spec, "x", "y", &f->ds, &id, &err), -EEXIST);
+	assert_contains(err.msg, "already exists");
+	assert_sql_int(f->s, 1, "SELECT count(*) FROM campaigns");
+	assert_sql_int(f->s, N_CELLS, "SELECT count(*) FROM cells");
+
+	/* finished campaigns are not loaded */
+	assert_int_equal(store_campaign_set_state(f->s, f->campaign_id, "done", &err), 0);
+	assert_sql_int(f->s, 1, "SELECT finished_at > 0 FROM campaigns");
+	memset(&w, 0, sizeof w);
+	assert_int_equal(store_load_active(f->s, on_campaign, on_cell, on_trial, &w, &err), 0);
+	assert_int_equal(w.n, 0);
+	assert_int_equal(store_campaign_set_state(f->s, f->campaign_id, "finished", &err), -EINVAL);
+	assert_int_equal(store_campaign_set_state(f->s, 9999, "done", &err), -ENOENT);
+	assert_int_equal(store_campaign_set_state(f->s, f->campaign_id, "paused", &err), 0);
+	assert_sql_int(f->s, 1, "SELECT finished_at IS NULL FROM campaigns");
+}
+
+static void test_load_active_stop_and_write(void **state)
+{
+	fixture *f = *state;
+	emc_err err = { "" };
+	walk w = { .f = f, .stop_at_trial = 2 };
+	int64_t t;
+
+	for (int64_t n = 1; n <= 3; n++)
+		assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], n, &t, &err), 0);
+	assert_int_equal(store_load_active(f->s, on_campaign, on_cell, on_trial, &w, &err), 42);
+	assert_int_equal(w.n_trials, 2);
+	/* callbacks may write while the walk is on */
+	memset(&w, 0, sizeof w);
+	w.f = f;
+	w.write_in_callback = true;
+	assert_int_equal(store_load_active(f->s, NULL, NULL, on_trial, &w, &err), 0);
+	assert_sql_int(f->s, 6, "SELECT count(*) FROM trials");
+}
+
+static void test_trial_insert_idempotent(void **state)
+{
+	fixture *f = *state;
+	emc_err err = { "" };
+	int64_t a = 0, b = 0, c = 0, d = -1;
+
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 64, &a, &err), 0);
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 64, &b, &err), 0);
+	assert_int_equal(a, b);
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[1], 64, &c, &err), 0);
+	assert_true(c != a);
+	assert_sql_int(f->s, 2, "SELECT count(*) FROM trials");
+	assert_int_equal(store_trial_insert(f->s, 987654, 64, &d, &err), -ENOENT);
+	assert_int_equal(d, -1);
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 0, &d, &err), -EINVAL);
+	assert_sql_int(f->s, 2, "SELECT count(*) FROM trials");
+	/* the failed insert left no transaction open */
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 128, &d, &err), 0);
+}
+
+static void test_attempt_start_finish(void **state)
+{
+	fixture *f = *state;
+	emc_err err = { "" };
+	store_result res = { .outcome = EMC_OUTCOME_FIT, .reason = EMC_STOP_FIT, .epochs = 12, .steps = 34,
+			     .train_seconds = 1.5, .loss = 0.01, .accuracy = 1.0 };
+	store_cell_update u = { .lo = 16, .hi = 0 };
+	int64_t w1, w2, trial, a1, a2 = -1;
+
+	assert_int_equal(store_worker_upsert(f->s, "worker-a", "host1", 2, &w1, &err), 0);
+	assert_int_equal(store_worker_upsert(f->s, "worker-a", "host2", 4, &w2, &err), 0);
+	assert_int_equal(w1, w2);
+	assert_sql_text(f->s, "host2", "SELECT host FROM workers");
+	assert_int_equal(store_worker_seen(f->s, w1, &err), 0);
+	assert_int_equal(store_worker_seen(f->s, w1 + 100, &err), -ENOENT);
+
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 16, &trial, &err), 0);
+	assert_int_equal(store_attempt_start(f->s, trial, w1, 30000, &a1, &err), 0);
+	assert_sql_text(f->s, "running", "SELECT state FROM trials WHERE id = %lld", (long long)trial);
+	assert_sql_int(f->s, 1, "SELECT number FROM attempts WHERE id = %lld", (long long)a1);
+	assert_sql_int(f->s, 30000, "SELECT lease_expires_at - started_at FROM attempts WHERE id = %lld",
+		       (long long)a1);
+	/* only a pending trial can be leased */
+	assert_int_equal(store_attempt_start(f->s, trial, w1, 30000, &a2, &err), -EALREADY);
+	assert_int_equal(a2, -1);
+	assert_int_equal(store_attempt_start(f->s, 424242, w1, 30000, &a2, &err), -ENOENT);
+
+	assert_int_equal(store_trial_finish(f->s, trial, a1, &res, &u, &err), 0);
+	assert_sql_text(f->s, "fit", "SELECT state FROM trials WHERE id = %lld", (long long)trial);
+	assert_sql_text(f->s, "fit", "SELECT reason FROM trials WHERE id = %lld", (long long)trial);
+	assert_sql_int(f->s, 34, "SELECT steps FROM trials WHERE id = %lld", (long long)trial);
+	assert_sql_text(f->s, "done", "SELECT state FROM attempts WHERE id = %lld", (long long)a1);
+	assert_sql_int(f->s, 1, "SELECT trials_done FROM workers WHERE id = %lld", (long long)w1);
+	assert_sql_int(f->s, 16, "SELECT lo FROM cells WHERE id = %lld", (long long)f->cell_ids[0]);
+	assert_sql_text(f->s, "searching", "SELECT state FROM cells WHERE id = %lld", (long long)f->cell_ids[0]);
+
+	/* the same result again (a duplicate or late delivery): fenced */
+	res.outcome = EMC_OUTCOME_NO_FIT;
+	res.steps = 999;
+	u.lo = 99;
+	u.done = true;
+	err.msg[0] = '\0';
+	assert_int_equal(store_trial_finish(f->s, trial, a1, &res, &u, &err), -EALREADY);
+	assert_true(err.msg[0] != '\0');
+	assert_sql_text(f->s, "fit", "SELECT state FROM trials WHERE id = %lld", (long long)trial);
+	assert_sql_int(f->s, 34, "SELECT steps FROM trials WHERE id = %lld", (long long)trial);
+	assert_sql_int(f->s, 16, "SELECT lo FROM cells WHERE id = %lld", (long long)f->cell_ids[0]);
+	assert_sql_text(f->s, "searching", "SELECT state FROM cells WHERE id = %lld", (long long)f->cell_ids[0]);
+	assert_sql_int(f->s, 1, "SELECT trials_done FROM workers WHERE id = %lld", (long long)w1);
+	/* a result without an outcome is refused */
+	res.outcome = EMC_OUTCOME_NONE;
+	assert_int_equal(store_trial_finish(f->s, trial, a1, &res, NULL, &err), -EINVAL);
+	/* an unknown worker cannot lease */
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 32, &trial, &err), 0);
+	assert_int_equal(store_attempt_start(f->s, trial, w1 + 100, 30000, &a2, &err), -ENOENT);
+	assert_sql_text(f->s, "pending", "SELECT state FROM trials WHERE id = %lld", (long long)trial);
+}
+
+static void test_lost_attempt_fenced(void **state)
+{
+	fixture *f = *state;
+	emc_err err = { "" };
+	store_result res = { .outcome = EMC_OUTCOME_NO_FIT, .reason = EMC_STOP_BUDGET, .train_seconds = 2.0 };
+	store_cell_update u = { .lo = 0, .hi = 16 };
+	int64_t trial, a1, a2;
+
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[1], 16, &trial, &err), 0);
+	assert_int_equal(store_attempt_start(f->s, trial, 0, 1000, &a1, &err), 0);
+	assert_int_equal(store_attempt_lost(f->s, a1, &err), 0);
+	assert_sql_text(f->s, "lost", "SELECT state FROM attempts WHERE id = %lld", (long long)a1);
+	assert_sql_text(f->s, "pending", "SELECT state FROM trials WHERE id = %lld", (long long)trial);
+	assert_int_equal(store_attempt_lost(f->s, a1, &err), -EALREADY);
+	assert_int_equal(store_attempt_lost(f->s, 77777, &err), -ENOENT);
+
+	/* the lost attempt's result, while the trial waits: fenced */
+	assert_int_equal(store_trial_finish(f->s, trial, a1, &res, &u, &err), -EALREADY);
+	assert_sql_text(f->s, "pending", "SELECT state FROM trials WHERE id = %lld", (long long)trial);
+
+	assert_int_equal(store_attempt_start(f->s, trial, 0, 1000, &a2, &err), 0);
+	assert_sql_int(f->s, 2, "SELECT number FROM attempts WHERE id = %lld", (long long)a2);
+	assert_sql_int(f->s, 2, "SELECT attempts FROM trials WHERE id = %lld", (long long)trial);
+	/* ... and while another attempt runs it: fenced too */
+	assert_int_equal(store_trial_finish(f->s, trial, a1, &res, &u, &err), -EALREADY);
+	assert_sql_text(f->s, "running", "SELECT state FROM trials WHERE id = %lld", (long long)trial);
+	assert_sql_int(f->s, 0, "SELECT hi FROM cells WHERE id = %lld", (long long)f->cell_ids[1]);
+	/* an attempt of another trial is no better */
+	assert_int_equal(store_trial_finish(f->s, trial + 1000, a2, &res, &u, &err), -ENOENT);
+
+	assert_int_equal(store_trial_finish(f->s, trial, a2, &res, &u, &err), 0);
+	assert_sql_text(f->s, "no_fit", "SELECT state FROM trials WHERE id = %lld", (long long)trial);
+	assert_sql_text(f->s, "budget", "SELECT reason FROM trials WHERE id = %lld", (long long)trial);
+	assert_sql_int(f->s, 16, "SELECT hi FROM cells WHERE id = %lld", (long long)f->cell_ids[1]);
+	assert_int_equal(store_attempt_lost(f->s, a2, &err), -EALREADY);
+	assert_sql_text(f->s, "no_fit", "SELECT state FROM trials WHERE id = %lld", (long long)trial);
+}
+
+static void test_recover_running(void **state)
+{
+	fixture *f = *state;
+	emc_err err = { "" };
+	int64_t t[3], a[3];
+
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(store_trial_insert(f->s, f->cell_ids[i], 16, &t[i], &err), 0);
+	assert_int_equal(store_attempt_start(f->s, t[0], 0, 1000, &a[0], &err), 0);
+	assert_int_equal(store_attempt_start(f->s, t[1], 0, 1000, &a[1], &err), 0);
+
+	/* a coordinator crash: reopen and recover */
+	store_close(&f->s);
+	assert_int_equal(store_open(f->path, false, &f->s, &err), 0);
+	assert_int_equal(store_recover_running(f->s, &err), 2);
+	assert_sql_int(f->s, 3, "SELECT count(*) FROM trials WHERE state = 'pending'");
+	assert_sql_int(f->s, 2, "SELECT count(*) FROM attempts WHERE state = 'lost' AND finished_at > 0");
+	assert_sql_int(f->s, 0, "SELECT count(*) FROM attempts WHERE state = 'running'");
+	assert_int_equal(store_recover_running(f->s, &err), 0);
+	/* the trials lease again, with new attempt numbers */
+	assert_int_equal(store_attempt_start(f->s, t[0], 0, 1000, &a[2], &err), 0);
+	assert_sql_int(f->s, 2, "SELECT number FROM attempts WHERE id = %lld", (long long)a[2]);
+}
+
+static void test_counts(void **state)
+{
+	fixture *f = *state;
+	emc_err err = { "" };
+	store_cell_update done = { .lo = 24, .hi = 25, .done = true };
+	store_counts c;
+	int64_t t, a, other_id;
+	fixture g;
+
+	run_trial(f, 0, 16, EMC_OUTCOME_FIT, EMC_STOP_FIT, 1.0, NULL);
+	run_trial(f, 0, 32, EMC_OUTCOME_NO_FIT, EMC_STOP_PLATEAU, 1.0, &done);
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[1], 16, &t, &err), 0);
+	assert_int_equal(store_attempt_start(f->s, t, 0, 1000, &a, &err), 0);
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[2], 16, &t, &err), 0);
+	assert_int_equal(store_cell_set(f->s, f->cell_ids[2], NULL, "failed", &err), 0);
+	assert_int_equal(store_cell_set(f->s, f->cell_ids[2], NULL, "bogus", &err), -EINVAL);
+	assert_int_equal(store_cell_set(f->s, 31337, NULL, "failed", &err), -ENOENT);
+
+	/* a second, finished campaign */
+	make_spec(&g, "other");
+	g.spec.n_cells = 1;
+	assert_int_equal(store_campaign_insert(f->s, &g.spec, "y", "h", &g.ds, &other_id, &err), 0);
+	assert_int_equal(store_campaign_set_state(f->s, other_id, "done", &err), 0);
+
+	memset(&c, 0x55, sizeof c);
+	assert_int_equal(store_counts_get(f->s, f->campaign_id, &c, &err), 0);
+	assert_int_equal(c.cells, 3);
+	assert_int_equal(c.cells_done, 2);
+	assert_int_equal(c.trials_done, 2);
+	assert_int_equal(c.trials_running, 1);
+	assert_int_equal(c.trials_pending, 1);
+	/* 0: the active campaigns only */
+	assert_int_equal(store_counts_get(f->s, 0, &c, &err), 0);
+	assert_int_equal(c.cells, 3);
+	assert_int_equal(store_counts_get(f->s, other_id, &c, &err), 0);
+	assert_int_equal(c.cells, 1);
+	assert_int_equal(c.cells_done, 0);
+	assert_int_equal(c.trials_pending + c.trials_running + c.trials_done, 0);
+}
+
+static void test_future_version_refused(void **state)
+{
+	fixture *f = *state;
+	emc_err err = { "" };
+	store *s = NULL;
+
+	assert_int_equal(sqlite3_exec(store_db(f->s), "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+	store_close(&f->s);
+	assert_true(store_open(f->path, false, &s, &err) < 0);
+	assert_null(s);
+	assert_contains(err.msg, "newer");
+	assert_contains(err.msg, "99");
+	err.msg[0] = '\0';
+	assert_true(store_open(f->path, true, &s, &err) < 0);
+	assert_null(s);
+	assert_contains(err.msg, "newer");
+	/* the refused open changed nothing */
+	{
+		sqlite3 *db;
+		sqlite3_stmt *st;
+
+		assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+		assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		assert_int_equal(sqlite3_column_int(st, 0), 99);
+		sqlite3_finalize(st);
+		sqlite3_close(db);
+	}
+}
+
+static void test_readonly(void **state)
+{
+	fixture *f = *state;
+	emc_err err = { "" };
+	store *ro = NULL;
+	store_counts c;
+	char *empty, missing[512];
+	int64_t id = -1, t;
+
+	/* a committed write is visible to a reader while the writer is open */
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 16, &t, &err), 0);
+	if (store_open(f->path, true, &ro, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(store_campaign_find(ro, "mnist, \"small\"", &id, NULL, &err), 1);
+	assert_int_equal(id, f->campaign_id);
+	assert_int_equal(store_counts_get(ro, 0, &c, &err), 0);
+	assert_int_equal(c.trials_pending, 1);
+
+	assert_int_equal(store_trial_insert(ro, f->cell_ids[0], 32, &t, &err), -EROFS);
+	assert_contains(err.msg, "read-only");
+	assert_int_equal(store_worker_upsert(ro, "w", "h", 1, &id, &err), -EROFS);
+	/* and SQLite itself refuses, whatever the caller tries */
+	assert_int_equal(sqlite3_exec(store_db(ro), "DELETE FROM trials", NULL, NULL, NULL) & 0xff, SQLITE_READONLY);
+	assert_sql_int(f->s, 1, "SELECT count(*) FROM trials");
+	store_close(&ro);
+
+	/* after the writer closed too */
+	store_close(&f->s);
+	assert_int_equal(store_open(f->path, true, &ro, &err), 0);
+	assert_int_equal(store_counts_get(ro, f->campaign_id, &c, &err), 0);
+	assert_int_equal(c.cells, N_CELLS);
+	store_close(&ro);
+
+	/* a file without a schema, or no file at all */
+	empty = write_file(f->dir, "empty.db", "", 0);
+	assert_true(store_open(empty, true, &ro, &err) < 0);
+	assert_null(ro);
+	assert_contains(err.msg, "no schema");
+	snprintf(missing, sizeof missing, "%s/missing.db", f->dir);
+	assert_int_equal(store_open(missing, true, &ro, &err), -ENOENT);
+	assert_contains(err.msg, "missing.db");
+	assert_int_equal(access(missing, F_OK), -1);
+	free(empty);
+	/* and a file that is not a database at all */
+	empty = write_file(f->dir, "junk.db", "this is not sqlite, not at all, no no no no no no no no no no no no", 68);
+	assert_true(store_open(empty, false, &ro, &err) < 0);
+	assert_null(ro);
+	assert_contains(err.msg, "junk.db");
+	free(empty);
+
+	assert_int_equal(store_open(f->path, false, &f->s, &err), 0); /* for teardown */
+}
+
+/* Cell 0 done at 24 with a budget no-fit at 25 (unconverged); cell 1 fit
+ * the whole allowed range (100); cell 2 still searching in [16, 40), its
+ * no-fit at 40 a plateau (converged), a trial at 32 queued. */
+static void fill_results(fixture *f)
+{
+	store_cell_update u0a = { .lo = 16 }, u0 = { .lo = 24, .hi = 25, .done = true };
+	store_cell_update u1 = { .lo = 100, .done = true, .full = true }, u2a = { .lo = 16 };
+	store_cell_update u2 = { .lo = 16, .hi = 40 };
+	int64_t t;
+	emc_err err = { "" };
+
+	run_trial(f, 0, 16, EMC_OUTCOME_FIT, EMC_STOP_FIT, 1.5, &u0a);
+	run_trial(f, 0, 24, EMC_OUTCOME_FIT, EMC_STOP_FIT, 2.0, NULL);
+	run_trial(f, 0, 25, EMC_OUTCOME_NO_FIT, EMC_STOP_BUDGET, 3.25, &u0);
+	run_trial(f, 1, 100, EMC_OUTCOME_FIT, EMC_STOP_FIT, 4.0, &u1);
+	run_trial(f, 2, 16, EMC_OUTCOME_FIT, EMC_STOP_FIT, 0.5, &u2a);
+	run_trial(f, 2, 40, EMC_OUTCOME_NO_FIT, EMC_STOP_PLATEAU, 0.25, &u2); /* converged no-fit */
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[2], 32, &t, &err), 0);
+}
+
+static char *capture_results(store *s, const char *campaign, report_format fmt, int expect)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&buf, &len);
+	emc_err err = { "" };
+	int r;
+
+	assert_non_null(out);
+	r = report_results(s, campaign, fmt, out, &err);
+	assert_int_equal(fclose(out), 0);
+	if (r != expect)
+		fail_msg("report_results: %d (%s)", r, err.msg);
+	return buf;
+}
+
+static void test_report_results(void **state)
+{
+	fixture *f = *state;
+	store *ro = NULL;
+	report_format fmt = REPORT_CSV;
+	char *out;
+
+	fill_results(f);
+	assert_int_equal(store_open(f->path, true, &ro, NULL), 0);
+
+	assert_int_equal(report_format_parse("json", &fmt), 0);
+	assert_int_equal(fmt, REPORT_JSON);
+	assert_int_equal(report_format_parse("xml", &fmt), -EINVAL);
+	assert_int_equal(fmt, REPORT_JSON);
+
+	out = capture_results(ro, NULL, REPORT_TABLE, 0);
+	assert_contains(out, "campaign");
+	assert_contains(out, "activation");
+	assert_contains(out, " 24* ");
+	assert_contains(out, ">=100");
+	assert_contains(out, "fashion-mnist/train");
+	assert_contains(out, "* unconverged");
+	assert_contains(out, "6.75"); /* 1.5 + 2 + 3.25 */
+	assert_contains(out, "18446744073709551610"); /* UINT64_MAX - 5 */
+	free(out);
+
+	out = capture_results(ro, "mnist, \"small\"", REPORT_CSV, 0);
+	assert_contains(out, "campaign,cell,model,activation,optimizer,dataset,labels,seed,params,emc,lo,hi,trials,"
+			     "train_seconds,unconverged,state\n");
+	assert_contains(out, "\"mnist, \"\"small\"\"\",0,mlp[8],relu,sgd,fashion-mnist/train,true,1000,6370,24,24,25,3,"
+			     "6.75,1,done\n");
+	assert_contains(out, ",1,\"mlp[16,16]\",relu,adam,");
+	assert_contains(out, ",>=100,100,,1,4.00,0,done\n");
+	assert_contains(out, ",2,mlp[32],tanh,sgd,");
+	assert_contains(out, ",-,16,40,2,0.75,0,searching\n");
+	free(out);
+
+	out = capture_results(ro, NULL, REPORT_JSON, 0);
+	{
+		sqlite3 *db;
+		sqlite3_stmt *st;
+
+		assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
+		assert_int_equal(sqlite3_prepare_v2(db,
+						    "SELECT json_valid(?1), json_array_length(?1),"
+						    " json_extract(?1, '$[0].campaign'), json_extract(?1, '$[0].emc'),"
+						    " json_extract(?1, '$[0].unconverged'), json_extract(?1, '$[1].emc'),"
+						    " json_extract(?1, '$[1].full'), json_type(?1, '$[2].emc'),"
+						    " json_extract(?1, '$[1].model'), json_extract(?1, '$[0].train_seconds'),"
+						    " json_type(?1, '$[1].hi')",
+						    -1, &st, NULL),
+				 SQLITE_OK);
+		sqlite3_bind_text(st, 1, out, -1, SQLITE_STATIC);
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		assert_int_equal(sqlite3_column_int(st, 0), 1);
+		assert_int_equal(sqlite3_column_int(st, 1), 3);
+		assert_string_equal((const char *)sqlite3_column_text(st, 2), "mnist, \"small\"");
+		assert_int_equal(sqlite3_column_int(st, 3), 24);
+		assert_int_equal(sqlite3_column_int(st, 4), 1);
+		assert_string_equal((const char *)sqlite3_column_text(st, 5), ">=100");
+		assert_int_equal(sqlite3_column_int(st, 6), 1);
+		assert_string_equal((const char *)sqlite3_column_text(st, 7), "null");
+		assert_string_equal((const char *)sqlite3_column_text(st, 8), "mlp[16,16]");
+		assert_true(sqlite3_column_double(st, 9) == 6.75);
+		assert_string_equal((const char *)sqlite3_column_text(st, 10), "null");
+		sqlite3_finalize(st);
+		sqlite3_close(db);
+	}
+	free(out);
+
+	free(capture_results(ro, "nope", REPORT_JSON, -ENOENT));
+	store_close(&ro);
+}
+
+static void test_report_empty(void **state)
+{
+	char *dir = tmpdir_new(), path[512], *out;
+	store *s = NULL;
+
+	(void)state;
+	snprintf(path, sizeof path, "%s/e.db", dir);
+	assert_int_equal(store_open(path, false, &s, NULL), 0);
+	out = capture_results(s, NULL, REPORT_JSON, 0);
+	assert_string_equal(out, "[]\n");
+	free(out);
+	out = capture_results(s, NULL, REPORT_CSV, 0);
+	assert_string_equal(out, "campaign,cell,model,activation,optimizer,dataset,labels,seed,params,emc,lo,hi,trials,"
+				 "train_seconds,unconverged,state\n");
+	free(out);
+	store_close(&s);
+	tmpdir_remove(&dir);
+}
+
+static void test_report_status(void **state)
+{
+	fixture *f = *state;
+	emc_err err = { "" };
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out;
+
+	fill_results(f);
+	out = open_memstream(&buf, &len);
+	assert_non_null(out);
+	if (report_status(f->s, NULL, out, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(fclose(out), 0);
+	assert_contains(buf, "campaign mnist, \"small\": running, cells 2/3 done, trials 6 done, 0 running, 1 queued");
+	assert_contains(buf, "bracket");
+	assert_contains(buf, "[24, 25)");
+	assert_contains(buf, "[100, ?)");
+	assert_contains(buf, "[16, 40)");
+	assert_contains(buf, "searching");
+	assert_contains(buf, "tanh");
+	free(buf);
+
+	buf = NULL;
+	out = open_memstream(&buf, &len);
+	assert_non_null(out);
+	assert_int_equal(report_status(f->s, "nope", out, &err), -ENOENT);
+	assert_contains(err.msg, "nope");
+	assert_int_equal(fclose(out), 0);
+	free(buf);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_schema_created, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_campaign_roundtrip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_load_active_stop_and_write, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_trial_insert_idempotent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_attempt_start_finish, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lost_attempt_fenced, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_recover_running, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_counts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_future_version_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_readonly, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_report_results, setup, teardown),
+		cmocka_unit_test(test_report_empty),
+		cmocka_unit_test_setup_teardown(test_report_status, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
