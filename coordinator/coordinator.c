@@ -39,6 +39,7 @@
 #include <zmq.h>
 
 #include "campaign.h"
+#include "cli.h"
 #include "log.h"
 #include "search.h"
 #include "store.h"
@@ -932,6 +933,7 @@ int main(int argc, char **argv)
 	char control_ep[EMC_PATH_MAX + 16] = "";
 	emc_err err;
 	int opt, r;
+	long v;
 
 	emc_log_init("coordinator");
 	C.heartbeat_ms = DEFAULT_HEARTBEAT_MS;
@@ -954,10 +956,18 @@ int main(int argc, char **argv)
 			C.exit_when_done = true;
 			break;
 		case 'H':
-			C.heartbeat_ms = (uint32_t)strtoul(optarg, NULL, 10);
+			if (cli_long(optarg, 50, 60000, &v) < 0) {
+				log_error("--heartbeat-ms must be a whole number from 50 to 60000");
+				return 2;
+			}
+			C.heartbeat_ms = (uint32_t)v;
 			break;
 		case 'L':
-			C.lease_ms = (uint32_t)strtoul(optarg, NULL, 10);
+			if (cli_long(optarg, 100, 3600000, &v) < 0) {
+				log_error("--lease-ms must be a whole number from 100 to 3600000");
+				return 2;
+			}
+			C.lease_ms = (uint32_t)v;
 			break;
 		case 'v':
 			emc_log_set_level(EMC_LOG_DEBUG);
@@ -977,8 +987,8 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (C.heartbeat_ms < 50 || C.heartbeat_ms > 60000 || C.lease_ms < 2 * C.heartbeat_ms) {
-		log_error("--heartbeat-ms must be in [50, 60000] and --lease-ms at least twice it");
+	if (C.lease_ms < 2 * C.heartbeat_ms) {
+		log_error("--lease-ms must be at least twice --heartbeat-ms");
 		return 2;
 	}
 	if (!control_ep[0])

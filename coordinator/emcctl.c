@@ -33,6 +33,7 @@
 #include <zmq.h>
 
 #include "campaign.h"
+#include "cli.h"
 #include "log.h"
 #include "report.h"
 #include "store.h"
@@ -171,15 +172,30 @@ static int cmd_run(int argc, char **argv)
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "w:d:t:v", opts, NULL)) != -1) {
 		switch (opt) {
-		case 'w':
-			n_workers = atoi(optarg);
+		case 'w': {
+			long v;
+
+			if (cli_long(optarg, 1, MAX_LOCAL_WORKERS, &v) < 0) {
+				fprintf(stderr, "emcctl run: --workers must be a whole number from 1 to %d\n",
+					MAX_LOCAL_WORKERS);
+				return 2;
+			}
+			n_workers = (int)v;
 			break;
+		}
 		case 'd':
 			db_path = optarg;
 			break;
-		case 't':
+		case 't': {
+			long v;
+
+			if (cli_long(optarg, 1, 256, &v) < 0) {
+				fprintf(stderr, "emcctl run: --blas-threads must be a whole number from 1 to 256\n");
+				return 2;
+			}
 			blas = optarg;
 			break;
+		}
 		case 'v':
 			verbose = true;
 			break;
@@ -192,10 +208,8 @@ static int cmd_run(int argc, char **argv)
 		fprintf(stderr, "emcctl run: expected exactly one SPEC\n");
 		return 2;
 	}
-	if (n_workers < 1 || n_workers > MAX_LOCAL_WORKERS) {
-		fprintf(stderr, "emcctl run: --workers must be between 1 and %d\n", MAX_LOCAL_WORKERS);
-		return 2;
-	}
+	if (n_workers > MAX_LOCAL_WORKERS)
+		n_workers = MAX_LOCAL_WORKERS;
 
 	/* Check everything before anything starts or is written. */
 	if (campaign_read_file(argv[optind], &text, &len, &dir, &err) < 0 ||

@@ -61,7 +61,7 @@ budget:
   plateau_epochs: 100
 YAML
 
-echo "1..16"
+echo "1..26"
 
 # ---- a campaign with a real coordinator and two workers ------------------------
 port="$(free_port)"
@@ -117,17 +117,83 @@ check "emcctl results --format json is valid JSON with four rows" \
   test "$(sqlite3 :memory: "SELECT json_valid('$json') AND json_array_length('$json') = 4")" = 1
 check "emcctl status shows every cell done" bash -c "'$EMCCTL' status --db '$work/emc.db' | grep -c ' done ' | grep -qx '[4-9]\|[1-9][0-9]*'"
 
+# ---- a crashed coordinator: resume loses nothing and re-runs nothing ---------------------
+sed 's/^seeds: \[0, 1\]/seeds: [0, 1, 2, 3, 4, 5]/' "$work/spec.yaml" >"$work/resume.yaml"
+rq() { sqlite3 -batch -noheader "$work/resume.db" "$1" 2>/dev/null || true; }
+finished() { local v; v="$(rq "SELECT count(*) FROM trials WHERE state IN ('fit','no_fit')")"; echo "${v:-0}"; }
+"$EMCCTL" run "$work/resume.yaml" --workers 2 --db "$work/resume.db" >"$work/resume1.log" 2>&1 &
+runner=$!
+deadline=$((SECONDS + 120))
+while (( $(finished) < 6 )) && ((SECONDS < deadline)); do
+  sleep 0.02
+done
+pkill -KILL -f "emc-coordinator --db $work/resume.db" || true
+rc=0; wait "$runner" || rc=$?
+rq "SELECT id, cell_id, n, state, reason, epochs, loss FROM trials WHERE state IN ('fit','no_fit')" | sort >"$work/before.txt"
+cells_left="$(rq "SELECT count(*) FROM cells WHERE state = 'searching'")"
+if [[ $rc -ne 0 && "${cells_left:-0}" -gt 0 && -s "$work/before.txt" ]]; then
+  ok "emcctl run reports a coordinator killed mid-campaign ($(wc -l <"$work/before.txt") trials recorded, $cells_left cells unfinished)"
+else
+  not_ok "coordinator killed mid-campaign (emcctl exit $rc, $cells_left cells unfinished)" "$(cat "$work/resume1.log")"
+fi
+out="$("$EMCCTL" run "$work/resume.yaml" --workers 2 --db "$work/resume.db" 2>&1)" && rc=0 || rc=$?
+if [[ $rc -eq 0 && "$(rq "SELECT count(*) FROM cells WHERE state = 'done'")" = 12 ]]; then
+  ok "the same command resumes the campaign to the end"
+else
+  not_ok "resume after the crash (exit $rc)" "$out"
+fi
+rq "SELECT id, cell_id, n, state, reason, epochs, loss FROM trials WHERE state IN ('fit','no_fit')" | sort >"$work/after.txt"
+check "every trial finished before the crash is unchanged afterwards" \
+  test -z "$(comm -23 "$work/before.txt" "$work/after.txt")"
+check "no trial of the resumed campaign recorded twice or left behind" \
+  test "$(rq "SELECT (SELECT count(*) FROM (SELECT 1 FROM trials GROUP BY cell_id, n HAVING count(*) > 1)) + (SELECT count(*) FROM trials WHERE state IN ('pending','running'))")" = 0
+check "the resumed campaign's EMCs equal the undisturbed run's" \
+  test "$(rq "ATTACH '$work/emc.db' AS u; SELECT count(*) FROM cells c JOIN u.cells d ON d.model = c.model AND d.seed = c.seed WHERE d.lo = c.lo AND d.hi = c.hi")" = 4
+
 # ---- bad specs leave the database untouched ------------------------------------------
 sum_before="$(sha256sum "$work/emc.db" | cut -d' ' -f1)"
 sed 's/lr: 0.02/lr: fast/' "$work/spec.yaml" >"$work/bad.yaml"
 out="$("$EMCCTL" run "$work/bad.yaml" --db "$work/emc.db" 2>&1)" && rc=0 || rc=$?
+sed 's/^  batch: 32/  batch: 32\n  learning_rate: 0.1/' "$work/spec.yaml" >"$work/unknown.yaml"
+out3="$("$EMCCTL" run "$work/unknown.yaml" --db "$work/emc.db" 2>&1)" && rc3=0 || rc3=$?
 sed 's#images: data/images.idx.gz#images: data/missing.idx.gz#' "$work/spec.yaml" >"$work/missing.yaml"
 out2="$("$EMCCTL" run "$work/missing.yaml" --db "$work/emc.db" 2>&1)" && rc2=0 || rc2=$?
 sum_after="$(sha256sum "$work/emc.db" | cut -d' ' -f1)"
-if [[ $rc -ne 0 && "$out" == *"optimizer.lr"* && "$out" == *":12"* && $rc2 -ne 0 && "$out2" == *"missing.idx.gz"* && "$sum_before" = "$sum_after" ]]; then
-  ok "a wrong type and a missing dataset file are refused by key, line and file; the database is unchanged"
+if [[ $rc -ne 0 && "$out" == *"optimizer.lr"* && "$out" == *":12"* && $rc2 -ne 0 && "$out2" == *"missing.idx.gz"* &&
+      $rc3 -ne 0 && "$out3" == *"optimizer.learning_rate"* && "$out3" == *":14"* && "$sum_before" = "$sum_after" ]]; then
+  ok "a wrong type, an unknown key and a missing dataset file are refused by key, line and file; the database is unchanged"
 else
-  not_ok "bad specs refused cleanly" "exit $rc: $out" "exit $rc2: $out2" "db $sum_before -> $sum_after"
+  not_ok "bad specs refused cleanly" "exit $rc: $out" "exit $rc2: $out2" "exit $rc3: $out3" "db $sum_before -> $sum_after"
 fi
+
+# ---- emcctl launch against a coordinator that keeps running ----------------------------
+port="$(free_port)"
+"$COORD" --db "$work/served.db" --bind "tcp://127.0.0.1:$port" --control "ipc://$work/served.ctl" \
+  --heartbeat-ms 200 --lease-ms 5000 --quiet &
+coord=$!
+pids+=("$coord")
+"$WORKER" --connect "tcp://127.0.0.1:$port" --slots 2 --quiet &
+pids+=("$!")
+out="$("$EMCCTL" launch "$work/spec.yaml" --coordinator "ipc://$work/served.ctl" 2>&1)" && rc=0 || rc=$?
+if [[ $rc -eq 0 && "$out" == *submitted* ]]; then ok "emcctl launch submits a campaign"; else not_ok "emcctl launch (exit $rc)" "$out"; fi
+deadline=$((SECONDS + 300))
+while [[ "$(sqlite3 "$work/served.db" "SELECT state FROM campaigns" 2>/dev/null)" != done ]] && ((SECONDS < deadline)); do sleep 0.2; done
+check "the launched campaign finishes on the served coordinator" \
+  test "$(sqlite3 "$work/served.db" "SELECT state FROM campaigns WHERE name='integration'")" = done
+check "it reaches the same EMC as the embedded run" \
+  test "$(sqlite3 "$work/served.db" "SELECT group_concat(lo || '/' || hi, ' ') FROM (SELECT lo, hi FROM cells ORDER BY idx)")" = \
+       "$(q "SELECT group_concat(lo || '/' || hi, ' ') FROM (SELECT lo, hi FROM cells ORDER BY idx)")"
+sed 's/precision: 0.1/precision: 0.2/' "$work/spec.yaml" >"$work/changed.yaml"
+out="$("$EMCCTL" launch "$work/changed.yaml" --coordinator "ipc://$work/served.ctl" 2>&1)" && rc=0 || rc=$?
+if [[ $rc -ne 0 && "$out" == *"already exists"* ]]; then
+  ok "the coordinator refuses the same campaign name with a different spec"
+else
+  not_ok "changed spec refused (exit $rc)" "$out"
+fi
+kill -TERM "$coord"
+rc=0; wait "$coord" || rc=$?
+if [[ $rc -eq 0 ]]; then ok "the coordinator shuts down cleanly on SIGTERM"; else not_ok "coordinator exit $rc on SIGTERM"; fi
+for p in "${pids[@]:1}"; do kill -TERM "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+pids=()
 
 exit $((failures > 0))

@@ -35,6 +35,7 @@
 #include <cblas.h>
 #include <zmq.h>
 
+#include "cli.h"
 #include "dataset.h"
 #include "log.h"
 #include "nn.h"
@@ -519,6 +520,7 @@ int main(int argc, char **argv)
 	int opt, maxmsg = EMC_MAX_MESSAGE_BYTES, linger = 1000, rc = 0;
 	char ident[128];
 	emc_rng rng;
+	long v;
 
 	emc_log_init("worker");
 	W.n_slots = (int)sysconf(_SC_NPROCESSORS_ONLN);
@@ -530,10 +532,18 @@ int main(int argc, char **argv)
 			endpoint = optarg;
 			break;
 		case 's':
-			W.n_slots = atoi(optarg);
+			if (cli_long(optarg, 1, MAX_SLOTS, &v) < 0) {
+				log_error("--slots must be a whole number from 1 to %d", MAX_SLOTS);
+				return 2;
+			}
+			W.n_slots = (int)v;
 			break;
 		case 't':
-			W.blas_threads = atoi(optarg);
+			if (cli_long(optarg, 1, 256, &v) < 0) {
+				log_error("--blas-threads must be a whole number from 1 to 256");
+				return 2;
+			}
+			W.blas_threads = (int)v;
 			break;
 		case 'v':
 			emc_log_set_level(EMC_LOG_DEBUG);
@@ -553,14 +563,8 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (W.n_slots < 1 || W.n_slots > MAX_SLOTS) {
-		log_error("--slots must be between 1 and %d", MAX_SLOTS);
-		return 2;
-	}
-	if (W.blas_threads < 1 || W.blas_threads > 256) {
-		log_error("--blas-threads must be between 1 and 256");
-		return 2;
-	}
+	if (W.n_slots > MAX_SLOTS)
+		W.n_slots = MAX_SLOTS;
 	openblas_set_num_threads(W.blas_threads);
 	pthread_mutex_init(&W.cache_lock, NULL);
 
