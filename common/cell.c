@@ -14,7 +14,9 @@ static const char *const family_names[EMC_FAMILY_COUNT] = { "linear", "mlp", "cn
 static const char *const activation_names[EMC_ACT_COUNT] = { "relu", "leaky_relu", "gelu",
 							     "tanh", "sigmoid",    "linear" };
 static const char *const optimizer_names[EMC_OPT_COUNT] = { "sgd", "adam", "adamw", "gd" };
-static const char *const labels_names[EMC_LABELS_COUNT] = { "true", "random" };
+static const char *const labels_names[EMC_LABELS_COUNT] = { "true", "random", "noisy" };
+static const char *const inputs_names[EMC_INPUTS_COUNT] = { "true", "permuted", "gaussian" };
+static const char *const schedule_names[EMC_SCHEDULE_COUNT] = { "constant", "cosine" };
 
 static const char *const outcome_names[EMC_OUTCOME_COUNT] = { "none", "fit", "no_fit", "failed",
 							       "cancelled" };
@@ -56,6 +58,16 @@ const char *emc_labels_name(emc_labels l)
 	return name_of(labels_names, EMC_LABELS_COUNT, (int)l);
 }
 
+const char *emc_inputs_name(emc_inputs i)
+{
+	return name_of(inputs_names, EMC_INPUTS_COUNT, (int)i);
+}
+
+const char *emc_schedule_name(emc_schedule s)
+{
+	return name_of(schedule_names, EMC_SCHEDULE_COUNT, (int)s);
+}
+
 const char *emc_outcome_name(emc_outcome o)
 {
 	return name_of(outcome_names, EMC_OUTCOME_COUNT, (int)o);
@@ -79,6 +91,8 @@ DEFINE_PARSE(emc_family_parse, emc_family, family_names, EMC_FAMILY_COUNT)
 DEFINE_PARSE(emc_activation_parse, emc_activation, activation_names, EMC_ACT_COUNT)
 DEFINE_PARSE(emc_optimizer_parse, emc_optimizer, optimizer_names, EMC_OPT_COUNT)
 DEFINE_PARSE(emc_labels_parse, emc_labels, labels_names, EMC_LABELS_COUNT)
+DEFINE_PARSE(emc_inputs_parse, emc_inputs, inputs_names, EMC_INPUTS_COUNT)
+DEFINE_PARSE(emc_schedule_parse, emc_schedule, schedule_names, EMC_SCHEDULE_COUNT)
 DEFINE_PARSE(emc_outcome_parse, emc_outcome, outcome_names, EMC_OUTCOME_COUNT)
 DEFINE_PARSE(emc_stop_reason_parse, emc_stop_reason, stop_names, EMC_STOP_COUNT)
 

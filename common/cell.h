@@ -47,9 +47,23 @@ typedef enum emc_optimizer {
 
 typedef enum emc_labels {
 	EMC_LABELS_TRUE = 0,
-	EMC_LABELS_RANDOM,
+	EMC_LABELS_RANDOM, /* every label replaced, fixed per sample index */
+	EMC_LABELS_NOISY,  /* a fraction label_noise of samples get a random label */
 	EMC_LABELS_COUNT
 } emc_labels;
+
+typedef enum emc_inputs {
+	EMC_INPUTS_TRUE = 0,
+	EMC_INPUTS_PERMUTED, /* each sample's values shuffled by its own seeded permutation */
+	EMC_INPUTS_GAUSSIAN, /* each sample replaced by N(0, 1) noise, fixed per sample */
+	EMC_INPUTS_COUNT
+} emc_inputs;
+
+typedef enum emc_schedule {
+	EMC_SCHEDULE_CONSTANT = 0,
+	EMC_SCHEDULE_COSINE, /* cosine from lr to 0 over the epoch or step budget */
+	EMC_SCHEDULE_COUNT
+} emc_schedule;
 
 /* Shape of one input sample and the number of classes: what the model
  * description needs from the dataset. */
@@ -79,6 +93,8 @@ typedef struct emc_optim_cfg {
 	double weight_decay; /* sgd: L2 added to the gradient; adamw: decoupled */
 	double beta1, beta2, eps; /* adam, adamw */
 	int batch;           /* samples per step; 0 = full batch (gd) */
+	emc_schedule schedule;
+	int warmup_epochs;   /* linear warm-up from 0 to lr over this many epochs (0 = none) */
 } emc_optim_cfg;
 
 typedef struct emc_budget_cfg {
@@ -90,6 +106,7 @@ typedef struct emc_budget_cfg {
 	int eval_every;       /* epochs between full-subset evaluations (>= 1) */
 	double fit_threshold; /* train accuracy that counts as FIT (default 1.0) */
 	double grad_tol;      /* stop when the full-batch gradient norm is below this (0 = off) */
+	bool hessian;         /* at the end, extreme Hessian eigenvalues by Lanczos */
 } emc_budget_cfg;
 
 typedef struct emc_cell_cfg {
@@ -97,7 +114,10 @@ typedef struct emc_cell_cfg {
 	emc_optim_cfg optim;
 	emc_budget_cfg budget;
 	emc_labels labels;
-	uint64_t seed; /* weights, batch order, subset and label variants */
+	double label_noise; /* EMC_LABELS_NOISY: fraction in (0, 1] */
+	emc_inputs inputs;
+	int classes;        /* merge into this many super-classes; 0 = the dataset's own */
+	uint64_t seed;      /* weights, batch order and subset */
 } emc_cell_cfg;
 
 /* How a trial ended. Stored as these names in the database and on the wire. */
@@ -132,11 +152,15 @@ const char *emc_family_name(emc_family f);
 const char *emc_activation_name(emc_activation a);
 const char *emc_optimizer_name(emc_optimizer o);
 const char *emc_labels_name(emc_labels l);
+const char *emc_inputs_name(emc_inputs i);
+const char *emc_schedule_name(emc_schedule s);
 /* Parse a name; 0 on success, -EINVAL for an unknown name. */
 int emc_family_parse(const char *s, emc_family *ret);
 int emc_activation_parse(const char *s, emc_activation *ret);
 int emc_optimizer_parse(const char *s, emc_optimizer *ret);
 int emc_labels_parse(const char *s, emc_labels *ret);
+int emc_inputs_parse(const char *s, emc_inputs *ret);
+int emc_schedule_parse(const char *s, emc_schedule *ret);
 
 /* The defaults every spec starts from (documented in docs/spec.md). */
 void emc_cell_cfg_defaults(emc_cell_cfg *c);

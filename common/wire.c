@@ -101,6 +101,8 @@ Emc__CellConfig *wire_cell_to_pb(const emc_cell_cfg *c, wire_cell_storage *st)
 	st->optim.beta2 = c->optim.beta2;
 	st->optim.eps = c->optim.eps;
 	st->optim.batch = (uint32_t)c->optim.batch;
+	st->optim.schedule = (uint32_t)c->optim.schedule;
+	st->optim.warmup_epochs = (uint32_t)c->optim.warmup_epochs;
 
 	st->budget.max_epochs = c->budget.max_epochs;
 	st->budget.max_steps = c->budget.max_steps;
@@ -110,12 +112,16 @@ Emc__CellConfig *wire_cell_to_pb(const emc_cell_cfg *c, wire_cell_storage *st)
 	st->budget.eval_every = (uint32_t)c->budget.eval_every;
 	st->budget.fit_threshold = c->budget.fit_threshold;
 	st->budget.grad_tol = c->budget.grad_tol;
+	st->budget.hessian = c->budget.hessian;
 
 	st->cell.model = &st->model;
 	st->cell.optim = &st->optim;
 	st->cell.budget = &st->budget;
 	st->cell.labels = (uint32_t)c->labels;
 	st->cell.seed = c->seed;
+	st->cell.label_noise = c->label_noise;
+	st->cell.inputs = (uint32_t)c->inputs;
+	st->cell.classes = (uint32_t)c->classes;
 	return &st->cell;
 }
 
@@ -150,7 +156,7 @@ int wire_cell_from_pb(const Emc__CellConfig *pb, emc_cell_cfg *ret, emc_err *err
 				   !m ? "model" : !o ? "optim" : "budget");
 	memset(&c, 0, sizeof c);
 	if (m->family >= EMC_FAMILY_COUNT || m->activation >= EMC_ACT_COUNT || o->name >= EMC_OPT_COUNT ||
-	    pb->labels >= EMC_LABELS_COUNT)
+	    pb->labels >= EMC_LABELS_COUNT || pb->inputs >= EMC_INPUTS_COUNT || o->schedule >= EMC_SCHEDULE_COUNT)
 		return emc_err_set(err, EINVAL, "wire: cell configuration has an unknown enum value");
 	if (m->n_widths > EMC_MAX_LAYERS)
 		return emc_err_set(err, EINVAL, "wire: cell.model.widths has %zu entries, at most %d", m->n_widths,
@@ -174,7 +180,10 @@ int wire_cell_from_pb(const Emc__CellConfig *pb, emc_cell_cfg *ret, emc_err *err
 	    (r = check_count(m->mlp_ratio, "model.mlp_ratio", err)) < 0 ||
 	    (r = check_count(o->batch, "optim.batch", err)) < 0 ||
 	    (r = check_count(b->plateau_epochs, "budget.plateau_epochs", err)) < 0 ||
-	    (r = check_count(b->eval_every, "budget.eval_every", err)) < 0)
+	    (r = check_count(b->eval_every, "budget.eval_every", err)) < 0 ||
+	    (r = check_count(o->warmup_epochs, "optim.warmup_epochs", err)) < 0 ||
+	    (r = check_count(pb->classes, "classes", err)) < 0 ||
+	    (r = check_real(pb->label_noise, 0, 1, "label_noise", err)) < 0)
 		return r;
 	c.model.layers = (int)m->layers;
 	c.model.filters = (int)m->filters;
@@ -208,6 +217,8 @@ int wire_cell_from_pb(const Emc__CellConfig *pb, emc_cell_cfg *ret, emc_err *err
 	c.optim.beta2 = o->beta2;
 	c.optim.eps = o->eps;
 	c.optim.batch = (int)o->batch;
+	c.optim.schedule = (emc_schedule)o->schedule;
+	c.optim.warmup_epochs = (int)o->warmup_epochs;
 	c.budget.max_epochs = b->max_epochs;
 	c.budget.max_steps = b->max_steps;
 	c.budget.max_seconds = b->max_seconds;
@@ -216,7 +227,11 @@ int wire_cell_from_pb(const Emc__CellConfig *pb, emc_cell_cfg *ret, emc_err *err
 	c.budget.eval_every = (int)b->eval_every;
 	c.budget.fit_threshold = b->fit_threshold;
 	c.budget.grad_tol = b->grad_tol;
+	c.budget.hessian = b->hessian;
 	c.labels = (emc_labels)pb->labels;
+	c.label_noise = pb->label_noise;
+	c.inputs = (emc_inputs)pb->inputs;
+	c.classes = (int)pb->classes;
 	c.seed = pb->seed;
 	*ret = c;
 	return 0;
@@ -261,6 +276,16 @@ void wire_dataset_to_pb(const emc_dataset_ref *ref, Emc__DatasetRef *pb)
 	pb->split = (char *)ref->split;
 	pb->images = (char *)ref->images;
 	pb->labels = (char *)ref->labels;
+	pb->path = (char *)ref->path;
+	pb->label_column = (char *)ref->label_column;
+	pb->categorical = (char *)ref->categorical;
+	pb->cifar_label = (char *)ref->cifar_label;
+	pb->standardize = ref->standardize;
+	pb->synth_n = ref->synth_n;
+	pb->synth_dim = (uint32_t)ref->synth_dim;
+	pb->synth_classes = (uint32_t)ref->synth_classes;
+	pb->synth_seed = ref->synth_seed;
+	pb->synth_teacher = (char *)ref->synth_teacher;
 }
 
 static int copy_field(char *dst, size_t cap, const char *src, const char *field, emc_err *err)
@@ -283,8 +308,20 @@ int wire_dataset_from_pb(const Emc__DatasetRef *pb, emc_dataset_ref *ret, emc_er
 	    (r = copy_field(ref.format, sizeof ref.format, pb->format, "format", err)) < 0 ||
 	    (r = copy_field(ref.split, sizeof ref.split, pb->split, "split", err)) < 0 ||
 	    (r = copy_field(ref.images, sizeof ref.images, pb->images, "images", err)) < 0 ||
-	    (r = copy_field(ref.labels, sizeof ref.labels, pb->labels, "labels", err)) < 0)
+	    (r = copy_field(ref.labels, sizeof ref.labels, pb->labels, "labels", err)) < 0 ||
+	    (r = copy_field(ref.path, sizeof ref.path, pb->path, "path", err)) < 0 ||
+	    (r = copy_field(ref.label_column, sizeof ref.label_column, pb->label_column, "label_column", err)) < 0 ||
+	    (r = copy_field(ref.categorical, sizeof ref.categorical, pb->categorical, "categorical", err)) < 0 ||
+	    (r = copy_field(ref.cifar_label, sizeof ref.cifar_label, pb->cifar_label, "cifar_label", err)) < 0 ||
+	    (r = copy_field(ref.synth_teacher, sizeof ref.synth_teacher, pb->synth_teacher, "synth_teacher", err)) < 0)
 		return r;
+	if (pb->synth_n < 0 || pb->synth_n > (1 << 26) || pb->synth_dim > (1 << 24) || pb->synth_classes > 256)
+		return emc_err_set(err, EINVAL, "wire: dataset.synthetic sizes out of range");
+	ref.standardize = pb->standardize;
+	ref.synth_n = pb->synth_n;
+	ref.synth_dim = (int)pb->synth_dim;
+	ref.synth_classes = (int)pb->synth_classes;
+	ref.synth_seed = pb->synth_seed;
 	*ret = ref;
 	return 0;
 }

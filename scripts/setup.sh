@@ -7,8 +7,8 @@ PACKAGES=(
   build-essential meson ninja-build pkg-config
   libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
   libsqlite3-dev sqlite3 libopenblas-dev libuv1-dev libyaml-dev
-  zlib1g-dev libsodium-dev libcmocka-dev
-  dataset-fashion-mnist
+  zlib1g-dev libsodium-dev libcmocka-dev libcsv-dev
+  dataset-fashion-mnist python3-sklearn
 )
 
 missing=()

@@ -21,6 +21,7 @@
 #define EMC_NN_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "cell.h"
@@ -52,6 +53,7 @@ typedef struct nn_hooks {
 	nn_progress_fn progress; /* may be NULL */
 	void *ctx;
 	const atomic_int *cancel; /* may be NULL; polled every step: nonzero stops with CANCELLED */
+	int64_t memory_limit_bytes; /* 0 = none; a trial that would need more is refused (-ENOMEM) before it allocates */
 } nn_hooks;
 
 typedef struct nn_trial_result {
@@ -59,7 +61,16 @@ typedef struct nn_trial_result {
 	emc_stop_reason reason;
 	nn_progress last;       /* the final evaluation */
 	int64_t params;         /* trainable parameters of the network built */
+	bool has_hessian;       /* budget.hessian was set and the certificate computed */
+	double hessian_min, hessian_max; /* extreme eigenvalues of the loss Hessian at the end point */
+	int64_t memory_bytes;   /* what the trial allocated (equals nn_trial_memory_bytes) */
 } nn_trial_result;
+
+/* Bytes a trial of cfg on n samples of this shape allocates in the engine
+ * (parameters, gradients, activations, optimizer state, scratch), computed
+ * from the description alone. -EINVAL / -ENOTSUP for a model that cannot be
+ * built. */
+int64_t nn_trial_memory_bytes(const emc_cell_cfg *cfg, const emc_input_shape *in, int64_t n);
 
 /* Train cfg on data. Returns 0 and fills *ret when training ran (whatever
  * its outcome); returns -errno and fills err when it could not (an
