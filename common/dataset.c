@@ -1,4 +1,22 @@
-/* dataset.c — decoding IDX files, naming datasets, and the nested subsets.
+/* dataset.c — naming datasets, decoding IDX, and what every format shares.
+ *
+ * A dataset reference (emc_dataset_ref) names data either by an alias —
+ * the files of a Debian package — or by a format and its files.
+ * emc_dataset_resolve() turns either into absolute paths and checks that
+ * they exist, so a campaign with a missing file is refused before any
+ * trial runs; emc_dataset_load() decodes, preprocesses and names the data.
+ * The decoders of CIFAR batches, CSV tables and synthetic data live in
+ * cifar.c, csvdata.c and synth.c; IDX lives here.
+ *
+ * Preprocessing is part of what a dataset *is*: images arrive in [0, 1]
+ * and, when the reference asks, are standardised per channel with the
+ * statistics of the whole training split (so a sample's values never
+ * depend on the subset it is in, and a test split is standardised with
+ * the training statistics, as it would be in deployment). Tabular
+ * features are standardised by their loader. Then the content is hashed:
+ * BLAKE2b-256 over a fixed little-endian encoding of n, the shape, the
+ * float32 samples and the labels. The hash is the dataset's identity —
+ * two files that decode alike are one dataset, whatever their names.
  *
  * IDX is the format of MNIST and Fashion-MNIST: a big-endian header (two
  * zero bytes, a data-type byte, a dimension count, then one 32-bit size
@@ -17,28 +35,12 @@
  * lying header costs what the file really contains, never what it claims.
  * Only once every byte is present is the float array allocated, touched
  * once and filled through a 256-entry table (x / 255).
- *
- * Subsets. emc_subset_order() returns one order of all samples; subset(m)
- * is its first m entries, so subsets are nested by construction. Within a
- * class the order is a seeded shuffle. Across classes the order is a
- * schedule that keeps every prefix stratified to quota: with c_k samples
- * of class k out of n, the prefix of length m holds floor(m c_k / n) or
- * ceil(m c_k / n) samples of class k, for every m and k at once. The j-th
- * sample of class k (1-based) is a unit job that may not run before slot
- * floor((j-1) n / c_k) + 1 (else the prefix exceeds its ceiling) and must
- * run by slot ceil(j n / c_k) (else the prefix falls under its floor).
- * These jobs satisfy Hall's condition on every window of slots, so a
- * schedule exists, and earliest-deadline-first finds one; ties between
- * equal deadlines are broken by a seeded random key. Two small heaps over
- * the classes make this O(n log K).
- *
- * Random labels depend on (seed, sample index) only, never on the subset,
- * so a sample keeps its random label as the subset grows.
  */
 #include "dataset.h"
 
 #include <assert.h>
 #include <errno.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,7 +49,9 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "rng.h"
+#include <sodium.h>
+
+#include "dataset_priv.h"
 
 /* A ubyte label is at most 255, so it always fits the class limit and
  * needs no run-time check. */
@@ -65,10 +69,16 @@ _Static_assert(EMC_DATASET_MAX_CLASSES >= 256, "ubyte labels must fit the class 
 
 #define DATASETS_DIR_DEFAULT "/usr/share/datasets"
 #define DATASETS_DIR_ENV "EMC_DATASETS_DIR"
+#define SKLEARN_DIR_DEFAULT "/usr/lib/python3/dist-packages/sklearn/datasets/data"
+#define SKLEARN_DIR_ENV "EMC_SKLEARN_DATA_DIR"
 
-/* Stream ids for emc_rng_seed(): one per use of a cell's seed here. */
-#define STREAM_SUBSET 0x5375627365744f72ULL /* "SubsetOr" */
-#define STREAM_LABELS 0x52616e644c61626cULL /* "RandLabl" */
+#define FORMATS "idx, cifar10, cifar100, csv, synthetic"
+/* Images have at most this many channels (IDX 1, CIFAR 3). */
+#define MAX_CHANNELS 4
+
+/* The hash's encoding starts with this tag; a new encoding gets a new tag. */
+#define HASH_TAG "emc-dataset-v1"
+#define HASH_CHUNK_VALUES 4096
 
 /* ---- IDX files ---------------------------------------------------------- */
 
@@ -348,19 +358,157 @@ fail:
 	return r;
 }
 
-int emc_dataset_load(const emc_dataset_ref *ref, emc_dataset **ret, emc_err *err)
+/* ---- what every format shares ------------------------------------------ */
+
+int dataset_new(int64_t n, int64_t dim, const char *what, emc_dataset **ret, emc_err *err)
 {
-	assert(ref && ret);
-	if (!ref->format[0])
-		return emc_err_set(err, -EINVAL, "dataset.format: not given; known formats: idx");
-	if (strcmp(ref->format, "idx") != 0)
-		return emc_err_set(err, -EINVAL, "dataset.format: unknown format '%s'; known formats: idx",
-				   ref->format);
-	if (!ref->images[0])
-		return emc_err_set(err, -EINVAL, "dataset.images: no file given");
-	if (!ref->labels[0])
-		return emc_err_set(err, -EINVAL, "dataset.labels: no file given");
-	return load_idx(ref->images, ref->labels, ret, err);
+	emc_dataset *d = calloc(1, sizeof *d);
+
+	assert(n > 0 && dim > 0 && n <= DATASET_MAX_VALUES / dim);
+	if (d) {
+		d->x = malloc((size_t)(n * dim) * sizeof *d->x);
+		d->y = malloc((size_t)n);
+	}
+	if (!d || !d->x || !d->y) {
+		emc_dataset_destroy(&d);
+		return emc_err_set(err, -ENOMEM, "%s: out of memory for %lld samples of %lld values",
+				   what, (long long)n, (long long)dim);
+	}
+	d->n = n;
+	d->dim = dim;
+	*ret = d;
+	return 0;
+}
+
+/* Mean and population standard deviation of v[0], v[stride], ... (count
+ * values), two passes in double. A constant column reports sd 0 exactly:
+ * comparing min and max, not the variance, which rounding can leave a
+ * hair above zero (and dividing by that would blow the column up). */
+static void column_stats(const double *v, int64_t count, int64_t stride, double *ret_mean,
+			 double *ret_sd)
+{
+	double sum = 0, ss = 0, lo = v[0], hi = v[0], mean;
+
+	for (int64_t i = 0; i < count; i++) {
+		double x = v[i * stride];
+
+		sum += x;
+		lo = x < lo ? x : lo;
+		hi = x > hi ? x : hi;
+	}
+	mean = sum / (double)count;
+	for (int64_t i = 0; i < count; i++)
+		ss += (v[i * stride] - mean) * (v[i * stride] - mean);
+	*ret_mean = mean;
+	*ret_sd = lo == hi ? 0.0 : sqrt(ss / (double)count);
+}
+
+void dataset_standardize_columns(double *v, int64_t n, int64_t d)
+{
+	for (int64_t j = 0; j < d; j++) {
+		double mean, sd;
+
+		column_stats(v + j, n, d, &mean, &sd);
+		for (int64_t i = 0; i < n; i++)
+			v[i * d + j] = sd > 0 ? (v[i * d + j] - mean) / sd : 0.0;
+	}
+}
+
+/* Per-channel mean and standard deviation of an image dataset. */
+static void channel_stats(const emc_dataset *d, double *mean, double *sd)
+{
+	int64_t plane = d->dim / d->shape.channels;
+
+	for (int c = 0; c < d->shape.channels; c++) {
+		double sum = 0, ss = 0, m;
+		float lo = d->x[c * plane], hi = lo;
+
+		for (int64_t i = 0; i < d->n; i++) {
+			const float *p = d->x + i * d->dim + c * plane;
+
+			for (int64_t j = 0; j < plane; j++) {
+				sum += p[j];
+				lo = p[j] < lo ? p[j] : lo;
+				hi = p[j] > hi ? p[j] : hi;
+			}
+		}
+		m = sum / ((double)d->n * (double)plane);
+		for (int64_t i = 0; i < d->n; i++) {
+			const float *p = d->x + i * d->dim + c * plane;
+
+			for (int64_t j = 0; j < plane; j++)
+				ss += (p[j] - m) * (p[j] - m);
+		}
+		mean[c] = m;
+		sd[c] = lo == hi ? 0.0 : sqrt(ss / ((double)d->n * (double)plane));
+	}
+}
+
+static void standardize_channels(emc_dataset *d, const double *mean, const double *sd)
+{
+	int64_t plane = d->dim / d->shape.channels;
+
+	for (int64_t i = 0; i < d->n; i++)
+		for (int c = 0; c < d->shape.channels; c++) {
+			float *p = d->x + i * d->dim + c * plane;
+
+			for (int64_t j = 0; j < plane; j++)
+				p[j] = sd[c] > 0 ? (float)((p[j] - mean[c]) / sd[c]) : 0.0f;
+		}
+}
+
+static void put_le(uint8_t *p, uint64_t v, int bytes)
+{
+	for (int i = 0; i < bytes; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* BLAKE2b-256 of: the tag, n (int64), channels, height, width, classes
+ * (int32 each), every float32 of x, then every label byte, all little-
+ * endian. -0.0 is written as +0.0 so that the same numbers hash alike. */
+static int dataset_hash(emc_dataset *d, emc_err *err)
+{
+	crypto_generichash_state st;
+	uint8_t head[sizeof HASH_TAG - 1 + 8 + 4 * 4], buf[HASH_CHUNK_VALUES * 4];
+	size_t at = sizeof HASH_TAG - 1;
+	int64_t total = d->n * d->dim;
+
+	if (sodium_init() < 0)
+		return emc_err_set(err, -EIO, "dataset: cannot initialise libsodium for hashing");
+	memcpy(head, HASH_TAG, at);
+	put_le(head + at, (uint64_t)d->n, 8);
+	put_le(head + at + 8, (uint32_t)d->shape.channels, 4);
+	put_le(head + at + 12, (uint32_t)d->shape.height, 4);
+	put_le(head + at + 16, (uint32_t)d->shape.width, 4);
+	put_le(head + at + 20, (uint32_t)d->shape.classes, 4);
+	crypto_generichash_init(&st, NULL, 0, sizeof d->hash);
+	crypto_generichash_update(&st, head, sizeof head);
+	for (int64_t i = 0; i < total; i += HASH_CHUNK_VALUES) {
+		int64_t m = total - i < HASH_CHUNK_VALUES ? total - i : HASH_CHUNK_VALUES;
+
+		for (int64_t j = 0; j < m; j++) {
+			float f = d->x[i + j] == 0.0f ? 0.0f : d->x[i + j];
+			uint32_t bits;
+
+			memcpy(&bits, &f, sizeof bits);
+			put_le(buf + 4 * j, bits, 4);
+		}
+		crypto_generichash_update(&st, buf, (unsigned long long)(4 * m));
+	}
+	crypto_generichash_update(&st, d->y, (unsigned long long)d->n);
+	crypto_generichash_final(&st, d->hash, sizeof d->hash);
+	return 0;
+}
+
+void emc_dataset_hash_hex(const emc_dataset *ds, char out[65])
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < sizeof ds->hash; i++) {
+		out[2 * i] = hex[ds->hash[i] >> 4];
+		out[2 * i + 1] = hex[ds->hash[i] & 15];
+	}
+	out[64] = '\0';
 }
 
 void emc_dataset_destroy(emc_dataset **p)
@@ -377,22 +525,47 @@ void emc_dataset_destroy(emc_dataset **p)
 
 enum { SPLIT_TRAIN, SPLIT_TEST, SPLIT_COUNT };
 
+enum alias_kind { ALIAS_IDX, ALIAS_SKLEARN };
+
 typedef struct alias {
 	const char *name;
-	const char *dir;     /* under the datasets directory */
-	const char *package; /* the Debian package that ships it */
-	const char *files[SPLIT_COUNT][2]; /* images, labels */
+	enum alias_kind kind;
+	const char *package;  /* the Debian package that ships it */
+	const char *root;     /* where the package puts it ... */
+	const char *root_env; /* ... unless this environment variable says otherwise */
+	const char *dir;      /* under root */
+	const char *files[SPLIT_COUNT][2]; /* idx: images, labels; sklearn: the table (train only) */
+	/* sklearn: whether the first row is scikit-learn's "n,d,names" header;
+	 * without one, the number of features and classes */
+	bool header;
+	int features, classes;
 } alias;
 
 static const alias aliases[] = {
-	{ "fashion-mnist",
+	{ "fashion-mnist", ALIAS_IDX, "dataset-fashion-mnist", DATASETS_DIR_DEFAULT, DATASETS_DIR_ENV,
 	  "fashion-mnist",
-	  "dataset-fashion-mnist",
 	  { { "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz" },
-	    { "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz" } } },
+	    { "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz" } },
+	  false, 0, 0 },
+	{ "iris", ALIAS_SKLEARN, "python3-sklearn", SKLEARN_DIR_DEFAULT, SKLEARN_DIR_ENV, "",
+	  { { "iris.csv", NULL }, { NULL, NULL } }, true, 0, 0 },
+	{ "wine", ALIAS_SKLEARN, "python3-sklearn", SKLEARN_DIR_DEFAULT, SKLEARN_DIR_ENV, "",
+	  { { "wine_data.csv", NULL }, { NULL, NULL } }, true, 0, 0 },
+	{ "breast-cancer", ALIAS_SKLEARN, "python3-sklearn", SKLEARN_DIR_DEFAULT, SKLEARN_DIR_ENV, "",
+	  { { "breast_cancer.csv", NULL }, { NULL, NULL } }, true, 0, 0 },
+	{ "digits", ALIAS_SKLEARN, "python3-sklearn", SKLEARN_DIR_DEFAULT, SKLEARN_DIR_ENV, "",
+	  { { "digits.csv.gz", NULL }, { NULL, NULL } }, false, 64, 10 },
 };
 
 #define N_ALIASES (sizeof aliases / sizeof aliases[0])
+
+static const alias *alias_find(const char *name)
+{
+	for (size_t i = 0; i < N_ALIASES; i++)
+		if (strcmp(name, aliases[i].name) == 0)
+			return &aliases[i];
+	return NULL;
+}
 
 static void alias_list(char *buf, size_t len)
 {
@@ -404,72 +577,91 @@ static void alias_list(char *buf, size_t len)
 					 i ? ", " : "", aliases[i].name, aliases[i].package);
 }
 
-/* 0 when path names an existing file that is not a directory. */
-static int check_file(const char *path)
+/* 0 when path names an existing file (want_dir: directory). */
+static int check_path(const char *path, bool want_dir)
 {
 	struct stat st;
 
 	if (stat(path, &st) < 0)
 		return -errno;
-	if (S_ISDIR(st.st_mode))
+	if (!want_dir && S_ISDIR(st.st_mode))
 		return -EISDIR;
+	if (want_dir && !S_ISDIR(st.st_mode))
+		return -ENOTDIR;
 	return 0;
 }
 
-static int resolve_alias(emc_dataset_ref *ref, const char *root, emc_err *err)
+/* The split a reference asks for; "" is train. */
+static int split_of(const emc_dataset_ref *ref, const char *what, emc_err *err)
 {
-	const alias *a = NULL;
-	char paths[2][EMC_PATH_MAX], list[256];
+	if (!ref->split[0] || strcmp(ref->split, "train") == 0)
+		return SPLIT_TRAIN;
+	if (strcmp(ref->split, "test") == 0)
+		return SPLIT_TEST;
+	return emc_err_set(err, -EINVAL, "dataset.split: unknown split '%s' of %s; expected train or test",
+			   ref->split, what);
+}
+
+static int resolve_alias(emc_dataset_ref *ref, emc_err *err)
+{
+	const alias *a = alias_find(ref->name);
+	const char *root, *want_format;
+	char paths[2][EMC_PATH_MAX], list[512];
 	int split, r;
 
-	for (size_t i = 0; i < N_ALIASES; i++)
-		if (strcmp(ref->name, aliases[i].name) == 0)
-			a = &aliases[i];
 	if (!a) {
 		alias_list(list, sizeof list);
 		return emc_err_set(err, -EINVAL, "dataset.name: unknown dataset '%s'; known: %s",
 				   ref->name, list);
 	}
-	if (!ref->split[0] || strcmp(ref->split, "train") == 0)
-		split = SPLIT_TRAIN;
-	else if (strcmp(ref->split, "test") == 0)
-		split = SPLIT_TEST;
-	else
-		return emc_err_set(err, -EINVAL,
-				   "dataset.split: unknown split '%s' of %s; expected train or test",
-				   ref->split, a->name);
-	if (ref->format[0] && strcmp(ref->format, "idx") != 0)
-		return emc_err_set(err, -EINVAL, "dataset.format: %s is IDX data, not '%s'", a->name,
-				   ref->format);
+	split = split_of(ref, a->name, err);
+	if (split < 0)
+		return split;
+	if (!a->files[split][0])
+		return emc_err_set(err, -EINVAL, "dataset.split: %s has no %s split; it is one table",
+				   a->name, ref->split);
+	want_format = a->kind == ALIAS_IDX ? "idx" : "csv";
+	if (ref->format[0] && strcmp(ref->format, want_format) != 0)
+		return emc_err_set(err, -EINVAL, "dataset.format: %s is %s data, not '%s'", a->name,
+				   a->kind == ALIAS_IDX ? "IDX" : "CSV", ref->format);
+	root = getenv(a->root_env);
+	if (!root || !root[0])
+		root = a->root;
 
-	for (int i = 0; i < 2; i++) {
-		int len = snprintf(paths[i], sizeof paths[i], "%s/%s/%s", root, a->dir,
-				   a->files[split][i]);
+	for (int i = 0; i < 2 && a->files[split][i]; i++) {
+		int len = snprintf(paths[i], sizeof paths[i], "%s%s%s/%s", root, a->dir[0] ? "/" : "",
+				   a->dir, a->files[split][i]);
 
 		if (len < 0 || (size_t)len >= sizeof paths[i])
 			return emc_err_set(err, -ENAMETOOLONG, "dataset %s: path under %s is too long",
 					   a->name, root);
-		r = check_file(paths[i]);
+		r = check_path(paths[i], false);
 		if (r < 0)
 			return emc_err_set(err, r, "dataset %s: %s: %s; install Debian package %s",
 					   a->name, paths[i], strerror(-r), a->package);
 	}
-	strcpy(ref->format, "idx");
+	strcpy(ref->format, want_format);
 	strcpy(ref->split, split == SPLIT_TRAIN ? "train" : "test");
-	strcpy(ref->images, paths[0]);
-	strcpy(ref->labels, paths[1]);
+	if (a->kind == ALIAS_IDX) {
+		strcpy(ref->images, paths[0]);
+		strcpy(ref->labels, paths[1]);
+	} else {
+		strcpy(ref->path, paths[0]);
+	}
 	return 0;
 }
 
-/* Make ref's path field `key` absolute against base_dir and check that it
- * names a file. */
-static int resolve_path(char *path, const char *key, const char *base_dir, emc_err *err)
+/* Make the path field `key` absolute against base_dir and check that it
+ * names a file (want_dir: a directory). */
+static int resolve_path(char *path, const char *key, const char *base_dir, bool want_dir,
+			emc_err *err)
 {
 	char cwd[EMC_PATH_MAX], out[EMC_PATH_MAX];
 	int len, r;
 
 	if (!path[0])
-		return emc_err_set(err, -EINVAL, "dataset.%s: no file given", key);
+		return emc_err_set(err, -EINVAL, "dataset.%s: no %s given", key,
+				   want_dir ? "directory" : "file");
 	if (path[0] == '/') {
 		len = snprintf(out, sizeof out, "%s", path);
 	} else if (base_dir && base_dir[0] == '/') {
@@ -485,192 +677,170 @@ static int resolve_path(char *path, const char *key, const char *base_dir, emc_e
 	}
 	if (len < 0 || (size_t)len >= sizeof out)
 		return emc_err_set(err, -ENAMETOOLONG, "dataset.%s: %s: path too long", key, path);
-	r = check_file(out);
+	r = check_path(out, want_dir);
 	if (r < 0)
 		return emc_err_set(err, r, "dataset.%s: %s: %s", key, out, strerror(-r));
 	strcpy(path, out);
 	return 0;
 }
 
+/* Formats that are one table or one draw have no test split. */
+static int no_test_split(const emc_dataset_ref *ref, emc_err *err)
+{
+	int split = split_of(ref, ref->format, err);
+
+	if (split == SPLIT_TEST)
+		return emc_err_set(err, -EINVAL, "dataset.split: a %s dataset has no test split",
+				   ref->format);
+	return split < 0 ? split : 0;
+}
+
 int emc_dataset_resolve(emc_dataset_ref *ref, const char *base_dir, emc_err *err)
 {
-	const char *root = getenv(DATASETS_DIR_ENV);
-	char list[256];
+	char list[512];
 	int r;
 
 	assert(ref);
-	if (!root || !root[0])
-		root = DATASETS_DIR_DEFAULT;
 	/* An alias always (re)writes its paths, so resolving twice is harmless. */
 	if (ref->name[0])
-		return resolve_alias(ref, root, err);
+		return resolve_alias(ref, err);
 	if (!ref->format[0]) {
 		alias_list(list, sizeof list);
 		return emc_err_set(err, -EINVAL,
-				   "dataset.format: not given; known formats: idx (or give dataset.name, "
-				   "one of: %s)",
+				   "dataset.format: not given; known formats: " FORMATS
+				   " (or give dataset.name, one of: %s)",
 				   list);
 	}
-	if (strcmp(ref->format, "idx") != 0)
-		return emc_err_set(err, -EINVAL, "dataset.format: unknown format '%s'; known formats: idx",
-				   ref->format);
-	r = resolve_path(ref->images, "images", base_dir, err);
+	if (strcmp(ref->format, "idx") == 0) {
+		r = resolve_path(ref->images, "images", base_dir, false, err);
+		if (r < 0)
+			return r;
+		return resolve_path(ref->labels, "labels", base_dir, false, err);
+	}
+	if (strcmp(ref->format, "cifar10") == 0 || strcmp(ref->format, "cifar100") == 0) {
+		r = resolve_path(ref->path, "path", base_dir, true, err);
+		if (r < 0)
+			return r;
+		return dataset_check_cifar(ref, err);
+	}
+	if (strcmp(ref->format, "csv") == 0) {
+		r = no_test_split(ref, err);
+		if (r < 0)
+			return r;
+		if (!ref->label_column[0])
+			return emc_err_set(err, -EINVAL,
+					   "dataset.label: not given; a csv dataset names its label column");
+		return resolve_path(ref->path, "path", base_dir, false, err);
+	}
+	if (strcmp(ref->format, "synthetic") == 0) {
+		r = no_test_split(ref, err);
+		if (r < 0)
+			return r;
+		return dataset_check_synthetic(ref, err);
+	}
+	return emc_err_set(err, -EINVAL, "dataset.format: unknown format '%s'; known formats: " FORMATS,
+			   ref->format);
+}
+
+/* ---- loading ------------------------------------------------------------ */
+
+/* Decode ref into raw form: images in [0, 1], tabular standardised. */
+static int decode(const emc_dataset_ref *ref, emc_dataset **ret, emc_err *err)
+{
+	const alias *a = ref->name[0] ? alias_find(ref->name) : NULL;
+
+	if (a && a->kind == ALIAS_SKLEARN) {
+		if (!ref->path[0])
+			return emc_err_set(err, -EINVAL, "dataset %s: not resolved: no file given", a->name);
+		return dataset_load_sklearn(ref->path, a->header, a->features, a->classes, ret, err);
+	}
+	if (!ref->format[0])
+		return emc_err_set(err, -EINVAL, "dataset.format: not given; known formats: " FORMATS);
+	if (strcmp(ref->format, "idx") == 0) {
+		if (!ref->images[0])
+			return emc_err_set(err, -EINVAL, "dataset.images: no file given");
+		if (!ref->labels[0])
+			return emc_err_set(err, -EINVAL, "dataset.labels: no file given");
+		return load_idx(ref->images, ref->labels, ret, err);
+	}
+	if (strcmp(ref->format, "cifar10") == 0 || strcmp(ref->format, "cifar100") == 0)
+		return dataset_load_cifar(ref, ret, err);
+	if (strcmp(ref->format, "csv") == 0)
+		return dataset_load_csv(ref, ret, err);
+	if (strcmp(ref->format, "synthetic") == 0)
+		return dataset_load_synthetic(ref, ret, err);
+	return emc_err_set(err, -EINVAL, "dataset.format: unknown format '%s'; known formats: " FORMATS,
+			   ref->format);
+}
+
+static bool is_images(const emc_dataset_ref *ref)
+{
+	const alias *a = ref->name[0] ? alias_find(ref->name) : NULL;
+
+	if (a)
+		return a->kind == ALIAS_IDX;
+	return strcmp(ref->format, "idx") == 0 || strcmp(ref->format, "cifar10") == 0 ||
+	       strcmp(ref->format, "cifar100") == 0;
+}
+
+/* Standardise the images of d (decoded from ref) per channel, with the
+ * statistics of the training split: d's own, unless ref is the test split
+ * of an alias or a CIFAR directory, whose training split is then decoded
+ * for its statistics. */
+static int standardize(const emc_dataset_ref *ref, emc_dataset *d, emc_err *err)
+{
+	double mean[MAX_CHANNELS], sd[MAX_CHANNELS];
+	bool test = strcmp(ref->split, "test") == 0;
+	emc_dataset_ref tr;
+	emc_dataset *t = NULL;
+	int r;
+
+	assert(d->shape.channels >= 1 && d->shape.channels <= MAX_CHANNELS);
+	if (!test || (!ref->name[0] && strncmp(ref->format, "cifar", 5) != 0)) {
+		channel_stats(d, mean, sd);
+		standardize_channels(d, mean, sd);
+		return 0;
+	}
+	tr = *ref;
+	strcpy(tr.split, "train");
+	r = ref->name[0] ? emc_dataset_resolve(&tr, NULL, err) : 0;
+	if (r == 0)
+		r = decode(&tr, &t, err);
 	if (r < 0)
 		return r;
-	return resolve_path(ref->labels, "labels", base_dir, err);
-}
-
-/* ---- nested stratified subsets ------------------------------------------ */
-
-/* A class waiting in one of the two heaps: keyed by the release slot of its
- * next sample (waiting) or by its deadline and a random tie (ready). */
-typedef struct slot_key {
-	int64_t when;
-	uint64_t tie;
-	int cls;
-} slot_key;
-
-static bool key_less(const slot_key *a, const slot_key *b)
-{
-	if (a->when != b->when)
-		return a->when < b->when;
-	if (a->tie != b->tie)
-		return a->tie < b->tie;
-	return a->cls < b->cls;
-}
-
-static void heap_push(slot_key *h, int *len, slot_key k)
-{
-	int i = (*len)++;
-
-	while (i > 0 && key_less(&k, &h[(i - 1) / 2])) {
-		h[i] = h[(i - 1) / 2];
-		i = (i - 1) / 2;
+	if (t->shape.channels != d->shape.channels || t->dim != d->dim) {
+		emc_dataset_destroy(&t);
+		return emc_err_set(err, -EINVAL,
+				   "dataset: the training split's samples (%d channels, %lld values) differ "
+				   "from the test split's (%d, %lld): cannot standardise with its statistics",
+				   t->shape.channels, (long long)t->dim, d->shape.channels, (long long)d->dim);
 	}
-	h[i] = k;
-}
-
-static slot_key heap_pop(slot_key *h, int *len)
-{
-	slot_key top = h[0], last = h[--(*len)];
-	int i = 0;
-
-	for (;;) {
-		int c = 2 * i + 1;
-
-		if (c >= *len)
-			break;
-		if (c + 1 < *len && key_less(&h[c + 1], &h[c]))
-			c++;
-		if (!key_less(&h[c], &last))
-			break;
-		h[i] = h[c];
-		i = c;
-	}
-	if (*len > 0)
-		h[i] = last;
-	return top;
-}
-
-/* Slots are 1-based; j is the 1-based rank of a sample within its class of
- * c samples out of n. */
-static int64_t release_slot(int64_t j, int64_t c, int64_t n)
-{
-	return (j - 1) * n / c + 1;
-}
-
-static int64_t deadline_slot(int64_t j, int64_t c, int64_t n)
-{
-	return (j * n + c - 1) / c;
-}
-
-int emc_subset_order(const uint8_t *y, int64_t n, int classes, uint64_t seed, int32_t *ret_order)
-{
-	int64_t count[EMC_DATASET_MAX_CLASSES] = { 0 }, start[EMC_DATASET_MAX_CLASSES];
-	int64_t taken[EMC_DATASET_MAX_CLASSES] = { 0 }, fill[EMC_DATASET_MAX_CLASSES];
-	slot_key wait[EMC_DATASET_MAX_CLASSES], ready[EMC_DATASET_MAX_CLASSES];
-	int n_wait = 0, n_ready = 0;
-	int32_t *members;
-	emc_rng rng;
-
-	if (n < 0 || n > INT32_MAX || classes < 1 || classes > EMC_DATASET_MAX_CLASSES)
-		return -EINVAL;
-	for (int64_t i = 0; i < n; i++) {
-		if (y[i] >= classes)
-			return -EINVAL;
-		count[y[i]]++;
-	}
-	if (n == 0)
-		return 0;
-	members = malloc((size_t)n * sizeof *members);
-	if (!members)
-		return -ENOMEM;
-
-	/* Members grouped by class in index order, then each class shuffled:
-	 * the shuffle alone decides which samples of a class come first. */
-	emc_rng_seed(&rng, seed, STREAM_SUBSET);
-	for (int k = 0, s = 0; k < classes; k++) {
-		start[k] = fill[k] = s;
-		s += (int)count[k];
-	}
-	for (int64_t i = 0; i < n; i++)
-		members[fill[y[i]]++] = (int32_t)i;
-	for (int k = 0; k < classes; k++)
-		emc_rng_shuffle_i32(&rng, members + start[k], count[k]);
-
-	for (int k = 0; k < classes; k++)
-		if (count[k] > 0)
-			heap_push(wait, &n_wait, (slot_key){ release_slot(1, count[k], n), 0, k });
-	for (int64_t m = 1; m <= n; m++) {
-		slot_key top;
-		int k;
-
-		while (n_wait > 0 && wait[0].when <= m) {
-			k = heap_pop(wait, &n_wait).cls;
-			heap_push(ready, &n_ready,
-				  (slot_key){ deadline_slot(taken[k] + 1, count[k], n), emc_rng_next(&rng), k });
-		}
-		/* Feasibility (see the top of the file) guarantees a ready class
-		 * whose deadline has not passed. */
-		assert(n_ready > 0);
-		top = heap_pop(ready, &n_ready);
-		assert(top.when >= m);
-		k = top.cls;
-		ret_order[m - 1] = members[start[k] + taken[k]];
-		taken[k]++;
-		if (taken[k] < count[k])
-			heap_push(wait, &n_wait, (slot_key){ release_slot(taken[k] + 1, count[k], n), 0, k });
-	}
-	free(members);
+	channel_stats(t, mean, sd);
+	emc_dataset_destroy(&t);
+	standardize_channels(d, mean, sd);
 	return 0;
 }
 
-/* ---- label variants ----------------------------------------------------- */
-
-int emc_labels_variant(const uint8_t *y, int64_t n, int classes, emc_labels variant, uint64_t seed,
-		       uint8_t *ret_y)
+int emc_dataset_load(const emc_dataset_ref *ref, emc_dataset **ret, emc_err *err)
 {
-	emc_rng rng;
-	uint64_t key;
+	emc_dataset *d = NULL;
+	int r;
 
-	if (n < 0 || classes < 1 || classes > EMC_DATASET_MAX_CLASSES)
-		return -EINVAL;
-	switch (variant) {
-	case EMC_LABELS_TRUE:
-		if (n > 0)
-			memcpy(ret_y, y, (size_t)n);
-		return 0;
-	case EMC_LABELS_RANDOM:
-		/* One key per seed, then a generator per index seeded from
-		 * (key, index): the label of a sample cannot depend on n. */
-		emc_rng_seed(&rng, seed, STREAM_LABELS);
-		key = emc_rng_next(&rng);
-		for (int64_t i = 0; i < n; i++) {
-			emc_rng_seed(&rng, key, (uint64_t)i);
-			ret_y[i] = (uint8_t)emc_rng_below(&rng, (uint64_t)classes);
-		}
-		return 0;
-	default:
-		return -EINVAL;
+	assert(ref && ret);
+	r = decode(ref, &d, err);
+	if (r < 0)
+		return r;
+	if (ref->standardize && is_images(ref)) {
+		r = standardize(ref, d, err);
+		if (r < 0)
+			goto fail;
 	}
+	r = dataset_hash(d, err);
+	if (r < 0)
+		goto fail;
+	*ret = d;
+	return 0;
+fail:
+	emc_dataset_destroy(&d);
+	return r;
 }
