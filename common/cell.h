@@ -127,6 +127,7 @@ typedef enum emc_outcome {
 	EMC_OUTCOME_NO_FIT,
 	EMC_OUTCOME_FAILED,
 	EMC_OUTCOME_CANCELLED,
+	EMC_OUTCOME_PREEMPTED, /* the worker drained before the trial ended: run it again */
 	EMC_OUTCOME_COUNT
 } emc_outcome;
 
@@ -164,6 +165,18 @@ int emc_schedule_parse(const char *s, emc_schedule *ret);
 
 /* The defaults every spec starts from (documented in docs/spec.md). */
 void emc_cell_cfg_defaults(emc_cell_cfg *c);
+
+/* The model families, exactly (the engine builds these networks and
+ * emc_model_params counts their parameters; docs/models.md has the same):
+ *
+ * EXACT ARCHITECTURES (shared contract between the parameter count in common/cell.c and the engine in worker/nn; both must give PyTorch's trainable-parameter count; input shape (c, H, W), C classes; d = c·H·W):
+ * - linear: Linear(d, C).
+ * - mlp (widths w1..wk): [Linear(prev, wi), act] per width, then Linear(prev, C).
+ * - cnn (model.layers L >= 1, model.filters F >= 1, model.hidden Hd >= 1): for i in 0..L-1: Conv2d(c_in, F·2^i, kernel 3, stride 1, padding 1, bias=True) → act → MaxPool2d(2) (floor: H ← H/2, W ← W/2; refuse with -EINVAL when H or W would become 0); then Flatten → Linear(F·2^(L-1)·H_L·W_L, Hd) → act → Linear(Hd, C). Params: Σ_i (9·c_in·c_out + c_out) + (flat·Hd + Hd) + (Hd·C + C).
+ * - resnet (blocks = model.widths[0..n_widths) e.g. [2,2,2] — one stage per entry, model.width W >= 1): stem Conv2d(c, W, 3, pad 1, bias=False) → BatchNorm2d(W) → act. Stage s (s = 0..S-1) has out = W·2^s channels; the first block of every stage s > 0 has stride 2, all else stride 1. BasicBlock(in, out, stride): conv3x3(in, out, stride, pad 1, bias=False) → BN(out) → act → conv3x3(out, out, 1, pad 1, bias=False) → BN(out); shortcut = identity if stride == 1 and in == out, else Conv2d(in, out, 1, stride, bias=False) → BN(out); output = act(main + shortcut). Spatial size with stride 2, pad 1, kernel 3: H ← floor((H − 1)/2) + 1 (the 1×1 stride-2 projection gives the same). Then global average pool → Linear(W·2^(S-1), C). BN has 2·channels trainable params (weight, bias); running mean/var are buffers, not parameters. Params: stem 9·c·W + 2W; block 9·in·out + 2·out + 9·out·out + 2·out (+ in·out + 2·out with a projection); head out·C + C.
+ * - vit (model.patch P, model.dim D, model.depth L, model.heads h, model.mlp_ratio r): requires H % P == 0, W % P == 0, D % h == 0. N = (H/P)·(W/P) tokens, no class token. Patch embedding = Linear(c·P·P, D) with bias applied to each flattened patch (same as Conv2d(c, D, P, stride P)); learned position embedding (N, D) added; L pre-norm blocks: x = x + MHSA(LN(x)); x = x + MLP(LN(x)), with LN = LayerNorm(D) (weight and bias: 2D params), MHSA = qkv Linear(D, 3D) with bias, softmax(q·kᵀ/√(D/h)) per head, out projection Linear(D, D) with bias; MLP = Linear(D, r·D) → act → Linear(r·D, D) (act = model.activation; the spec makes gelu the default for vit); then a final LayerNorm(D), mean over the N tokens, head Linear(D, C). Params: (c·P·P·D + D) + N·D + L·(4D² + 2rD² + 9D + rD) + 2D + (D·C + C).
+ * Batch norm: in training, batch statistics (biased variance for normalisation, eps 1e-5) and running statistics updated with momentum 0.1 (unbiased variance, as PyTorch); every evaluation (loss/accuracy over the subset, the fit test, the Hessian) runs in evaluation mode with the running statistics.
+ */
 
 /* Exact number of trainable parameters of the model on this input, the
  * same count PyTorch gives for the same network. Returns -EINVAL for a

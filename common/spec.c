@@ -24,6 +24,12 @@
  *    configurations are equal byte for byte, padding included; duplicates
  *    (a linear model crossed with a widths axis, a repeated seed) are
  *    dropped, keeping the first, so the order stays the documented one.
+ *  - Model keys belong to families. Each cell starts from its family's
+ *    defaults (a cnn's layers, a vit's gelu), and after the axes are
+ *    applied the keys its family does not use are zeroed, so that a
+ *    `filters` axis shared by cnn and mlp cells multiplies only the cnn
+ *    cells. `widths` (mlp) and `blocks` (resnet) share one array in the
+ *    cell; each cell takes the one its family reads.
  *  - Dataset files are not opened here; emc_dataset_resolve() does that.
  *    Relative paths are only joined to the spec's directory.
  */
@@ -40,8 +46,11 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "dataset.h" /* the limits of what a dataset may hold */
+
 #define MAX_DEPTH 32      /* nesting a spec never needs; bounds our recursion */
-#define MAX_WIDTH 1000000 /* a hidden layer wider than this is a typo */
+#define MAX_WIDTH 1000000 /* a hidden layer wider than this is a typo; also bounds every model size */
+#define MAX_WARMUP 1000000 /* the wire's bound on counts */
 #define PATH_BUF 192      /* key paths such as "model.widths[3][12]" */
 
 /* ---- the tree ------------------------------------------------------------ */
@@ -333,6 +342,16 @@ static bool name_ok(const char *s)
 enum field_id {
 	F_FAMILY,
 	F_WIDTHS,
+	F_BLOCKS,
+	F_LAYERS,
+	F_FILTERS,
+	F_HIDDEN,
+	F_WIDTH,
+	F_PATCH,
+	F_DIM,
+	F_DEPTH,
+	F_HEADS,
+	F_MLP_RATIO,
 	F_ACTIVATION,
 	F_OPTIMIZER,
 	F_LR,
@@ -343,7 +362,11 @@ enum field_id {
 	F_BETA2,
 	F_EPS,
 	F_BATCH,
+	F_SCHEDULE,
+	F_WARMUP_EPOCHS,
 	F_LABELS,
+	F_INPUTS,
+	F_CLASSES,
 	F_MAX_EPOCHS,
 	F_MAX_STEPS,
 	F_MAX_SECONDS,
@@ -352,11 +375,25 @@ enum field_id {
 	F_EVAL_EVERY,
 	F_FIT_THRESHOLD,
 	F_GRAD_TOL,
+	F_HESSIAN,
 	F_SEEDS,
 	N_FIELDS
 };
 
-enum kind { K_FAMILY, K_WIDTHS, K_ACTIVATION, K_OPTIMIZER, K_LABELS, K_BOOL, K_NUM, K_INT, K_BATCH };
+enum kind {
+	K_FAMILY,
+	K_WIDTHS, /* an integer or a flat list of them is one value (widths, blocks) */
+	K_ACTIVATION,
+	K_OPTIMIZER,
+	K_SCHEDULE,
+	K_LABELS,
+	K_INPUTS,
+	K_CLASSES,
+	K_BOOL,
+	K_NUM,
+	K_INT,
+	K_BATCH
+};
 
 typedef struct field {
 	const char *section; /* "" for top-level keys */
@@ -366,13 +403,33 @@ typedef struct field {
 	double lo, hi;       /* K_NUM: allowed range */
 	bool lo_open, hi_open;
 	int64_t imin, imax;  /* K_INT, K_BATCH: allowed range */
+	/* K_WIDTHS: what one value is, what its items are, how to write an axis */
+	const char *list, *items, *mix;
 } field;
 
 /* The order of this table is the grid order: the first axis varies
  * slowest, seeds fastest. docs/spec.md documents it; keep them together. */
 static const field fields[N_FIELDS] = {
-	[F_FAMILY] = { "model", "family", K_FAMILY, "linear or mlp" },
-	[F_WIDTHS] = { "model", "widths", K_WIDTHS, "an integer in [1, 1000000]" },
+	[F_FAMILY] = { "model", "family", K_FAMILY, "one of linear, mlp, cnn, resnet, vit" },
+	[F_WIDTHS] = { "model", "widths", K_WIDTHS, "an integer in [1, 1000000]", .list = "hidden widths",
+		       .items = "hidden layers",
+		       .mix = "mixes widths and lists of widths: write one model as [8, 8] and several as "
+			      "[[8], [8, 8]]" },
+	[F_BLOCKS] = { "model", "blocks", K_WIDTHS, "an integer in [1, 1000000]", .list = "blocks per stage",
+		       .items = "stages",
+		       .mix = "mixes block counts and lists of them: write one model as [2, 2, 2] and several "
+			      "as [[2, 2, 2], [3, 3, 3]]" },
+#define KNOB(k) { "model", k, K_INT, "an integer in [1, 1000000]", .imin = 1, .imax = MAX_WIDTH }
+	[F_LAYERS] = KNOB("layers"),
+	[F_FILTERS] = KNOB("filters"),
+	[F_HIDDEN] = KNOB("hidden"),
+	[F_WIDTH] = KNOB("width"),
+	[F_PATCH] = KNOB("patch"),
+	[F_DIM] = KNOB("dim"),
+	[F_DEPTH] = KNOB("depth"),
+	[F_HEADS] = KNOB("heads"),
+	[F_MLP_RATIO] = KNOB("mlp_ratio"),
+#undef KNOB
 	[F_ACTIVATION] = { "model", "activation", K_ACTIVATION,
 			   "one of relu, leaky_relu, gelu, tanh, sigmoid, linear" },
 	[F_OPTIMIZER] = { "optimizer", "name", K_OPTIMIZER, "one of sgd, adam, adamw, gd" },
@@ -384,7 +441,12 @@ static const field fields[N_FIELDS] = {
 	[F_BETA2] = { "optimizer", "beta2", K_NUM, "a number in [0, 1)", 0, 1, false, true },
 	[F_EPS] = { "optimizer", "eps", K_NUM, "a number > 0", 0, HUGE_VAL, true, false },
 	[F_BATCH] = { "optimizer", "batch", K_BATCH, "an integer >= 1 or full", .imin = 1, .imax = INT_MAX },
-	[F_LABELS] = { "variant", "labels", K_LABELS, "true or random" },
+	[F_SCHEDULE] = { "optimizer", "schedule", K_SCHEDULE, "constant or cosine" },
+	[F_WARMUP_EPOCHS] = { "optimizer", "warmup_epochs", K_INT, "an integer in [0, 1000000]", .imin = 0,
+			      .imax = MAX_WARMUP },
+	[F_LABELS] = { "variant", "labels", K_LABELS, "true, random or noisy:P with 0 < P <= 1" },
+	[F_INPUTS] = { "variant", "inputs", K_INPUTS, "true, permuted or gaussian" },
+	[F_CLASSES] = { "variant", "classes", K_CLASSES, "0 (the dataset's classes) or an integer in [2, 256]" },
 	[F_MAX_EPOCHS] = { "budget", "max_epochs", K_INT, "an integer >= 0", .imin = 0, .imax = INT64_MAX },
 	[F_MAX_STEPS] = { "budget", "max_steps", K_INT, "an integer >= 0", .imin = 0, .imax = INT64_MAX },
 	[F_MAX_SECONDS] = { "budget", "max_seconds", K_NUM, "a number >= 0", 0, HUGE_VAL, false, false },
@@ -394,6 +456,7 @@ static const field fields[N_FIELDS] = {
 	[F_EVAL_EVERY] = { "budget", "eval_every", K_INT, "an integer >= 1", .imin = 1, .imax = INT_MAX },
 	[F_FIT_THRESHOLD] = { "budget", "fit_threshold", K_NUM, "a number in (0, 1]", 0, 1, true, false },
 	[F_GRAD_TOL] = { "budget", "grad_tol", K_NUM, "a number >= 0", 0, HUGE_VAL, false, false },
+	[F_HESSIAN] = { "budget", "hessian", K_BOOL, "true or false" },
 	[F_SEEDS] = { "", "seeds", K_INT, "an integer >= 0", .imin = 0, .imax = INT64_MAX },
 };
 
@@ -410,6 +473,7 @@ typedef struct value {
 
 typedef struct axis {
 	int n; /* values given; 0 = the key is absent and the default applies */
+	int line; /* of the value (or list of values) in the spec */
 	value *v;
 } axis;
 
@@ -419,9 +483,44 @@ static void apply(emc_cell_cfg *cell, enum field_id id, const value *v)
 	case F_FAMILY:
 		cell->model.family = (emc_family)v->e;
 		break;
-	case F_WIDTHS:
-		cell->model.n_widths = v->n_widths;
-		memcpy(cell->model.widths, v->widths, sizeof cell->model.widths);
+	case F_WIDTHS: /* widths and blocks share the array: each family reads its own */
+		if (cell->model.family != EMC_FAMILY_RESNET) {
+			cell->model.n_widths = v->n_widths;
+			memcpy(cell->model.widths, v->widths, sizeof cell->model.widths);
+		}
+		break;
+	case F_BLOCKS:
+		if (cell->model.family == EMC_FAMILY_RESNET) {
+			cell->model.n_widths = v->n_widths;
+			memcpy(cell->model.widths, v->widths, sizeof cell->model.widths);
+		}
+		break;
+	case F_LAYERS:
+		cell->model.layers = (int)v->i;
+		break;
+	case F_FILTERS:
+		cell->model.filters = (int)v->i;
+		break;
+	case F_HIDDEN:
+		cell->model.hidden = (int)v->i;
+		break;
+	case F_WIDTH:
+		cell->model.width = (int)v->i;
+		break;
+	case F_PATCH:
+		cell->model.patch = (int)v->i;
+		break;
+	case F_DIM:
+		cell->model.dim = (int)v->i;
+		break;
+	case F_DEPTH:
+		cell->model.depth = (int)v->i;
+		break;
+	case F_HEADS:
+		cell->model.heads = (int)v->i;
+		break;
+	case F_MLP_RATIO:
+		cell->model.mlp_ratio = (int)v->i;
 		break;
 	case F_ACTIVATION:
 		cell->model.activation = (emc_activation)v->e;
@@ -453,8 +552,21 @@ static void apply(emc_cell_cfg *cell, enum field_id id, const value *v)
 	case F_BATCH:
 		cell->optim.batch = (int)v->i;
 		break;
+	case F_SCHEDULE:
+		cell->optim.schedule = (emc_schedule)v->e;
+		break;
+	case F_WARMUP_EPOCHS:
+		cell->optim.warmup_epochs = (int)v->i;
+		break;
 	case F_LABELS:
 		cell->labels = (emc_labels)v->e;
+		cell->label_noise = v->d; /* 0 unless noisy */
+		break;
+	case F_INPUTS:
+		cell->inputs = (emc_inputs)v->e;
+		break;
+	case F_CLASSES:
+		cell->classes = (int)v->i;
 		break;
 	case F_MAX_EPOCHS:
 		cell->budget.max_epochs = v->i;
@@ -479,6 +591,9 @@ static void apply(emc_cell_cfg *cell, enum field_id id, const value *v)
 		break;
 	case F_GRAD_TOL:
 		cell->budget.grad_tol = v->d;
+		break;
+	case F_HESSIAN:
+		cell->budget.hessian = v->b;
 		break;
 	case F_SEEDS:
 		cell->seed = (uint64_t)v->i;
@@ -509,8 +624,6 @@ static int parse_value(const ctx *c, const field *f, const node *n, const char *
 		emc_family fam;
 
 		r = emc_family_parse(n->text, &fam);
-		if (r == 0 && fam != EMC_FAMILY_LINEAR && fam != EMC_FAMILY_MLP)
-			return fail_at(c, n->line, path, "%s is not supported yet (use linear or mlp)", n->text);
 		v.e = (int)fam;
 		break;
 	}
@@ -528,13 +641,42 @@ static int parse_value(const ctx *c, const field *f, const node *n, const char *
 		v.e = (int)o;
 		break;
 	}
+	case K_SCHEDULE: {
+		emc_schedule s;
+
+		r = emc_schedule_parse(n->text, &s);
+		v.e = (int)s;
+		break;
+	}
 	case K_LABELS: {
 		emc_labels l;
 
+		/* "noisy" alone would hide how noisy; the fraction is part of
+		 * the value, so that an axis can sweep it. */
+		if (strncmp(n->text, "noisy:", 6) == 0) {
+			if (scan_num(n->text + 6, &v.d) && v.d > 0 && v.d <= 1) {
+				v.e = (int)EMC_LABELS_NOISY;
+				r = 0;
+			}
+			break;
+		}
 		r = emc_labels_parse(n->text, &l);
+		if (r == 0 && l == EMC_LABELS_NOISY)
+			r = -EINVAL;
 		v.e = (int)l;
 		break;
 	}
+	case K_INPUTS: {
+		emc_inputs in;
+
+		r = emc_inputs_parse(n->text, &in);
+		v.e = (int)in;
+		break;
+	}
+	case K_CLASSES:
+		if (scan_int(n->text, &v.i) && (v.i == 0 || (v.i >= 2 && v.i <= EMC_DATASET_MAX_CLASSES)))
+			r = 0;
+		break;
 	case K_BOOL:
 		if (strcmp(n->text, "true") == 0 || strcmp(n->text, "false") == 0) {
 			v.b = n->text[0] == 't';
@@ -566,16 +708,17 @@ static int parse_value(const ctx *c, const field *f, const node *n, const char *
 	return 0;
 }
 
-/* One model's hidden widths: an integer, or a flat list of integers. */
-static int parse_widths(const ctx *c, const node *n, const char *path, value *ret)
+/* One model's hidden widths (or a resnet's blocks per stage): an integer,
+ * or a flat list of integers. */
+static int parse_widths(const ctx *c, const field *f, const node *n, const char *path, value *ret)
 {
-	const field *f = &fields[F_WIDTHS];
-	char sub[PATH_BUF];
+	char sub[PATH_BUF], expect[64];
 	value v;
 
 	memset(&v, 0, sizeof v);
+	snprintf(expect, sizeof expect, "a list of %s", f->list);
 	if (n->type == N_MAP)
-		return fail_expected(c, n, path, "a list of hidden widths");
+		return fail_expected(c, n, path, expect);
 	if (n->type == N_SCALAR) {
 		if (!scan_int(n->text, &v.i) || v.i < 1 || v.i > MAX_WIDTH)
 			return fail_expected(c, n, path, f->expect);
@@ -586,9 +729,9 @@ static int parse_widths(const ctx *c, const node *n, const char *path, value *re
 		return 0;
 	}
 	if (n->n == 0)
-		return fail_at(c, n->line, path, "expected a list of hidden widths, got an empty list");
+		return fail_at(c, n->line, path, "expected %s, got an empty list", expect);
 	if (n->n > EMC_MAX_LAYERS)
-		return fail_at(c, n->line, path, "at most %d hidden layers, got %d", EMC_MAX_LAYERS, n->n);
+		return fail_at(c, n->line, path, "at most %d %s, got %d", EMC_MAX_LAYERS, f->items, n->n);
 	for (int j = 0; j < n->n; j++) {
 		const node *w = n->kids[j];
 		int64_t x;
@@ -615,7 +758,8 @@ static int axis_alloc(const ctx *c, axis *a, const node *n, const char *path, in
 }
 
 /* The values of field f: one for a scalar, one per item for a list. For
- * widths a flat list is one model and a list of lists is the axis. */
+ * widths and blocks a flat list is one model and a list of lists is the
+ * axis. */
 static int parse_axis(const ctx *c, const field *f, const node *n, const char *path, axis *a)
 {
 	char sub[PATH_BUF];
@@ -628,16 +772,15 @@ static int parse_axis(const ctx *c, const field *f, const node *n, const char *p
 		for (int i = 0; i < n->n; i++)
 			lists += n->kids[i]->type == N_SEQ;
 		if (lists != 0 && lists != n->n)
-			return fail_at(c, n->line, path,
-				       "mixes widths and lists of widths: write one model as [8, 8] "
-				       "and several as [[8], [8, 8]]");
+			return fail_at(c, n->line, path, "%s", f->mix);
 		axis_list = lists > 0;
 	}
+	a->line = n->line;
 	if (!axis_list) {
 		r = axis_alloc(c, a, n, path, 1);
 		if (r < 0)
 			return r;
-		return f->kind == K_WIDTHS ? parse_widths(c, n, path, &a->v[0])
+		return f->kind == K_WIDTHS ? parse_widths(c, f, n, path, &a->v[0])
 					   : parse_value(c, f, n, path, &a->v[0]);
 	}
 	if (n->n == 0)
@@ -647,7 +790,7 @@ static int parse_axis(const ctx *c, const field *f, const node *n, const char *p
 		return r;
 	for (int i = 0; i < n->n; i++) {
 		snprintf(sub, sizeof sub, "%s[%d]", path, i);
-		r = f->kind == K_WIDTHS ? parse_widths(c, n->kids[i], sub, &a->v[i])
+		r = f->kind == K_WIDTHS ? parse_widths(c, f, n->kids[i], sub, &a->v[i])
 					: parse_value(c, f, n->kids[i], sub, &a->v[i]);
 		if (r < 0)
 			return r;
@@ -765,21 +908,212 @@ static int copy_path(const ctx *c, const node *n, const char *path, char *out, s
 	return 0;
 }
 
-enum { D_NAME, D_SPLIT, D_FORMAT, D_IMAGES, D_LABELS, D_COUNT };
+/* ---- the dataset --------------------------------------------------------------- */
+
+/* The keys of `dataset`. Which of them a spec may give depends on how it
+ * names its data: a `name` (an alias the dataset module resolves) or a
+ * `format`. Some keys mean different things in different formats (`labels`
+ * is a file for idx and a kind of teacher for synthetic; `label` a column
+ * for csv and fine or coarse for cifar100), so a key is read only once the
+ * format is known. */
+enum {
+	D_NAME,
+	D_SPLIT,
+	D_FORMAT,
+	D_IMAGES,
+	D_LABELS,
+	D_PATH,
+	D_LABEL,
+	D_CATEGORICAL,
+	D_STANDARDIZE,
+	D_N,
+	D_DIM,
+	D_CLASSES,
+	D_SEED,
+	D_COUNT
+};
+
+/* The ways to name data: the formats as spelled in specs, then an alias. */
+enum { FMT_IDX, FMT_CIFAR10, FMT_CIFAR100, FMT_CSV, FMT_SYNTHETIC, FMT_NAMED, FMT_COUNT };
+
+static const char *const format_names[FMT_NAMED] = { "idx", "cifar10", "cifar100", "csv", "synthetic" };
+
+#define FMT(f) (1u << (f))
+#define FMT_ANY (FMT(FMT_IDX) | FMT(FMT_CIFAR10) | FMT(FMT_CIFAR100) | FMT(FMT_CSV) | FMT(FMT_SYNTHETIC))
+#define FMT_CIFAR (FMT(FMT_CIFAR10) | FMT(FMT_CIFAR100))
+
+static const struct {
+	const char *key;
+	unsigned allowed, required; /* sets of FMT() */
+} dataset_keys[D_COUNT] = {
+	[D_NAME] = { "name", FMT(FMT_NAMED), FMT(FMT_NAMED) },
+	[D_SPLIT] = { "split", FMT(FMT_NAMED) | FMT_CIFAR, 0 },
+	[D_FORMAT] = { "format", FMT_ANY, FMT_ANY },
+	[D_IMAGES] = { "images", FMT(FMT_IDX), FMT(FMT_IDX) },
+	[D_LABELS] = { "labels", FMT(FMT_IDX) | FMT(FMT_SYNTHETIC), FMT(FMT_IDX) },
+	[D_PATH] = { "path", FMT_CIFAR | FMT(FMT_CSV), FMT_CIFAR | FMT(FMT_CSV) },
+	[D_LABEL] = { "label", FMT(FMT_CIFAR100) | FMT(FMT_CSV), FMT(FMT_CSV) },
+	[D_CATEGORICAL] = { "categorical", FMT(FMT_CSV), 0 },
+	[D_STANDARDIZE] = { "standardize", FMT(FMT_NAMED) | FMT(FMT_IDX) | FMT_CIFAR, 0 },
+	[D_N] = { "n", FMT(FMT_SYNTHETIC), FMT(FMT_SYNTHETIC) },
+	[D_DIM] = { "dim", FMT(FMT_SYNTHETIC), FMT(FMT_SYNTHETIC) },
+	[D_CLASSES] = { "classes", FMT(FMT_SYNTHETIC), FMT(FMT_SYNTHETIC) },
+	[D_SEED] = { "seed", FMT(FMT_SYNTHETIC), 0 },
+};
+
+static const field synth_fields[3] = {
+	{ "dataset", "n", K_INT, "an integer in [1, 67108864]", .imin = 1, .imax = EMC_DATASET_MAX_SAMPLES },
+	{ "dataset", "dim", K_INT, "an integer in [1, 16777216]", .imin = 1, .imax = EMC_DATASET_MAX_DIM },
+	{ "dataset", "classes", K_INT, "an integer in [2, 256]", .imin = 2, .imax = EMC_DATASET_MAX_CLASSES },
+};
+static const field synth_seed_field = { .section = "dataset", .key = "seed", .kind = K_INT,
+					.expect = "an integer >= 0", .imin = 0, .imax = INT64_MAX };
+static const field standardize_field = { .section = "dataset", .key = "standardize", .kind = K_BOOL,
+					 .expect = "true or false" };
+
+/* Why key id cannot be given here, and where it can. */
+static int fail_not_here(const ctx *c, const node *v, const char *path, int id, int fmt)
+{
+	char where[128] = "";
+	size_t off = 0;
+
+	if (fmt == FMT_NAMED)
+		return fail_at(c, v->line, path, "only with format; a named dataset knows its files");
+	if (dataset_keys[id].allowed & FMT(FMT_NAMED))
+		off += (size_t)snprintf(where, sizeof where, "a dataset name");
+	for (int f = 0; f < FMT_NAMED && off < sizeof where; f++)
+		if (dataset_keys[id].allowed & FMT(f))
+			off += (size_t)snprintf(where + off, sizeof where - off, "%s%s", off ? ", " : "",
+						format_names[f]);
+	return fail_at(c, v->line, path, "not used with format: %s (only with %s)", format_names[fmt], where);
+}
+
+static int one_of(const ctx *c, const node *v, const char *path, const char *a, const char *b, char *out,
+		  size_t size)
+{
+	char expect[64];
+
+	if (v->type != N_SCALAR || (strcmp(v->text, a) && strcmp(v->text, b))) {
+		snprintf(expect, sizeof expect, "%s or %s", a, b);
+		return fail_expected(c, v, path, expect);
+	}
+	snprintf(out, size, "%s", v->text);
+	return 0;
+}
+
+/* csv columns to one-hot encode: a list of names (or one name), stored
+ * comma-joined, so a name may not hold a comma; a name twice is a typo. */
+static int parse_categorical(const ctx *c, const node *v, const char *path, emc_dataset_ref *ds)
+{
+	const node *const *items = &v;
+	char sub[PATH_BUF];
+	size_t off = 0;
+	int n = 1;
+
+	if (v->type == N_MAP)
+		return fail_expected(c, v, path, "a list of column names");
+	if (v->type == N_SEQ) {
+		items = (const node *const *)v->kids;
+		n = v->n;
+	}
+	ds->categorical[0] = '\0';
+	for (int i = 0; i < n; i++) {
+		const node *it = items[i];
+		size_t len;
+
+		if (v->type == N_SEQ)
+			snprintf(sub, sizeof sub, "dataset.categorical[%d]", i);
+		else
+			snprintf(sub, sizeof sub, "dataset.categorical");
+		if (it->type != N_SCALAR || !it->text[0])
+			return fail_expected(c, it, sub, "a column name");
+		if (strchr(it->text, ','))
+			return fail_at(c, it->line, sub, "a column name may not contain a comma, got '%.60s'",
+				       it->text);
+		for (int j = 0; j < i; j++)
+			if (strcmp(items[j]->text, it->text) == 0)
+				return fail_at(c, it->line, sub, "column '%.60s' is listed twice", it->text);
+		len = strlen(it->text);
+		if (off + (i > 0) + len >= sizeof ds->categorical)
+			return fail_at(c, it->line, sub, "the column names are longer than %zu bytes in all",
+				       sizeof ds->categorical - 1);
+		if (i > 0)
+			ds->categorical[off++] = ',';
+		memcpy(ds->categorical + off, it->text, len + 1);
+		off += len;
+	}
+	return 0;
+}
+
+/* The value of key id for data named as fmt. */
+static int dataset_value(const ctx *c, const node *v, const char *path, int id, int fmt, emc_dataset_ref *ds)
+{
+	value val;
+	int r;
+
+	switch (id) {
+	case D_NAME:
+		if (v->type != N_SCALAR || !name_ok(v->text))
+			return fail_expected(c, v, path, NAME_EXPECT);
+		strcpy(ds->name, v->text);
+		return 0;
+	case D_FORMAT:
+		return 0; /* read before the others */
+	case D_SPLIT:
+		return one_of(c, v, path, "train", "test", ds->split, sizeof ds->split);
+	case D_IMAGES:
+		return copy_path(c, v, path, ds->images, sizeof ds->images);
+	case D_LABELS:
+		if (fmt == FMT_SYNTHETIC)
+			return one_of(c, v, path, "uniform", "linear", ds->synth_teacher, sizeof ds->synth_teacher);
+		return copy_path(c, v, path, ds->labels, sizeof ds->labels);
+	case D_PATH:
+		return copy_path(c, v, path, ds->path, sizeof ds->path);
+	case D_LABEL:
+		if (fmt == FMT_CIFAR100)
+			return one_of(c, v, path, "fine", "coarse", ds->cifar_label, sizeof ds->cifar_label);
+		return copy_string(c, v, path, ds->label_column, sizeof ds->label_column);
+	case D_CATEGORICAL:
+		return parse_categorical(c, v, path, ds);
+	case D_STANDARDIZE:
+		r = parse_value(c, &standardize_field, v, path, &val);
+		if (r == 0)
+			ds->standardize = val.b;
+		return r;
+	case D_SEED:
+		r = parse_value(c, &synth_seed_field, v, path, &val);
+		if (r == 0)
+			ds->synth_seed = (uint64_t)val.i;
+		return r;
+	default: /* D_N, D_DIM, D_CLASSES */
+		r = parse_value(c, &synth_fields[id - D_N], v, path, &val);
+		if (r < 0)
+			return r;
+		if (id == D_N)
+			ds->synth_n = val.i;
+		else if (id == D_DIM)
+			ds->synth_dim = (int)val.i;
+		else
+			ds->synth_classes = (int)val.i;
+		return 0;
+	}
+}
 
 static int parse_dataset(const ctx *c, const node *map, emc_dataset_ref *ds)
 {
-	static const char *const names[D_COUNT] = { "name", "split", "format", "images", "labels" };
+	const char *names[D_COUNT];
 	const node *given[D_COUNT] = { NULL };
 	bool seen[D_COUNT] = { false };
 	char path[PATH_BUF];
-	int r;
+	int fmt = FMT_NAMED, r;
 
 	r = expect_map(c, map, "dataset");
 	if (r < 0)
 		return r;
+	for (int id = 0; id < D_COUNT; id++)
+		names[id] = dataset_keys[id].key;
+	/* every key known and given once, before any is read */
 	for (int i = 0; i < map->n / 2; i++) {
-		const node *v = map->kids[2 * i + 1];
 		const char *key;
 		int id;
 
@@ -790,53 +1124,60 @@ static int parse_dataset(const ctx *c, const node *map, emc_dataset_ref *ds)
 		id = lookup_key(c, map->kids[2 * i], path, names, D_COUNT, seen);
 		if (id < 0)
 			return id;
-		given[id] = v;
-		switch (id) {
-		case D_NAME:
-			if (v->type != N_SCALAR || !name_ok(v->text))
-				return fail_expected(c, v, path, NAME_EXPECT);
-			strcpy(ds->name, v->text);
-			break;
-		case D_SPLIT:
-			if (v->type != N_SCALAR || (strcmp(v->text, "train") && strcmp(v->text, "test")))
-				return fail_expected(c, v, path, "train or test");
-			strcpy(ds->split, v->text);
-			break;
-		case D_FORMAT:
-			if (v->type != N_SCALAR || strcmp(v->text, "idx"))
-				return fail_expected(c, v, path, "idx (the only format so far)");
-			strcpy(ds->format, v->text);
-			break;
-		case D_IMAGES:
-			r = copy_path(c, v, path, ds->images, sizeof ds->images);
-			break;
-		case D_LABELS:
-			r = copy_path(c, v, path, ds->labels, sizeof ds->labels);
-			break;
-		}
-		if (r < 0)
-			return r;
+		given[id] = map->kids[2 * i + 1];
 	}
 
 	if (!given[D_NAME] && !given[D_FORMAT])
 		return fail_at(c, map->line, "dataset",
-			       "give either name (a known dataset) or format with its images and labels");
+			       "give either name (a known dataset) or format with its files");
 	if (given[D_NAME] && given[D_FORMAT])
-		return fail_at(c, given[D_FORMAT]->line, "dataset.format",
-			       "give either name or format, not both");
-	if (given[D_NAME]) {
-		for (int id = D_IMAGES; id <= D_LABELS; id++)
-			if (given[id])
-				return fail_at(c, given[id]->line, id == D_IMAGES ? "dataset.images" : "dataset.labels",
-					       "only with format; a named dataset knows its files");
-	} else {
-		if (given[D_SPLIT])
-			return fail_at(c, given[D_SPLIT]->line, "dataset.split", "only with a dataset name");
-		for (int id = D_IMAGES; id <= D_LABELS; id++)
-			if (!given[id])
-				return fail_at(c, map->line, id == D_IMAGES ? "dataset.images" : "dataset.labels",
-					       "required with format: idx");
+		return fail_at(c, given[D_FORMAT]->line, "dataset.format", "give either name or format, not both");
+	if (given[D_FORMAT]) {
+		const node *v = given[D_FORMAT];
+
+		for (fmt = 0; fmt < FMT_NAMED; fmt++)
+			if (v->type == N_SCALAR && strcmp(v->text, format_names[fmt]) == 0)
+				break;
+		if (fmt == FMT_NAMED)
+			return fail_expected(c, v, "dataset.format", "one of idx, cifar10, cifar100, csv, synthetic");
+		strcpy(ds->format, format_names[fmt]);
 	}
+
+	/* then each key, in the order written */
+	for (int i = 0; i < map->n / 2; i++) {
+		const node *v = map->kids[2 * i + 1];
+		int id;
+
+		for (id = 0; id < D_COUNT; id++)
+			if (strcmp(map->kids[2 * i]->text, dataset_keys[id].key) == 0)
+				break;
+		key_path(path, sizeof path, "dataset", dataset_keys[id].key);
+		if (!(dataset_keys[id].allowed & FMT(fmt)))
+			return fail_not_here(c, v, path, id, fmt);
+		r = dataset_value(c, v, path, id, fmt, ds);
+		if (r < 0)
+			return r;
+	}
+	for (int id = 0; id < D_COUNT; id++)
+		if ((dataset_keys[id].required & FMT(fmt)) && !given[id]) {
+			key_path(path, sizeof path, "dataset", dataset_keys[id].key);
+			return fail_at(c, map->line, path, "required with format: %s", format_names[fmt]);
+		}
+
+	/* the label is a class, not a feature */
+	if (fmt == FMT_CSV && ds->categorical[0]) {
+		const char *p = ds->categorical;
+		size_t len = strlen(ds->label_column);
+
+		for (; p; p = strchr(p, ','), p = p ? p + 1 : NULL)
+			if (strncmp(p, ds->label_column, len) == 0 && (p[len] == ',' || p[len] == '\0'))
+				return fail_at(c, given[D_CATEGORICAL]->line, "dataset.categorical",
+					       "lists the label column '%.60s'", ds->label_column);
+	}
+	if (fmt == FMT_CIFAR100 && !ds->cifar_label[0])
+		strcpy(ds->cifar_label, "fine");
+	if (fmt == FMT_SYNTHETIC && !ds->synth_teacher[0])
+		strcpy(ds->synth_teacher, "uniform");
 	return 0;
 }
 
@@ -969,16 +1310,98 @@ static uint64_t cell_hash(const emc_cell_cfg *cell)
 	return h;
 }
 
-/* Fields a cell's training cannot see are set to one value, so that cells
- * differing only there compare equal and are merged. */
+/* The defaults of the model keys that only some families have, set once
+ * the family is known and before the axes are applied. mlp's widths come
+ * from emc_cell_cfg_defaults(). docs/spec.md lists the same values. */
+static void family_defaults(emc_model_cfg *m)
+{
+	switch (m->family) {
+	case EMC_FAMILY_CNN:
+		m->layers = 2;
+		m->filters = 32;
+		m->hidden = 128;
+		break;
+	case EMC_FAMILY_RESNET:
+		m->width = 16;
+		m->n_widths = 3;
+		memset(m->widths, 0, sizeof m->widths);
+		m->widths[0] = m->widths[1] = m->widths[2] = 2;
+		break;
+	case EMC_FAMILY_VIT:
+		m->patch = 7;
+		m->dim = 64;
+		m->depth = 2;
+		m->heads = 4;
+		m->mlp_ratio = 2;
+		m->activation = EMC_ACT_GELU; /* an explicit model.activation overrides it */
+		break;
+	default:
+		break;
+	}
+}
+
+/* Fields a cell's training cannot see are set to one value (zero), so that
+ * cells differing only there compare equal and are merged. The model is
+ * rebuilt from the keys its family reads. */
 static void cell_normalize(emc_cell_cfg *cell)
 {
-	if (cell->model.family == EMC_FAMILY_LINEAR) {
-		cell->model.n_widths = 0;
-		memset(cell->model.widths, 0, sizeof cell->model.widths);
+	const emc_model_cfg *m = &cell->model;
+	emc_model_cfg keep;
+
+	memset(&keep, 0, sizeof keep);
+	keep.family = m->family;
+	keep.activation = m->activation;
+	switch (m->family) {
+	case EMC_FAMILY_LINEAR:
+		keep.activation = EMC_ACT_RELU; /* one dense layer: no activation at all */
+		break;
+	case EMC_FAMILY_MLP: /* hidden widths */
+	case EMC_FAMILY_RESNET: /* blocks per stage, in the same array */
+		keep.n_widths = m->n_widths;
+		memcpy(keep.widths, m->widths, sizeof keep.widths);
+		if (m->family == EMC_FAMILY_RESNET)
+			keep.width = m->width;
+		break;
+	case EMC_FAMILY_CNN:
+		keep.layers = m->layers;
+		keep.filters = m->filters;
+		keep.hidden = m->hidden;
+		break;
+	case EMC_FAMILY_VIT:
+		keep.patch = m->patch;
+		keep.dim = m->dim;
+		keep.depth = m->depth;
+		keep.heads = m->heads;
+		keep.mlp_ratio = m->mlp_ratio;
+		break;
+	default:
+		break;
 	}
+	memcpy(&cell->model, &keep, sizeof keep);
 	if (cell->optim.name == EMC_OPT_GD)
 		cell->optim.batch = 0;
+	if (cell->labels != EMC_LABELS_NOISY)
+		cell->label_noise = 0;
+}
+
+/* What can be known of a cell without its dataset: a vit's heads must
+ * split its dim. (Sizes that depend on the input, such as a patch that
+ * must divide the image, are checked when the campaign is launched.) */
+static int cell_check(const ctx *c, const axis *axes, int budget_line, const emc_cell_cfg *cell)
+{
+	const emc_model_cfg *m = &cell->model;
+
+	if (cell->budget.max_epochs == 0 && cell->budget.max_steps == 0 && cell->budget.max_seconds == 0)
+		return fail_at(c, budget_line, "budget",
+			       "at least one of max_epochs, max_steps and max_seconds must be > 0");
+	if (m->family == EMC_FAMILY_VIT && m->dim % m->heads != 0) {
+		bool heads = axes[F_HEADS].n > 0;
+
+		return fail_at(c, heads ? axes[F_HEADS].line : axes[F_DIM].line,
+			       heads ? "model.heads" : "model.dim",
+			       "vit: heads (%d) must divide dim (%d)", m->heads, m->dim);
+	}
+	return 0;
 }
 
 /* The cross product of the axes, seeds fastest, duplicates dropped. */
@@ -1015,15 +1438,17 @@ static int expand(const ctx *c, const axis *axes, int budget_line, emc_campaign_
 		size_t slot;
 
 		emc_cell_cfg_defaults(&cell); /* zeroes the padding too */
+		/* the family first: the defaults of the other model keys hang on it */
+		if (axes[F_FAMILY].n > 0)
+			apply(&cell, F_FAMILY, &axes[F_FAMILY].v[idx[F_FAMILY]]);
+		family_defaults(&cell.model);
 		for (int i = 0; i < N_FIELDS; i++)
-			if (axes[i].n > 0)
+			if (i != F_FAMILY && axes[i].n > 0)
 				apply(&cell, (enum field_id)i, &axes[i].v[idx[i]]);
 		cell_normalize(&cell);
-		if (cell.budget.max_epochs == 0 && cell.budget.max_steps == 0 && cell.budget.max_seconds == 0) {
-			r = fail_at(c, budget_line, "budget",
-				    "at least one of max_epochs, max_steps and max_seconds must be > 0");
+		r = cell_check(c, axes, budget_line, &cell);
+		if (r < 0)
 			goto fail;
-		}
 		for (slot = cell_hash(&cell) & mask; table[slot]; slot = (slot + 1) & mask)
 			if (memcmp(&cells[table[slot] - 1], &cell, sizeof cell) == 0)
 				break;

@@ -318,6 +318,379 @@ static void test_dataset_paths(void **state)
 	emc_spec_destroy(&spec);
 }
 
+/* ---- model families ------------------------------------------------------------ */
+
+static const emc_input_shape mnist_shape = { 1, 28, 28, 10 };
+static const emc_input_shape cifar_shape = { 3, 32, 32, 10 };
+
+/* Each family starts from its documented defaults, and those are the
+ * models whose counts docs/models.md works out. */
+static void test_family_defaults(void **state)
+{
+	emc_campaign_spec *spec = parse_ok("name: f\n"
+					   "dataset: {name: x}\n"
+					   "model: {family: [linear, mlp, cnn, resnet, vit]}\n");
+	const emc_cell_cfg *c = spec->cells;
+	char buf[64];
+
+	assert_int_equal(spec->n_cells, 5);
+	assert_int_equal(c[0].model.family, EMC_FAMILY_LINEAR);
+	assert_int_equal(c[0].model.n_widths, 0);
+	assert_string_equal(emc_model_describe(&c[0].model, buf, sizeof buf), "linear");
+	assert_string_equal(emc_model_describe(&c[1].model, buf, sizeof buf), "mlp[32]");
+	assert_int_equal(c[1].model.activation, EMC_ACT_RELU);
+
+	assert_int_equal(c[2].model.family, EMC_FAMILY_CNN);
+	assert_int_equal(c[2].model.layers, 2);
+	assert_int_equal(c[2].model.filters, 32);
+	assert_int_equal(c[2].model.hidden, 128);
+	assert_int_equal(c[2].model.n_widths, 0); /* mlp's default widths are not a cnn's */
+	assert_int_equal(c[2].model.widths[0], 0);
+	assert_int_equal(c[2].model.activation, EMC_ACT_RELU);
+	assert_int_equal(emc_model_params(&c[2].model, &mnist_shape), 421642);
+
+	assert_int_equal(c[3].model.family, EMC_FAMILY_RESNET);
+	assert_int_equal(c[3].model.width, 16);
+	assert_int_equal(c[3].model.n_widths, 3);
+	assert_int_equal(c[3].model.widths[0], 2);
+	assert_int_equal(c[3].model.widths[2], 2);
+	assert_int_equal(c[3].model.widths[3], 0);
+	assert_int_equal(c[3].model.layers, 0);
+	assert_int_equal(c[3].model.activation, EMC_ACT_RELU);
+	assert_int_equal(emc_model_params(&c[3].model, &cifar_shape), 175258);
+
+	assert_int_equal(c[4].model.family, EMC_FAMILY_VIT);
+	assert_string_equal(emc_model_describe(&c[4].model, buf, sizeof buf), "vit[p7,d64,L2,h4,r2]");
+	assert_int_equal(c[4].model.activation, EMC_ACT_GELU); /* vit's own default */
+	assert_int_equal(c[4].model.n_widths, 0);
+	assert_int_equal(c[4].model.width, 0);
+	assert_int_equal(emc_model_params(&c[4].model, &mnist_shape), 71946);
+	emc_spec_destroy(&spec);
+
+	/* an activation the spec gives is used by vit too */
+	spec = parse_ok("name: f\ndataset: {name: x}\nmodel: {family: vit, activation: relu}\n");
+	assert_int_equal(spec->cells[0].model.activation, EMC_ACT_RELU);
+	emc_spec_destroy(&spec);
+}
+
+/* Keys of several families in one spec: each cell keeps only its own, and
+ * the axes multiply only the cells that read them. */
+static void test_family_keys_dedup(void **state)
+{
+	emc_campaign_spec *spec = parse_ok("name: z\n"
+					   "dataset: {name: x}\n"
+					   "model:\n"
+					   "  family: [linear, mlp, cnn, resnet, vit]\n"
+					   "  widths: [[8], [16]]\n"
+					   "  blocks: [[1, 1], [3]]\n"
+					   "  filters: [8, 16]\n"
+					   "  width: 4\n"
+					   "  dim: [32, 64]\n"
+					   "  heads: 2\n"
+					   "  activation: [tanh, relu]\n");
+	const emc_cell_cfg *c = spec->cells;
+	char buf[64];
+	static const char *const want[] = {
+		"linear",
+		"mlp[8]",	    "mlp[8]",	     "mlp[16]", "mlp[16]",
+		"cnn[L2,F8,H128]",  "cnn[L2,F8,H128]", "cnn[L2,F16,H128]", "cnn[L2,F16,H128]",
+		"resnet[1,1]x4",    "resnet[1,1]x4",   "resnet[3]x4",	   "resnet[3]x4",
+		"vit[p7,d32,L2,h2,r2]", "vit[p7,d32,L2,h2,r2]", "vit[p7,d64,L2,h2,r2]", "vit[p7,d64,L2,h2,r2]",
+	};
+
+	/* linear: 1 (no widths, no activation); every other family 2 sizes × 2
+	 * activations; 5 × 2 × 2 × 2 × 2 × 2 = 160 points before merging */
+	assert_int_equal(spec->n_cells, 17);
+	for (int i = 0; i < 17; i++) {
+		const emc_model_cfg *m = &c[i].model;
+
+		assert_string_equal(emc_model_describe(m, buf, sizeof buf), want[i]);
+		if (i > 0)
+			assert_int_equal(m->activation, i % 2 ? EMC_ACT_TANH : EMC_ACT_RELU);
+		/* what the family does not read is zero */
+		if (m->family != EMC_FAMILY_CNN)
+			assert_int_equal(m->filters + m->layers + m->hidden, 0);
+		if (m->family != EMC_FAMILY_RESNET)
+			assert_int_equal(m->width, 0);
+		if (m->family != EMC_FAMILY_VIT)
+			assert_int_equal(m->patch + m->dim + m->depth + m->heads + m->mlp_ratio, 0);
+		if (m->family != EMC_FAMILY_MLP && m->family != EMC_FAMILY_RESNET)
+			assert_int_equal(m->n_widths + m->widths[0], 0);
+	}
+	assert_int_equal(c[0].model.activation, EMC_ACT_RELU); /* linear: normalised */
+	emc_spec_destroy(&spec);
+
+	/* a key of another family alone changes nothing */
+	spec = parse_ok("name: z\ndataset: {name: x}\n"
+			"model: {family: mlp, blocks: [[1], [2]], layers: [1, 2], dim: [66, 64], heads: 5}\n");
+	assert_int_equal(spec->n_cells, 1);
+	{
+		emc_cell_cfg def;
+
+		emc_cell_cfg_defaults(&def);
+		assert_memory_equal(&spec->cells[0], &def, sizeof def);
+	}
+	emc_spec_destroy(&spec);
+	spec = parse_ok("name: z\ndataset: {name: x}\nmodel: {family: resnet, widths: [[8], [16]]}\n");
+	assert_int_equal(spec->n_cells, 1);
+	assert_string_equal(emc_model_describe(&spec->cells[0].model, buf, sizeof buf), "resnet[2,2,2]x16");
+	emc_spec_destroy(&spec);
+}
+
+/* The model keys vary in the documented order: family, widths, blocks,
+ * layers, filters, hidden, width, patch, dim, depth, heads, mlp_ratio,
+ * activation. */
+static void test_model_key_order(void **state)
+{
+	emc_campaign_spec *spec = parse_ok("name: k\n"
+					   "dataset: {name: x}\n"
+					   "model:\n"
+					   "  family: cnn\n"
+					   "  activation: [relu, gelu]\n"
+					   "  hidden: [64, 32]\n"
+					   "  layers: [1, 3]\n"
+					   "  filters: 4\n");
+	static const int layers[2] = { 1, 3 }, hidden[2] = { 64, 32 };
+
+	assert_int_equal(spec->n_cells, 8);
+	for (int i = 0; i < 8; i++) {
+		const emc_model_cfg *m = &spec->cells[i].model;
+
+		assert_int_equal(m->layers, layers[i / 4]);
+		assert_int_equal(m->filters, 4);
+		assert_int_equal(m->hidden, hidden[(i / 2) % 2]);
+		assert_int_equal(m->activation, i % 2 ? EMC_ACT_GELU : EMC_ACT_RELU);
+	}
+	emc_spec_destroy(&spec);
+
+	spec = parse_ok("name: k\n"
+			"dataset: {name: x}\n"
+			"model:\n"
+			"  family: vit\n"
+			"  mlp_ratio: [1, 4]\n"
+			"  heads: [1, 2]\n"
+			"  depth: 3\n"
+			"  dim: 48\n"
+			"  patch: [4, 14]\n");
+	assert_int_equal(spec->n_cells, 8);
+	for (int i = 0; i < 8; i++) {
+		const emc_model_cfg *m = &spec->cells[i].model;
+
+		assert_int_equal(m->patch, i / 4 ? 14 : 4);
+		assert_int_equal(m->dim, 48);
+		assert_int_equal(m->depth, 3);
+		assert_int_equal(m->heads, (i / 2) % 2 ? 2 : 1);
+		assert_int_equal(m->mlp_ratio, i % 2 ? 4 : 1);
+		assert_int_equal(m->activation, EMC_ACT_GELU);
+	}
+	emc_spec_destroy(&spec);
+}
+
+/* blocks reads like widths: a flat list is one model, a list of lists an
+ * axis; and the width of a resnet is an axis of its own. */
+static void test_blocks_forms(void **state)
+{
+	emc_campaign_spec *spec = parse_ok("name: b\ndataset: {name: x}\nmodel: {family: resnet, blocks: 3}\n");
+	char buf[64];
+
+	assert_int_equal(spec->n_cells, 1);
+	assert_string_equal(emc_model_describe(&spec->cells[0].model, buf, sizeof buf), "resnet[3]x16");
+	emc_spec_destroy(&spec);
+
+	spec = parse_ok("name: b\ndataset: {name: x}\nmodel: {family: resnet, blocks: [3, 3, 3], width: [8, 16]}\n");
+	assert_int_equal(spec->n_cells, 2);
+	assert_string_equal(emc_model_describe(&spec->cells[0].model, buf, sizeof buf), "resnet[3,3,3]x8");
+	assert_string_equal(emc_model_describe(&spec->cells[1].model, buf, sizeof buf), "resnet[3,3,3]x16");
+	assert_int_equal(emc_model_params(&spec->cells[1].model, &cifar_shape), 272474);
+	emc_spec_destroy(&spec);
+
+	spec = parse_ok("name: b\ndataset: {name: x}\n"
+			"model: {family: resnet, blocks: [[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1], [1000000]]}\n");
+	assert_int_equal(spec->n_cells, 2);
+	assert_int_equal(spec->cells[0].model.n_widths, EMC_MAX_LAYERS);
+	assert_int_equal(spec->cells[1].model.n_widths, 1);
+	assert_int_equal(spec->cells[1].model.widths[0], 1000000);
+	assert_int_equal(spec->cells[1].model.widths[1], 0);
+	emc_spec_destroy(&spec);
+}
+
+static void test_optimizer_schedule(void **state)
+{
+	emc_campaign_spec *spec = parse_ok("name: s\ndataset: {name: x}\nmodel: {}\n");
+
+	assert_int_equal(spec->cells[0].optim.schedule, EMC_SCHEDULE_CONSTANT);
+	assert_int_equal(spec->cells[0].optim.warmup_epochs, 0);
+	assert_false(spec->cells[0].budget.hessian);
+	emc_spec_destroy(&spec);
+
+	/* schedule slower than warmup_epochs, both faster than batch */
+	spec = parse_ok("name: s\n"
+			"dataset: {name: x}\n"
+			"model: {}\n"
+			"optimizer: {warmup_epochs: [0, 5], schedule: [cosine, constant], batch: [16, 32]}\n"
+			"budget: {hessian: [true, false]}\n");
+	assert_int_equal(spec->n_cells, 16);
+	for (int i = 0; i < 16; i++) {
+		const emc_cell_cfg *c = &spec->cells[i];
+
+		assert_int_equal(c->optim.batch, i / 8 ? 32 : 16);
+		assert_int_equal(c->optim.schedule, (i / 4) % 2 ? EMC_SCHEDULE_CONSTANT : EMC_SCHEDULE_COSINE);
+		assert_int_equal(c->optim.warmup_epochs, (i / 2) % 2 ? 5 : 0);
+		assert_true(c->budget.hessian == !(i % 2));
+	}
+	emc_spec_destroy(&spec);
+
+	spec = parse_ok("name: s\ndataset: {name: x}\nmodel: {}\noptimizer: {warmup_epochs: 1000000}\n");
+	assert_int_equal(spec->cells[0].optim.warmup_epochs, 1000000);
+	emc_spec_destroy(&spec);
+}
+
+static void test_variant(void **state)
+{
+	emc_campaign_spec *spec = parse_ok("name: v\n"
+					   "dataset: {name: x}\n"
+					   "model: {}\n"
+					   "variant:\n"
+					   "  classes: [0, 2]\n"
+					   "  inputs: [true, permuted, gaussian]\n"
+					   "  labels: [true, random, noisy:0.2, \"noisy:1\"]\n");
+	static const emc_labels labels[4] = { EMC_LABELS_TRUE, EMC_LABELS_RANDOM, EMC_LABELS_NOISY,
+					      EMC_LABELS_NOISY };
+	static const double noise[4] = { 0, 0, 0.2, 1 };
+	static const emc_inputs inputs[3] = { EMC_INPUTS_TRUE, EMC_INPUTS_PERMUTED, EMC_INPUTS_GAUSSIAN };
+
+	/* labels slowest, then inputs, then classes */
+	assert_int_equal(spec->n_cells, 24);
+	for (int i = 0; i < 24; i++) {
+		const emc_cell_cfg *c = &spec->cells[i];
+
+		assert_int_equal(c->labels, labels[i / 6]);
+		assert_true(c->label_noise == noise[i / 6]);
+		assert_int_equal(c->inputs, inputs[(i / 2) % 3]);
+		assert_int_equal(c->classes, i % 2 ? 2 : 0);
+	}
+	emc_spec_destroy(&spec);
+
+	/* the defaults; and two spellings of one fraction are one cell */
+	spec = parse_ok("name: v\ndataset: {name: x}\nmodel: {}\n"
+			"variant: {labels: [noisy:0.5, noisy:.5, \"noisy:5e-1\", noisy:0.25], classes: 256}\n");
+	assert_int_equal(spec->n_cells, 2);
+	assert_true(spec->cells[0].label_noise == 0.5);
+	assert_true(spec->cells[1].label_noise == 0.25);
+	assert_int_equal(spec->cells[0].inputs, EMC_INPUTS_TRUE);
+	assert_int_equal(spec->cells[0].classes, 256);
+	emc_spec_destroy(&spec);
+}
+
+/* ---- datasets -------------------------------------------------------------- */
+
+static void test_dataset_formats(void **state)
+{
+	emc_campaign_spec *spec;
+
+	spec = parse_ok("name: d\ndataset: {format: cifar10, path: data/cifar, split: test, standardize: true}\n"
+			"model: {}\n");
+	assert_string_equal(spec->dataset.format, "cifar10");
+	assert_string_equal(spec->dataset.path, BASE "/data/cifar");
+	assert_string_equal(spec->dataset.split, "test");
+	assert_true(spec->dataset.standardize);
+	assert_string_equal(spec->dataset.cifar_label, "");
+	assert_string_equal(spec->dataset.images, "");
+	emc_spec_destroy(&spec);
+
+	spec = parse_ok("name: d\ndataset: {format: cifar100, path: /c100}\nmodel: {}\n");
+	assert_string_equal(spec->dataset.path, "/c100");
+	assert_string_equal(spec->dataset.split, "train");
+	assert_string_equal(spec->dataset.cifar_label, "fine");
+	assert_false(spec->dataset.standardize);
+	emc_spec_destroy(&spec);
+	spec = parse_ok("name: d\ndataset: {format: cifar100, path: c, label: coarse}\nmodel: {}\n");
+	assert_string_equal(spec->dataset.cifar_label, "coarse");
+	emc_spec_destroy(&spec);
+
+	spec = parse_ok("name: d\n"
+			"dataset:\n"
+			"  format: csv\n"
+			"  path: ./tab/wine.csv\n"
+			"  label: class\n"
+			"  categorical: [colour, 'grape kind', region]\n"
+			"model: {}\n");
+	assert_string_equal(spec->dataset.format, "csv");
+	assert_string_equal(spec->dataset.path, BASE "/tab/wine.csv");
+	assert_string_equal(spec->dataset.label_column, "class");
+	assert_string_equal(spec->dataset.categorical, "colour,grape kind,region");
+	assert_string_equal(spec->dataset.cifar_label, "");
+	emc_spec_destroy(&spec);
+	spec = parse_ok("name: d\ndataset: {format: csv, path: t.csv, label: y, categorical: colour}\nmodel: {}\n");
+	assert_string_equal(spec->dataset.categorical, "colour");
+	emc_spec_destroy(&spec);
+	spec = parse_ok("name: d\ndataset: {format: csv, path: t.csv, label: y, categorical: []}\nmodel: {}\n");
+	assert_string_equal(spec->dataset.categorical, "");
+	emc_spec_destroy(&spec);
+	/* a column name that starts like the label is not the label */
+	spec = parse_ok("name: d\ndataset: {format: csv, path: t.csv, label: y, categorical: [yy, xy]}\nmodel: {}\n");
+	assert_string_equal(spec->dataset.categorical, "yy,xy");
+	emc_spec_destroy(&spec);
+
+	spec = parse_ok("name: d\ndataset: {format: synthetic, n: 1000, dim: 20, classes: 4}\nmodel: {}\n");
+	assert_string_equal(spec->dataset.format, "synthetic");
+	assert_int_equal(spec->dataset.synth_n, 1000);
+	assert_int_equal(spec->dataset.synth_dim, 20);
+	assert_int_equal(spec->dataset.synth_classes, 4);
+	assert_int_equal(spec->dataset.synth_seed, 0);
+	assert_string_equal(spec->dataset.synth_teacher, "uniform");
+	assert_string_equal(spec->dataset.labels, "");
+	emc_spec_destroy(&spec);
+	spec = parse_ok("name: d\n"
+			"dataset: {format: synthetic, labels: linear, seed: 9223372036854775807, n: 67108864,"
+			" dim: 16777216, classes: 256}\n"
+			"model: {}\n");
+	assert_string_equal(spec->dataset.synth_teacher, "linear");
+	assert_true(spec->dataset.synth_seed == (uint64_t)INT64_MAX);
+	assert_int_equal(spec->dataset.synth_n, 1 << 26);
+	assert_int_equal(spec->dataset.synth_dim, 1 << 24);
+	assert_int_equal(spec->dataset.synth_classes, 256);
+	emc_spec_destroy(&spec);
+
+	spec = parse_ok("name: d\ndataset: {format: idx, images: i, labels: l, standardize: true}\nmodel: {}\n");
+	assert_true(spec->dataset.standardize);
+	assert_string_equal(spec->dataset.labels, BASE "/l");
+	assert_string_equal(spec->dataset.synth_teacher, "");
+	emc_spec_destroy(&spec);
+
+	/* an alias is a free name: the dataset module knows which exist */
+	spec = parse_ok("name: d\ndataset: {name: breast-cancer, standardize: false, split: test}\nmodel: {}\n");
+	assert_string_equal(spec->dataset.name, "breast-cancer");
+	assert_string_equal(spec->dataset.format, "");
+	assert_false(spec->dataset.standardize);
+	emc_spec_destroy(&spec);
+}
+
+/* The joined column names must fit their field. */
+static void test_categorical_too_long(void **state)
+{
+	char text[2048];
+	emc_campaign_spec *spec = SENTINEL;
+	emc_err err = { "" };
+	int off = snprintf(text, sizeof text, "name: c\ndataset:\n  format: csv\n  path: p\n  label: y\n"
+					      "  categorical: [");
+
+	/* 51 names of 9 characters and 50 commas make 509 bytes: fits */
+	for (int i = 0; i < 51; i++)
+		off += snprintf(text + off, sizeof text - off, "%scolumn%03d", i ? "," : "", i);
+	snprintf(text + off, sizeof text - off, "]\nmodel: {}\n");
+	spec = parse_ok(text);
+	assert_int_equal(strlen(spec->dataset.categorical), 51 * 9 + 50);
+	emc_spec_destroy(&spec);
+	/* one more does not */
+	snprintf(text + off, sizeof text - off, ",column051]\nmodel: {}\n");
+	spec = SENTINEL;
+	assert_int_equal(parse(text, &spec, &err), -EINVAL);
+	assert_ptr_equal(spec, SENTINEL);
+	assert_contains(err.msg, "spec.yaml:6: dataset.categorical[51]: ");
+	assert_contains(err.msg, "longer than 511 bytes");
+}
+
 /* ---- errors ---------------------------------------------------------------- */
 
 typedef struct bad_case {
@@ -333,8 +706,10 @@ static const bad_case bad_cases[] = {
 	/* unknown keys */
 	{ HEADM "colour: red\n", "spec.yaml:4: colour", "unknown key" },
 	{ HEADM "optimizer:\n  lr: 0.1\n  momentun: 0.9\n", "spec.yaml:6: optimizer.momentun", "unknown key" },
-	{ HEAD "model: {family: mlp, depth: 3}\n", "spec.yaml:3: model.depth", "unknown key" },
-	{ "name: t\ndataset: {name: x, path: y}\nmodel: {}\n", "spec.yaml:2: dataset.path", "unknown key" },
+	{ HEAD "model: {family: mlp, dropout: 3}\n", "spec.yaml:3: model.dropout", "unknown key" },
+	{ "name: t\ndataset: {name: x, colour: y}\nmodel: {}\n", "spec.yaml:2: dataset.colour", "unknown key" },
+	{ HEADM "variant: {noise: 0.1}\n", "spec.yaml:4: variant.noise", "unknown key" },
+	{ HEADM "budget: {hessians: true}\n", "spec.yaml:4: budget.hessians", "unknown key" },
 	{ HEADM "search: {begin: 3}\n", "spec.yaml:4: search.begin", "unknown key" },
 	/* wrong types */
 	{ HEADM "optimizer:\n  lr: fast\n", "spec.yaml:5: optimizer.lr", "expected a number > 0, got 'fast'" },
@@ -350,12 +725,13 @@ static const bad_case bad_cases[] = {
 	{ HEADM "optimizer: {lr: .inf}\n", "spec.yaml:4: optimizer.lr", "expected a number > 0" },
 	{ HEADM "optimizer: {nesterov: yes}\n", "spec.yaml:4: optimizer.nesterov", "true or false, got 'yes'" },
 	{ HEADM "optimizer: {nesterov: 1}\n", "spec.yaml:4: optimizer.nesterov", "true or false" },
-	{ HEADM "variant: {labels: maybe}\n", "spec.yaml:4: variant.labels", "true or random, got 'maybe'" },
+	{ HEADM "variant: {labels: maybe}\n", "spec.yaml:4: variant.labels",
+	  "expected true, random or noisy:P with 0 < P <= 1, got 'maybe'" },
 	{ HEADM "optimizer: {name: rmsprop}\n", "spec.yaml:4: optimizer.name", "one of sgd, adam, adamw, gd" },
 	{ HEAD "model:\n  activation: [relu, swish]\n", "spec.yaml:4: model.activation[1]", "got 'swish'" },
-	{ HEAD "model: {family: cnn}\n", "spec.yaml:3: model.family", "cnn is not supported yet" },
-	{ HEAD "model: {family: [mlp, vit]}\n", "spec.yaml:3: model.family[1]", "vit is not supported yet" },
-	{ HEAD "model: {family: perceptron}\n", "spec.yaml:3: model.family", "linear or mlp" },
+	{ HEAD "model: {family: perceptron}\n", "spec.yaml:3: model.family",
+	  "expected one of linear, mlp, cnn, resnet, vit, got 'perceptron'" },
+	{ HEAD "model: {family: [mlp, CNN]}\n", "spec.yaml:3: model.family[1]", "got 'CNN'" },
 	{ HEADM "search: {start: [16, 32]}\n", "spec.yaml:4: search.start", "not axes" },
 	{ HEADM "search:\n  max_n: lots\n", "spec.yaml:5: search.max_n", "an integer >= 0, got 'lots'" },
 	/* impossible values */
@@ -398,7 +774,8 @@ static const bad_case bad_cases[] = {
 	{ "name: t\ndataset:\n  split: train\nmodel: {}\n", "spec.yaml:3: dataset", "either name" },
 	{ "name: t\ndataset:\n  name: x\n  format: idx\nmodel: {}\n", "spec.yaml:4: dataset.format",
 	  "not both" },
-	{ "name: t\ndataset:\n  format: csv\nmodel: {}\n", "spec.yaml:3: dataset.format", "got 'csv'" },
+	{ "name: t\ndataset:\n  format: parquet\nmodel: {}\n", "spec.yaml:3: dataset.format",
+	  "expected one of idx, cifar10, cifar100, csv, synthetic, got 'parquet'" },
 	{ "name: t\ndataset:\n  format: idx\n  images: i\nmodel: {}\n", "spec.yaml:3: dataset.labels",
 	  "required with format: idx" },
 	{ "name: t\ndataset:\n  format: idx\n  labels: l\nmodel: {}\n", "spec.yaml:3: dataset.images",
@@ -407,6 +784,136 @@ static const bad_case bad_cases[] = {
 	{ "name: t\ndataset:\n  name: x\n  split: validation\nmodel: {}\n", "spec.yaml:4: dataset.split",
 	  "train or test" },
 	{ "name: t\ndataset: fashion-mnist\nmodel: {}\n", "spec.yaml:2: dataset", "expected a mapping" },
+	/* model sizes */
+	{ HEAD "model:\n  layers: 0\n", "spec.yaml:4: model.layers", "an integer in [1, 1000000], got '0'" },
+	{ HEAD "model:\n  filters: 1000001\n", "spec.yaml:4: model.filters", "got '1000001'" },
+	{ HEAD "model:\n  hidden: -1\n", "spec.yaml:4: model.hidden", "got '-1'" },
+	{ HEAD "model:\n  width: [8, 0]\n", "spec.yaml:4: model.width[1]", "[1, 1000000], got '0'" },
+	{ HEAD "model:\n  patch: 1.5\n", "spec.yaml:4: model.patch", "got '1.5'" },
+	{ HEAD "model:\n  dim: big\n", "spec.yaml:4: model.dim", "got 'big'" },
+	{ HEAD "model:\n  depth: 0\n", "spec.yaml:4: model.depth", "got '0'" },
+	{ HEAD "model:\n  heads: [[4]]\n", "spec.yaml:4: model.heads[0]", "got a list" },
+	{ HEAD "model:\n  mlp_ratio: 0\n", "spec.yaml:4: model.mlp_ratio", "got '0'" },
+	{ HEAD "model:\n  layers: 2\n  layers: 3\n", "spec.yaml:5: model.layers", "duplicate key" },
+	{ HEAD "model:\n  blocks: [2, 0]\n", "spec.yaml:4: model.blocks[1]", "[1, 1000000], got '0'" },
+	{ HEAD "model:\n  blocks: [[2], 2]\n", "spec.yaml:4: model.blocks",
+	  "mixes block counts and lists of them" },
+	{ HEAD "model:\n  blocks: []\n", "spec.yaml:4: model.blocks", "got an empty list" },
+	{ HEAD "model:\n  blocks: [[2], []]\n", "spec.yaml:4: model.blocks[1]",
+	  "expected a list of blocks per stage, got an empty list" },
+	{ HEAD "model:\n  blocks: {a: 1}\n", "spec.yaml:4: model.blocks",
+	  "expected a list of blocks per stage, got a mapping" },
+	{ HEAD "model:\n  blocks: [1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]\n", "spec.yaml:4: model.blocks",
+	  "at most 16 stages, got 17" },
+	{ HEAD "model:\n  widths: {a: 1}\n", "spec.yaml:4: model.widths", "expected a list of hidden widths" },
+	/* a vit's heads must split its dim, in every vit cell */
+	{ HEAD "model:\n  family: vit\n  dim: 66\n", "spec.yaml:5: model.dim", "heads (4) must divide dim (66)" },
+	{ HEAD "model:\n  family: vit\n  heads: 5\n", "spec.yaml:5: model.heads", "heads (5) must divide dim (64)" },
+	{ HEAD "model:\n  family: [mlp, vit]\n  dim: [64, 32]\n  heads: [4, 3]\n", "spec.yaml:6: model.heads",
+	  "heads (3) must divide dim (64)" },
+	/* optimizer schedule */
+	{ HEADM "optimizer: {schedule: linear}\n", "spec.yaml:4: optimizer.schedule",
+	  "expected constant or cosine, got 'linear'" },
+	{ HEADM "optimizer: {schedule: [cosine, Cosine]}\n", "spec.yaml:4: optimizer.schedule[1]", "got 'Cosine'" },
+	{ HEADM "optimizer: {warmup_epochs: -1}\n", "spec.yaml:4: optimizer.warmup_epochs",
+	  "an integer in [0, 1000000], got '-1'" },
+	{ HEADM "optimizer: {warmup_epochs: 1000001}\n", "spec.yaml:4: optimizer.warmup_epochs", "got '1000001'" },
+	{ HEADM "optimizer: {warmup_epochs: 2.5}\n", "spec.yaml:4: optimizer.warmup_epochs", "got '2.5'" },
+	/* budget */
+	{ HEADM "budget: {hessian: yes}\n", "spec.yaml:4: budget.hessian", "true or false, got 'yes'" },
+	{ HEADM "budget: {hessian: [true, 1]}\n", "spec.yaml:4: budget.hessian[1]", "true or false, got '1'" },
+	/* variant */
+	{ HEADM "variant: {labels: noisy}\n", "spec.yaml:4: variant.labels", "noisy:P with 0 < P <= 1, got 'noisy'" },
+	{ HEADM "variant: {labels: \"noisy:\"}\n", "spec.yaml:4: variant.labels", "got 'noisy:'" },
+	{ HEADM "variant: {labels: noisy:0}\n", "spec.yaml:4: variant.labels", "got 'noisy:0'" },
+	{ HEADM "variant: {labels: noisy:-0.1}\n", "spec.yaml:4: variant.labels", "got 'noisy:-0.1'" },
+	{ HEADM "variant: {labels: noisy:1.01}\n", "spec.yaml:4: variant.labels", "got 'noisy:1.01'" },
+	{ HEADM "variant: {labels: noisy:lots}\n", "spec.yaml:4: variant.labels", "got 'noisy:lots'" },
+	{ HEADM "variant: {labels: noisy:.nan}\n", "spec.yaml:4: variant.labels", "got 'noisy:.nan'" },
+	{ HEADM "variant: {labels: [true, noisy:2]}\n", "spec.yaml:4: variant.labels[1]", "got 'noisy:2'" },
+	{ HEADM "variant: {labels: Noisy:0.5}\n", "spec.yaml:4: variant.labels", "got 'Noisy:0.5'" },
+	{ HEADM "variant: {inputs: shuffled}\n", "spec.yaml:4: variant.inputs",
+	  "expected true, permuted or gaussian, got 'shuffled'" },
+	{ HEADM "variant: {classes: 1}\n", "spec.yaml:4: variant.classes",
+	  "expected 0 (the dataset's classes) or an integer in [2, 256], got '1'" },
+	{ HEADM "variant: {classes: -2}\n", "spec.yaml:4: variant.classes", "got '-2'" },
+	{ HEADM "variant: {classes: 257}\n", "spec.yaml:4: variant.classes", "got '257'" },
+	{ HEADM "variant: {classes: [2, 2.5]}\n", "spec.yaml:4: variant.classes[1]", "got '2.5'" },
+	/* dataset formats: each refuses the keys of the others */
+	{ "name: t\ndataset: {name: x, path: p}\nmodel: {}\n", "spec.yaml:2: dataset.path", "only with format" },
+	{ "name: t\ndataset: {name: x, n: 10}\nmodel: {}\n", "spec.yaml:2: dataset.n", "only with format" },
+	{ "name: t\ndataset: {name: x, standardize: on}\nmodel: {}\n", "spec.yaml:2: dataset.standardize",
+	  "true or false, got 'on'" },
+	{ "name: t\ndataset: {format: [idx, csv]}\nmodel: {}\n", "spec.yaml:2: dataset.format", "got a list" },
+	{ "name: t\ndataset:\n  format: idx\n  images: i\n  labels: l\n  split: test\nmodel: {}\n",
+	  "spec.yaml:6: dataset.split", "not used with format: idx (only with a dataset name, cifar10, cifar100)" },
+	{ "name: t\ndataset:\n  format: idx\n  images: i\n  labels: l\n  path: p\nmodel: {}\n",
+	  "spec.yaml:6: dataset.path", "not used with format: idx (only with cifar10, cifar100, csv)" },
+	{ "name: t\ndataset:\n  format: idx\n  images: i\n  labels: l\n  label: y\nmodel: {}\n",
+	  "spec.yaml:6: dataset.label", "not used with format: idx (only with cifar100, csv)" },
+	{ "name: t\ndataset:\n  format: idx\n  images: i\n  labels: l\n  standardize: 1\nmodel: {}\n",
+	  "spec.yaml:6: dataset.standardize", "true or false, got '1'" },
+	{ "name: t\ndataset:\n  format: cifar10\nmodel: {}\n", "spec.yaml:3: dataset.path",
+	  "required with format: cifar10" },
+	{ "name: t\ndataset:\n  format: cifar10\n  path: p\n  label: fine\nmodel: {}\n",
+	  "spec.yaml:5: dataset.label", "not used with format: cifar10 (only with cifar100, csv)" },
+	{ "name: t\ndataset:\n  format: cifar10\n  path: p\n  images: i\nmodel: {}\n",
+	  "spec.yaml:5: dataset.images", "not used with format: cifar10 (only with idx)" },
+	{ "name: t\ndataset:\n  format: cifar10\n  path: p\n  split: val\nmodel: {}\n",
+	  "spec.yaml:5: dataset.split", "expected train or test, got 'val'" },
+	{ "name: t\ndataset:\n  format: cifar100\n  path: p\n  label: medium\nmodel: {}\n",
+	  "spec.yaml:5: dataset.label", "expected fine or coarse, got 'medium'" },
+	{ "name: t\ndataset:\n  format: cifar100\n  path: ''\nmodel: {}\n", "spec.yaml:4: dataset.path",
+	  "expected a file path, got nothing" },
+	{ "name: t\ndataset:\n  format: csv\n  path: p\nmodel: {}\n", "spec.yaml:3: dataset.label",
+	  "required with format: csv" },
+	{ "name: t\ndataset:\n  format: csv\n  label: y\nmodel: {}\n", "spec.yaml:3: dataset.path",
+	  "required with format: csv" },
+	{ "name: t\ndataset: {format: csv, path: p, label: y, standardize: true}\nmodel: {}\n",
+	  "spec.yaml:2: dataset.standardize", "not used with format: csv (only with a dataset name, idx, cifar10" },
+	{ "name: t\ndataset: {format: csv, path: p, label: y, split: test}\nmodel: {}\n", "spec.yaml:2: dataset.split",
+	  "not used with format: csv" },
+	{ "name: t\ndataset: {format: csv, path: p, label: [y]}\nmodel: {}\n", "spec.yaml:2: dataset.label",
+	  "expected a string, got a list" },
+	{ "name: t\ndataset:\n  format: csv\n  path: p\n  label: y\n  categorical: [a, \"b,c\"]\nmodel: {}\n",
+	  "spec.yaml:6: dataset.categorical[1]", "may not contain a comma, got 'b,c'" },
+	{ "name: t\ndataset:\n  format: csv\n  path: p\n  label: y\n  categorical: [a, b, a]\nmodel: {}\n",
+	  "spec.yaml:6: dataset.categorical[2]", "column 'a' is listed twice" },
+	{ "name: t\ndataset:\n  format: csv\n  path: p\n  label: y\n  categorical: [a, y]\nmodel: {}\n",
+	  "spec.yaml:6: dataset.categorical", "lists the label column 'y'" },
+	{ "name: t\ndataset:\n  format: csv\n  path: p\n  label: y\n  categorical: [[a]]\nmodel: {}\n",
+	  "spec.yaml:6: dataset.categorical[0]", "expected a column name, got a list" },
+	{ "name: t\ndataset:\n  format: csv\n  path: p\n  label: y\n  categorical: {a: 1}\nmodel: {}\n",
+	  "spec.yaml:6: dataset.categorical", "expected a list of column names, got a mapping" },
+	{ "name: t\ndataset:\n  format: csv\n  path: p\n  label: y\n  categorical: ['']\nmodel: {}\n",
+	  "spec.yaml:6: dataset.categorical[0]", "expected a column name, got nothing" },
+	{ "name: t\ndataset:\n  format: synthetic\n  n: 100\n  dim: 2\nmodel: {}\n", "spec.yaml:3: dataset.classes",
+	  "required with format: synthetic" },
+	{ "name: t\ndataset:\n  format: synthetic\n  dim: 2\n  classes: 2\nmodel: {}\n", "spec.yaml:3: dataset.n",
+	  "required with format: synthetic" },
+	{ "name: t\ndataset:\n  format: synthetic\n  n: 100\n  classes: 2\nmodel: {}\n", "spec.yaml:3: dataset.dim",
+	  "required with format: synthetic" },
+#define SYN "name: t\ndataset:\n  format: synthetic\n  n: 100\n  dim: 2\n  classes: 3\n" /* lines 1-6 */
+	{ SYN "  seed: -1\nmodel: {}\n", "spec.yaml:7: dataset.seed", "an integer >= 0, got '-1'" },
+	{ SYN "  labels: teacher\nmodel: {}\n", "spec.yaml:7: dataset.labels", "expected uniform or linear, got 'teacher'" },
+	{ SYN "  images: i\nmodel: {}\n", "spec.yaml:7: dataset.images", "not used with format: synthetic" },
+	{ SYN "  standardize: true\nmodel: {}\n", "spec.yaml:7: dataset.standardize", "not used with format: synthetic" },
+	{ SYN "  path: p\nmodel: {}\n", "spec.yaml:7: dataset.path", "not used with format: synthetic" },
+	{ SYN "  n: 5\nmodel: {}\n", "spec.yaml:7: dataset.n", "duplicate key" },
+	{ "name: t\ndataset: {format: synthetic, n: 0, dim: 2, classes: 2}\nmodel: {}\n", "spec.yaml:2: dataset.n",
+	  "an integer in [1, 67108864], got '0'" },
+	{ "name: t\ndataset: {format: synthetic, n: 67108865, dim: 2, classes: 2}\nmodel: {}\n",
+	  "spec.yaml:2: dataset.n", "got '67108865'" },
+	{ "name: t\ndataset: {format: synthetic, n: [10, 20], dim: 2, classes: 2}\nmodel: {}\n",
+	  "spec.yaml:2: dataset.n", "got a list" },
+	{ "name: t\ndataset: {format: synthetic, n: 10, dim: 0, classes: 2}\nmodel: {}\n", "spec.yaml:2: dataset.dim",
+	  "an integer in [1, 16777216], got '0'" },
+	{ "name: t\ndataset: {format: synthetic, n: 10, dim: 16777217, classes: 2}\nmodel: {}\n",
+	  "spec.yaml:2: dataset.dim", "got '16777217'" },
+	{ "name: t\ndataset: {format: synthetic, n: 10, dim: 2, classes: 1}\nmodel: {}\n",
+	  "spec.yaml:2: dataset.classes", "an integer in [2, 256], got '1'" },
+	{ "name: t\ndataset: {format: synthetic, n: 10, dim: 2, classes: 257}\nmodel: {}\n",
+	  "spec.yaml:2: dataset.classes", "got '257'" },
 	/* YAML itself */
 	{ HEADM "optimizer:\n  lr: 0.1: 2\n", "spec.yaml:5: ", "YAML syntax error" },
 	{ HEADM "seeds: [1, 2\n", "spec.yaml:5: ", "while parsing a flow sequence at line 4" },
@@ -580,6 +1087,14 @@ int main(void)
 		cmocka_unit_test(test_batch),
 		cmocka_unit_test(test_scalars),
 		cmocka_unit_test(test_dataset_paths),
+		cmocka_unit_test(test_family_defaults),
+		cmocka_unit_test(test_family_keys_dedup),
+		cmocka_unit_test(test_model_key_order),
+		cmocka_unit_test(test_blocks_forms),
+		cmocka_unit_test(test_optimizer_schedule),
+		cmocka_unit_test(test_variant),
+		cmocka_unit_test(test_dataset_formats),
+		cmocka_unit_test(test_categorical_too_long),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_too_deep),
 		cmocka_unit_test(test_too_many_cells),
