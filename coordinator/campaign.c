@@ -93,7 +93,6 @@ int campaign_prepare(const char *text, size_t len, const char *origin, const cha
 	p.dataset.n_total = ds->n;
 	p.dataset.shape = ds->shape;
 	describe_dataset(&p.spec->dataset, p.dataset.description, sizeof p.dataset.description);
-	emc_dataset_destroy(&ds);
 
 	if (p.spec->search.max_n > p.dataset.n_total) {
 		r = emc_err_set(err, EINVAL, "%s: search.max_n = %lld exceeds the dataset's %lld samples", origin,
@@ -101,18 +100,26 @@ int campaign_prepare(const char *text, size_t len, const char *origin, const cha
 		goto fail;
 	}
 	for (int i = 0; i < p.spec->n_cells; i++) {
-		int64_t params = emc_model_params(&p.spec->cells[i].model, &p.dataset.shape);
+		const emc_cell_cfg *cell = &p.spec->cells[i];
+		emc_variant v = emc_variant_of_cell(cell);
+		emc_input_shape shape = ds->shape;
+		emc_err why;
+		int classes = emc_variant_classes(ds, &v, &why);
+		char desc[128];
 
-		if (params < 0) {
-			char desc[128];
-
+		if (classes < 0) {
+			r = emc_err_set(err, EINVAL, "%s: %s", origin, why.msg);
+			goto fail;
+		}
+		shape.classes = classes;
+		if (emc_model_params(&cell->model, &shape) < 0) {
 			r = emc_err_set(err, EINVAL, "%s: model %s cannot be built on %s (%dx%dx%d, %d classes)",
-					origin, emc_model_describe(&p.spec->cells[i].model, desc, sizeof desc),
-					p.dataset.description, p.dataset.shape.channels, p.dataset.shape.height,
-					p.dataset.shape.width, p.dataset.shape.classes);
+					origin, emc_model_describe(&cell->model, desc, sizeof desc),
+					p.dataset.description, shape.channels, shape.height, shape.width, shape.classes);
 			goto fail;
 		}
 	}
+	emc_dataset_destroy(&ds);
 
 	if (sodium_init() < 0) {
 		r = emc_err_set(err, EIO, "campaign: libsodium failed to initialise");
@@ -123,6 +130,7 @@ int campaign_prepare(const char *text, size_t len, const char *origin, const cha
 	*ret = p;
 	return 0;
 fail:
+	emc_dataset_destroy(&ds);
 	emc_spec_destroy(&p.spec);
 	return r;
 }

@@ -32,6 +32,7 @@
 
 #include <zmq.h>
 
+#include "auth.h"
 #include "campaign.h"
 #include "cli.h"
 #include "log.h"
@@ -56,7 +57,7 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: emcctl COMMAND [options]\n"
 		"\n"
-		"  run SPEC [--workers N] [--db FILE] [--blas-threads T]\n"
+		"  run SPEC [--workers N] [--db FILE] [--blas-threads T] [--max-probes K]\n"
 		"        run a campaign on this machine: a coordinator and N local workers\n"
 		"        (default: one per core). The same command resumes an interrupted run.\n"
 		"  launch SPEC --coordinator ENDPOINT\n"
@@ -65,6 +66,12 @@ static void usage(FILE *out)
 		"        per campaign and per cell: state, bracket [lo, hi), trials\n"
 		"  results [--db FILE] [--format table|csv|json] [CAMPAIGN]\n"
 		"        one row per cell: EMC against parameter count\n"
+		"  pause|resume|cancel CAMPAIGN --coordinator ENDPOINT\n"
+		"        stop handing out a campaign's trials, start again, or give it up\n"
+		"  workers --coordinator ENDPOINT\n"
+		"        connected workers: host, slots, busy, last heartbeat, trials done\n"
+		"  keygen DIR NAME\n"
+		"        write a CURVE key pair DIR/NAME.key (secret) and DIR/NAME.pub\n"
 		"\n"
 		"The database defaults to ./%s.\n",
 		DEFAULT_DB);
@@ -155,9 +162,10 @@ static int cmd_run(int argc, char **argv)
 	static const struct option opts[] = { { "workers", required_argument, NULL, 'w' },
 					      { "db", required_argument, NULL, 'd' },
 					      { "blas-threads", required_argument, NULL, 't' },
+					      { "max-probes", required_argument, NULL, 'P' },
 					      { "verbose", no_argument, NULL, 'v' },
 					      { NULL, 0, NULL, 0 } };
-	const char *db_path = DEFAULT_DB, *blas = "1";
+	const char *db_path = DEFAULT_DB, *blas = "1", *max_probes = "16";
 	int n_workers = (int)sysconf(_SC_NPROCESSORS_ONLN), opt, status = 0, rc = 0;
 	bool verbose = false, tty = isatty(STDOUT_FILENO);
 	char *text = NULL, *dir = NULL, tmpdir[] = "/tmp/emc-run-XXXXXX", endpoint[PATH_MAX + 16],
@@ -170,7 +178,7 @@ static int cmd_run(int argc, char **argv)
 	struct sigaction sa;
 
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "w:d:t:v", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "w:d:t:P:v", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'w': {
 			long v;
@@ -194,6 +202,16 @@ static int cmd_run(int argc, char **argv)
 				return 2;
 			}
 			blas = optarg;
+			break;
+		}
+		case 'P': {
+			long v;
+
+			if (cli_long(optarg, 1, 64, &v) < 0) {
+				fprintf(stderr, "emcctl run: --max-probes must be a whole number from 1 to 64\n");
+				return 2;
+			}
+			max_probes = optarg;
 			break;
 		}
 		case 'v':
@@ -241,13 +259,18 @@ static int cmd_run(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 
 	{
-		char *cargv[] = { coord_bin, "--db",   (char *)db_path, "--bind", endpoint, "--control",
-				  control,   "--spec", argv[optind],   "--exit-when-done",
+		/* Plain text is fine here: the sockets live in a private
+		 * directory (mode 0700) on this machine. No grace for orphans:
+		 * the workers are ours, and were stopped with the coordinator. */
+		char *cargv[] = { coord_bin, "--db",   (char *)db_path, "--bind",	    endpoint,
+				  "--control", control, "--spec", argv[optind], "--exit-when-done",
+				  "--insecure", "--grace-ms", "0", "--max-probes", (char *)max_probes,
 				  verbose ? "--verbose" : "--quiet", NULL };
 		coord = spawn(cargv);
 	}
 	for (int i = 0; i < n_workers; i++) {
-		char *wargv[] = { worker_bin, "--connect", endpoint, "--slots", slots, "--blas-threads", (char *)blas,
+		char *wargv[] = { worker_bin,	  "--connect", endpoint, "--slots", slots, "--blas-threads",
+				  (char *)blas, "--insecure", "--drain-seconds", "0",
 				  verbose ? "--verbose" : "--quiet", NULL };
 		workers[i] = spawn(wargv);
 	}
@@ -293,6 +316,121 @@ static int cmd_run(int argc, char **argv)
 	return rc;
 }
 
+/* Send one envelope to a coordinator's control endpoint and wait for the
+ * answer. On success *ret is the decoded reply (wire_free). */
+static int control_request(const char *endpoint, Emc__Envelope *env, Emc__Envelope **ret)
+{
+	int timeout = SUBMIT_TIMEOUT_MS, linger = 0, rc = -1, n;
+	void *ctx = zmq_ctx_new(), *sock = zmq_socket(ctx, ZMQ_DEALER);
+	int64_t maxmsg = EMC_MAX_MESSAGE_BYTES;
+	uint8_t *buf = NULL;
+	size_t blen;
+	zmq_msg_t msg;
+	emc_err err;
+
+	zmq_msg_init(&msg);
+	zmq_setsockopt(sock, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+	zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
+	zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+	if (wire_encode(env, &buf, &blen, &err) < 0) {
+		fprintf(stderr, "emcctl: %s\n", err.msg);
+		goto out;
+	}
+	if (zmq_connect(sock, endpoint) < 0 || zmq_send(sock, buf, blen, 0) < 0) {
+		fprintf(stderr, "emcctl: cannot reach %s: %s\n", endpoint, zmq_strerror(errno));
+		goto out;
+	}
+	n = zmq_msg_recv(&msg, sock, 0);
+	if (n < 0) {
+		fprintf(stderr, "emcctl: no answer from %s within %d s\n", endpoint, SUBMIT_TIMEOUT_MS / 1000);
+		goto out;
+	}
+	if (wire_decode(zmq_msg_data(&msg), zmq_msg_size(&msg), ret, &err) < 0) {
+		fprintf(stderr, "emcctl: bad answer from %s: %s\n", endpoint, err.msg);
+		goto out;
+	}
+	rc = 0;
+out:
+	zmq_msg_close(&msg);
+	free(buf);
+	zmq_close(sock);
+	zmq_ctx_term(ctx);
+	return rc;
+}
+
+static int cmd_control(int argc, char **argv, const char *verb)
+{
+	static const struct option opts[] = { { "coordinator", required_argument, NULL, 'c' },
+					      { NULL, 0, NULL, 0 } };
+	const char *endpoint = NULL, *campaign = "";
+	Emc__Envelope env = EMC__ENVELOPE__INIT, *reply = NULL;
+	Emc__Control c = EMC__CONTROL__INIT;
+	bool workers = strcmp(verb, "workers") == 0;
+	int opt, rc = 1;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
+		if (opt != 'c') {
+			usage(stderr);
+			return 2;
+		}
+		endpoint = optarg;
+	}
+	if (!workers && optind < argc)
+		campaign = argv[optind++];
+	if (optind != argc || !endpoint || (!workers && !*campaign)) {
+		fprintf(stderr, "emcctl %s: expected %s--coordinator ENDPOINT\n", verb, workers ? "" : "CAMPAIGN ");
+		return 2;
+	}
+	c.verb = (char *)verb;
+	c.campaign = (char *)campaign;
+	env.body_case = EMC__ENVELOPE__BODY_CONTROL;
+	env.control = &c;
+	if (control_request(endpoint, &env, &reply) < 0)
+		return 1;
+	if (reply->body_case == EMC__ENVELOPE__BODY_CONTROL_REPLY) {
+		const Emc__ControlReply *r = reply->control_reply;
+
+		if (!r->ok) {
+			fprintf(stderr, "emcctl: %s\n", r->message);
+		} else if (workers) {
+			printf("%6s  %-32s %5s %4s %14s %11s\n", "worker", "host", "slots", "busy", "last heartbeat",
+			       "trials done");
+			for (size_t i = 0; i < r->n_workers; i++) {
+				const Emc__WorkerInfo *w = r->workers[i];
+
+				printf("%6llu  %-32.32s %5u %4u %12.1fs %11llu\n", (unsigned long long)w->id,
+				       w->host ? w->host : "?", w->slots, w->busy,
+				       (double)w->last_heartbeat_ms_ago / 1000.0, (unsigned long long)w->trials_done);
+			}
+			rc = 0;
+		} else {
+			printf("%s\n", r->message);
+			rc = 0;
+		}
+	} else if (reply->body_case == EMC__ENVELOPE__BODY_ERROR) {
+		fprintf(stderr, "emcctl: coordinator: %s\n", reply->error->message);
+	}
+	wire_free(&reply);
+	return rc;
+}
+
+static int cmd_keygen(int argc, char **argv)
+{
+	emc_err err;
+
+	if (argc != 3) {
+		fprintf(stderr, "emcctl keygen: expected DIR NAME\n");
+		return 2;
+	}
+	if (auth_keygen(argv[1], argv[2], &err) < 0) {
+		fprintf(stderr, "emcctl: %s\n", err.msg);
+		return 1;
+	}
+	printf("wrote %s/%s.key (secret) and %s/%s.pub\n", argv[1], argv[2], argv[1], argv[2]);
+	return 0;
+}
+
 static int cmd_launch(int argc, char **argv)
 {
 	static const struct option opts[] = { { "coordinator", required_argument, NULL, 'c' },
@@ -302,12 +440,9 @@ static int cmd_launch(int argc, char **argv)
 	size_t len;
 	campaign_prep prep;
 	emc_err err;
-	int opt, rc = 1, timeout = SUBMIT_TIMEOUT_MS, linger = 0;
-	void *ctx = NULL, *sock = NULL;
+	int opt, rc = 1;
 	Emc__Envelope env = EMC__ENVELOPE__INIT, *reply = NULL;
 	Emc__Submit submit = EMC__SUBMIT__INIT;
-	uint8_t *buf = NULL, rbuf[65536];
-	size_t blen;
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
@@ -335,27 +470,8 @@ static int cmd_launch(int argc, char **argv)
 	submit.base_dir = dir;
 	env.body_case = EMC__ENVELOPE__BODY_SUBMIT;
 	env.submit = &submit;
-	if (wire_encode(&env, &buf, &blen, &err) < 0) {
-		fprintf(stderr, "emcctl: %s\n", err.msg);
+	if (control_request(endpoint, &env, &reply) < 0)
 		goto out;
-	}
-	ctx = zmq_ctx_new();
-	sock = zmq_socket(ctx, ZMQ_DEALER);
-	zmq_setsockopt(sock, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
-	zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
-	if (zmq_connect(sock, endpoint) < 0 || zmq_send(sock, buf, blen, 0) < 0) {
-		fprintf(stderr, "emcctl: cannot reach %s: %s\n", endpoint, zmq_strerror(errno));
-		goto out;
-	}
-	int n = zmq_recv(sock, rbuf, sizeof rbuf, 0);
-	if (n < 0) {
-		fprintf(stderr, "emcctl: no answer from %s within %d s\n", endpoint, SUBMIT_TIMEOUT_MS / 1000);
-		goto out;
-	}
-	if ((size_t)n > sizeof rbuf || wire_decode(rbuf, (size_t)n, &reply, &err) < 0) {
-		fprintf(stderr, "emcctl: bad answer from %s\n", endpoint);
-		goto out;
-	}
 	if (reply->body_case == EMC__ENVELOPE__BODY_SUBMIT_REPLY && reply->submit_reply->ok) {
 		printf("campaign %llu %s\n", (unsigned long long)reply->submit_reply->campaign_id,
 		       reply->submit_reply->resumed ? "resumed" : "submitted");
@@ -367,13 +483,8 @@ static int cmd_launch(int argc, char **argv)
 	}
 out:
 	wire_free(&reply);
-	free(buf);
 	free(text);
 	free(dir);
-	if (sock)
-		zmq_close(sock);
-	if (ctx)
-		zmq_ctx_term(ctx);
 	return rc;
 }
 
@@ -443,6 +554,11 @@ int main(int argc, char **argv)
 		return cmd_report(argc - 1, argv + 1, false);
 	if (strcmp(argv[1], "results") == 0)
 		return cmd_report(argc - 1, argv + 1, true);
+	if (strcmp(argv[1], "pause") == 0 || strcmp(argv[1], "resume") == 0 || strcmp(argv[1], "cancel") == 0 ||
+	    strcmp(argv[1], "workers") == 0)
+		return cmd_control(argc - 1, argv + 1, argv[1]);
+	if (strcmp(argv[1], "keygen") == 0)
+		return cmd_keygen(argc - 1, argv + 1);
 	if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
 		usage(stdout);
 		return 0;

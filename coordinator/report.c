@@ -300,7 +300,8 @@ fail:
  * the cell is done; hi and params are NULL when unknown. */
 #define RESULTS_ROWS                                                                                             \
 	"WITH rows AS (SELECT c.id AS campaign_id, c.name AS campaign, ce.idx AS cell, ce.model, ce.activation," \
-	" ce.optimizer, coalesce(c.dataset_desc, c.dataset_name, '') AS dataset, ce.labels, ce.seed, ce.params,"  \
+	" ce.optimizer, coalesce(c.dataset_desc, c.dataset_name, '') AS dataset, ce.labels,"                      \
+	" coalesce(ce.inputs, 'true') AS inputs, ce.classes, ce.seed, ce.params,"                                  \
 	" CASE WHEN ce.state = 'done' AND ce.full THEN '>=' || ce.lo WHEN ce.state = 'done' THEN ce.lo END"      \
 	"  AS emc,"                                                                                              \
 	" ce.full, ce.lo, nullif(ce.hi, 0) AS hi,"                                                               \
@@ -313,23 +314,25 @@ fail:
 	" FROM cells ce JOIN campaigns c ON c.id = ce.campaign_id WHERE ?1 IS NULL OR c.name = ?1) "
 
 static const char results_sql[] = RESULTS_ROWS
-	"SELECT campaign, cell, model, activation, optimizer, dataset, labels, seed, params, emc, lo, hi,"
-	" trials, train_seconds, unconverged, state FROM rows ORDER BY campaign_id, cell";
+	"SELECT campaign, cell, model, activation, optimizer, dataset, labels, inputs, classes, seed, params, emc,"
+	" lo, hi, trials, train_seconds, unconverged, state FROM rows ORDER BY campaign_id, cell";
 
 static const char results_json_sql[] = RESULTS_ROWS
 	"SELECT json_object('campaign', campaign, 'cell', cell, 'model', model, 'activation', activation,"
-	" 'optimizer', optimizer, 'dataset', dataset, 'labels', labels, 'seed', seed, 'params', params,"
+	" 'optimizer', optimizer, 'dataset', dataset, 'labels', labels, 'inputs', inputs, 'classes', classes,"
+	" 'seed', seed, 'params', params,"
 	" 'emc', emc, 'full', json(CASE WHEN full THEN 'true' ELSE 'false' END), 'lo', lo, 'hi', hi,"
 	" 'trials', trials, 'train_seconds', train_seconds,"
 	" 'unconverged', json(CASE WHEN unconverged THEN 'true' ELSE 'false' END), 'state', state)"
 	" FROM rows ORDER BY campaign_id, cell";
 
-enum { R_CAMPAIGN, R_CELL, R_MODEL, R_ACT, R_OPT, R_DATASET, R_LABELS, R_SEED, R_PARAMS, R_EMC, R_LO, R_HI,
-       R_TRIALS, R_SECONDS, R_UNCONVERGED, R_STATE, R_COLS };
+enum { R_CAMPAIGN, R_CELL, R_MODEL, R_ACT, R_OPT, R_DATASET, R_LABELS, R_INPUTS, R_CLASSES, R_SEED, R_PARAMS,
+       R_EMC, R_LO, R_HI, R_TRIALS, R_SECONDS, R_UNCONVERGED, R_STATE, R_COLS };
 
 static const char *const results_head[R_COLS] = {
-	"campaign", "cell", "model", "activation", "optimizer",	    "dataset",	   "labels", "seed",
-	"params",   "emc",  "lo",    "hi",	   "trials",	"train_seconds", "unconverged", "state",
+	"campaign", "cell", "model",  "activation",	"optimizer",   "dataset", "labels",
+	"inputs",   "classes", "seed", "params", "emc", "lo", "hi",
+	"trials",   "train_seconds", "unconverged", "state",
 };
 
 /* The row's values as text; NULL columns become null_text, except emc

@@ -33,6 +33,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,7 +71,7 @@ static const char schema_sql[] =
 	" campaign_id INTEGER NOT NULL REFERENCES campaigns (id),"
 	" idx INTEGER NOT NULL,"
 	" model TEXT, family TEXT, activation TEXT, optimizer TEXT, lr REAL, batch INTEGER,"
-	" labels TEXT, seed INTEGER, params INTEGER,"
+	" labels TEXT, seed INTEGER, params INTEGER, inputs TEXT, classes INTEGER,"
 	" config BLOB NOT NULL,"
 	" state TEXT NOT NULL CHECK (state IN ('searching', 'done', 'failed')),"
 	" lo INTEGER NOT NULL DEFAULT 0, hi INTEGER NOT NULL DEFAULT 0, full INTEGER NOT NULL DEFAULT 0,"
@@ -81,7 +82,7 @@ static const char schema_sql[] =
 	" n INTEGER NOT NULL,"
 	" state TEXT NOT NULL CHECK (state IN ('pending', 'running', 'fit', 'no_fit', 'failed', 'cancelled')),"
 	" reason TEXT, epochs INTEGER, steps INTEGER, train_seconds REAL, loss REAL, accuracy REAL,"
-	" grad_norm REAL, budget_used REAL, error TEXT,"
+	" grad_norm REAL, budget_used REAL, error TEXT, hessian_min REAL, hessian_max REAL,"
 	" attempts INTEGER NOT NULL DEFAULT 0,"
 	" created_at INTEGER, finished_at INTEGER,"
 	" UNIQUE (cell_id, n));"
@@ -91,7 +92,7 @@ static const char schema_sql[] =
 	" trial_id INTEGER NOT NULL REFERENCES trials (id),"
 	" number INTEGER NOT NULL,"
 	" worker_id INTEGER REFERENCES workers (id),"
-	" state TEXT NOT NULL CHECK (state IN ('running', 'done', 'lost', 'cancelled')),"
+	" state TEXT NOT NULL CHECK (state IN ('running', 'done', 'lost', 'preempted', 'failed', 'cancelled')),"
 	" started_at INTEGER, lease_expires_at INTEGER, finished_at INTEGER,"
 	" UNIQUE (trial_id, number));"
 	"CREATE UNIQUE INDEX attempts_one_running ON attempts (trial_id) WHERE state = 'running';"
@@ -117,6 +118,9 @@ enum stmt_id {
 	ST_TRIAL_START,
 	ST_TRIAL_FINISH,
 	ST_TRIAL_REQUEUE,
+	ST_TRIAL_FAIL,
+	ST_TRIAL_CANCEL,
+	ST_ATTEMPT_FAIL_RUNNING,
 	ST_ATTEMPT_INSERT,
 	ST_ATTEMPT_GET,
 	ST_ATTEMPT_RUNNING,
@@ -144,8 +148,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 			       " VALUES (?1, 'running', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
 			       " ?15, ?16, ?17, ?18)",
 	[ST_CELL_INSERT] = "INSERT INTO cells (campaign_id, idx, model, family, activation, optimizer, lr, batch,"
-			   " labels, seed, params, config, state, lo, hi, full)"
-			   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'searching', 0, 0, 0)",
+			   " labels, seed, params, config, inputs, classes, state, lo, hi, full)"
+			   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 'searching', 0, 0, 0)",
 	[ST_LOAD_CAMPAIGNS] = "SELECT id, name, state, dataset_name, dataset_format, dataset_split,"
 			      " dataset_images, dataset_labels, search_start, search_precision, search_max_n,"
 			      " n_total, channels, height, width, classes"
@@ -153,7 +157,11 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_LOAD_CELLS] = "SELECT ce.id, ce.campaign_id, ce.idx, ce.config, ce.state, ce.lo, ce.hi"
 			  " FROM cells ce JOIN campaigns c ON c.id = ce.campaign_id"
 			  " WHERE c.state IN " ACTIVE_CAMPAIGN " ORDER BY ce.campaign_id, ce.idx",
-	[ST_LOAD_TRIALS] = "SELECT t.id, t.cell_id, t.n, t.state"
+	[ST_LOAD_TRIALS] = "SELECT t.id, t.cell_id, t.n, t.state,"
+			   " (SELECT a.id FROM attempts a WHERE a.trial_id = t.id AND a.state = 'running'),"
+			   " (SELECT count(*) FROM attempts a WHERE a.trial_id = t.id"
+			   "  AND a.state IN ('lost', 'preempted')),"
+			   " (SELECT count(*) FROM attempts a WHERE a.trial_id = t.id AND a.state = 'failed')"
 			   " FROM trials t JOIN cells ce ON ce.id = t.cell_id JOIN campaigns c ON c.id = ce.campaign_id"
 			   " WHERE c.state IN " ACTIVE_CAMPAIGN " AND t.state IN ('pending', 'running')"
 			   " ORDER BY t.id",
@@ -168,8 +176,14 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_TRIAL_START] = "UPDATE trials SET state = 'running', attempts = ?2 WHERE id = ?1 AND state = 'pending'",
 	[ST_TRIAL_FINISH] = "UPDATE trials SET state = ?2, reason = ?3, epochs = ?4, steps = ?5, train_seconds = ?6,"
 			    " loss = ?7, accuracy = ?8, grad_norm = ?9, budget_used = ?10, error = ?11,"
-			    " finished_at = ?12 WHERE id = ?1 AND state = 'running'",
+			    " finished_at = ?12, hessian_min = ?13, hessian_max = ?14"
+			    " WHERE id = ?1 AND state = 'running'",
 	[ST_TRIAL_REQUEUE] = "UPDATE trials SET state = 'pending' WHERE id = ?1 AND state = 'running'",
+	[ST_TRIAL_FAIL] = "UPDATE trials SET state = 'failed', reason = 'error', error = ?2, finished_at = ?3"
+			  " WHERE id = ?1 AND state IN ('pending', 'running')",
+	[ST_TRIAL_CANCEL] = "UPDATE trials SET state = 'cancelled', finished_at = ?2 WHERE id = ?1 AND state = 'pending'",
+	[ST_ATTEMPT_FAIL_RUNNING] = "UPDATE attempts SET state = 'failed', finished_at = ?2"
+				    " WHERE trial_id = ?1 AND state = 'running'",
 	[ST_ATTEMPT_INSERT] = "INSERT INTO attempts (trial_id, number, worker_id, state, started_at, lease_expires_at)"
 			      " VALUES (?1, ?2, ?3, 'running', ?4, ?5)",
 	[ST_ATTEMPT_GET] = "SELECT trial_id, state FROM attempts WHERE id = ?1",
@@ -505,7 +519,14 @@ static int cell_insert(store *s, sqlite3_stmt *st, int64_t campaign_id, int idx,
 	r = wire_cell_pack(c, &blob, &len, err);
 	if (r < 0)
 		return r;
-	params = emc_model_params(&c->model, shape);
+	{
+		/* The network's output layer has the merged classes, if any. */
+		emc_input_shape sh = *shape;
+
+		if (c->classes > 0)
+			sh.classes = c->classes;
+		params = emc_model_params(&c->model, &sh);
+	}
 	emc_model_describe(&c->model, model, sizeof model);
 	sqlite3_bind_int64(st, 1, campaign_id);
 	sqlite3_bind_int(st, 2, idx);
@@ -515,7 +536,14 @@ static int cell_insert(store *s, sqlite3_stmt *st, int64_t campaign_id, int idx,
 	bind_text(st, 6, emc_optimizer_name(c->optim.name));
 	sqlite3_bind_double(st, 7, c->optim.lr);
 	sqlite3_bind_int(st, 8, c->optim.batch);
-	bind_text(st, 9, emc_labels_name(c->labels));
+	if (c->labels == EMC_LABELS_NOISY) {
+		char labels[32];
+
+		snprintf(labels, sizeof labels, "noisy:%g", c->label_noise);
+		sqlite3_bind_text(st, 9, labels, -1, SQLITE_TRANSIENT);
+	} else {
+		bind_text(st, 9, emc_labels_name(c->labels));
+	}
 	/* SQLite integers are signed: a seed above 2^63 is stored as its bit
 	 * pattern; the config blob keeps it exactly. */
 	sqlite3_bind_int64(st, 10, (int64_t)c->seed);
@@ -524,6 +552,8 @@ static int cell_insert(store *s, sqlite3_stmt *st, int64_t campaign_id, int idx,
 	else
 		sqlite3_bind_null(st, 11);
 	sqlite3_bind_blob(st, 12, blob, (int)len, SQLITE_STATIC);
+	bind_text(st, 13, emc_inputs_name(c->inputs));
+	sqlite3_bind_int(st, 14, c->classes > 0 ? c->classes : shape->classes);
 	r = exec_done(s, st, "insert cell", err);
 	free(blob);
 	return r;
@@ -715,6 +745,9 @@ static int load_trials(store *s, store_trial_fn fn, void *ctx, emc_err *err)
 		t.cell_id = sqlite3_column_int64(st, 1);
 		t.n = sqlite3_column_int64(st, 2);
 		col_text(st, 3, t.state, sizeof t.state);
+		t.attempt_id = sqlite3_column_int64(st, 4);
+		t.attempts_lost = col_int(st, 5);
+		t.attempts_failed = col_int(st, 6);
 		r = fn(ctx, &t);
 		if (r != 0) {
 			stmt_done(st);
@@ -1005,6 +1038,13 @@ int store_trial_finish(store *s, int64_t trial_id, int64_t attempt_id, const sto
 	else
 		sqlite3_bind_null(st, 11);
 	sqlite3_bind_int64(st, 12, now);
+	if (r_in->has_hessian) {
+		sqlite3_bind_double(st, 13, r_in->hessian_min);
+		sqlite3_bind_double(st, 14, r_in->hessian_max);
+	} else {
+		sqlite3_bind_null(st, 13);
+		sqlite3_bind_null(st, 14);
+	}
 	r = exec_done(s, st, "finish trial", err);
 	if (r < 0)
 		goto fail;
@@ -1043,13 +1083,17 @@ fail:
 	return r;
 }
 
-int store_attempt_lost(store *s, int64_t attempt_id, emc_err *err)
+int store_attempt_end(store *s, int64_t attempt_id, const char *state, emc_err *err)
 {
+	static const char *const names[] = { "lost", "preempted", "failed", "cancelled", NULL };
 	sqlite3_stmt *st;
-	char state[16];
+	char cur[16];
 	int64_t trial_id;
 	int r;
 
+	if (!state_valid(state, names))
+		return emc_err_set(err, -EINVAL, "store: attempt %lld: invalid end state '%s'", (long long)attempt_id,
+				   state ? state : "(null)");
 	r = tx_begin(s, err);
 	if (r < 0)
 		return r;
@@ -1067,10 +1111,10 @@ int store_attempt_lost(store *s, int64_t attempt_id, emc_err *err)
 		goto fail;
 	}
 	trial_id = sqlite3_column_int64(st, 0);
-	col_text(st, 1, state, sizeof state);
+	col_text(st, 1, cur, sizeof cur);
 	stmt_done(st);
-	if (strcmp(state, "running") != 0) {
-		r = emc_err_set(err, -EALREADY, "store: attempt %lld is already %s", (long long)attempt_id, state);
+	if (strcmp(cur, "running") != 0) {
+		r = emc_err_set(err, -EALREADY, "store: attempt %lld is already %s", (long long)attempt_id, cur);
 		goto fail;
 	}
 	st = stmt_get(s, ST_ATTEMPT_END, err);
@@ -1079,9 +1123,9 @@ int store_attempt_lost(store *s, int64_t attempt_id, emc_err *err)
 		goto fail;
 	}
 	sqlite3_bind_int64(st, 1, attempt_id);
-	sqlite3_bind_text(st, 2, "lost", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, emc_wall_ms());
-	r = exec_done(s, st, "lose attempt", err);
+	r = exec_done(s, st, "end attempt", err);
 	if (r < 0)
 		goto fail;
 	/* At most one running attempt per trial, so a running trial was
@@ -1095,6 +1139,85 @@ int store_attempt_lost(store *s, int64_t attempt_id, emc_err *err)
 	r = exec_done(s, st, "requeue trial", err);
 	if (r < 0)
 		goto fail;
+	return tx_commit(s, err);
+fail:
+	tx_rollback(s);
+	return r;
+}
+
+int store_trial_cancel(store *s, int64_t trial_id, emc_err *err)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	r = tx_begin(s, err);
+	if (r < 0)
+		return r;
+	st = stmt_get(s, ST_TRIAL_CANCEL, err);
+	if (!st) {
+		r = -EIO;
+		goto fail;
+	}
+	sqlite3_bind_int64(st, 1, trial_id);
+	sqlite3_bind_int64(st, 2, emc_wall_ms());
+	r = exec_done(s, st, "cancel trial", err);
+	if (r < 0)
+		goto fail;
+	if (sqlite3_changes(s->db) == 0) {
+		r = emc_err_set(err, -EALREADY, "store: trial %lld is not pending", (long long)trial_id);
+		goto fail;
+	}
+	return tx_commit(s, err);
+fail:
+	tx_rollback(s);
+	return r;
+}
+
+int store_attempt_lost(store *s, int64_t attempt_id, emc_err *err)
+{
+	return store_attempt_end(s, attempt_id, "lost", err);
+}
+
+int store_trial_fail(store *s, int64_t trial_id, const char *error, int64_t cell_id, const store_cell_update *cell,
+		     emc_err *err)
+{
+	sqlite3_stmt *st;
+	int64_t now = emc_wall_ms();
+	int r;
+
+	r = tx_begin(s, err);
+	if (r < 0)
+		return r;
+	st = stmt_get(s, ST_ATTEMPT_FAIL_RUNNING, err);
+	if (!st) {
+		r = -EIO;
+		goto fail;
+	}
+	sqlite3_bind_int64(st, 1, trial_id);
+	sqlite3_bind_int64(st, 2, now);
+	r = exec_done(s, st, "fail running attempt", err);
+	if (r < 0)
+		goto fail;
+	st = stmt_get(s, ST_TRIAL_FAIL, err);
+	if (!st) {
+		r = -EIO;
+		goto fail;
+	}
+	sqlite3_bind_int64(st, 1, trial_id);
+	bind_text(st, 2, error);
+	sqlite3_bind_int64(st, 3, now);
+	r = exec_done(s, st, "fail trial", err);
+	if (r < 0)
+		goto fail;
+	if (sqlite3_changes(s->db) == 0) {
+		r = emc_err_set(err, -EALREADY, "store: trial %lld is already finished", (long long)trial_id);
+		goto fail;
+	}
+	if (cell) {
+		r = cell_update(s, cell_id, cell, "failed", err);
+		if (r < 0)
+			goto fail;
+	}
 	return tx_commit(s, err);
 fail:
 	tx_rollback(s);

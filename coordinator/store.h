@@ -10,7 +10,7 @@
  * (one lease of a trial to a worker), workers.
  *
  * Trial states: pending, running, fit, no_fit, failed, cancelled.
- * Attempt states: running, done, lost, cancelled.
+ * Attempt states: running, done, lost, preempted, failed, cancelled.
  * Cell states: searching, done, failed.
  * Campaign states: running, done, paused, cancelled.
  */
@@ -72,6 +72,9 @@ typedef struct store_cell_row {
 typedef struct store_trial_row {
 	int64_t id, cell_id, n;
 	char state[16];
+	int64_t attempt_id;  /* its running attempt, when state is running */
+	int attempts_lost;   /* attempts that ended lost or preempted */
+	int attempts_failed; /* attempts that ended failed */
 } store_trial_row;
 
 /* Call the callbacks for every campaign in state running or paused, every
@@ -104,6 +107,8 @@ typedef struct store_result {
 	int64_t epochs, steps;
 	double train_seconds, loss, accuracy, grad_norm, budget_used;
 	char error[256]; /* FAILED: the worker's message */
+	bool has_hessian; /* the minimum-or-saddle certificate was computed */
+	double hessian_min, hessian_max;
 } store_result;
 
 /* The cell's search state after the result, written in the same transaction. */
@@ -120,9 +125,24 @@ typedef struct store_cell_update {
 int store_trial_finish(store *s, int64_t trial_id, int64_t attempt_id, const store_result *r,
 		       const store_cell_update *cell, emc_err *err);
 
-/* The attempt's lease ran out or its worker vanished: attempt lost, trial
- * pending again (if it was running this attempt). */
+/* The attempt ended without a result that counts: its lease ran out or its
+ * worker vanished ("lost"), its worker drained ("preempted"), it failed and
+ * may be retried ("failed"), or it was cancelled ("cancelled"). The trial is
+ * pending again (if it was running this attempt). -EALREADY if the attempt
+ * is not running. */
+int store_attempt_end(store *s, int64_t attempt_id, const char *state, emc_err *err);
+/* store_attempt_end(s, attempt_id, "lost", err). */
 int store_attempt_lost(store *s, int64_t attempt_id, emc_err *err);
+
+/* A pending trial is no longer needed (its probe became pointless): state
+ * cancelled. -EALREADY if it is not pending. */
+int store_trial_cancel(store *s, int64_t trial_id, emc_err *err);
+
+/* Give up on a trial (its retry budget is spent): trial failed with error,
+ * any running attempt failed, and the cell (if cell != NULL) gets `cell`
+ * and state failed — one transaction. -EALREADY if the trial is terminal. */
+int store_trial_fail(store *s, int64_t trial_id, const char *error, int64_t cell_id, const store_cell_update *cell,
+		     emc_err *err);
 
 /* Set a cell's state without a trial (e.g. failed). */
 int store_cell_set(store *s, int64_t cell_id, const store_cell_update *cell, const char *state, emc_err *err);

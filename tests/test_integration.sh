@@ -61,18 +61,32 @@ budget:
   plateau_epochs: 100
 YAML
 
-echo "1..26"
+echo "1..27"
 
-# ---- a campaign with a real coordinator and two workers ------------------------
+# ---- keys: the coordinator, two allowed workers and a stranger -----------------
+mkdir -p "$work/keys/workers"
+"$EMCCTL" keygen "$work/keys" coordinator >/dev/null
+for w in w1 w2 stranger; do
+  mkdir -p "$work/$w"
+  "$EMCCTL" keygen "$work/$w" worker >/dev/null
+  cp "$work/keys/coordinator.pub" "$work/$w/"
+done
+cp "$work/w1/worker.pub" "$work/keys/workers/w1.pub"
+cp "$work/w2/worker.pub" "$work/keys/workers/w2.pub"
+
+# ---- a campaign with a real coordinator and two workers over CURVE ---------------
 port="$(free_port)"
-"$COORD" --db "$work/emc.db" --bind "tcp://127.0.0.1:$port" --control "ipc://$work/ctl" \
-  --spec "$work/spec.yaml" --exit-when-done --heartbeat-ms 200 --lease-ms 5000 --quiet &
+"$COORD" --db "$work/emc.db" --bind "tcp://127.0.0.1:$port" --control "ipc://$work/ctl" --keys "$work/keys" \
+  --spec "$work/spec.yaml" --exit-when-done --heartbeat-ms 200 --lease-ms 5000 --max-probes 1 2>"$work/coord.log" &
 coord=$!
 pids+=("$coord")
-for i in 1 2; do
-  "$WORKER" --connect "tcp://127.0.0.1:$port" --slots 1 --quiet &
+for w in w1 w2; do
+  "$WORKER" --connect "tcp://127.0.0.1:$port" --keys "$work/$w" --slots 1 --quiet &
   pids+=("$!")
 done
+# It knows the coordinator's public key, but its own is not allow-listed.
+"$WORKER" --connect "tcp://127.0.0.1:$port" --keys "$work/stranger" --slots 1 --quiet 2>/dev/null &
+pids+=("$!")
 
 deadline=$((SECONDS + 600))
 while kill -0 "$coord" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
@@ -91,15 +105,17 @@ check "the campaign is done" test "$(q "SELECT state FROM campaigns WHERE name='
 check "four cells, every one done" test "$(q "SELECT count(*) FROM cells WHERE state='done'")" = 4
 check "no trial left pending or running" test "$(q "SELECT count(*) FROM trials WHERE state IN ('pending','running')")" = 0
 check "no trial recorded twice" test "$(q "SELECT count(*) FROM (SELECT cell_id, n FROM trials GROUP BY cell_id, n HAVING count(*) > 1)")" = 0
-check "every finished trial has exactly one done attempt" \
-  test "$(q "SELECT count(*) FROM trials t WHERE (SELECT count(*) FROM attempts a WHERE a.trial_id = t.id AND a.state = 'done') != 1")" = 0
+check "every FIT / NO_FIT trial has exactly one done attempt, and no trial more than one" \
+  test "$(q "SELECT count(*) FROM trials t WHERE (SELECT count(*) FROM attempts a WHERE a.trial_id = t.id AND a.state = 'done') != (t.state IN ('fit', 'no_fit'))")" = 0
 check "lo of every cell has a FIT trial (or lo = 0)" \
   test "$(q "SELECT count(*) FROM cells c WHERE c.lo > 0 AND NOT EXISTS (SELECT 1 FROM trials t WHERE t.cell_id = c.id AND t.n = c.lo AND t.state = 'fit')")" = 0
 check "hi of every cell has a NO_FIT trial (or the whole set fit)" \
   test "$(q "SELECT count(*) FROM cells c WHERE c.full = 0 AND NOT EXISTS (SELECT 1 FROM trials t WHERE t.cell_id = c.id AND t.n = c.hi AND t.state = 'no_fit')")" = 0
 check "the precision is met: hi - lo <= max(1, 0.1 lo)" \
   test "$(q "SELECT count(*) FROM cells WHERE full = 0 AND hi - lo > max(1, 0.1 * lo)")" = 0
-check "both workers trained trials" test "$(q "SELECT count(*) FROM workers WHERE trials_done > 0")" = 2
+check "both allowed workers trained trials" test "$(q "SELECT count(*) FROM workers WHERE trials_done > 0")" = 2
+check "the stranger with a key not in the allow-list got no work and was logged" \
+  bash -c "test \"\$(sqlite3 '$work/emc.db' 'SELECT count(*) FROM workers')\" = 2 && grep -q 'refused a worker' '$work/coord.log'"
 check "the wider network has the larger mean EMC" \
   test "$(q "SELECT (SELECT avg(lo) FROM cells WHERE model='mlp[6]') > (SELECT avg(lo) FROM cells WHERE model='mlp[2]')")" = 1
 
@@ -121,7 +137,7 @@ check "emcctl status shows every cell done" bash -c "'$EMCCTL' status --db '$wor
 sed 's/^seeds: \[0, 1\]/seeds: [0, 1, 2, 3, 4, 5]/' "$work/spec.yaml" >"$work/resume.yaml"
 rq() { sqlite3 -batch -noheader "$work/resume.db" "$1" 2>/dev/null || true; }
 finished() { local v; v="$(rq "SELECT count(*) FROM trials WHERE state IN ('fit','no_fit')")"; echo "${v:-0}"; }
-"$EMCCTL" run "$work/resume.yaml" --workers 2 --db "$work/resume.db" >"$work/resume1.log" 2>&1 &
+"$EMCCTL" run "$work/resume.yaml" --workers 2 --max-probes 1 --db "$work/resume.db" >"$work/resume1.log" 2>&1 &
 runner=$!
 deadline=$((SECONDS + 120))
 while (( $(finished) < 6 )) && ((SECONDS < deadline)); do
@@ -136,7 +152,7 @@ if [[ $rc -ne 0 && "${cells_left:-0}" -gt 0 && -s "$work/before.txt" ]]; then
 else
   not_ok "coordinator killed mid-campaign (emcctl exit $rc, $cells_left cells unfinished)" "$(cat "$work/resume1.log")"
 fi
-out="$("$EMCCTL" run "$work/resume.yaml" --workers 2 --db "$work/resume.db" 2>&1)" && rc=0 || rc=$?
+out="$("$EMCCTL" run "$work/resume.yaml" --workers 2 --max-probes 1 --db "$work/resume.db" 2>&1)" && rc=0 || rc=$?
 if [[ $rc -eq 0 && "$(rq "SELECT count(*) FROM cells WHERE state = 'done'")" = 12 ]]; then
   ok "the same command resumes the campaign to the end"
 else
@@ -169,10 +185,10 @@ fi
 # ---- emcctl launch against a coordinator that keeps running ----------------------------
 port="$(free_port)"
 "$COORD" --db "$work/served.db" --bind "tcp://127.0.0.1:$port" --control "ipc://$work/served.ctl" \
-  --heartbeat-ms 200 --lease-ms 5000 --quiet &
+  --insecure --heartbeat-ms 200 --lease-ms 5000 --max-probes 1 --quiet &
 coord=$!
 pids+=("$coord")
-"$WORKER" --connect "tcp://127.0.0.1:$port" --slots 2 --quiet &
+"$WORKER" --connect "tcp://127.0.0.1:$port" --insecure --slots 2 --quiet &
 pids+=("$!")
 out="$("$EMCCTL" launch "$work/spec.yaml" --coordinator "ipc://$work/served.ctl" 2>&1)" && rc=0 || rc=$?
 if [[ $rc -eq 0 && "$out" == *submitted* ]]; then ok "emcctl launch submits a campaign"; else not_ok "emcctl launch (exit $rc)" "$out"; fi

@@ -692,9 +692,9 @@ static void test_report_results(void **state)
 	free(out);
 
 	out = capture_results(ro, "mnist, \"small\"", REPORT_CSV, 0);
-	assert_contains(out, "campaign,cell,model,activation,optimizer,dataset,labels,seed,params,emc,lo,hi,trials,"
+	assert_contains(out, "campaign,cell,model,activation,optimizer,dataset,labels,inputs,classes,seed,params,emc,lo,hi,trials,"
 			     "train_seconds,unconverged,state\n");
-	assert_contains(out, "\"mnist, \"\"small\"\"\",0,mlp[8],relu,sgd,fashion-mnist/train,true,1000,6370,24,24,25,3,"
+	assert_contains(out, "\"mnist, \"\"small\"\"\",0,mlp[8],relu,sgd,fashion-mnist/train,true,true,10,1000,6370,24,24,25,3,"
 			     "6.75,1,done\n");
 	assert_contains(out, ",1,\"mlp[16,16]\",relu,adam,");
 	assert_contains(out, ",>=100,100,,1,4.00,0,done\n");
@@ -751,7 +751,7 @@ static void test_report_empty(void **state)
 	assert_string_equal(out, "[]\n");
 	free(out);
 	out = capture_results(s, NULL, REPORT_CSV, 0);
-	assert_string_equal(out, "campaign,cell,model,activation,optimizer,dataset,labels,seed,params,emc,lo,hi,trials,"
+	assert_string_equal(out, "campaign,cell,model,activation,optimizer,dataset,labels,inputs,classes,seed,params,emc,lo,hi,trials,"
 				 "train_seconds,unconverged,state\n");
 	free(out);
 	store_close(&s);

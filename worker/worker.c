@@ -13,9 +13,23 @@
  *   worker: Ready(credit = free slots)  coordinator: Assign(attempt, n, cell, dataset)
  *   worker: Heartbeat(progress)…        coordinator: Cancel(attempt)
  *   worker: Result(attempt, outcome)    coordinator: ResultAck
- * An Error from the coordinator (it restarted and forgot us) makes the
- * worker say Hello again. SIGTERM / SIGINT stop training, report the
- * running attempts as cancelled and say Bye.
+ * The coordinator answers every heartbeat; a coordinator silent for a lease
+ * is presumed gone, and the worker says Hello again with exponential
+ * back-off (1 s, 2 s, … 32 s), listing the attempts it still trains so the
+ * coordinator can let it keep them. Results wait in an outbox until the
+ * coordinator acknowledges them, and are sent again after every Welcome:
+ * a result is never lost to a dropped connection, and a duplicate is
+ * fenced by the coordinator. An Error (the coordinator restarted and
+ * forgot us) also leads to a new Hello.
+ *
+ * SIGTERM / SIGINT drain: no new work is asked for; running trials get
+ * --drain-seconds to finish, then are stopped and reported PREEMPTED (the
+ * coordinator runs them again elsewhere); the outbox is flushed; Bye. A
+ * second signal stops at once.
+ *
+ * The worker socket is CURVE-encrypted with the worker's key pair and the
+ * coordinator's public key (--keys DIR), unless --insecure is given for a
+ * coordinator on the same machine.
  *
  * Datasets are loaded on the slot thread, once per process, and shared by
  * every slot (read-only after loading).
@@ -43,11 +57,10 @@
 #include "wire.h"
 
 #define MAX_SLOTS 256
-#define HELLO_RETRY_MS 2000
+#define BACKOFF_MIN_MS 1000
+#define BACKOFF_MAX_MS 32000
+#define FLUSH_MS 3000
 #define DATASET_CACHE_MAX 8
-/* Random labels depend on the sample index only, not on the cell's seed,
- * so every cell of a campaign sees the same random labelling. */
-#define RANDOM_LABELS_SEED 0x5eed1abe15ULL
 
 extern void openblas_set_num_threads(int num_threads);
 
@@ -73,9 +86,17 @@ typedef struct slot {
 	emc_err err;
 
 	atomic_int cancel;
+	bool preempted; /* stopped by our own drain, not by the coordinator */
 	pthread_mutex_t progress_lock;
 	nn_progress progress;
 } slot;
+
+/* A result sent but not yet acknowledged. */
+typedef struct pending_result {
+	uint64_t attempt_id;
+	uint8_t *buf;
+	size_t len;
+} pending_result;
 
 typedef struct cached_dataset {
 	emc_dataset_ref ref;
@@ -90,8 +111,16 @@ static struct {
 	slot slots[MAX_SLOTS];
 	bool welcomed;
 	uint32_t heartbeat_ms;
+	uint32_t lease_ms;      /* coordinator silent this long: presumed gone */
 	int64_t last_hello_ms;
+	int64_t hello_backoff_ms;
 	int64_t last_heartbeat_ms;
+	int64_t last_heard_ms;  /* last message from the coordinator */
+
+	pending_result outbox[2 * MAX_SLOTS];
+	int n_outbox;
+
+	int64_t memory_limit_bytes; /* 0 = none */
 
 	pthread_mutex_t cache_lock;
 	cached_dataset cache[DATASET_CACHE_MAX];
@@ -103,7 +132,28 @@ static volatile sig_atomic_t stop_requested;
 static void on_signal(int sig)
 {
 	(void)sig;
-	stop_requested = 1;
+	stop_requested++;
+}
+
+/* Read a Z85 key file (40 characters and an optional newline). */
+static int read_key(const char *path, char ret_z85[41], emc_err *err)
+{
+	char buf[48];
+	uint8_t bin[32];
+	size_t n;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return emc_err_set(err, errno, "%s: %s", path, strerror(errno));
+	n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+	if (n != 40 || !zmq_z85_decode(bin, buf))
+		return emc_err_set(err, EINVAL, "%s: not a Z85-encoded 32-byte key", path);
+	memcpy(ret_z85, buf, 41);
+	return 0;
 }
 
 /* ---- sending ----------------------------------------------------------- */
@@ -126,6 +176,24 @@ static int send_env(Emc__Envelope *env)
 		return -errno;
 	}
 	return 0;
+}
+
+static void outbox_remove(uint64_t attempt_id)
+{
+	for (int i = 0; i < W.n_outbox; i++)
+		if (W.outbox[i].attempt_id == attempt_id) {
+			free(W.outbox[i].buf);
+			W.outbox[i] = W.outbox[--W.n_outbox];
+			return;
+		}
+}
+
+/* Send every unacknowledged result again (after a Welcome). */
+static void outbox_resend(void)
+{
+	for (int i = 0; i < W.n_outbox; i++)
+		if (zmq_send(W.sock, W.outbox[i].buf, W.outbox[i].len, ZMQ_DONTWAIT) < 0)
+			log_warn("send failed: %s", zmq_strerror(errno));
 }
 
 static void send_hello(void)
@@ -154,6 +222,16 @@ static void send_hello(void)
 	env.hello = &hello;
 	send_env(&env);
 	W.last_hello_ms = emc_now_ms();
+}
+
+/* The coordinator is gone or forgot us: say hello again, backing off. */
+static void lose_coordinator(const char *why)
+{
+	if (W.welcomed)
+		log_warn("coordinator %s; saying hello again", why);
+	W.welcomed = false;
+	W.hello_backoff_ms = BACKOFF_MIN_MS;
+	send_hello();
 }
 
 static int free_slots(void)
@@ -234,10 +312,32 @@ static void send_result(slot *s)
 		res.grad_norm = last->grad_norm;
 		res.budget_used = last->budget_used;
 		res.params = s->result.params;
+		res.has_hessian = s->result.has_hessian;
+		res.hessian_min = s->result.hessian_min;
+		res.hessian_max = s->result.hessian_max;
+		if (s->preempted && s->result.outcome == EMC_OUTCOME_CANCELLED)
+			res.outcome = EMC__OUTCOME__OUTCOME_PREEMPTED;
 	}
 	env.body_case = EMC__ENVELOPE__BODY_RESULT;
 	env.result = &res;
-	send_env(&env);
+	{
+		uint8_t *buf;
+		size_t len;
+		emc_err err;
+
+		if (wire_encode(&env, &buf, &len, &err) < 0) {
+			log_error("%s", err.msg);
+			return;
+		}
+		if (W.n_outbox == (int)(sizeof W.outbox / sizeof W.outbox[0])) {
+			/* Full of results nobody acknowledges: drop the oldest. */
+			free(W.outbox[0].buf);
+			W.outbox[0] = W.outbox[--W.n_outbox];
+		}
+		W.outbox[W.n_outbox++] = (pending_result){ .attempt_id = s->attempt_id, .buf = buf, .len = len };
+		if (W.welcomed && zmq_send(W.sock, buf, len, ZMQ_DONTWAIT) < 0)
+			log_warn("send failed: %s", zmq_strerror(errno));
+	}
 	log_info("attempt %llu: n=%lld %s (%s) after %lld epochs, %.2fs", (unsigned long long)s->attempt_id,
 		 (long long)s->n, s->rc < 0 ? "failed" : emc_outcome_name(s->result.outcome),
 		 s->rc < 0 ? s->err.msg : emc_stop_reason_name(s->result.reason), (long long)last->epoch,
@@ -248,8 +348,9 @@ static void send_result(slot *s)
 
 static bool same_ref(const emc_dataset_ref *a, const emc_dataset_ref *b)
 {
-	return strcmp(a->images, b->images) == 0 && strcmp(a->labels, b->labels) == 0 &&
-	       strcmp(a->format, b->format) == 0;
+	/* Every field names the data or how it is decoded; the struct was
+	 * zeroed before it was filled, so comparing bytes is exact. */
+	return memcmp(a, b, sizeof *a) == 0;
 }
 
 /* The dataset for ref, loaded once per process. The cache lock is held
@@ -288,17 +389,20 @@ static void on_progress(void *ctx, const nn_progress *p)
 	pthread_mutex_unlock(&s->progress_lock);
 }
 
-/* Gather subset(n) of the dataset under the cell's label variant and seed,
+/* Materialise subset(n) of the dataset under the cell's variant and seed,
  * then train. */
 static int run_trial(slot *s)
 {
 	const emc_dataset *ds = NULL;
-	uint8_t *labels = NULL, *y = NULL;
-	int32_t *order = NULL;
+	emc_variant v = emc_variant_of_cell(&s->cell);
+	nn_hooks hooks = { .progress = on_progress,
+			   .ctx = s,
+			   .cancel = &s->cancel,
+			   .memory_limit_bytes = W.memory_limit_bytes };
+	uint8_t *y = NULL;
 	float *x = NULL;
-	nn_hooks hooks = { .progress = on_progress, .ctx = s, .cancel = &s->cancel };
 	nn_data data;
-	int r;
+	int classes, r;
 
 	r = dataset_get(&s->dataset, &ds, &s->err);
 	if (r < 0)
@@ -306,31 +410,23 @@ static int run_trial(slot *s)
 	if (s->n < 1 || s->n > ds->n)
 		return emc_err_set(&s->err, EINVAL, "worker: n = %lld but the dataset has %lld samples",
 				   (long long)s->n, (long long)ds->n);
-	labels = malloc((size_t)ds->n);
-	order = malloc((size_t)ds->n * sizeof *order);
+	classes = emc_variant_classes(ds, &v, &s->err);
+	if (classes < 0)
+		return classes;
 	y = malloc((size_t)s->n);
 	x = malloc((size_t)s->n * (size_t)ds->dim * sizeof *x);
-	if (!labels || !order || !y || !x) {
+	if (!y || !x) {
 		r = emc_err_set(&s->err, ENOMEM, "worker: out of memory for a subset of %lld samples",
 				(long long)s->n);
 		goto out;
 	}
-	r = emc_labels_variant(ds->y, ds->n, ds->shape.classes, s->cell.labels, RANDOM_LABELS_SEED, labels);
-	if (r == 0)
-		r = emc_subset_order(labels, ds->n, ds->shape.classes, s->cell.seed, order);
-	if (r < 0) {
-		emc_err_set(&s->err, r, "worker: cannot draw the subset");
+	r = emc_subset_materialize(ds, &v, s->cell.seed, s->n, x, y, &s->err);
+	if (r < 0)
 		goto out;
-	}
-	for (int64_t i = 0; i < s->n; i++) {
-		memcpy(x + i * ds->dim, ds->x + (int64_t)order[i] * ds->dim, (size_t)ds->dim * sizeof *x);
-		y[i] = labels[order[i]];
-	}
 	data = (nn_data){ .x = x, .y = y, .n = s->n, .shape = ds->shape };
+	data.shape.classes = classes;
 	r = nn_train(&s->cell, &data, &hooks, &s->result, &s->err);
 out:
-	free(labels);
-	free(order);
 	free(y);
 	free(x);
 	return r;
@@ -369,6 +465,7 @@ static void handle_assign(const Emc__Assign *a)
 	memset(&s->progress, 0, sizeof s->progress);
 	emc_err_clear(&s->err);
 	s->rc = 0;
+	s->preempted = false;
 	atomic_store(&s->cancel, 0);
 	if (!a->cell || !a->dataset || wire_cell_from_pb(a->cell, &s->cell, &err) < 0 ||
 	    wire_dataset_from_pb(a->dataset, &s->dataset, &err) < 0) {
@@ -410,14 +507,21 @@ static void handle_message(const uint8_t *buf, size_t len)
 		log_warn("from coordinator: %s", err.msg);
 		return;
 	}
+	W.last_heard_ms = emc_now_ms();
 	switch (env->body_case) {
 	case EMC__ENVELOPE__BODY_WELCOME:
 		if (!W.welcomed)
 			log_info("welcomed as worker %llu", (unsigned long long)env->welcome->worker_id);
 		W.welcomed = true;
+		W.hello_backoff_ms = BACKOFF_MIN_MS;
 		if (env->welcome->heartbeat_ms >= 50 && env->welcome->heartbeat_ms <= 60000)
 			W.heartbeat_ms = env->welcome->heartbeat_ms;
+		if (env->welcome->lease_ms >= 2 * W.heartbeat_ms && env->welcome->lease_ms <= 3600000)
+			W.lease_ms = env->welcome->lease_ms;
+		outbox_resend();
 		send_ready((uint32_t)free_slots());
+		break;
+	case EMC__ENVELOPE__BODY_HEARTBEAT:
 		break;
 	case EMC__ENVELOPE__BODY_ASSIGN:
 		if (W.welcomed)
@@ -427,11 +531,14 @@ static void handle_message(const uint8_t *buf, size_t len)
 		handle_cancel(env->cancel);
 		break;
 	case EMC__ENVELOPE__BODY_RESULT_ACK:
+		if (!env->result_ack->recorded)
+			log_info("attempt %llu: the coordinator did not record the result (stale)",
+				 (unsigned long long)env->result_ack->attempt_id);
+		outbox_remove(env->result_ack->attempt_id);
 		break;
 	case EMC__ENVELOPE__BODY_ERROR:
-		log_warn("coordinator says: %s; saying hello again", env->error->message);
-		W.welcomed = false;
-		send_hello();
+		log_warn("coordinator says: %s", env->error->message);
+		lose_coordinator("does not know us");
 		break;
 	default:
 		log_warn("from coordinator: unexpected message (body %d)", (int)env->body_case);
@@ -478,15 +585,24 @@ static void collect_finished(slot *s)
 	}
 }
 
+static int busy_slots(void)
+{
+	return W.n_slots - free_slots();
+}
+
 /* ---- set-up and the main loop ----------------------------------------- */
 
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: emc-worker --connect ENDPOINT [options]\n"
+		"usage: emc-worker --connect ENDPOINT (--keys DIR | --insecure) [options]\n"
 		"  --connect ENDPOINT   the coordinator's worker endpoint (tcp://host:port or ipc://path)\n"
+		"  --keys DIR           CURVE keys: DIR/worker.key, DIR/worker.pub, DIR/coordinator.pub\n"
+		"  --insecure           plain text, for a coordinator on this machine only\n"
 		"  --slots N            trials trained at once (default: number of cores)\n"
 		"  --blas-threads T     OpenBLAS threads per slot (default 1)\n"
+		"  --drain-seconds S    on SIGTERM, how long running trials may finish (default 30)\n"
+		"  --memory-mb M        refuse trials that would need more memory than this\n"
 		"  --verbose | --quiet  more or less logging\n");
 }
 
@@ -507,17 +623,134 @@ static int setup_slots(void)
 	return 0;
 }
 
+/* One turn of the loop: wait for the network, a finished slot, or the
+ * next heartbeat, at most max_wait_ms. */
+static int loop_once(long max_wait_ms)
+{
+	zmq_pollitem_t items[MAX_SLOTS + 1];
+	int64_t now = emc_now_ms();
+	long timeout = max_wait_ms;
+
+	items[0] = (zmq_pollitem_t){ .socket = W.sock, .events = ZMQ_POLLIN };
+	for (int i = 0; i < W.n_slots; i++)
+		items[i + 1] = (zmq_pollitem_t){ .socket = W.slots[i].poke_rx, .events = ZMQ_POLLIN };
+	if (W.welcomed) {
+		int64_t due = W.last_heartbeat_ms + W.heartbeat_ms - now;
+
+		if (due < timeout)
+			timeout = due < 0 ? 0 : due;
+		if (now - W.last_heard_ms > W.lease_ms)
+			lose_coordinator("is silent");
+	} else if (now - W.last_hello_ms >= W.hello_backoff_ms) {
+		send_hello();
+		W.hello_backoff_ms = W.hello_backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : W.hello_backoff_ms * 2;
+	} else if (W.last_hello_ms + W.hello_backoff_ms - now < timeout) {
+		timeout = W.last_hello_ms + W.hello_backoff_ms - now;
+	}
+	if (zmq_poll(items, W.n_slots + 1, timeout) < 0) {
+		if (errno == EINTR)
+			return 0;
+		log_error("poll: %s", zmq_strerror(errno));
+		return -1;
+	}
+	if (items[0].revents & ZMQ_POLLIN)
+		drain_socket();
+	for (int i = 0; i < W.n_slots; i++)
+		if (items[i + 1].revents & ZMQ_POLLIN)
+			collect_finished(&W.slots[i]);
+	if (W.welcomed && emc_now_ms() - W.last_heartbeat_ms >= W.heartbeat_ms)
+		send_heartbeat();
+	return 0;
+}
+
+/* SIGTERM: ask for nothing more, let running trials finish for up to
+ * drain_ms, stop the rest (reported PREEMPTED), flush the outbox, Bye. */
+static void drain_and_leave(int64_t drain_ms)
+{
+	int64_t deadline = emc_now_ms() + drain_ms;
+	sig_atomic_t signals = stop_requested;
+
+	if (busy_slots() > 0)
+		log_info("draining: %d trial(s) running, up to %lld s to finish", busy_slots(),
+			 (long long)(drain_ms / 1000));
+	while (busy_slots() > 0 && emc_now_ms() < deadline && stop_requested == signals)
+		if (loop_once(deadline - emc_now_ms() < 200 ? deadline - emc_now_ms() : 200) < 0)
+			break;
+	for (int i = 0; i < W.n_slots; i++) {
+		slot *s = &W.slots[i];
+
+		if (s->state == SLOT_BUSY) {
+			s->preempted = true;
+			atomic_store(&s->cancel, 1);
+		}
+	}
+	while (busy_slots() > 0)
+		if (loop_once(200) < 0)
+			break;
+	deadline = emc_now_ms() + FLUSH_MS;
+	while (W.welcomed && W.n_outbox > 0 && emc_now_ms() < deadline)
+		if (loop_once(100) < 0)
+			break;
+	if (W.n_outbox > 0)
+		log_warn("%d result(s) unacknowledged at exit; the coordinator will run them again", W.n_outbox);
+	{
+		Emc__Envelope env = EMC__ENVELOPE__INIT;
+		Emc__Bye bye = EMC__BYE__INIT;
+
+		bye.reason = "drained";
+		env.body_case = EMC__ENVELOPE__BODY_BYE;
+		env.bye = &bye;
+		send_env(&env);
+	}
+}
+
+static int setup_curve(const char *keys_dir)
+{
+	char path[EMC_PATH_MAX + 32], pub[41], sec[41], server[41];
+	emc_err err;
+
+	snprintf(path, sizeof path, "%s/worker.key", keys_dir);
+	if (read_key(path, sec, &err) < 0)
+		goto fail;
+	snprintf(path, sizeof path, "%s/worker.pub", keys_dir);
+	if (read_key(path, pub, &err) < 0)
+		goto fail;
+	snprintf(path, sizeof path, "%s/coordinator.pub", keys_dir);
+	if (read_key(path, server, &err) < 0)
+		goto fail;
+	if (zmq_setsockopt(W.sock, ZMQ_CURVE_SERVERKEY, server, 40) < 0 ||
+	    zmq_setsockopt(W.sock, ZMQ_CURVE_PUBLICKEY, pub, 40) < 0 ||
+	    zmq_setsockopt(W.sock, ZMQ_CURVE_SECRETKEY, sec, 40) < 0) {
+		log_error("cannot set up CURVE: %s", zmq_strerror(errno));
+		return -1;
+	}
+	return 0;
+fail:
+	log_error("%s", err.msg);
+	return -1;
+}
+
+static bool local_endpoint(const char *ep)
+{
+	return strncmp(ep, "ipc://", 6) == 0 || strncmp(ep, "tcp://127.", 10) == 0 ||
+	       strncmp(ep, "tcp://localhost:", 16) == 0 || strncmp(ep, "tcp://[::1]:", 12) == 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "connect", required_argument, NULL, 'c' }, { "slots", required_argument, NULL, 's' },
-		{ "blas-threads", required_argument, NULL, 't' }, { "verbose", no_argument, NULL, 'v' },
-		{ "quiet", no_argument, NULL, 'q' },		 { "help", no_argument, NULL, 'h' },
+		{ "connect", required_argument, NULL, 'c' },	  { "slots", required_argument, NULL, 's' },
+		{ "blas-threads", required_argument, NULL, 't' }, { "keys", required_argument, NULL, 'k' },
+		{ "insecure", no_argument, NULL, 'I' },		  { "drain-seconds", required_argument, NULL, 'D' },
+		{ "memory-mb", required_argument, NULL, 'M' },	  { "verbose", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },		  { "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *endpoint = NULL;
+	const char *endpoint = NULL, *keys_dir = NULL;
+	bool insecure = false;
 	struct sigaction sa;
-	int opt, maxmsg = EMC_MAX_MESSAGE_BYTES, linger = 1000, rc = 0;
+	int opt, linger = 1000, rc = 0, ivl = BACKOFF_MIN_MS, ivl_max = BACKOFF_MAX_MS;
+	int64_t maxmsg = EMC_MAX_MESSAGE_BYTES, drain_ms = 30000;
 	char ident[128];
 	emc_rng rng;
 	long v;
@@ -526,7 +759,8 @@ int main(int argc, char **argv)
 	W.n_slots = (int)sysconf(_SC_NPROCESSORS_ONLN);
 	W.blas_threads = 1;
 	W.heartbeat_ms = 1000;
-	while ((opt = getopt_long(argc, argv, "c:s:t:vqh", opts, NULL)) != -1) {
+	W.lease_ms = 10000;
+	while ((opt = getopt_long(argc, argv, "c:s:t:k:ID:M:vqh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			endpoint = optarg;
@@ -544,6 +778,26 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			W.blas_threads = (int)v;
+			break;
+		case 'k':
+			keys_dir = optarg;
+			break;
+		case 'I':
+			insecure = true;
+			break;
+		case 'D':
+			if (cli_long(optarg, 0, 86400, &v) < 0) {
+				log_error("--drain-seconds must be a whole number from 0 to 86400");
+				return 2;
+			}
+			drain_ms = (int64_t)v * 1000;
+			break;
+		case 'M':
+			if (cli_long(optarg, 1, 1 << 30, &v) < 0) {
+				log_error("--memory-mb must be a whole number of MiB, at least 1");
+				return 2;
+			}
+			W.memory_limit_bytes = (int64_t)v << 20;
 			break;
 		case 'v':
 			emc_log_set_level(EMC_LOG_DEBUG);
@@ -563,6 +817,15 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (insecure == (keys_dir != NULL)) {
+		log_error("give --keys DIR (CURVE) or, for a coordinator on this machine, --insecure");
+		return 2;
+	}
+	if (insecure && !local_endpoint(endpoint)) {
+		log_error("--insecure is only for a coordinator on this machine (ipc:// or loopback), not %s",
+			  endpoint);
+		return 2;
+	}
 	if (W.n_slots > MAX_SLOTS)
 		W.n_slots = MAX_SLOTS;
 	openblas_set_num_threads(W.blas_threads);
@@ -580,8 +843,12 @@ int main(int argc, char **argv)
 	emc_rng_seed(&rng, (uint64_t)emc_wall_ms() ^ ((uint64_t)getpid() << 32), 0);
 	snprintf(ident, sizeof ident, "w-%d-%016llx", (int)getpid(), (unsigned long long)emc_rng_next(&rng));
 	zmq_setsockopt(W.sock, ZMQ_ROUTING_ID, ident, strlen(ident));
-	zmq_setsockopt(W.sock, ZMQ_MAXMSGSIZE, &(int64_t){ maxmsg }, sizeof(int64_t));
+	zmq_setsockopt(W.sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
 	zmq_setsockopt(W.sock, ZMQ_LINGER, &linger, sizeof linger);
+	zmq_setsockopt(W.sock, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
+	zmq_setsockopt(W.sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max);
+	if (keys_dir && setup_curve(keys_dir) < 0)
+		return 2;
 	if (zmq_connect(W.sock, endpoint) < 0) {
 		log_error("cannot connect to %s: %s", endpoint, zmq_strerror(errno));
 		return 1;
@@ -590,67 +857,27 @@ int main(int argc, char **argv)
 		log_error("cannot set up slots: %s", zmq_strerror(errno));
 		return 1;
 	}
-	log_info("connecting to %s with %d slot(s), %d BLAS thread(s) each", endpoint, W.n_slots, W.blas_threads);
+	log_info("connecting to %s (%s) with %d slot(s), %d BLAS thread(s) each", endpoint,
+		 insecure ? "plain text" : "CURVE", W.n_slots, W.blas_threads);
+	W.hello_backoff_ms = BACKOFF_MIN_MS;
 	send_hello();
 
-	while (!stop_requested) {
-		zmq_pollitem_t items[MAX_SLOTS + 1];
-		int64_t now = emc_now_ms();
-		long timeout = W.heartbeat_ms;
-
-		items[0] = (zmq_pollitem_t){ .socket = W.sock, .events = ZMQ_POLLIN };
-		for (int i = 0; i < W.n_slots; i++)
-			items[i + 1] = (zmq_pollitem_t){ .socket = W.slots[i].poke_rx, .events = ZMQ_POLLIN };
-		if (W.welcomed) {
-			int64_t due = W.last_heartbeat_ms + W.heartbeat_ms - now;
-
-			timeout = due < 0 ? 0 : due;
-		} else if (now - W.last_hello_ms >= HELLO_RETRY_MS) {
-			send_hello();
-		}
-		if (zmq_poll(items, W.n_slots + 1, timeout) < 0) {
-			if (errno == EINTR)
-				continue;
-			log_error("poll: %s", zmq_strerror(errno));
+	while (!stop_requested)
+		if (loop_once(W.heartbeat_ms) < 0) {
 			rc = 1;
 			break;
 		}
-		if (items[0].revents & ZMQ_POLLIN)
-			drain_socket();
-		for (int i = 0; i < W.n_slots; i++)
-			if (items[i + 1].revents & ZMQ_POLLIN)
-				collect_finished(&W.slots[i]);
-		if (W.welcomed && emc_now_ms() - W.last_heartbeat_ms >= W.heartbeat_ms)
-			send_heartbeat();
-	}
-
-	/* Drain: stop every running trial, report it, say goodbye. */
-	for (int i = 0; i < W.n_slots; i++) {
-		slot *s = &W.slots[i];
-
-		if (s->state == SLOT_BUSY) {
-			atomic_store(&s->cancel, 1);
-			pthread_join(s->thread, NULL);
-			s->thread_started = false;
-			send_result(s);
-			s->state = SLOT_FREE;
-		}
-	}
-	{
-		Emc__Envelope env = EMC__ENVELOPE__INIT;
-		Emc__Bye bye = EMC__BYE__INIT;
-
-		bye.reason = stop_requested ? "signal" : "error";
-		env.body_case = EMC__ENVELOPE__BODY_BYE;
-		env.bye = &bye;
-		send_env(&env);
-	}
+	drain_and_leave(drain_ms);
 	log_info("stopped");
 	for (int i = 0; i < W.n_slots; i++) {
+		if (W.slots[i].thread_started)
+			pthread_join(W.slots[i].thread, NULL);
 		zmq_close(W.slots[i].poke_rx);
 		zmq_close(W.slots[i].poke_tx);
 		pthread_mutex_destroy(&W.slots[i].progress_lock);
 	}
+	for (int i = 0; i < W.n_outbox; i++)
+		free(W.outbox[i].buf);
 	zmq_close(W.sock);
 	zmq_ctx_term(W.ctx);
 	for (int i = 0; i < W.n_cache; i++)

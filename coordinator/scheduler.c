@@ -1,0 +1,1263 @@
+/* scheduler.c — campaigns, cells, trials and workers: who runs what, and what
+ * happened.
+ *
+ * Memory here is a cache of the store, rebuilt at start:
+ *   campaigns  the active ones (running or paused);
+ *   cells      each with its search bracket and its probes: the trials of
+ *              the cell that are pending or running (several at once when
+ *              workers are idle — k-section of the bracket);
+ *   trials     every pending or running trial is on the `active` list; a
+ *              pending one is also on the queue; a running one has a live
+ *              attempt held by a worker (or, after a restart, by nobody
+ *              yet: orphaned, waiting grace_ms for its worker to say so);
+ *   workers    connected workers with their credit (free slots they asked
+ *              to fill).
+ *
+ * Invariants:
+ *   - the store is written first; memory follows only a successful write;
+ *   - a trial is queued iff it is pending;
+ *   - a result counts only if it names the trial's live attempt (fencing);
+ *     the store checks the same in the recording transaction;
+ *   - a cell is finished (done or failed) in memory only when it has no
+ *     probes left, so no trial is left pending or running behind it;
+ *   - a peer cannot make us allocate without bound: workers, probes per
+ *     cell and slots per worker are capped.
+ *
+ * Lost work is retried: an attempt that is lost (lease expired, worker
+ * gone) or preempted (worker drained) returns its trial to the queue, up to
+ * max_lost times; a failed attempt, up to max_failed times. Past either
+ * budget the trial is FAILED with its error, its cell is failed, and the
+ * campaign goes on.
+ */
+#include "scheduler.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "campaign.h"
+#include "log.h"
+#include "search.h"
+#include "wire.h"
+
+#define MAX_IDENTITY 255
+#define MAX_SLOTS_PER_WORKER 1024
+#define MAX_PROBES_LIMIT 64
+
+typedef struct campaign_rt campaign_rt;
+typedef struct cell_rt cell_rt;
+typedef struct trial_rt trial_rt;
+typedef struct worker_rt worker_rt;
+
+struct campaign_rt {
+	int64_t id;
+	char name[EMC_NAME_MAX];
+	emc_dataset_ref dataset;
+	emc_search_cfg search;
+	int64_t n_total;
+	int cells_active; /* cells not finished */
+	bool paused;
+	campaign_rt *next;
+};
+
+struct cell_rt {
+	int64_t id;
+	campaign_rt *campaign;
+	emc_cell_cfg cfg;
+	search_state search;
+	trial_rt *probes[MAX_PROBES_LIMIT];
+	int n_probes;
+	bool decided; /* done or failed in the store; waiting for its probes to end */
+	bool finished;
+	cell_rt *next;
+};
+
+struct trial_rt {
+	int64_t id;
+	cell_rt *cell;
+	int64_t n;
+	bool running;
+	bool orphaned;   /* running in the store, no worker has claimed it since our start */
+	bool cancelling; /* Cancel sent: the probe became pointless */
+	int64_t attempt_id;
+	worker_rt *worker;
+	int64_t deadline_ms; /* lease (or grace, when orphaned) */
+	int lost, failed;    /* attempts so far that ended so */
+	trial_rt *queue_next;
+	trial_rt *active_prev, *active_next;
+};
+
+struct worker_rt {
+	uint8_t identity[MAX_IDENTITY];
+	size_t identity_len;
+	int64_t db_id;
+	char host[160];
+	int slots;
+	int credit;
+	int running;
+	int64_t last_seen_ms;
+	int64_t trials_done;
+};
+
+struct sched {
+	store *db;
+	sched_config cfg;
+	sched_send_fn send;
+	void *send_ctx;
+
+	campaign_rt *campaigns;
+	cell_rt *cells, *cells_tail;
+	cell_rt *next_refill; /* round-robin position for fair refills */
+	trial_rt *queue_head, *queue_tail;
+	trial_rt *active;
+	worker_rt **workers;
+	int n_workers;
+	int next_worker;
+	int64_t results_fenced;
+};
+
+/* ---- sending ----------------------------------------------------------- */
+
+static void send_env(sched *s, sched_channel ch, const uint8_t *id, size_t id_len, Emc__Envelope *env)
+{
+	s->send(s->send_ctx, ch, id, id_len, env);
+}
+
+static void send_error(sched *s, sched_channel ch, const uint8_t *id, size_t id_len, const char *message)
+{
+	Emc__Envelope env = EMC__ENVELOPE__INIT;
+	Emc__Error e = EMC__ERROR__INIT;
+
+	e.message = (char *)message;
+	env.body_case = EMC__ENVELOPE__BODY_ERROR;
+	env.error = &e;
+	send_env(s, ch, id, id_len, &env);
+}
+
+static void send_cancel(sched *s, const uint8_t *id, size_t id_len, int64_t attempt_id)
+{
+	Emc__Envelope env = EMC__ENVELOPE__INIT;
+	Emc__Cancel c = EMC__CANCEL__INIT;
+
+	c.attempt_id = (uint64_t)attempt_id;
+	env.body_case = EMC__ENVELOPE__BODY_CANCEL;
+	env.cancel = &c;
+	send_env(s, SCHED_WORKERS, id, id_len, &env);
+}
+
+/* ---- lists ------------------------------------------------------------- */
+
+static void queue_push(sched *s, trial_rt *t)
+{
+	t->queue_next = NULL;
+	if (s->queue_tail)
+		s->queue_tail->queue_next = t;
+	else
+		s->queue_head = t;
+	s->queue_tail = t;
+}
+
+static void queue_remove(sched *s, trial_rt *t)
+{
+	trial_rt **pp = &s->queue_head, *prev = NULL;
+
+	while (*pp && *pp != t) {
+		prev = *pp;
+		pp = &(*pp)->queue_next;
+	}
+	if (!*pp)
+		return;
+	*pp = t->queue_next;
+	if (s->queue_tail == t)
+		s->queue_tail = prev;
+	t->queue_next = NULL;
+}
+
+static void active_add(sched *s, trial_rt *t)
+{
+	t->active_prev = NULL;
+	t->active_next = s->active;
+	if (s->active)
+		s->active->active_prev = t;
+	s->active = t;
+}
+
+static void active_remove(sched *s, trial_rt *t)
+{
+	if (t->active_prev)
+		t->active_prev->active_next = t->active_next;
+	else
+		s->active = t->active_next;
+	if (t->active_next)
+		t->active_next->active_prev = t->active_prev;
+}
+
+static campaign_rt *campaign_find(sched *s, int64_t id)
+{
+	for (campaign_rt *c = s->campaigns; c; c = c->next)
+		if (c->id == id)
+			return c;
+	return NULL;
+}
+
+static campaign_rt *campaign_find_name(sched *s, const char *name)
+{
+	for (campaign_rt *c = s->campaigns; c; c = c->next)
+		if (strcmp(c->name, name) == 0)
+			return c;
+	return NULL;
+}
+
+static cell_rt *cell_find(sched *s, int64_t id)
+{
+	for (cell_rt *c = s->cells; c; c = c->next)
+		if (c->id == id)
+			return c;
+	return NULL;
+}
+
+static trial_rt *trial_by_attempt(sched *s, int64_t attempt_id)
+{
+	for (trial_rt *t = s->active; t; t = t->active_next)
+		if (t->running && t->attempt_id == attempt_id)
+			return t;
+	return NULL;
+}
+
+static worker_rt *worker_find(sched *s, const uint8_t *identity, size_t len)
+{
+	for (int i = 0; i < s->n_workers; i++)
+		if (s->workers[i]->identity_len == len && memcmp(s->workers[i]->identity, identity, len) == 0)
+			return s->workers[i];
+	return NULL;
+}
+
+bool sched_all_done(const sched *s)
+{
+	for (campaign_rt *c = s->campaigns; c; c = c->next)
+		if (c->cells_active > 0)
+			return false;
+	return true;
+}
+
+int64_t sched_results_fenced(const sched *s)
+{
+	return s->results_fenced;
+}
+
+/* ---- cells and their probes --------------------------------------------- */
+
+static void campaign_cell_finished(sched *s, campaign_rt *c)
+{
+	emc_err err;
+
+	if (--c->cells_active > 0)
+		return;
+	if (store_campaign_set_state(s->db, c->id, "done", &err) < 0)
+		log_error("%s", err.msg);
+	log_info("campaign %s: done", c->name);
+}
+
+static void probe_remove(cell_rt *cell, trial_rt *t)
+{
+	for (int i = 0; i < cell->n_probes; i++)
+		if (cell->probes[i] == t) {
+			cell->probes[i] = cell->probes[--cell->n_probes];
+			return;
+		}
+}
+
+/* Free a trial that left the active set (finished, failed or cancelled). */
+static void trial_drop(sched *s, trial_rt *t)
+{
+	if (!t->running)
+		queue_remove(s, t);
+	else if (t->worker)
+		t->worker->running--;
+	active_remove(s, t);
+	probe_remove(t->cell, t);
+	free(t);
+}
+
+/* The cell's EMC is decided (or it failed) and no probe is left: finished. */
+static void cell_maybe_finish(sched *s, cell_rt *cell)
+{
+	if (cell->finished || !cell->decided || cell->n_probes > 0)
+		return;
+	cell->finished = true;
+	campaign_cell_finished(s, cell->campaign);
+}
+
+/* Cancel the probes a result made pointless: pending ones at once, running
+ * ones by asking their worker (they end when it answers). */
+static void cell_prune(sched *s, cell_rt *cell)
+{
+	emc_err err;
+
+	for (int i = cell->n_probes - 1; i >= 0; i--) {
+		trial_rt *t = cell->probes[i];
+
+		if (!cell->decided && !search_pointless(&cell->search, t->n))
+			continue;
+		if (!t->running) {
+			if (store_trial_cancel(s->db, t->id, &err) < 0) {
+				log_error("%s", err.msg);
+				continue;
+			}
+			log_debug("cell %" PRId64 " n=%" PRId64 ": pending probe cancelled", cell->id, t->n);
+			trial_drop(s, t);
+		} else if (t->worker && !t->cancelling) {
+			t->cancelling = true;
+			log_debug("cell %" PRId64 " n=%" PRId64 ": running probe cancelled", cell->id, t->n);
+			send_cancel(s, t->worker->identity, t->worker->identity_len, t->attempt_id);
+		}
+	}
+	cell_maybe_finish(s, cell);
+}
+
+/* Record in the store that the cell is decided: done (its search met the
+ * precision) or failed. */
+static void cell_decide(sched *s, cell_rt *cell, const char *state)
+{
+	store_cell_update up = { .lo = cell->search.lo,
+				 .hi = cell->search.hi,
+				 .done = true,
+				 .full = search_full(&cell->search) };
+	emc_err err;
+
+	if (cell->decided)
+		return;
+	if (store_cell_set(s->db, cell->id, &up, state, &err) < 0) {
+		log_error("%s", err.msg);
+		return;
+	}
+	cell->decided = true;
+	if (strcmp(state, "done") == 0)
+		log_info("cell %" PRId64 ": EMC %s%" PRId64, cell->id, up.full ? ">=" : "", cell->search.lo);
+	else
+		log_warn("cell %" PRId64 ": failed", cell->id);
+	cell_prune(s, cell);
+	cell_maybe_finish(s, cell);
+}
+
+static trial_rt *probe_add(sched *s, cell_rt *cell, int64_t trial_id, int64_t n)
+{
+	trial_rt *t;
+
+	if (cell->n_probes >= MAX_PROBES_LIMIT)
+		return NULL;
+	t = calloc(1, sizeof *t);
+	if (!t) {
+		log_error("out of memory");
+		return NULL;
+	}
+	t->id = trial_id;
+	t->cell = cell;
+	t->n = n;
+	cell->probes[cell->n_probes++] = t;
+	active_add(s, t);
+	return t;
+}
+
+/* Give the cell up to max_new new probes; decide it when its search is
+ * over. Returns the number of probes added. */
+static int cell_refill(sched *s, cell_rt *cell, int max_new)
+{
+	int64_t inflight[MAX_PROBES_LIMIT];
+	int k = 0, added = 0;
+	emc_err err;
+
+	if (cell->decided || cell->campaign->paused)
+		return 0;
+	if (search_done(&cell->search)) {
+		cell_decide(s, cell, "done");
+		return 0;
+	}
+	for (int i = 0; i < cell->n_probes; i++)
+		inflight[k++] = cell->probes[i]->n;
+	while (added < max_new && cell->n_probes < s->cfg.max_probes) {
+		int64_t n, trial_id;
+		trial_rt *t;
+
+		if (search_next(&cell->search, inflight, k, &n) != 1)
+			break;
+		if (store_trial_insert(s->db, cell->id, n, &trial_id, &err) < 0) {
+			log_error("%s", err.msg);
+			break;
+		}
+		t = probe_add(s, cell, trial_id, n);
+		if (!t)
+			break;
+		queue_push(s, t);
+		inflight[k++] = n;
+		added++;
+	}
+	return added;
+}
+
+/* One new probe for each cell that can use one, round robin, so cells of
+ * all campaigns share idle workers fairly. Returns how many were added. */
+static int refill_round(sched *s)
+{
+	cell_rt *start = s->next_refill ? s->next_refill : s->cells;
+	cell_rt *c = start;
+	int added = 0;
+
+	if (!c)
+		return 0;
+	do {
+		added += cell_refill(s, c, 1);
+		c = c->next ? c->next : s->cells;
+	} while (c != start);
+	s->next_refill = start->next ? start->next : s->cells;
+	return added;
+}
+
+/* ---- losing and giving up ----------------------------------------------- */
+
+static void trial_give_up(sched *s, trial_rt *t, const char *error)
+{
+	cell_rt *cell = t->cell;
+	store_cell_update up = { .lo = cell->search.lo, .hi = cell->search.hi, .done = true, .full = false };
+	emc_err err;
+
+	if (store_trial_fail(s->db, t->id, error, cell->id, &up, &err) < 0) {
+		log_error("%s", err.msg);
+		return;
+	}
+	log_error("cell %" PRId64 " n=%" PRId64 ": trial %" PRId64 " failed: %s", cell->id, t->n, t->id, error);
+	trial_drop(s, t);
+	cell->decided = true; /* the store marked it failed */
+	cell_prune(s, cell);
+	cell_maybe_finish(s, cell);
+}
+
+/* The live attempt of t ended without a result that counts. `state` is
+ * lost, preempted or failed. The trial goes back to the queue unless its
+ * retry budget is spent or the probe became pointless meanwhile. */
+static void trial_lose(sched *s, trial_rt *t, const char *state, const char *why)
+{
+	bool failed = strcmp(state, "failed") == 0;
+	char error[400];
+	emc_err err;
+
+	if (store_attempt_end(s->db, t->attempt_id, state, &err) < 0) {
+		log_error("%s", err.msg);
+		return;
+	}
+	log_warn("trial %" PRId64 " (cell %" PRId64 ", n=%" PRId64 "): attempt %" PRId64 " %s: %s", t->id,
+		 t->cell->id, t->n, t->attempt_id, state, why);
+	if (t->worker)
+		t->worker->running--;
+	t->running = false;
+	t->orphaned = false;
+	t->cancelling = false;
+	t->worker = NULL;
+	t->attempt_id = 0;
+	if (failed)
+		t->failed++;
+	else
+		t->lost++;
+	if (failed ? t->failed > s->cfg.max_failed : t->lost > s->cfg.max_lost) {
+		snprintf(error, sizeof error, "%d attempt(s) %s, the last: %s", failed ? t->failed : t->lost,
+			 failed ? "failed" : "lost or preempted", why);
+		trial_give_up(s, t, error);
+		return;
+	}
+	queue_push(s, t);
+	if (t->cell->decided || search_pointless(&t->cell->search, t->n)) {
+		cell_rt *cell = t->cell;
+
+		cell_prune(s, cell);
+		if (!cell->decided && cell->n_probes == 0)
+			cell_refill(s, cell, 1);
+	}
+}
+
+/* ---- workers ------------------------------------------------------------ */
+
+/* The first running trial held by w (NULL = by nobody: orphaned) whose
+ * lease ended before `now` (or any, with now = INT64_MAX). Callers that
+ * act on it restart the search: acting may free other trials. */
+static trial_rt *running_trial(sched *s, const worker_rt *w, bool any_worker, int64_t now)
+{
+	for (trial_rt *t = s->active; t; t = t->active_next)
+		if (t->running && (any_worker || t->worker == w) && t->deadline_ms < now)
+			return t;
+	return NULL;
+}
+
+static void worker_remove(sched *s, worker_rt *w, const char *why)
+{
+	trial_rt *t;
+
+	while ((t = running_trial(s, w, false, INT64_MAX)))
+		trial_lose(s, t, "lost", why);
+	for (int i = 0; i < s->n_workers; i++)
+		if (s->workers[i] == w) {
+			s->workers[i] = s->workers[--s->n_workers];
+			break;
+		}
+	log_info("worker %" PRId64 " (%s) removed: %s", w->db_id, w->host, why);
+	free(w);
+}
+
+static bool attempt_listed(const Emc__Hello *h, int64_t attempt_id)
+{
+	for (size_t i = 0; i < h->n_running_attempts; i++)
+		if ((int64_t)h->running_attempts[i] == attempt_id)
+			return true;
+	return false;
+}
+
+static void handle_hello(sched *s, const uint8_t *id, size_t id_len, const Emc__Hello *h)
+{
+	Emc__Envelope env = EMC__ENVELOPE__INIT;
+	Emc__Welcome welcome = EMC__WELCOME__INIT;
+	worker_rt *w = worker_find(s, id, id_len);
+	char ident_text[2 * MAX_IDENTITY + 1];
+	emc_err err;
+
+	if (h->protocol != EMC_PROTOCOL_VERSION) {
+		log_warn("worker refused: protocol %u, expected %d", h->protocol, EMC_PROTOCOL_VERSION);
+		send_error(s, SCHED_WORKERS, id, id_len, "protocol version mismatch");
+		return;
+	}
+	if (h->slots < 1 || h->slots > MAX_SLOTS_PER_WORKER) {
+		send_error(s, SCHED_WORKERS, id, id_len, "hello: slots out of range");
+		return;
+	}
+	if (h->n_running_attempts > h->slots) {
+		send_error(s, SCHED_WORKERS, id, id_len, "hello: more running attempts than slots");
+		return;
+	}
+	if (!w) {
+		if (s->n_workers >= s->cfg.max_workers) {
+			log_warn("worker refused: already %d workers", s->n_workers);
+			send_error(s, SCHED_WORKERS, id, id_len, "too many workers");
+			return;
+		}
+		w = calloc(1, sizeof *w);
+		if (!w)
+			return;
+		memcpy(w->identity, id, id_len);
+		w->identity_len = id_len;
+		s->workers[s->n_workers++] = w;
+	} else {
+		/* It lost track of whatever it does not list any more. */
+		bool again = true;
+
+		while (again) {
+			again = false;
+			for (trial_rt *t = s->active; t; t = t->active_next)
+				if (t->running && t->worker == w && !attempt_listed(h, t->attempt_id)) {
+					trial_lose(s, t, "lost", "its worker restarted");
+					again = true;
+					break;
+				}
+		}
+	}
+	for (size_t i = 0; i < id_len; i++)
+		snprintf(ident_text + 2 * i, 3, "%02x", id[i]);
+	snprintf(w->host, sizeof w->host, "%.128s:%u", h->host ? h->host : "?", h->pid);
+	w->slots = (int)h->slots;
+	w->running = 0;
+	w->last_seen_ms = emc_now_ms();
+	if (store_worker_upsert(s->db, ident_text, w->host, w->slots, &w->db_id, &err) < 0)
+		log_error("%s", err.msg);
+
+	/* Reclaim: attempts it still runs that we (or our predecessor) leased
+	 * to it carry on; any other it must stop. */
+	for (size_t i = 0; i < h->n_running_attempts; i++) {
+		int64_t aid = (int64_t)h->running_attempts[i];
+		trial_rt *t = trial_by_attempt(s, aid);
+
+		if (t && (t->orphaned || t->worker == w || !t->worker)) {
+			if (t->worker != w) {
+				t->worker = w;
+				log_info("trial %" PRId64 ": attempt %" PRId64 " reclaimed by worker %" PRId64, t->id,
+					 aid, w->db_id);
+			}
+			t->orphaned = false;
+			t->deadline_ms = w->last_seen_ms + s->cfg.lease_ms;
+			w->running++;
+			if (t->cancelling || t->cell->decided || search_pointless(&t->cell->search, t->n)) {
+				t->cancelling = true;
+				send_cancel(s, id, id_len, aid);
+			}
+		} else {
+			send_cancel(s, id, id_len, aid);
+		}
+	}
+	w->credit = 0;
+	log_info("worker %" PRId64 " (%s) joined with %d slot(s), %d running", w->db_id, w->host, w->slots,
+		 w->running);
+
+	welcome.worker_id = (uint64_t)w->db_id;
+	welcome.heartbeat_ms = s->cfg.heartbeat_ms;
+	welcome.lease_ms = s->cfg.lease_ms;
+	env.body_case = EMC__ENVELOPE__BODY_WELCOME;
+	env.welcome = &welcome;
+	send_env(s, SCHED_WORKERS, id, id_len, &env);
+}
+
+static void handle_heartbeat(sched *s, worker_rt *w, const Emc__Heartbeat *hb)
+{
+	Emc__Envelope env = EMC__ENVELOPE__INIT;
+	Emc__Heartbeat reply = EMC__HEARTBEAT__INIT;
+
+	for (trial_rt *t = s->active; t; t = t->active_next)
+		if (t->running && t->worker == w)
+			t->deadline_ms = w->last_seen_ms + s->cfg.lease_ms;
+	/* It trains something that is not (or no longer) its: stop it. */
+	for (size_t i = 0; i < hb->n_attempts && i < MAX_SLOTS_PER_WORKER; i++) {
+		trial_rt *t = trial_by_attempt(s, (int64_t)hb->attempts[i]->attempt_id);
+
+		if (!t || t->worker != w)
+			send_cancel(s, w->identity, w->identity_len, (int64_t)hb->attempts[i]->attempt_id);
+	}
+	/* The answer tells the worker we are alive. */
+	env.body_case = EMC__ENVELOPE__BODY_HEARTBEAT;
+	env.heartbeat = &reply;
+	send_env(s, SCHED_WORKERS, w->identity, w->identity_len, &env);
+}
+
+static int assign(sched *s, worker_rt *w, trial_rt *t)
+{
+	Emc__Envelope env = EMC__ENVELOPE__INIT;
+	Emc__Assign a = EMC__ASSIGN__INIT;
+	Emc__DatasetRef ds;
+	wire_cell_storage st;
+	int64_t attempt_id;
+	emc_err err;
+
+	if (store_attempt_start(s->db, t->id, w->db_id, s->cfg.lease_ms, &attempt_id, &err) < 0) {
+		log_error("%s", err.msg);
+		return -EIO;
+	}
+	t->running = true;
+	t->attempt_id = attempt_id;
+	t->worker = w;
+	t->deadline_ms = emc_now_ms() + s->cfg.lease_ms;
+	w->credit--;
+	w->running++;
+
+	a.attempt_id = (uint64_t)attempt_id;
+	a.trial_id = (uint64_t)t->id;
+	a.n = (uint64_t)t->n;
+	a.cell = wire_cell_to_pb(&t->cell->cfg, &st);
+	wire_dataset_to_pb(&t->cell->campaign->dataset, &ds);
+	a.dataset = &ds;
+	env.body_case = EMC__ENVELOPE__BODY_ASSIGN;
+	env.assign = &a;
+	log_debug("trial %" PRId64 " (cell %" PRId64 ", n=%" PRId64 ") -> worker %" PRId64 " as attempt %" PRId64,
+		  t->id, t->cell->id, t->n, w->db_id, attempt_id);
+	send_env(s, SCHED_WORKERS, w->identity, w->identity_len, &env);
+	return 0;
+}
+
+static trial_rt *queue_pop_runnable(sched *s)
+{
+	for (trial_rt *t = s->queue_head; t; t = t->queue_next)
+		if (!t->cell->campaign->paused) {
+			queue_remove(s, t);
+			return t;
+		}
+	return NULL;
+}
+
+static worker_rt *next_worker_with_credit(sched *s)
+{
+	for (int k = 0; k < s->n_workers; k++) {
+		worker_rt *w = s->workers[(s->next_worker + k) % s->n_workers];
+
+		if (w->credit > 0) {
+			s->next_worker = (s->next_worker + k + 1) % s->n_workers;
+			return w;
+		}
+	}
+	return NULL;
+}
+
+void sched_dispatch(sched *s)
+{
+	for (;;) {
+		worker_rt *w = next_worker_with_credit(s);
+		trial_rt *t;
+
+		if (!w)
+			return;
+		t = queue_pop_runnable(s);
+		if (!t) {
+			/* Idle slots and nothing queued: speculate, one probe per cell per round. */
+			if (refill_round(s) == 0)
+				return;
+			continue;
+		}
+		if (assign(s, w, t) < 0) {
+			queue_push(s, t);
+			return;
+		}
+	}
+}
+
+static void handle_result(sched *s, worker_rt *w, const uint8_t *id, size_t id_len, const Emc__Result *r)
+{
+	Emc__Envelope env = EMC__ENVELOPE__INIT;
+	Emc__ResultAck ack = EMC__RESULT_ACK__INIT;
+	trial_rt *t = trial_by_attempt(s, (int64_t)r->attempt_id);
+	cell_rt *cell;
+	store_result sr;
+	store_cell_update up;
+	search_state next;
+	emc_err err;
+
+	ack.attempt_id = r->attempt_id;
+	/* The live attempt of the trial, from the worker holding it — or from
+	 * anyone, for an orphan whose worker has not said hello yet. */
+	if (!t || t->id != (int64_t)r->trial_id || (t->worker != w && !(t->orphaned || !t->worker))) {
+		s->results_fenced++;
+		log_warn("result for attempt %" PRIu64 " (trial %" PRIu64 ") is stale; not recorded", r->attempt_id,
+			 r->trial_id);
+		goto ack;
+	}
+	if (t->worker != w) {
+		if (t->worker)
+			t->worker->running--;
+		t->worker = w;
+		if (w)
+			w->running++;
+		t->orphaned = false;
+	}
+	cell = t->cell;
+	switch (r->outcome) {
+	case EMC__OUTCOME__OUTCOME_PREEMPTED:
+		trial_lose(s, t, "preempted", "its worker drained");
+		ack.recorded = true;
+		goto ack;
+	case EMC__OUTCOME__OUTCOME_FAILED:
+		if (t->failed < s->cfg.max_failed) {
+			trial_lose(s, t, "failed", r->error && *r->error ? r->error : "no message");
+			ack.recorded = true;
+			goto ack;
+		}
+		break;
+	case EMC__OUTCOME__OUTCOME_CANCELLED:
+		if (!t->cancelling) {
+			/* We did not ask: the worker stopped on its own. Run it again. */
+			trial_lose(s, t, "preempted", "cancelled by its worker");
+			ack.recorded = true;
+			goto ack;
+		}
+		break;
+	case EMC__OUTCOME__OUTCOME_FIT:
+	case EMC__OUTCOME__OUTCOME_NO_FIT:
+		break;
+	default:
+		log_warn("result for attempt %" PRIu64 " has outcome %d; not recorded", r->attempt_id,
+			 (int)r->outcome);
+		goto ack;
+	}
+
+	memset(&sr, 0, sizeof sr);
+	sr.outcome = (emc_outcome)r->outcome;
+	sr.reason = (int)r->reason >= 0 && (int)r->reason < (int)EMC_STOP_COUNT ? (emc_stop_reason)r->reason
+										 : EMC_STOP_NONE;
+	sr.epochs = r->epochs;
+	sr.steps = r->steps;
+	sr.train_seconds = r->train_seconds;
+	sr.loss = r->loss;
+	sr.accuracy = r->accuracy;
+	sr.grad_norm = r->grad_norm;
+	sr.budget_used = r->budget_used;
+	sr.has_hessian = r->has_hessian;
+	sr.hessian_min = r->hessian_min;
+	sr.hessian_max = r->hessian_max;
+	snprintf(sr.error, sizeof sr.error, "%s", r->error ? r->error : "");
+
+	next = cell->search;
+	if (sr.outcome == EMC_OUTCOME_FIT || sr.outcome == EMC_OUTCOME_NO_FIT)
+		search_record(&next, t->n, sr.outcome == EMC_OUTCOME_FIT);
+	memset(&up, 0, sizeof up);
+	up.lo = next.lo;
+	up.hi = next.hi;
+	/* A failed trial leaves the cell searching here; cell_decide() below
+	 * marks it failed. */
+	up.done = sr.outcome != EMC_OUTCOME_FAILED && search_done(&next);
+	up.full = search_full(&next);
+	if (store_trial_finish(s->db, t->id, t->attempt_id, &sr, cell->decided ? NULL : &up, &err) < 0) {
+		log_error("%s", err.msg);
+		goto ack; /* the store is the authority: if it refused, so do we */
+	}
+	ack.recorded = true;
+	if (w)
+		w->trials_done++;
+	if (!cell->decided)
+		cell->search = next;
+	log_info("cell %" PRId64 " n=%" PRId64 ": %s (%s) -> [%" PRId64 ", %" PRId64 ")", cell->id, t->n,
+		 emc_outcome_name(sr.outcome), emc_stop_reason_name(sr.reason), next.lo, next.hi);
+	trial_drop(s, t);
+	if (sr.outcome == EMC_OUTCOME_FAILED) {
+		log_error("cell %" PRId64 ": trial failed: %s", cell->id, sr.error);
+		cell_decide(s, cell, "failed");
+	} else if (!cell->decided) {
+		cell_prune(s, cell);
+		if (search_done(&cell->search))
+			cell_decide(s, cell, "done");
+		else if (cell->n_probes == 0)
+			cell_refill(s, cell, 1);
+	}
+	cell_maybe_finish(s, cell);
+ack:
+	env.body_case = EMC__ENVELOPE__BODY_RESULT_ACK;
+	env.result_ack = &ack;
+	send_env(s, SCHED_WORKERS, id, id_len, &env);
+}
+
+void sched_worker_message(sched *s, const uint8_t *id, size_t id_len, const uint8_t *buf, size_t len)
+{
+	Emc__Envelope *env = NULL;
+	worker_rt *w;
+	emc_err err;
+
+	if (id_len == 0 || id_len > MAX_IDENTITY) {
+		log_warn("from peer: identity of %zu bytes; dropped", id_len);
+		return;
+	}
+	if (wire_decode(buf, len, &env, &err) < 0) {
+		log_warn("from peer: %s", err.msg);
+		send_error(s, SCHED_WORKERS, id, id_len, err.msg);
+		return;
+	}
+	w = worker_find(s, id, id_len);
+	if (w)
+		w->last_seen_ms = emc_now_ms();
+	switch (env->body_case) {
+	case EMC__ENVELOPE__BODY_HELLO:
+		handle_hello(s, id, id_len, env->hello);
+		break;
+	case EMC__ENVELOPE__BODY_RESULT:
+		/* Recorded even from a worker we do not know yet: after our
+		 * restart, its result for an orphaned attempt still counts. */
+		handle_result(s, w, id, id_len, env->result);
+		if (!w)
+			send_error(s, SCHED_WORKERS, id, id_len, "unknown worker: say hello first");
+		break;
+	case EMC__ENVELOPE__BODY_READY:
+		if (!w) {
+			send_error(s, SCHED_WORKERS, id, id_len, "unknown worker: say hello first");
+			break;
+		}
+		w->credit += (int)(env->ready->credit > (uint32_t)w->slots ? (uint32_t)w->slots : env->ready->credit);
+		if (w->credit > w->slots - w->running)
+			w->credit = w->slots - w->running;
+		break;
+	case EMC__ENVELOPE__BODY_HEARTBEAT:
+		if (!w)
+			send_error(s, SCHED_WORKERS, id, id_len, "unknown worker: say hello first");
+		else
+			handle_heartbeat(s, w, env->heartbeat);
+		break;
+	case EMC__ENVELOPE__BODY_BYE:
+		if (w)
+			worker_remove(s, w, "said bye");
+		break;
+	default:
+		log_warn("from %s: unexpected message (body %d)", w ? w->host : "an unknown peer",
+			 (int)env->body_case);
+		send_error(s, SCHED_WORKERS, id, id_len, "unexpected message");
+		break;
+	}
+	wire_free(&env);
+}
+
+/* ---- control ------------------------------------------------------------ */
+
+static void control_reply(sched *s, const uint8_t *id, size_t id_len, bool ok, const char *message,
+			  Emc__WorkerInfo **workers, size_t n_workers)
+{
+	Emc__Envelope env = EMC__ENVELOPE__INIT;
+	Emc__ControlReply r = EMC__CONTROL_REPLY__INIT;
+
+	r.ok = ok;
+	r.message = (char *)message;
+	r.workers = workers;
+	r.n_workers = n_workers;
+	env.body_case = EMC__ENVELOPE__BODY_CONTROL_REPLY;
+	env.control_reply = &r;
+	send_env(s, SCHED_CONTROL, id, id_len, &env);
+}
+
+static void control_workers(sched *s, const uint8_t *id, size_t id_len)
+{
+	Emc__WorkerInfo *infos = calloc((size_t)s->n_workers + 1, sizeof *infos);
+	Emc__WorkerInfo **ptrs = calloc((size_t)s->n_workers + 1, sizeof *ptrs);
+	int64_t now = emc_now_ms();
+
+	if (!infos || !ptrs) {
+		control_reply(s, id, id_len, false, "out of memory", NULL, 0);
+		goto out;
+	}
+	for (int i = 0; i < s->n_workers; i++) {
+		worker_rt *w = s->workers[i];
+
+		emc__worker_info__init(&infos[i]);
+		infos[i].id = (uint64_t)w->db_id;
+		infos[i].host = w->host;
+		infos[i].slots = (uint32_t)w->slots;
+		infos[i].busy = (uint32_t)w->running;
+		infos[i].last_heartbeat_ms_ago = now - w->last_seen_ms;
+		infos[i].trials_done = (uint64_t)w->trials_done;
+		ptrs[i] = &infos[i];
+	}
+	control_reply(s, id, id_len, true, "", ptrs, (size_t)s->n_workers);
+out:
+	free(infos);
+	free(ptrs);
+}
+
+static int campaign_cancel(sched *s, campaign_rt *c, emc_err *err)
+{
+	for (trial_rt *t = s->active, *next; t; t = next) {
+		next = t->active_next;
+		if (t->cell->campaign != c)
+			continue;
+		if (!t->running) {
+			if (store_trial_cancel(s->db, t->id, err) < 0)
+				return -EIO;
+			trial_drop(s, t);
+		} else if (t->worker && !t->cancelling) {
+			t->cancelling = true;
+			send_cancel(s, t->worker->identity, t->worker->identity_len, t->attempt_id);
+		}
+	}
+	if (store_campaign_set_state(s->db, c->id, "cancelled", err) < 0)
+		return -EIO;
+	/* Its cells stop counting; running probes end as their workers answer. */
+	for (cell_rt *cell = s->cells; cell; cell = cell->next)
+		if (cell->campaign == c && !cell->finished) {
+			cell->decided = true;
+			cell->finished = true;
+		}
+	c->cells_active = 0;
+	c->paused = true;
+	return 0;
+}
+
+void sched_control_message(sched *s, const uint8_t *id, size_t id_len, const uint8_t *buf, size_t len)
+{
+	Emc__Envelope *env = NULL, reply = EMC__ENVELOPE__INIT;
+	Emc__SubmitReply sr = EMC__SUBMIT_REPLY__INIT;
+	char message[EMC_ERR_MAX + 64];
+	campaign_rt *c;
+	emc_err err;
+	int64_t cid = 0;
+	bool resumed = false;
+
+	if (wire_decode(buf, len, &env, &err) < 0) {
+		send_error(s, SCHED_CONTROL, id, id_len, err.msg);
+		return;
+	}
+	emc_err_clear(&err);
+	switch (env->body_case) {
+	case EMC__ENVELOPE__BODY_SUBMIT:
+		if (!env->submit->spec_text) {
+			send_error(s, SCHED_CONTROL, id, id_len, "submit: no spec");
+			break;
+		}
+		if (sched_submit(s, env->submit->spec_text, strlen(env->submit->spec_text),
+				 env->submit->origin && *env->submit->origin ? env->submit->origin : "spec",
+				 env->submit->base_dir && *env->submit->base_dir ? env->submit->base_dir : NULL, &cid,
+				 &resumed, &err) < 0) {
+			sr.ok = false;
+			sr.message = err.msg;
+		} else {
+			sr.ok = true;
+			sr.campaign_id = (uint64_t)cid;
+			sr.resumed = resumed;
+		}
+		reply.body_case = EMC__ENVELOPE__BODY_SUBMIT_REPLY;
+		reply.submit_reply = &sr;
+		send_env(s, SCHED_CONTROL, id, id_len, &reply);
+		break;
+	case EMC__ENVELOPE__BODY_CONTROL: {
+		const char *verb = env->control->verb ? env->control->verb : "";
+		const char *name = env->control->campaign ? env->control->campaign : "";
+
+		if (strcmp(verb, "workers") == 0) {
+			control_workers(s, id, id_len);
+			break;
+		}
+		c = campaign_find_name(s, name);
+		if (!c || (c->cells_active == 0 && strcmp(verb, "cancel") != 0)) {
+			snprintf(message, sizeof message, "no active campaign named '%s'", name);
+			control_reply(s, id, id_len, false, message, NULL, 0);
+			break;
+		}
+		if (strcmp(verb, "pause") == 0 || strcmp(verb, "resume") == 0) {
+			bool pause = verb[0] == 'p';
+
+			if (store_campaign_set_state(s->db, c->id, pause ? "paused" : "running", &err) < 0) {
+				control_reply(s, id, id_len, false, err.msg, NULL, 0);
+				break;
+			}
+			c->paused = pause;
+			log_info("campaign %s: %s", c->name, pause ? "paused" : "resumed");
+			snprintf(message, sizeof message, "campaign %s %s%s", c->name, pause ? "paused" : "resumed",
+				 pause ? " (running trials finish; no new ones start)" : "");
+			control_reply(s, id, id_len, true, message, NULL, 0);
+		} else if (strcmp(verb, "cancel") == 0) {
+			if (campaign_cancel(s, c, &err) < 0) {
+				control_reply(s, id, id_len, false, err.msg, NULL, 0);
+				break;
+			}
+			log_info("campaign %s: cancelled", c->name);
+			snprintf(message, sizeof message, "campaign %s cancelled", c->name);
+			control_reply(s, id, id_len, true, message, NULL, 0);
+		} else {
+			snprintf(message, sizeof message, "unknown verb '%.40s' (pause, resume, cancel, workers)",
+				 verb);
+			control_reply(s, id, id_len, false, message, NULL, 0);
+		}
+		break;
+	}
+	default:
+		send_error(s, SCHED_CONTROL, id, id_len, "control: expected Submit or Control");
+		break;
+	}
+	wire_free(&env);
+	sched_dispatch(s);
+}
+
+/* ---- time ---------------------------------------------------------------- */
+
+void sched_tick(sched *s)
+{
+	int64_t now = emc_now_ms();
+
+	trial_rt *t;
+
+	while ((t = running_trial(s, NULL, true, now)))
+		trial_lose(s, t, "lost",
+			   t->orphaned ? "no worker reclaimed it after the coordinator restarted" : "its lease expired");
+	for (int i = s->n_workers - 1; i >= 0; i--)
+		if (now - s->workers[i]->last_seen_ms > s->cfg.lease_ms)
+			worker_remove(s, s->workers[i], "silent past its lease");
+	sched_dispatch(s);
+}
+
+/* ---- loading ------------------------------------------------------------- */
+
+static int load_campaign(void *ctx, const store_campaign_row *row)
+{
+	sched *s = ctx;
+	campaign_rt *c;
+
+	if (campaign_find(s, row->id))
+		return 0;
+	c = calloc(1, sizeof *c);
+	if (!c)
+		return -ENOMEM;
+	c->id = row->id;
+	snprintf(c->name, sizeof c->name, "%s", row->name);
+	c->dataset = row->dataset;
+	c->search = row->search;
+	c->n_total = row->n_total;
+	c->paused = strcmp(row->state, "paused") == 0;
+	c->next = s->campaigns;
+	s->campaigns = c;
+	return 0;
+}
+
+static int load_cell(void *ctx, const store_cell_row *row)
+{
+	sched *s = ctx;
+	campaign_rt *camp = campaign_find(s, row->campaign_id);
+	cell_rt *c;
+	int64_t n_max;
+
+	if (!camp || cell_find(s, row->id))
+		return 0;
+	c = calloc(1, sizeof *c);
+	if (!c)
+		return -ENOMEM;
+	c->id = row->id;
+	c->campaign = camp;
+	c->cfg = row->cfg;
+	n_max = camp->search.max_n > 0 ? camp->search.max_n : camp->n_total;
+	search_restore(&c->search, camp->search.start, camp->search.precision, n_max, row->lo, row->hi);
+	c->decided = strcmp(row->state, "searching") != 0;
+	c->finished = c->decided;
+	if (!c->finished)
+		camp->cells_active++;
+	if (s->cells_tail)
+		s->cells_tail->next = c;
+	else
+		s->cells = c;
+	s->cells_tail = c;
+	return 0;
+}
+
+static int load_trial(void *ctx, const store_trial_row *row)
+{
+	sched *s = ctx;
+	cell_rt *cell = cell_find(s, row->cell_id);
+	trial_rt *t;
+
+	if (!cell)
+		return 0;
+	for (int i = 0; i < cell->n_probes; i++)
+		if (cell->probes[i]->id == row->id)
+			return 0;
+	t = probe_add(s, cell, row->id, row->n);
+	if (!t)
+		return 0;
+	t->lost = row->attempts_lost;
+	t->failed = row->attempts_failed;
+	if (strcmp(row->state, "running") == 0 && row->attempt_id > 0) {
+		t->running = true;
+		t->orphaned = true;
+		t->attempt_id = row->attempt_id;
+		t->deadline_ms = emc_now_ms() + s->cfg.grace_ms;
+	} else {
+		queue_push(s, t);
+	}
+	return 0;
+}
+
+static int load_state(sched *s, emc_err *err)
+{
+	int r = store_load_active(s->db, load_campaign, load_cell, load_trial, s, err);
+
+	if (r < 0)
+		return r;
+	for (cell_rt *c = s->cells; c; c = c->next) {
+		if (c->decided) {
+			/* Decided before the restart with probes still out: cancel them. */
+			cell_prune(s, c);
+			cell_maybe_finish(s, c);
+		} else if (c->n_probes == 0) {
+			cell_refill(s, c, 1);
+		}
+	}
+	for (campaign_rt *c = s->campaigns; c; c = c->next)
+		if (c->cells_active == 0 && store_campaign_set_state(s->db, c->id, "done", err) < 0)
+			return -EIO;
+	return 0;
+}
+
+int sched_submit(sched *s, const char *text, size_t len, const char *origin, const char *base_dir, int64_t *ret_id,
+		 bool *ret_resumed, emc_err *err)
+{
+	campaign_prep prep;
+	char existing_hash[65] = "";
+	int64_t id;
+	int r;
+
+	r = campaign_prepare(text, len, origin, base_dir, &prep, err);
+	if (r < 0)
+		return r;
+	r = store_campaign_find(s->db, prep.spec->name, &id, existing_hash, err);
+	if (r < 0)
+		goto out;
+	if (r == 1) {
+		if (strcmp(existing_hash, prep.spec_hash) != 0) {
+			r = emc_err_set(err, EEXIST,
+					"%s: campaign '%s' already exists in this database with a different spec; "
+					"rename it or use another database",
+					origin, prep.spec->name);
+			goto out;
+		}
+		*ret_resumed = true;
+		*ret_id = id;
+		log_info("campaign %s: resumed", prep.spec->name);
+		r = 0;
+		goto out;
+	}
+	r = store_campaign_insert(s->db, prep.spec, text, prep.spec_hash, &prep.dataset, &id, err);
+	if (r < 0)
+		goto out;
+	log_info("campaign %s: %d cell(s) on %s (%" PRId64 " samples)", prep.spec->name, prep.spec->n_cells,
+		 prep.dataset.description, prep.dataset.n_total);
+	*ret_resumed = false;
+	*ret_id = id;
+	r = load_state(s, err);
+out:
+	campaign_prep_deinit(&prep);
+	return r;
+}
+
+/* ---- life ---------------------------------------------------------------- */
+
+void sched_config_defaults(sched_config *cfg)
+{
+	cfg->heartbeat_ms = 1000;
+	cfg->lease_ms = 10000;
+	cfg->grace_ms = 15000;
+	cfg->max_lost = 5;
+	cfg->max_failed = 2;
+	cfg->max_workers = 4096;
+	cfg->max_probes = 16;
+}
+
+int sched_new(store *db, const sched_config *cfg, sched_send_fn send, void *send_ctx, sched **ret, emc_err *err)
+{
+	sched *s = calloc(1, sizeof *s);
+	int r;
+
+	if (!s)
+		return emc_err_set(err, ENOMEM, "coordinator: out of memory");
+	s->db = db;
+	s->cfg = *cfg;
+	if (s->cfg.max_probes < 1)
+		s->cfg.max_probes = 1;
+	if (s->cfg.max_probes > MAX_PROBES_LIMIT)
+		s->cfg.max_probes = MAX_PROBES_LIMIT;
+	s->send = send;
+	s->send_ctx = send_ctx;
+	s->workers = calloc((size_t)(cfg->max_workers > 0 ? cfg->max_workers : 1), sizeof *s->workers);
+	if (!s->workers) {
+		free(s);
+		return emc_err_set(err, ENOMEM, "coordinator: out of memory");
+	}
+	r = load_state(s, err);
+	if (r < 0) {
+		sched_destroy(&s);
+		return r;
+	}
+	*ret = s;
+	return 0;
+}
+
+void sched_destroy(sched **p)
+{
+	sched *s = *p;
+
+	if (!s)
+		return;
+	while (s->campaigns) {
+		campaign_rt *c = s->campaigns;
+
+		s->campaigns = c->next;
+		free(c);
+	}
+	while (s->active) {
+		trial_rt *t = s->active;
+
+		s->active = t->active_next;
+		free(t);
+	}
+	while (s->cells) {
+		cell_rt *c = s->cells;
+
+		s->cells = c->next;
+		free(c);
+	}
+	for (int i = 0; i < s->n_workers; i++)
+		free(s->workers[i]);
+	free(s->workers);
+	free(s);
+	*p = NULL;
+}
