@@ -139,17 +139,43 @@ static void after_event(void)
 		shutdown_loop(0);
 }
 
+/* Everything one turn of the loop writes is one transaction (group
+ * commit); results are acknowledged once it is durable. */
+static bool batch_begin(void)
+{
+	emc_err err;
+
+	if (sched_batch_begin(C.sched, &err) < 0) {
+		log_error("%s", err.msg);
+		shutdown_loop(1);
+		return false;
+	}
+	return true;
+}
+
+static void batch_end(void)
+{
+	emc_err err;
+
+	if (sched_batch_end(C.sched, &err) < 0) {
+		/* Memory ran ahead of the store: stop, and let a restart rebuild. */
+		log_error("%s; stopping so that a restart rebuilds state from the database", err.msg);
+		shutdown_loop(1);
+	}
+}
+
 static void drain_all(void)
 {
 	bool more;
 
-	if (C.stopping)
+	if (C.stopping || !batch_begin())
 		return;
 	more = drain(C.worker_sock, sched_worker_message);
 	if (!C.stopping)
 		more |= drain(C.control_sock, sched_control_message);
 	if (!C.stopping)
 		sched_dispatch(C.sched);
+	batch_end();
 	after_event();
 	if (more && !C.stopping)
 		uv_idle_start(&C.idle, on_idle);
@@ -177,7 +203,10 @@ static void on_poll(uv_poll_t *h, int status, int events)
 static void on_tick(uv_timer_t *h)
 {
 	(void)h;
+	if (C.stopping || !batch_begin())
+		return;
 	sched_tick(C.sched);
+	batch_end();
 	after_event();
 }
 

@@ -101,8 +101,19 @@ struct worker_rt {
 	int64_t trials_done;
 };
 
+/* A ResultAck held back until the batch that recorded the result commits. */
+typedef struct pending_ack {
+	uint8_t identity[MAX_IDENTITY];
+	size_t identity_len;
+	uint64_t attempt_id;
+	bool recorded;
+} pending_ack;
+
 struct sched {
 	store *db;
+	bool batching;
+	pending_ack *acks;
+	size_t n_acks, cap_acks;
 	sched_config cfg;
 	sched_send_fn send;
 	void *send_ctx;
@@ -811,9 +822,63 @@ static void handle_result(sched *s, worker_rt *w, const uint8_t *id, size_t id_l
 	}
 	cell_maybe_finish(s, cell);
 ack:
+	if (s->batching) {
+		/* The worker may forget the result once acknowledged: only
+		 * after the batch's commit made it durable. */
+		if (s->n_acks == s->cap_acks) {
+			size_t cap = s->cap_acks ? 2 * s->cap_acks : 64;
+			pending_ack *a = realloc(s->acks, cap * sizeof *a);
+
+			if (!a) {
+				log_error("out of memory; result for attempt %" PRIu64 " not acknowledged",
+					  r->attempt_id);
+				return;
+			}
+			s->acks = a;
+			s->cap_acks = cap;
+		}
+		memcpy(s->acks[s->n_acks].identity, id, id_len);
+		s->acks[s->n_acks].identity_len = id_len;
+		s->acks[s->n_acks].attempt_id = ack.attempt_id;
+		s->acks[s->n_acks].recorded = ack.recorded;
+		s->n_acks++;
+		return;
+	}
 	env.body_case = EMC__ENVELOPE__BODY_RESULT_ACK;
 	env.result_ack = &ack;
 	send_env(s, SCHED_WORKERS, id, id_len, &env);
+}
+
+int sched_batch_begin(sched *s, emc_err *err)
+{
+	int r = store_batch_begin(s->db, err);
+
+	if (r == 0)
+		s->batching = true;
+	return r;
+}
+
+int sched_batch_end(sched *s, emc_err *err)
+{
+	int r;
+
+	if (!s->batching)
+		return 0;
+	s->batching = false;
+	r = store_batch_end(s->db, err);
+	if (r == 0)
+		for (size_t i = 0; i < s->n_acks; i++) {
+			Emc__Envelope env = EMC__ENVELOPE__INIT;
+			Emc__ResultAck ack = EMC__RESULT_ACK__INIT;
+
+			ack.attempt_id = s->acks[i].attempt_id;
+			ack.recorded = s->acks[i].recorded;
+			env.body_case = EMC__ENVELOPE__BODY_RESULT_ACK;
+			env.result_ack = &ack;
+			send_env(s, SCHED_WORKERS, s->acks[i].identity, s->acks[i].identity_len, &env);
+		}
+	s->n_acks = 0;
+	return r;
 }
 
 void sched_worker_message(sched *s, const uint8_t *id, size_t id_len, const uint8_t *buf, size_t len)
@@ -1258,6 +1323,7 @@ void sched_destroy(sched **p)
 	for (int i = 0; i < s->n_workers; i++)
 		free(s->workers[i]);
 	free(s->workers);
+	free(s->acks);
 	free(s);
 	*p = NULL;
 }

@@ -66,6 +66,14 @@ void sched_tick(sched *s);
 /* Hand pending trials to workers with credit. */
 void sched_dispatch(sched *s);
 
+/* Group commit. Between sched_batch_begin() and sched_batch_end() every
+ * store write joins one transaction, and ResultAcks are held back; the end
+ * commits once and only then sends the acks, so a worker forgets a result
+ * only after it is durable. If the commit fails, memory and store disagree:
+ * the caller must stop (a restart rebuilds memory from the store). */
+int sched_batch_begin(sched *s, emc_err *err);
+int sched_batch_end(sched *s, emc_err *err);
+
 /* No campaign has work left. */
 bool sched_all_done(const sched *s);
 

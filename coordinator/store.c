@@ -103,6 +103,9 @@ enum stmt_id {
 	ST_BEGIN,
 	ST_COMMIT,
 	ST_ROLLBACK,
+	ST_SAVEPOINT,
+	ST_RELEASE,
+	ST_ROLLBACK_TO,
 	ST_CAMPAIGN_FIND,
 	ST_CAMPAIGN_INSERT,
 	ST_CELL_INSERT,
@@ -140,6 +143,9 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_SAVEPOINT] = "SAVEPOINT op",
+	[ST_RELEASE] = "RELEASE op",
+	[ST_ROLLBACK_TO] = "ROLLBACK TO op",
 	[ST_CAMPAIGN_FIND] = "SELECT id, spec_hash FROM campaigns WHERE name = ?1",
 	[ST_CAMPAIGN_INSERT] = "INSERT INTO campaigns (name, state, spec_text, spec_hash, dataset_name,"
 			       " dataset_format, dataset_split, dataset_images, dataset_labels, dataset_desc,"
@@ -215,6 +221,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 struct store {
 	sqlite3 *db;
 	bool readonly;
+	bool batch;        /* store_batch_begin() opened an outer transaction */
 	sqlite3_stmt *st[ST_COUNT];
 };
 
@@ -284,15 +291,25 @@ static int run_id(store *s, enum stmt_id id, const char *what, emc_err *err)
 	return st ? exec_done(s, st, what, err) : -EIO;
 }
 
+/* Every write function is one transaction — or, inside a batch, one
+ * savepoint of the batch's transaction, so that many small writes share one
+ * commit (and one fsync) while each stays all-or-nothing. */
 static int tx_begin(store *s, emc_err *err)
 {
 	if (s->readonly)
 		return emc_err_set(err, -EROFS, "store: %s: opened read-only", sqlite3_db_filename(s->db, "main"));
-	return run_id(s, ST_BEGIN, "begin", err);
+	return run_id(s, s->batch ? ST_SAVEPOINT : ST_BEGIN, "begin", err);
 }
 
 static void tx_rollback(store *s)
 {
+	if (s->batch) {
+		if (!sqlite3_get_autocommit(s->db)) {
+			run_id(s, ST_ROLLBACK_TO, "rollback to savepoint", NULL);
+			run_id(s, ST_RELEASE, "release savepoint", NULL);
+		}
+		return;
+	}
 	/* Some errors (a full disk, for one) already rolled back. */
 	if (!sqlite3_get_autocommit(s->db))
 		run_id(s, ST_ROLLBACK, "rollback", NULL);
@@ -300,10 +317,36 @@ static void tx_rollback(store *s)
 
 static int tx_commit(store *s, emc_err *err)
 {
-	int r = run_id(s, ST_COMMIT, "commit", err);
+	int r = run_id(s, s->batch ? ST_RELEASE : ST_COMMIT, "commit", err);
 
 	if (r < 0)
 		tx_rollback(s);
+	return r;
+}
+
+int store_batch_begin(store *s, emc_err *err)
+{
+	int r;
+
+	if (s->batch)
+		return emc_err_set(err, -EBUSY, "store: a batch is already open");
+	r = tx_begin(s, err);
+	if (r < 0)
+		return r;
+	s->batch = true;
+	return 0;
+}
+
+int store_batch_end(store *s, emc_err *err)
+{
+	int r;
+
+	if (!s->batch)
+		return emc_err_set(err, -EINVAL, "store: no batch is open");
+	s->batch = false;
+	r = run_id(s, ST_COMMIT, "commit batch", err);
+	if (r < 0 && !sqlite3_get_autocommit(s->db))
+		run_id(s, ST_ROLLBACK, "rollback batch", NULL);
 	return r;
 }
 

@@ -40,6 +40,14 @@ typedef struct store_dataset_info {
 	char description[256]; /* e.g. "fashion-mnist/train" for tables */
 } store_dataset_info;
 
+/* Group commit: between store_batch_begin() and store_batch_end(), every
+ * write function runs as a savepoint of one transaction, committed (and
+ * made durable) once by store_batch_end(). A write that fails inside the
+ * batch is rolled back alone; the others stand. If store_batch_end() fails,
+ * nothing of the batch was written. */
+int store_batch_begin(store *s, emc_err *err);
+int store_batch_end(store *s, emc_err *err);
+
 /* Find a campaign by name. Returns 1 and fills ret_id (and ret_spec_hash,
  * 65 bytes, if non-NULL) when found, 0 when not, -errno on error. */
 int store_campaign_find(store *s, const char *name, int64_t *ret_id, char *ret_spec_hash, emc_err *err);

@@ -386,6 +386,37 @@ static void test_trial_insert_idempotent(void **state)
 	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 128, &d, &err), 0);
 }
 
+/* Group commit: writes of a batch share one transaction; a failed write
+ * inside it is undone alone; a batch never ended is never written. */
+static void test_batch(void **state)
+{
+	fixture *f = *state;
+	emc_err err = { "" };
+	int64_t a = 0, b = 0, d = -1;
+	store *other = NULL;
+
+	assert_int_equal(store_batch_begin(f->s, &err), 0);
+	assert_int_equal(store_batch_begin(f->s, &err), -EBUSY);
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 64, &a, &err), 0);
+	assert_int_equal(store_trial_insert(f->s, 987654, 64, &d, &err), -ENOENT); /* undone alone */
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[1], 64, &b, &err), 0);
+	/* Another connection does not see the batch before it commits. */
+	assert_int_equal(store_open(f->path, true, &other, &err), 0);
+	assert_sql_int(other, 0, "SELECT count(*) FROM trials");
+	assert_int_equal(store_batch_end(f->s, &err), 0);
+	assert_sql_int(other, 2, "SELECT count(*) FROM trials");
+	assert_int_equal(store_batch_end(f->s, &err), -EINVAL);
+
+	/* A batch abandoned by a crash (here: the connection closes without
+	 * ending it) leaves nothing behind. */
+	assert_int_equal(store_batch_begin(f->s, &err), 0);
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[2], 64, &d, &err), 0);
+	store_close(&f->s);
+	assert_int_equal(store_open(f->path, false, &f->s, &err), 0);
+	assert_sql_int(f->s, 2, "SELECT count(*) FROM trials");
+	store_close(&other);
+}
+
 static void test_attempt_start_finish(void **state)
 {
 	fixture *f = *state;
@@ -797,6 +828,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_campaign_roundtrip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_active_stop_and_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trial_insert_idempotent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attempt_start_finish, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lost_attempt_fenced, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recover_running, setup, teardown),
