@@ -1,11 +1,14 @@
-/* model.h — a network as a list of layers over planned arenas (internal).
+/* model.h — a network as a graph of layers over planned arenas (internal).
  *
- * nn_model_new() turns a model description into a list of layers, sizes
- * every buffer a pass can touch for at most rows_cap rows, and allocates
- * and touches them all at once. After that, nn_model_pass() runs forward
- * (and backward) over any number of rows, in chunks of rows_cap, without
- * allocating. The struct is visible so the trainer and the tests can reach
- * the parameter and gradient arenas; treat the rest as read-only.
+ * nn_model_new() turns a model description into a list of operations over
+ * numbered values (value 0 is the input; every operation writes one new
+ * value and reads one or two earlier ones, so residual connections are
+ * just values read twice), sizes every buffer a pass can touch for at most
+ * rows_cap samples, and allocates and touches them all at once. After that
+ * nn_model_pass() runs forward (and backward) over any number of rows, in
+ * chunks of at most rows_cap, without allocating. The struct is visible so
+ * the trainer, the benchmark and the tests can reach the parameter and
+ * gradient arenas and the operation list; treat it as read-only.
  */
 #ifndef EMC_NN_MODEL_H
 #define EMC_NN_MODEL_H
@@ -16,12 +19,16 @@
 
 #include "cell.h"
 #include "err.h"
+#include "layers.h"
 
-#define NN_MAX_LAYERS (2 * EMC_MAX_LAYERS + 2)
+/* Enough for a ResNet of 16 stages of 6 blocks or a ViT of depth 90. */
+#define NN_MAX_OPS 1024
 /* Widths above this are refused: they are typos, not experiments. */
 #define NN_MAX_WIDTH (1 << 20)
 /* Refuse to plan a model whose buffers would need more than this. */
-#define NN_MAX_ARENA_BYTES ((size_t)4 << 30)
+#define NN_MAX_ARENA_BYTES ((size_t)16 << 30)
+/* "No buffer here" in an offset field. */
+#define NN_NONE SIZE_MAX
 
 /* Streams of the cell's seed that the engine draws from ("nn_init",
  * "nn_order"), far from the small ids that subsets and label variants use.
@@ -30,43 +37,87 @@
 #define NN_STREAM_INIT 0x6e6e5f696e6974ULL
 #define NN_STREAM_ORDER 0x6e6e5f6f72646572ULL
 
-/* Rows per forward/backward chunk in training: bounds activation memory
- * whatever n is, and is large enough that the GEMMs run at full speed. */
+/* Rows per forward/backward chunk at most: bounds activation memory
+ * whatever n is, and is large enough that the GEMMs run at full speed.
+ * Batch norm's batch statistics are per chunk (see model.c). A trial sizes
+ * its chunks to its mini-batch (train.c), but never below NN_EVAL_ROWS, so
+ * evaluations of small-batch trials do not crawl through tiny GEMMs. */
 #define NN_CHUNK_ROWS 512
+#define NN_EVAL_ROWS 128
 
-/* Layer kinds. conv2d, pooling, norms and attention will be further kinds
- * with their own shapes, parameter offsets and scratch in the same list. */
-typedef enum nn_op {
-	NN_OP_DENSE = 0,
-	NN_OP_ACT,
+typedef enum nn_op_kind {
+	NN_OP_DENSE = 0, /* Linear, optionally fused with an activation that its output determines */
+	NN_OP_ACT,       /* an activation on its own (gelu, or after batch norm / a residual add) */
+	NN_OP_CONV,      /* Conv2d, optionally fused with an activation */
+	NN_OP_MAXPOOL,   /* 2×2, stride 2 */
+	NN_OP_AVGPOOL,   /* 2×2, stride 2 */
+	NN_OP_GAP,       /* mean over positions or tokens */
+	NN_OP_BN,        /* BatchNorm2d */
+	NN_OP_LN,        /* LayerNorm over the last dimension */
+	NN_OP_ATTN,      /* softmax(QK^T/√dh)·V of projected tokens */
+	NN_OP_ADD,       /* residual add */
+	NN_OP_POSADD,    /* learned position embedding */
+	NN_OP_KIND_COUNT
+} nn_op_kind;
+
+/* Evaluation uses batch norm's running statistics and leaves them alone;
+ * training uses the chunk's own and updates the running ones. */
+typedef enum nn_mode {
+	NN_MODE_EVAL = 0,
+	NN_MODE_TRAIN,
+} nn_mode;
+
+typedef struct nn_value {
+	int h, w, c;    /* one sample: (h, w, c), NHWC; the input value is stored (c, h, w) */
+	size_t size;    /* h·w·c */
+	int producer;   /* index of the op that writes it, -1 for the input */
+	int consumers;  /* ops that read it */
+	size_t act;     /* offset of (rows_cap, size) in acts; shared with its input by an in-place act */
+	size_t grad;    /* offset of its gradient (rows_cap, size) in gbuf, NN_NONE for the input */
+} nn_value;
+
+typedef struct nn_op {
+	nn_op_kind kind;
+	int in[2];          /* values read; in[1] = -1 unless NN_OP_ADD */
+	int out;            /* value written */
+	emc_activation act; /* NN_OP_ACT; fused into DENSE / CONV (EMC_ACT_LINEAR = none); MAXPOOL: the
+			       activation of its input, whose derivative its backward applies */
+	bool act_by_consumer; /* DENSE / CONV: the max pool after it applies the activation's derivative */
+	int tokens;         /* DENSE: rows per sample (1 when it reads the whole sample flattened) */
+	int fin, fout;      /* DENSE: features per row in and out */
+	nn_conv conv;       /* CONV geometry */
+	int heads;          /* ATTN */
+	size_t w, b;        /* parameter offsets (weight, bias / BN and LN gamma, beta); NN_NONE if absent */
+	size_t nw, nb;      /* their sizes */
+	size_t fan_in;      /* DENSE, CONV: the init bound is 1/√fan_in */
+	size_t save;        /* offset in aux: BN mean, rstd (2c); LN mean, rstd (2·rows); ATTN probs */
+	size_t run;         /* offset in aux: BN running mean, var (2c) */
+	size_t gtmp[2];     /* offset in gbuf where the gradient of in[j] is written before it is added to
+			       the value's own (the value's second reader); NN_NONE = written in place */
 } nn_op;
 
-typedef struct nn_layer {
-	nn_op op;
-	int in, out;        /* features per sample of the layer's input and output */
-	emc_activation act; /* NN_OP_ACT */
-	size_t w, b;        /* NN_OP_DENSE: offsets of weight (out, in) and bias (out) in params/grads */
-	size_t y;           /* offset of the output (rows_cap, out) in acts */
-} nn_layer;
-
 typedef struct nn_model {
-	nn_layer layers[NN_MAX_LAYERS];
-	int n_layers;
-	int dim;     /* input features per sample */
-	int classes; /* logits per sample */
-	int rows_cap;/* rows per chunk that every buffer is sized for */
+	nn_op ops[NN_MAX_OPS];
+	nn_value vals[NN_MAX_OPS + 1];
+	int n_ops, n_vals;
+	int dim;      /* input features per sample */
+	int classes;  /* logits per sample */
+	int rows_cap; /* rows per chunk that every buffer is sized for */
 	size_t n_params;
 
 	float *params; /* (n_params) */
 	float *grads;  /* (n_params) gradient of the last chunk */
-	float *gacc;   /* (n_params) gradient accumulated over chunks */
-	float *acts;   /* outputs of every layer, (rows_cap, out) each */
+	float *gacc;   /* (n_params) gradient summed over chunks */
+	float *acts;   /* every value but the input, (rows_cap, size) each */
+	float *gbuf;   /* gradients of values, in slots reused once their value is done with */
+	float *aux;    /* running and saved statistics, attention probabilities */
 	float *probs;  /* (rows_cap, classes) softmax of the logits */
-	float *dbuf[2];/* (rows_cap, max features) ping-pong gradients of activations */
 	float *xbuf;   /* (rows_cap, dim) gathered input rows */
 	uint8_t *ybuf; /* (rows_cap) gathered labels */
+	float *scratch;/* im2col columns, attention's dS: the largest any op needs */
+	double *dscratch; /* batch norm's per-channel sums */
 
-	void *arena;   /* one allocation behind every float buffer above */
+	void *arena;   /* one allocation behind every buffer above */
 	size_t arena_bytes;
 } nn_model;
 
@@ -80,25 +131,39 @@ typedef struct nn_pass {
 
 /* Plan and allocate the network for `m` on inputs of shape `in`, for
  * chunks of at most rows_cap rows. On success *ret is owned by the caller
- * (nn_model_destroy). -ENOTSUP for families the engine cannot build yet,
- * -EINVAL for a bad description, -ENOMEM; err says which. */
+ * (nn_model_destroy). -EINVAL for a bad description (err names the field),
+ * -ENOMEM. */
 int nn_model_new(const emc_model_cfg *m, const emc_input_shape *in, int rows_cap, nn_model **ret, emc_err *err);
+
+/* The bytes nn_model_new would allocate for its arena, and the parameter
+ * count, without allocating the arena. ret_params may be NULL. */
+int nn_model_plan_bytes(const emc_model_cfg *m, const emc_input_shape *in, int rows_cap, size_t *ret_params,
+			size_t *ret_bytes, emc_err *err);
 
 /* NULL-safe; sets *p = NULL. */
 void nn_model_destroy(nn_model **p);
 
-/* Initialise every parameter as PyTorch's nn.Linear does by default
- * (kaiming_uniform with a = √5): weight and bias ~ U(-1/√in, 1/√in), drawn
- * layer by layer, weight before bias, from (seed, stream). */
+/* Initialise every parameter as PyTorch does by default, drawing op by op,
+ * weight before bias, from (seed, stream): Linear and Conv2d weight and
+ * bias ~ U(-1/√fan_in, 1/√fan_in) (kaiming_uniform with a = √5); norm
+ * weight 1, bias 0; position embedding ~ N(0, 0.02²) (what timm's
+ * trunc_normal_(std=0.02) amounts to: its cut at ±2 is 100 σ away). Batch
+ * norm's running statistics restart at mean 0, variance 1. */
 void nn_model_init_params(nn_model *m, uint64_t seed, uint64_t stream);
 
 /* Forward (and, if want_grad, backward) over `rows` samples of (x, y):
  * rows idx[0..rows) of them, or when idx is NULL the first `rows` rows of x
- * (which are then read in place, not copied). Rows are processed in chunks
- * of rows_cap; with more than one chunk, the gradient is the row-weighted
- * sum of the chunk gradients, i.e. the gradient of the mean over all rows.
+ * (which are then read in place, not copied). Rows are processed in
+ * ceil(rows / rows_cap) chunks of nearly equal size; the gradient is that
+ * of the mean loss over all rows. In NN_MODE_TRAIN batch norm uses each
+ * chunk's statistics and updates its running ones.
  *   x (*, dim), y (*), idx (rows). */
-void nn_model_pass(nn_model *m, const float *x, const uint8_t *y, const int32_t *idx, int64_t rows,
+void nn_model_pass(nn_model *m, const float *x, const uint8_t *y, const int32_t *idx, int64_t rows, nn_mode mode,
 		   bool want_grad, nn_pass *ret);
+
+/* Floating-point operations of the matrix products of one sample's
+ * forward and backward pass (2·M·N·K per GEMM, the first layer's input
+ * gradient excluded as the engine skips it): what the benchmark counts. */
+double nn_model_gemm_flops(const nn_model *m);
 
 #endif

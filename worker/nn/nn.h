@@ -13,8 +13,13 @@
  *            max_steps or max_seconds ran out);
  *   CANCELLED the caller asked it to stop.
  *
+ * Every evaluation (loss, accuracy, gradient norm, the fit test and the
+ * Hessian certificate) covers the whole subset in evaluation mode: batch
+ * norm uses its running statistics there.
+ *
  * All memory is allocated before the first step; a training step does not
- * allocate. Every matrix product goes through cblas_sgemm. A trial is
+ * allocate. Every matrix product goes through cblas_sgemm. The library
+ * never sets the BLAS thread count (the caller does); a trial is
  * deterministic for a given configuration, data and BLAS thread count.
  */
 #ifndef EMC_NN_H
@@ -67,9 +72,10 @@ typedef struct nn_trial_result {
 } nn_trial_result;
 
 /* Bytes a trial of cfg on n samples of this shape allocates in the engine
- * (parameters, gradients, activations, optimizer state, scratch), computed
- * from the description alone. -EINVAL / -ENOTSUP for a model that cannot be
- * built. */
+ * (parameters, gradients, activations and their gradients for one chunk,
+ * statistics, im2col scratch, gathered batch, optimizer state, batch order,
+ * Hessian work space), computed from the description alone: exactly what
+ * nn_train allocates. -EINVAL for a model that cannot be built. */
 int64_t nn_trial_memory_bytes(const emc_cell_cfg *cfg, const emc_input_shape *in, int64_t n);
 
 /* Train cfg on data. Returns 0 and fills *ret when training ran (whatever

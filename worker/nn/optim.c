@@ -1,10 +1,14 @@
-/* optim.c — the optimizers, as PyTorch defines them (see optim.h).
+/* optim.c — the optimizers, as PyTorch defines them, and the schedule (see optim.h).
  *
  * State (the momentum buffer, or Adam's two moments) is allocated and
  * zeroed once when the optimizer is made, sized for the whole parameter
  * vector; a step is one fused loop over it with per-step scalars (bias
  * corrections) worked out in double beforehand. Settings that come from a
  * spec are checked here, once, and name the offending field.
+
+ The learning rate is a field the trainer sets before each step from the
+ schedule (a pure function of the step number, so a trial is replayable),
+ which keeps the update loops free of schedule logic.
  */
 #include "optim.h"
 
@@ -18,6 +22,7 @@ struct nn_optim {
 	emc_optim_cfg cfg;
 	size_t n;
 	int64_t t;   /* steps taken */
+	double lr;   /* of the next step */
 	float *m;    /* (n) sgd momentum buffer, or adam first moment; NULL if unused */
 	float *v;    /* (n) adam second moment; NULL if unused */
 	void *arena; /* behind m and v */
@@ -49,10 +54,28 @@ static int check(const emc_optim_cfg *c, emc_err *err)
 	return 0;
 }
 
+static size_t moments(const emc_optim_cfg *cfg)
+{
+	if (cfg->name == EMC_OPT_ADAM || cfg->name == EMC_OPT_ADAMW)
+		return 2;
+	return cfg->momentum > 0.0 ? 1 : 0;
+}
+
+/* Floats per moment: keeps v 64-byte aligned too. */
+static size_t stride(size_t n)
+{
+	return (n + 15) / 16 * 16;
+}
+
+size_t nn_optim_state_bytes(const emc_optim_cfg *cfg, size_t n)
+{
+	return n == 0 ? 0 : moments(cfg) * stride(n) * sizeof(float);
+}
+
 int nn_optim_new(const emc_optim_cfg *cfg, size_t n, nn_optim **ret, emc_err *err)
 {
 	nn_optim *o = NULL;
-	size_t moments;
+	size_t bytes;
 	int r;
 
 	r = check(cfg, err);
@@ -63,14 +86,9 @@ int nn_optim_new(const emc_optim_cfg *cfg, size_t n, nn_optim **ret, emc_err *er
 		return emc_err_set(err, -ENOMEM, "out of memory for the optimizer");
 	o->cfg = *cfg;
 	o->n = n;
-	if (cfg->name == EMC_OPT_ADAM || cfg->name == EMC_OPT_ADAMW)
-		moments = 2;
-	else
-		moments = cfg->momentum > 0.0 ? 1 : 0;
-	if (moments > 0 && n > 0) {
-		size_t stride = (n + 15) / 16 * 16; /* keep v 64-byte aligned too */
-		size_t bytes = moments * stride * sizeof(float);
-
+	o->lr = cfg->lr;
+	bytes = nn_optim_state_bytes(cfg, n);
+	if (bytes > 0) {
 		o->arena = aligned_alloc(64, bytes);
 		if (!o->arena) {
 			r = emc_err_set(err, -ENOMEM, "out of memory for %zu MiB of optimizer state", bytes >> 20);
@@ -78,8 +96,8 @@ int nn_optim_new(const emc_optim_cfg *cfg, size_t n, nn_optim **ret, emc_err *er
 		}
 		memset(o->arena, 0, bytes);
 		o->m = o->arena;
-		if (moments == 2)
-			o->v = o->m + stride;
+		if (moments(cfg) == 2)
+			o->v = o->m + stride(n);
 	}
 	*ret = o;
 	return 0;
@@ -97,6 +115,11 @@ void nn_optim_destroy(nn_optim **p)
 	*p = NULL;
 }
 
+void nn_optim_set_lr(nn_optim *o, double lr)
+{
+	o->lr = lr;
+}
+
 double nn_optim_l2(const nn_optim *o)
 {
 	return o->cfg.name == EMC_OPT_ADAMW ? 0.0 : o->cfg.weight_decay;
@@ -104,7 +127,7 @@ double nn_optim_l2(const nn_optim *o)
 
 static void sgd_step(nn_optim *o, float *p, const float *g)
 {
-	const float lr = (float)o->cfg.lr, wd = (float)o->cfg.weight_decay, mu = (float)o->cfg.momentum;
+	const float lr = (float)o->lr, wd = (float)o->cfg.weight_decay, mu = (float)o->cfg.momentum;
 	float *buf = o->m;
 
 	if (!buf) {
@@ -144,7 +167,7 @@ static void adam_step(nn_optim *o, float *p, const float *g, float wd)
 {
 	const double b1 = o->cfg.beta1, b2 = o->cfg.beta2;
 	const double bc1 = 1.0 - pow(b1, (double)o->t), bc2 = 1.0 - pow(b2, (double)o->t);
-	const float step = (float)(o->cfg.lr / bc1), inv_sqrt_bc2 = (float)(1.0 / sqrt(bc2));
+	const float step = (float)(o->lr / bc1), inv_sqrt_bc2 = (float)(1.0 / sqrt(bc2));
 	const float fb1 = (float)b1, fb2 = (float)b2, eps = (float)o->cfg.eps;
 	float *restrict m = o->m, *restrict v = o->v;
 
@@ -170,7 +193,7 @@ void nn_optim_step(nn_optim *o, float *params, const float *grad)
 		break;
 	case EMC_OPT_ADAMW: {
 		/* Decoupled decay: shrink the weights, then an undecayed Adam step. */
-		const float keep = (float)(1.0 - o->cfg.lr * o->cfg.weight_decay);
+		const float keep = (float)(1.0 - o->lr * o->cfg.weight_decay);
 
 		if (keep != 1.0f)
 			for (size_t i = 0; i < o->n; i++)
@@ -181,4 +204,45 @@ void nn_optim_step(nn_optim *o, float *params, const float *grad)
 	default:
 		assert(!"optimizer checked at creation");
 	}
+}
+
+int nn_schedule_init(nn_schedule *s, const emc_optim_cfg *o, const emc_budget_cfg *b, int64_t steps_per_epoch,
+		     emc_err *err)
+{
+	int64_t total = 0;
+
+	if ((int)o->schedule < 0 || (int)o->schedule >= EMC_SCHEDULE_COUNT)
+		return emc_err_set(err, -EINVAL, "optimizer.schedule: unknown value %d", (int)o->schedule);
+	if (o->warmup_epochs < 0)
+		return emc_err_set(err, -EINVAL, "optimizer.warmup_epochs: %d is negative", o->warmup_epochs);
+	if (b->max_epochs > 0)
+		total = b->max_epochs > INT64_MAX / steps_per_epoch ? INT64_MAX : b->max_epochs * steps_per_epoch;
+	if (b->max_steps > 0 && (total == 0 || b->max_steps < total))
+		total = b->max_steps;
+	*s = (nn_schedule){ .kind = o->schedule, .lr = o->lr, .total = total };
+	s->warmup = (int64_t)o->warmup_epochs * steps_per_epoch;
+	if (o->schedule == EMC_SCHEDULE_COSINE) {
+		if (total == 0)
+			return emc_err_set(err, -EINVAL,
+					   "optimizer.schedule: cosine decays over the budget's steps, but the budget "
+					   "sets only max_seconds; set budget.max_steps or budget.max_epochs");
+		if (s->warmup >= total)
+			return emc_err_set(err, -EINVAL,
+					   "optimizer.warmup_epochs: %d epochs of warm-up (%lld steps) leave none of "
+					   "the %lld-step budget for the cosine",
+					   o->warmup_epochs, (long long)s->warmup, (long long)total);
+	}
+	return 0;
+}
+
+double nn_schedule_lr(const nn_schedule *s, int64_t t)
+{
+	if (t < s->warmup)
+		return s->lr * (double)(t + 1) / (double)s->warmup;
+	if (s->kind == EMC_SCHEDULE_COSINE) {
+		double u = (double)(t - s->warmup) / (double)(s->total - s->warmup);
+
+		return s->lr * 0.5 * (1.0 + cos(M_PI * (u < 1.0 ? u : 1.0)));
+	}
+	return s->lr;
 }

@@ -16,9 +16,22 @@
  *   BUDGET    max_epochs, max_steps or max_seconds ran out ("unconverged");
  *   CANCELLED the caller's flag, polled before every step.
  *
- * The progress reports grad_norm 0 when grad_tol is 0: the norm costs a
+ * Every evaluation is over the whole subset in evaluation mode (batch norm
+ * with its running statistics), the network the fit test is about. The
+ * progress reports grad_norm 0 when grad_tol is 0: the norm costs a
  * backward pass over the subset and is only computed when it can stop the
  * trial.
+ *
+ * The learning rate of each step comes from the schedule (optim.h), a
+ * function of the step number alone. With budget.hessian the end point
+ * (whatever the outcome but a cancel) gets the extreme eigenvalues of the
+ * loss Hessian (hessian.h).
+ *
+ * Memory is planned before anything is allocated: the model's arena,
+ * the optimizer's state, the batch order and the Lanczos work space are
+ * sized by the same functions that later allocate them, so
+ * nn_trial_memory_bytes() is exactly what nn_train() allocates, and a
+ * trial over the caller's limit is refused before it takes a byte.
  *
  * Workload: small networks (784-8-10 is typical) trained for thousands of
  * epochs, where the fixed cost of a step matters as much as its GEMMs; a
@@ -36,11 +49,21 @@
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
+#include "hessian.h"
 #include "model.h"
 #include "optim.h"
 #include "rng.h"
+
+/* What a trial will allocate, worked out from its description alone. */
+typedef struct trial_plan {
+	int64_t batch;      /* rows per step */
+	int rows_cap;       /* rows per chunk */
+	size_t n_params;
+	size_t model_bytes, optim_bytes, order_bytes, hessian_bytes;
+} trial_plan;
 
 typedef struct trainer {
 	const emc_cell_cfg *cfg;
@@ -48,6 +71,7 @@ typedef struct trainer {
 	const nn_hooks *hooks;
 	nn_model *model;
 	nn_optim *opt;
+	nn_schedule sched;
 	int32_t *order; /* (n) batch order; NULL for full-batch training */
 	int64_t n, batch, need;
 	struct timespec t0;
@@ -137,7 +161,7 @@ static int64_t evaluate(trainer *t)
 	bool want_grad = t->cfg->budget.grad_tol > 0.0;
 	nn_pass pass;
 
-	nn_model_pass(t->model, d->x, d->y, NULL, t->n, want_grad, &pass);
+	nn_model_pass(t->model, d->x, d->y, NULL, t->n, NN_MODE_EVAL, want_grad, &pass);
 	t->last.loss = pass.loss;
 	t->last.accuracy = (double)pass.correct / (double)t->n;
 	t->last.grad_norm = 0.0;
@@ -187,10 +211,12 @@ static emc_outcome run(trainer *t, emc_stop_reason *ret_reason)
 				return EMC_OUTCOME_CANCELLED;
 			}
 			if (t->order)
-				nn_model_pass(t->model, d->x, d->y, t->order + start, rows, true, &pass);
+				nn_model_pass(t->model, d->x, d->y, t->order + start, rows, NN_MODE_TRAIN, true,
+					      &pass);
 			else
 				nn_model_pass(t->model, d->x + (size_t)start * (size_t)dim, d->y + start, NULL, rows,
-					      true, &pass);
+					      NN_MODE_TRAIN, true, &pass);
+			nn_optim_set_lr(t->opt, nn_schedule_lr(&t->sched, t->step));
 			nn_optim_step(t->opt, t->model->params, pass.grad);
 			t->step++;
 			if ((b->max_steps > 0 && t->step >= b->max_steps) ||
@@ -238,12 +264,56 @@ static emc_outcome run(trainer *t, emc_stop_reason *ret_reason)
 	}
 }
 
+static int plan_trial(const emc_cell_cfg *cfg, const emc_input_shape *in, int64_t n, trial_plan *ret,
+		      emc_err *err)
+{
+	const emc_optim_cfg *o = &cfg->optim;
+	trial_plan p = { 0 };
+	int r;
+
+	if (n < 1 || n > INT32_MAX)
+		return emc_err_set(err, -EINVAL, "data.n: %lld is not in [1, %d]", (long long)n, INT32_MAX);
+	if (o->batch < 0)
+		return emc_err_set(err, -EINVAL, "optim.batch: %d is negative", o->batch);
+	p.batch = o->name == EMC_OPT_GD || o->batch == 0 || o->batch >= n ? n : o->batch;
+	/* A chunk holds a whole mini-batch, so batch norm sees the true batch;
+	 * evaluations run in chunks of the same size, but at least
+	 * NN_EVAL_ROWS so their GEMMs stay efficient; only full-batch steps
+	 * use chunks of NN_CHUNK_ROWS. Activation memory scales with this. */
+	p.rows_cap = (int)(p.batch > NN_EVAL_ROWS ? p.batch : NN_EVAL_ROWS);
+	p.rows_cap = p.rows_cap < NN_CHUNK_ROWS ? p.rows_cap : NN_CHUNK_ROWS;
+	p.rows_cap = p.rows_cap < n ? p.rows_cap : (int)n;
+	r = nn_model_plan_bytes(&cfg->model, in, p.rows_cap, &p.n_params, &p.model_bytes, err);
+	if (r < 0)
+		return r;
+	p.optim_bytes = nn_optim_state_bytes(o, p.n_params);
+	p.order_bytes = p.batch < n ? (size_t)n * sizeof(int32_t) : 0;
+	p.hessian_bytes = cfg->budget.hessian ? nn_hessian_work_bytes(p.n_params) : 0;
+	*ret = p;
+	return 0;
+}
+
+static int64_t plan_total(const trial_plan *p)
+{
+	return (int64_t)(p->model_bytes + p->optim_bytes + p->order_bytes + p->hessian_bytes);
+}
+
+int64_t nn_trial_memory_bytes(const emc_cell_cfg *cfg, const emc_input_shape *in, int64_t n)
+{
+	trial_plan p = { 0 };
+	int r = plan_trial(cfg, in, n, &p, NULL);
+
+	return r < 0 ? r : plan_total(&p);
+}
+
 int nn_train(const emc_cell_cfg *cfg, const nn_data *data, const nn_hooks *hooks, nn_trial_result *ret,
 	     emc_err *err)
 {
 	trainer t = { .cfg = cfg, .data = data, .hooks = hooks, .best_loss = INFINITY };
 	nn_trial_result res = { 0 };
-	const emc_optim_cfg *o = &cfg->optim;
+	void *hessian_work = NULL;
+	trial_plan plan = { 0 };
+	int64_t need_bytes, model_params;
 	double need;
 	int r;
 
@@ -253,23 +323,38 @@ int nn_train(const emc_cell_cfg *cfg, const nn_data *data, const nn_hooks *hooks
 	r = check_budget(&cfg->budget, err);
 	if (r < 0)
 		return r;
-	if (o->batch < 0)
-		return emc_err_set(err, -EINVAL, "optim.batch: %d is negative", o->batch);
+	r = plan_trial(cfg, &data->shape, data->n, &plan, err);
+	if (r < 0)
+		return r;
+	need_bytes = plan_total(&plan);
+	if (hooks && hooks->memory_limit_bytes > 0 && need_bytes > hooks->memory_limit_bytes)
+		return emc_err_set(err, -ENOMEM,
+				   "memory: this trial needs %.1f MiB (%lld bytes) on n = %lld samples, "
+				   "the limit is %.1f MiB (%lld bytes)",
+				   (double)need_bytes / (1 << 20), (long long)need_bytes, (long long)data->n,
+				   (double)hooks->memory_limit_bytes / (1 << 20),
+				   (long long)hooks->memory_limit_bytes);
 
 	t.n = data->n;
-	t.batch = o->name == EMC_OPT_GD || o->batch == 0 || o->batch >= t.n ? t.n : o->batch;
+	t.batch = plan.batch;
 	need = ceil(cfg->budget.fit_threshold * (double)t.n - 1e-9);
 	t.need = need < 1.0 ? 1 : (int64_t)need;
+	r = nn_schedule_init(&t.sched, &cfg->optim, &cfg->budget, (t.n + t.batch - 1) / t.batch, err);
+	if (r < 0)
+		return r;
 
-	r = nn_model_new(&cfg->model, &data->shape, (int)(t.n < NN_CHUNK_ROWS ? t.n : NN_CHUNK_ROWS), &t.model,
-			 err);
+	r = nn_model_new(&cfg->model, &data->shape, plan.rows_cap, &t.model, err);
 	if (r < 0)
 		goto fail;
-	assert((int64_t)t.model->n_params == emc_model_params(&cfg->model, &data->shape));
+	/* The count the coordinator shows must be the network trained. (A
+	 * family the parameter counter does not know yet returns < 0.) */
+	model_params = emc_model_params(&cfg->model, &data->shape);
+	assert(model_params < 0 || model_params == (int64_t)t.model->n_params);
 	nn_model_init_params(t.model, cfg->seed, NN_STREAM_INIT);
-	r = nn_optim_new(o, t.model->n_params, &t.opt, err);
+	r = nn_optim_new(&cfg->optim, t.model->n_params, &t.opt, err);
 	if (r < 0)
 		goto fail;
+	res.memory_bytes = (int64_t)(t.model->arena_bytes + nn_optim_state_bytes(&cfg->optim, t.model->n_params));
 	if (t.batch < t.n) {
 		t.order = malloc((size_t)t.n * sizeof *t.order);
 		if (!t.order) {
@@ -277,17 +362,36 @@ int nn_train(const emc_cell_cfg *cfg, const nn_data *data, const nn_hooks *hooks
 					(long long)t.n);
 			goto fail;
 		}
+		res.memory_bytes += (int64_t)((size_t)t.n * sizeof *t.order);
 		for (int64_t i = 0; i < t.n; i++)
 			t.order[i] = (int32_t)i;
+	}
+	if (cfg->budget.hessian) {
+		size_t bytes = nn_hessian_work_bytes(t.model->n_params);
+
+		hessian_work = aligned_alloc(64, bytes); /* a multiple of 64 */
+		if (!hessian_work) {
+			r = emc_err_set(err, -ENOMEM, "out of memory for %zu MiB of Hessian work space",
+					bytes >> 20);
+			goto fail;
+		}
+		memset(hessian_work, 0, bytes);
+		res.memory_bytes += (int64_t)bytes;
 	}
 
 	clock_gettime(CLOCK_MONOTONIC, &t.t0);
 	res.outcome = run(&t, &res.reason);
+	if (cfg->budget.hessian && res.outcome != EMC_OUTCOME_CANCELLED) {
+		/* A diverged end point (non-finite products) has no certificate. */
+		res.has_hessian = nn_hessian_extremes(t.model, data->x, data->y, t.n, nn_optim_l2(t.opt), cfg->seed,
+						      hessian_work, &res.hessian_min, &res.hessian_max) == 0;
+	}
 	res.last = t.last;
 	res.params = (int64_t)t.model->n_params;
 	*ret = res;
 	r = 0;
 fail:
+	free(hessian_work);
 	free(t.order);
 	nn_optim_destroy(&t.opt);
 	nn_model_destroy(&t.model);
