@@ -500,6 +500,107 @@ static int dataset_hash(emc_dataset *d, emc_err *err)
 	return 0;
 }
 
+/* The encoding is exactly the byte stream dataset_hash() feeds BLAKE2b, so
+ * a receiver checks a transfer by hashing what arrived. */
+int emc_dataset_encode(const emc_dataset *ds, uint8_t **ret_buf, size_t *ret_len, emc_err *err)
+{
+	size_t head = sizeof HASH_TAG - 1 + 8 + 4 * 4;
+	size_t len = head + (size_t)ds->n * (size_t)ds->dim * 4 + (size_t)ds->n;
+	uint8_t *buf = malloc(len), *p;
+
+	if (!buf)
+		return emc_err_set(err, -ENOMEM, "dataset: out of memory encoding %zu bytes", len);
+	memcpy(buf, HASH_TAG, sizeof HASH_TAG - 1);
+	p = buf + sizeof HASH_TAG - 1;
+	put_le(p, (uint64_t)ds->n, 8);
+	put_le(p + 8, (uint32_t)ds->shape.channels, 4);
+	put_le(p + 12, (uint32_t)ds->shape.height, 4);
+	put_le(p + 16, (uint32_t)ds->shape.width, 4);
+	put_le(p + 20, (uint32_t)ds->shape.classes, 4);
+	p = buf + head;
+	for (int64_t i = 0; i < ds->n * ds->dim; i++) {
+		float f = ds->x[i] == 0.0f ? 0.0f : ds->x[i];
+		uint32_t bits;
+
+		memcpy(&bits, &f, sizeof bits);
+		put_le(p + 4 * i, bits, 4);
+	}
+	memcpy(p + (size_t)ds->n * (size_t)ds->dim * 4, ds->y, (size_t)ds->n);
+	*ret_buf = buf;
+	*ret_len = len;
+	return 0;
+}
+
+static uint64_t get_le(const uint8_t *p, int bytes)
+{
+	uint64_t v = 0;
+
+	for (int i = bytes - 1; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+int emc_dataset_decode(const uint8_t *buf, size_t len, const uint8_t expect_hash[32], const char *origin,
+		       emc_dataset **ret, emc_err *err)
+{
+	size_t head = sizeof HASH_TAG - 1 + 8 + 4 * 4;
+	uint8_t hash[32];
+	emc_dataset *d;
+	uint64_t n;
+	int64_t c, h, w, k, dim;
+
+	if (sodium_init() < 0)
+		return emc_err_set(err, -EIO, "dataset: cannot initialise libsodium for hashing");
+	crypto_generichash(hash, sizeof hash, buf, len, NULL, 0);
+	if (expect_hash && sodium_memcmp(hash, expect_hash, sizeof hash) != 0)
+		return emc_err_set(err, -EBADMSG, "%s: content hash mismatch (%zu bytes): corrupt or wrong data",
+				   origin, len);
+	if (len < head || memcmp(buf, HASH_TAG, sizeof HASH_TAG - 1) != 0)
+		return emc_err_set(err, -EINVAL, "%s: not an emc dataset encoding (bad header at byte 0)", origin);
+	n = get_le(buf + sizeof HASH_TAG - 1, 8);
+	c = (int64_t)get_le(buf + sizeof HASH_TAG - 1 + 8, 4);
+	h = (int64_t)get_le(buf + sizeof HASH_TAG - 1 + 12, 4);
+	w = (int64_t)get_le(buf + sizeof HASH_TAG - 1 + 16, 4);
+	k = (int64_t)get_le(buf + sizeof HASH_TAG - 1 + 20, 4);
+	dim = c * h * w;
+	if (n < 1 || n > EMC_DATASET_MAX_SAMPLES || c < 1 || h < 1 || w < 1 || dim > EMC_DATASET_MAX_DIM || k < 2 ||
+	    k > EMC_DATASET_MAX_CLASSES)
+		return emc_err_set(err, -EINVAL, "%s: impossible sizes in the header (byte %zu)", origin,
+				   sizeof HASH_TAG - 1);
+	if (len != head + (size_t)n * (size_t)dim * 4 + (size_t)n)
+		return emc_err_set(err, -EINVAL, "%s: %zu bytes, expected %zu for %llu samples of %lld values",
+				   origin, len, head + (size_t)n * (size_t)dim * 4 + (size_t)n, (unsigned long long)n,
+				   (long long)dim);
+	d = calloc(1, sizeof *d);
+	if (!d)
+		return emc_err_set(err, -ENOMEM, "dataset: out of memory");
+	d->n = (int64_t)n;
+	d->dim = dim;
+	d->shape = (emc_input_shape){ .channels = (int)c, .height = (int)h, .width = (int)w, .classes = (int)k };
+	d->x = malloc((size_t)n * (size_t)dim * sizeof *d->x);
+	d->y = malloc((size_t)n);
+	if (!d->x || !d->y) {
+		emc_dataset_destroy(&d);
+		return emc_err_set(err, -ENOMEM, "dataset: out of memory for %llu samples", (unsigned long long)n);
+	}
+	for (int64_t i = 0; i < (int64_t)n * dim; i++) {
+		uint32_t bits = (uint32_t)get_le(buf + head + 4 * (size_t)i, 4);
+
+		memcpy(&d->x[i], &bits, sizeof bits);
+	}
+	memcpy(d->y, buf + head + (size_t)n * (size_t)dim * 4, (size_t)n);
+	for (uint64_t i = 0; i < n; i++)
+		if (d->y[i] >= k) {
+			emc_dataset_destroy(&d);
+			return emc_err_set(err, -EINVAL, "%s: label %u >= %lld classes at byte %zu", origin,
+					   buf[head + (size_t)n * (size_t)dim * 4 + i], (long long)k,
+					   head + (size_t)n * (size_t)dim * 4 + (size_t)i);
+		}
+	memcpy(d->hash, hash, sizeof hash);
+	*ret = d;
+	return 0;
+}
+
 void emc_dataset_hash_hex(const emc_dataset *ds, char out[65])
 {
 	static const char hex[] = "0123456789abcdef";

@@ -76,6 +76,16 @@ void emc_dataset_destroy(emc_dataset **p);
 /* ds->hash as 64 lowercase hex digits and a NUL. */
 void emc_dataset_hash_hex(const emc_dataset *ds, char out[65]);
 
+/* The canonical encoding of a decoded dataset — the very bytes its hash is
+ * computed over — for transfer to workers and for their cache. *ret_buf is
+ * the caller's to free. */
+int emc_dataset_encode(const emc_dataset *ds, uint8_t **ret_buf, size_t *ret_len, emc_err *err);
+
+/* Decode an encoding; when expect_hash is non-NULL, refuse (-EBADMSG) bytes
+ * whose BLAKE2b-256 differs. `origin` names the source in messages. */
+int emc_dataset_decode(const uint8_t *buf, size_t len, const uint8_t expect_hash[32], const char *origin,
+		       emc_dataset **ret, emc_err *err);
+
 /* The variant of a cell (labels, label_noise, inputs, classes). */
 emc_variant emc_variant_of_cell(const emc_cell_cfg *cell);
 

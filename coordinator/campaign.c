@@ -92,6 +92,7 @@ int campaign_prepare(const char *text, size_t len, const char *origin, const cha
 		goto fail;
 	p.dataset.n_total = ds->n;
 	p.dataset.shape = ds->shape;
+	memcpy(p.dataset.hash, ds->hash, sizeof p.dataset.hash);
 	describe_dataset(&p.spec->dataset, p.dataset.description, sizeof p.dataset.description);
 
 	if (p.spec->search.max_n > p.dataset.n_total) {

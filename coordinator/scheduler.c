@@ -38,6 +38,7 @@
 #include <string.h>
 
 #include "campaign.h"
+#include "dataset.h"
 #include "log.h"
 #include "search.h"
 #include "wire.h"
@@ -59,6 +60,9 @@ struct campaign_rt {
 	int64_t n_total;
 	int cells_active; /* cells not finished */
 	bool paused;
+	uint8_t hash[32];  /* the dataset's content hash (all zero: unknown) */
+	uint8_t *encoded;  /* its canonical encoding, made on the first request */
+	size_t encoded_len;
 	campaign_rt *next;
 };
 
@@ -269,6 +273,8 @@ static void campaign_cell_finished(sched *s, campaign_rt *c)
 	if (store_campaign_set_state(s->db, c->id, "done", &err) < 0)
 		log_error("%s", err.msg);
 	log_info("campaign %s: done", c->name);
+	free(c->encoded);
+	c->encoded = NULL;
 }
 
 static void probe_remove(cell_rt *cell, trial_rt *t)
@@ -660,6 +666,8 @@ static int assign(sched *s, worker_rt *w, trial_rt *t)
 	a.n = (uint64_t)t->n;
 	a.cell = wire_cell_to_pb(&t->cell->cfg, &st);
 	wire_dataset_to_pb(&t->cell->campaign->dataset, &ds);
+	ds.content_hash.data = t->cell->campaign->hash;
+	ds.content_hash.len = sizeof t->cell->campaign->hash;
 	a.dataset = &ds;
 	env.body_case = EMC__ENVELOPE__BODY_ASSIGN;
 	env.assign = &a;
@@ -881,6 +889,64 @@ int sched_batch_end(sched *s, emc_err *err)
 	return r;
 }
 
+/* Serve a piece of a campaign's dataset to a worker that lacks it. The
+ * encoding is made once, on the first request, and kept while the
+ * campaign runs; the worker checks what it receives against the hash. */
+static void handle_data_request(sched *s, const uint8_t *id, size_t id_len, const Emc__DataRequest *q)
+{
+	Emc__Envelope env = EMC__ENVELOPE__INIT;
+	Emc__DataChunk chunk = EMC__DATA_CHUNK__INIT;
+	campaign_rt *c = NULL;
+	emc_err err;
+
+	chunk.hash = q->hash;
+	chunk.offset = q->offset;
+	env.body_case = EMC__ENVELOPE__BODY_DATA_CHUNK;
+	env.data_chunk = &chunk;
+	if (q->hash.len == 32)
+		for (campaign_rt *it = s->campaigns; it && !c; it = it->next)
+			if (memcmp(it->hash, q->hash.data, 32) == 0)
+				c = it;
+	if (!c) {
+		chunk.error = "no active campaign has a dataset with this hash";
+		goto send;
+	}
+	if (!c->encoded) {
+		emc_dataset *ds = NULL;
+
+		if (emc_dataset_load(&c->dataset, &ds, &err) < 0) {
+			log_error("campaign %s: cannot serve its dataset: %s", c->name, err.msg);
+			chunk.error = "the coordinator cannot read this dataset";
+			goto send;
+		}
+		if (memcmp(ds->hash, c->hash, sizeof c->hash) != 0) {
+			log_error("campaign %s: its dataset files changed since the campaign started", c->name);
+			emc_dataset_destroy(&ds);
+			chunk.error = "the dataset's files changed since the campaign started";
+			goto send;
+		}
+		if (emc_dataset_encode(ds, &c->encoded, &c->encoded_len, &err) < 0) {
+			log_error("%s", err.msg);
+			emc_dataset_destroy(&ds);
+			chunk.error = "the coordinator cannot encode this dataset";
+			goto send;
+		}
+		emc_dataset_destroy(&ds);
+		log_info("campaign %s: serving its dataset (%zu bytes) to workers", c->name, c->encoded_len);
+	}
+	chunk.total = c->encoded_len;
+	if (q->offset < c->encoded_len) {
+		size_t n = q->length > SCHED_DATA_CHUNK_MAX ? SCHED_DATA_CHUNK_MAX : q->length;
+
+		if (n > c->encoded_len - q->offset)
+			n = c->encoded_len - (size_t)q->offset;
+		chunk.data.data = c->encoded + q->offset;
+		chunk.data.len = n;
+	}
+send:
+	send_env(s, SCHED_WORKERS, id, id_len, &env);
+}
+
 void sched_worker_message(sched *s, const uint8_t *id, size_t id_len, const uint8_t *buf, size_t len)
 {
 	Emc__Envelope *env = NULL;
@@ -928,6 +994,12 @@ void sched_worker_message(sched *s, const uint8_t *id, size_t id_len, const uint
 	case EMC__ENVELOPE__BODY_BYE:
 		if (w)
 			worker_remove(s, w, "said bye");
+		break;
+	case EMC__ENVELOPE__BODY_DATA_REQUEST:
+		if (!w)
+			send_error(s, SCHED_WORKERS, id, id_len, "unknown worker: say hello first");
+		else
+			handle_data_request(s, id, id_len, env->data_request);
 		break;
 	default:
 		log_warn("from %s: unexpected message (body %d)", w ? w->host : "an unknown peer",
@@ -1131,6 +1203,7 @@ static int load_campaign(void *ctx, const store_campaign_row *row)
 	c->search = row->search;
 	c->n_total = row->n_total;
 	c->paused = strcmp(row->state, "paused") == 0;
+	memcpy(c->hash, row->dataset_hash, sizeof c->hash);
 	c->next = s->campaigns;
 	s->campaigns = c;
 	return 0;
@@ -1306,6 +1379,7 @@ void sched_destroy(sched **p)
 		campaign_rt *c = s->campaigns;
 
 		s->campaigns = c->next;
+		free(c->encoded);
 		free(c);
 	}
 	while (s->active) {

@@ -26,6 +26,9 @@
 
 typedef struct sched sched;
 
+/* Largest piece of a dataset one DataChunk carries. */
+#define SCHED_DATA_CHUNK_MAX (1u << 20)
+
 typedef enum sched_channel { SCHED_WORKERS = 0, SCHED_CONTROL } sched_channel;
 
 /* Deliver env to the peer `identity` on a channel. env is borrowed. */

@@ -58,7 +58,8 @@ static const char schema_sql[] =
 	" dataset_images TEXT, dataset_labels TEXT, dataset_desc TEXT,"
 	" n_total INTEGER, channels INTEGER, height INTEGER, width INTEGER, classes INTEGER,"
 	" search_start INTEGER, search_precision REAL, search_max_n INTEGER,"
-	" created_at INTEGER, finished_at INTEGER);"
+	" created_at INTEGER, finished_at INTEGER,"
+	" dataset_ref BLOB, dataset_hash BLOB);"
 	"CREATE INDEX campaigns_state ON campaigns (state);"
 	"CREATE TABLE workers ("
 	" id INTEGER PRIMARY KEY,"
@@ -150,15 +151,15 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_CAMPAIGN_INSERT] = "INSERT INTO campaigns (name, state, spec_text, spec_hash, dataset_name,"
 			       " dataset_format, dataset_split, dataset_images, dataset_labels, dataset_desc,"
 			       " n_total, channels, height, width, classes, search_start, search_precision,"
-			       " search_max_n, created_at)"
+			       " search_max_n, created_at, dataset_ref, dataset_hash)"
 			       " VALUES (?1, 'running', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
-			       " ?15, ?16, ?17, ?18)",
+			       " ?15, ?16, ?17, ?18, ?19, ?20)",
 	[ST_CELL_INSERT] = "INSERT INTO cells (campaign_id, idx, model, family, activation, optimizer, lr, batch,"
 			   " labels, seed, params, config, inputs, classes, state, lo, hi, full)"
 			   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 'searching', 0, 0, 0)",
 	[ST_LOAD_CAMPAIGNS] = "SELECT id, name, state, dataset_name, dataset_format, dataset_split,"
 			      " dataset_images, dataset_labels, search_start, search_precision, search_max_n,"
-			      " n_total, channels, height, width, classes"
+			      " n_total, channels, height, width, classes, dataset_ref, dataset_hash"
 			      " FROM campaigns WHERE state IN " ACTIVE_CAMPAIGN " ORDER BY id",
 	[ST_LOAD_CELLS] = "SELECT ce.id, ce.campaign_id, ce.idx, ce.config, ce.state, ce.lo, ce.hi"
 			  " FROM cells ce JOIN campaigns c ON c.id = ce.campaign_id"
@@ -606,6 +607,7 @@ int store_campaign_insert(store *s, const emc_campaign_spec *spec, const char *s
 			  const store_dataset_info *ds, int64_t *ret_id, emc_err *err)
 {
 	sqlite3_stmt *st;
+	uint8_t *ref_blob = NULL;
 	int64_t id;
 	int r;
 
@@ -637,7 +639,25 @@ int store_campaign_insert(store *s, const emc_campaign_spec *spec, const char *s
 	sqlite3_bind_double(st, 16, spec->search.precision);
 	sqlite3_bind_int64(st, 17, spec->search.max_n);
 	sqlite3_bind_int64(st, 18, emc_wall_ms());
+	{
+		/* The whole reference, every format's fields, as the wire packs it. */
+		Emc__DatasetRef pb;
+		size_t len;
+
+		wire_dataset_to_pb(&spec->dataset, &pb);
+		len = emc__dataset_ref__get_packed_size(&pb);
+		ref_blob = malloc(len ? len : 1);
+		if (!ref_blob) {
+			r = emc_err_set(err, -ENOMEM, "store: out of memory");
+			goto fail;
+		}
+		emc__dataset_ref__pack(&pb, ref_blob);
+		sqlite3_bind_blob(st, 19, ref_blob, (int)len, SQLITE_STATIC);
+	}
+	sqlite3_bind_blob(st, 20, ds->hash, sizeof ds->hash, SQLITE_STATIC);
 	r = exec_done(s, st, "insert campaign", err);
+	free(ref_blob);
+	ref_blob = NULL;
 	if (r == -EEXIST)
 		r = emc_err_set(err, -EEXIST, "store: a campaign named '%s' already exists", spec->name);
 	if (r < 0)
@@ -661,6 +681,7 @@ int store_campaign_insert(store *s, const emc_campaign_spec *spec, const char *s
 		*ret_id = id;
 	return 0;
 fail:
+	free(ref_blob);
 	tx_rollback(s);
 	return r;
 }
@@ -727,6 +748,23 @@ static int load_campaigns(store *s, store_campaign_fn fn, void *ctx, emc_err *er
 		c.shape.height = col_int(st, 13);
 		c.shape.width = col_int(st, 14);
 		c.shape.classes = col_int(st, 15);
+		if (sqlite3_column_type(st, 16) == SQLITE_BLOB) {
+			const void *blob = sqlite3_column_blob(st, 16);
+			int len = sqlite3_column_bytes(st, 16);
+			Emc__DatasetRef *pb = emc__dataset_ref__unpack(NULL, (size_t)len, blob);
+			emc_err why;
+
+			if (!pb || wire_dataset_from_pb(pb, &c.dataset, &why) < 0) {
+				if (pb)
+					emc__dataset_ref__free_unpacked(pb, NULL);
+				stmt_done(st);
+				return emc_err_set(err, -EIO, "store: campaign %lld: stored dataset reference is corrupt",
+						   (long long)c.id);
+			}
+			emc__dataset_ref__free_unpacked(pb, NULL);
+		}
+		if (sqlite3_column_bytes(st, 17) == (int)sizeof c.dataset_hash)
+			memcpy(c.dataset_hash, sqlite3_column_blob(st, 17), sizeof c.dataset_hash);
 		r = fn(ctx, &c);
 		if (r != 0) {
 			stmt_done(st);

@@ -38,6 +38,7 @@ typedef struct store_dataset_info {
 	int64_t n_total;       /* samples in the dataset */
 	emc_input_shape shape; /* sample shape and classes */
 	char description[256]; /* e.g. "fashion-mnist/train" for tables */
+	uint8_t hash[32];      /* BLAKE2b-256 of the decoded data (emc_dataset.hash) */
 } store_dataset_info;
 
 /* Group commit: between store_batch_begin() and store_batch_end(), every
@@ -67,6 +68,7 @@ typedef struct store_campaign_row {
 	emc_search_cfg search;
 	int64_t n_total;
 	emc_input_shape shape;
+	uint8_t dataset_hash[32]; /* all zero when unknown */
 } store_campaign_row;
 
 typedef struct store_cell_row {

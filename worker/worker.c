@@ -45,6 +45,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include <cblas.h>
 #include <zmq.h>
@@ -64,7 +68,16 @@
 
 extern void openblas_set_num_threads(int num_threads);
 
-typedef enum slot_state { SLOT_FREE = 0, SLOT_BUSY, SLOT_DONE } slot_state;
+typedef enum slot_state {
+	SLOT_FREE = 0,
+	SLOT_BUSY,     /* its thread trains (or prepares the data) */
+	SLOT_WAITING,  /* it holds an attempt whose dataset is being fetched */
+} slot_state;
+
+#define POKE_DONE 1      /* the slot's thread finished the trial */
+#define POKE_NEED_DATA 2 /* the slot's thread needs the dataset fetched first */
+#define FETCH_WINDOW 4   /* chunk requests in flight */
+#define FETCH_RETRIES 3  /* fetches of one hash that may fail verification */
 
 typedef struct slot {
 	int index;
@@ -79,6 +92,9 @@ typedef struct slot {
 	int64_t n;
 	emc_cell_cfg cell;
 	emc_dataset_ref dataset;
+	uint8_t hash[32]; /* the dataset's content hash, if the coordinator sent it */
+	bool has_hash;
+	bool need_data;   /* set by the thread with POKE_NEED_DATA */
 
 	/* Written by the slot thread; read by main after the poke. */
 	nn_trial_result result;
@@ -103,6 +119,21 @@ typedef struct cached_dataset {
 	emc_dataset *ds;
 } cached_dataset;
 
+/* The one dataset transfer in progress: chunks are appended to
+ * CACHE/HEX.part in order; a restarted transfer continues where the file
+ * ends. */
+typedef struct fetch {
+	bool active;
+	uint8_t hash[32];
+	char part[EMC_PATH_MAX + 80];
+	FILE *f;
+	uint64_t offset;      /* bytes written */
+	uint64_t next;        /* next byte to ask for */
+	uint64_t total;       /* 0 until the first chunk says */
+	int inflight;
+	int64_t started_ms;
+} fetch;
+
 static struct {
 	void *ctx;
 	void *sock;
@@ -121,6 +152,11 @@ static struct {
 	int n_outbox;
 
 	int64_t memory_limit_bytes; /* 0 = none */
+	char cache_dir[EMC_PATH_MAX];
+	int64_t cache_limit_bytes;
+	bool no_local_data;         /* never read dataset files named by the spec */
+	fetch fetch;
+	struct { uint8_t hash[32]; int failures; } fetch_failures[8];
 
 	pthread_mutex_t cache_lock;
 	cached_dataset cache[DATASET_CACHE_MAX];
@@ -353,15 +389,72 @@ static bool same_ref(const emc_dataset_ref *a, const emc_dataset_ref *b)
 	return memcmp(a, b, sizeof *a) == 0;
 }
 
-/* The dataset for ref, loaded once per process. The cache lock is held
- * while loading so two slots never decode the same files twice. */
-static int dataset_get(const emc_dataset_ref *ref, const emc_dataset **ret, emc_err *err)
+static void hash_hex(const uint8_t hash[32], char out[65])
 {
+	static const char hex[] = "0123456789abcdef";
+
+	for (int i = 0; i < 32; i++) {
+		out[2 * i] = hex[hash[i] >> 4];
+		out[2 * i + 1] = hex[hash[i] & 15];
+	}
+	out[64] = '\0';
+}
+
+static void cache_path(const uint8_t hash[32], const char *suffix, char *buf, size_t len)
+{
+	char hex[65];
+
+	hash_hex(hash, hex);
+	snprintf(buf, len, "%s/%s.%s", W.cache_dir, hex, suffix);
+}
+
+/* Read and verify CACHE/HEX.emcd. -ENOENT when absent; a file that fails
+ * verification is removed (and -EAGAIN returned) so it is fetched again. */
+static int cache_load(const uint8_t hash[32], emc_dataset **ret, emc_err *err)
+{
+	char path[EMC_PATH_MAX + 80];
+	uint8_t *buf = NULL;
+	size_t len;
+	FILE *f;
+	long size;
+	int r;
+
+	cache_path(hash, "emcd", path, sizeof path);
+	f = fopen(path, "rb");
+	if (!f)
+		return -ENOENT;
+	if (fseek(f, 0, SEEK_END) < 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) < 0 ||
+	    !(buf = malloc((size_t)size ? (size_t)size : 1))) {
+		fclose(f);
+		return emc_err_set(err, EIO, "%s: cannot read", path);
+	}
+	len = fread(buf, 1, (size_t)size, f);
+	fclose(f);
+	r = emc_dataset_decode(buf, len, hash, path, ret, err);
+	free(buf);
+	if (r < 0) {
+		log_warn("%s; removing it to fetch it again", err->msg);
+		unlink(path);
+		return -EAGAIN;
+	}
+	utimensat(AT_FDCWD, path, NULL, 0); /* most recently used */
+	return 0;
+}
+
+/* The dataset of slot s, loaded once per process: from memory, from the
+ * cache directory, from the files the spec names (when they are here and
+ * hash right), or — returning -EAGAIN with s->need_data — fetched from the
+ * coordinator by the main thread first. The cache lock is held while
+ * loading so two slots never decode the same data twice. */
+static int dataset_get(slot *s, const emc_dataset **ret, emc_err *err)
+{
+	const emc_dataset_ref *ref = &s->dataset;
+	emc_dataset *ds = NULL;
 	int r = 0;
 
 	pthread_mutex_lock(&W.cache_lock);
 	for (int i = 0; i < W.n_cache; i++)
-		if (same_ref(&W.cache[i].ref, ref)) {
+		if (s->has_hash ? memcmp(W.cache[i].ds->hash, s->hash, 32) == 0 : same_ref(&W.cache[i].ref, ref)) {
 			*ret = W.cache[i].ds;
 			goto out;
 		}
@@ -369,11 +462,33 @@ static int dataset_get(const emc_dataset_ref *ref, const emc_dataset **ret, emc_
 		r = emc_err_set(err, ENOSPC, "worker: more than %d datasets in one process", DATASET_CACHE_MAX);
 		goto out;
 	}
-	r = emc_dataset_load(ref, &W.cache[W.n_cache].ds, err);
+	if (s->has_hash) {
+		r = cache_load(s->hash, &ds, err);
+		if (r == -ENOENT && !W.no_local_data) {
+			emc_err why;
+
+			r = emc_dataset_load(ref, &ds, &why);
+			if (r == 0 && memcmp(ds->hash, s->hash, 32) != 0) {
+				log_warn("local files of the dataset differ from the coordinator's; fetching its copy");
+				emc_dataset_destroy(&ds);
+				r = -EAGAIN;
+			} else if (r < 0) {
+				r = -EAGAIN; /* not here: fetch it */
+			}
+		}
+		if (r == -ENOENT || r == -EAGAIN) {
+			s->need_data = true;
+			r = -EAGAIN;
+			goto out;
+		}
+	} else {
+		r = emc_dataset_load(ref, &ds, err);
+	}
 	if (r < 0)
 		goto out;
 	W.cache[W.n_cache].ref = *ref;
-	*ret = W.cache[W.n_cache].ds;
+	W.cache[W.n_cache].ds = ds;
+	*ret = ds;
 	W.n_cache++;
 out:
 	pthread_mutex_unlock(&W.cache_lock);
@@ -404,7 +519,7 @@ static int run_trial(slot *s)
 	nn_data data;
 	int classes, r;
 
-	r = dataset_get(&s->dataset, &ds, &s->err);
+	r = dataset_get(s, &ds, &s->err);
 	if (r < 0)
 		return r;
 	if (s->n < 1 || s->n > ds->n)
@@ -435,15 +550,19 @@ out:
 static void *slot_main(void *arg)
 {
 	slot *s = arg;
-	char byte = 1;
+	char byte;
 
 	s->rc = run_trial(s);
+	byte = s->need_data ? POKE_NEED_DATA : POKE_DONE;
 	/* Main reads the result only after this message arrives. */
 	zmq_send(s->poke_tx, &byte, 1, 0);
 	return NULL;
 }
 
 /* ---- handling the coordinator's messages ------------------------------ */
+
+static void fetch_request_more(void);
+static void handle_data_chunk(const Emc__DataChunk *c);
 
 static void handle_assign(const Emc__Assign *a)
 {
@@ -466,6 +585,10 @@ static void handle_assign(const Emc__Assign *a)
 	emc_err_clear(&s->err);
 	s->rc = 0;
 	s->preempted = false;
+	s->need_data = false;
+	s->has_hash = a->dataset && a->dataset->content_hash.len == 32;
+	if (s->has_hash)
+		memcpy(s->hash, a->dataset->content_hash.data, 32);
 	atomic_store(&s->cancel, 0);
 	if (!a->cell || !a->dataset || wire_cell_from_pb(a->cell, &s->cell, &err) < 0 ||
 	    wire_dataset_from_pb(a->dataset, &s->dataset, &err) < 0) {
@@ -493,9 +616,23 @@ static void handle_assign(const Emc__Assign *a)
 
 static void handle_cancel(const Emc__Cancel *c)
 {
-	for (int i = 0; i < W.n_slots; i++)
-		if (W.slots[i].state == SLOT_BUSY && W.slots[i].attempt_id == c->attempt_id)
-			atomic_store(&W.slots[i].cancel, 1);
+	for (int i = 0; i < W.n_slots; i++) {
+		slot *s = &W.slots[i];
+
+		if (s->attempt_id != c->attempt_id)
+			continue;
+		if (s->state == SLOT_BUSY) {
+			atomic_store(&s->cancel, 1);
+		} else if (s->state == SLOT_WAITING) {
+			s->rc = 0;
+			memset(&s->result, 0, sizeof s->result);
+			s->result.outcome = EMC_OUTCOME_CANCELLED;
+			s->result.reason = EMC_STOP_CANCELLED;
+			send_result(s);
+			s->state = SLOT_FREE;
+			send_ready(1);
+		}
+	}
 }
 
 static void handle_message(const uint8_t *buf, size_t len)
@@ -519,7 +656,16 @@ static void handle_message(const uint8_t *buf, size_t len)
 		if (env->welcome->lease_ms >= 2 * W.heartbeat_ms && env->welcome->lease_ms <= 3600000)
 			W.lease_ms = env->welcome->lease_ms;
 		outbox_resend();
+		if (W.fetch.active) {
+			/* Requests sent before the reconnect may be lost. */
+			W.fetch.inflight = 0;
+			W.fetch.next = W.fetch.offset;
+			fetch_request_more();
+		}
 		send_ready((uint32_t)free_slots());
+		break;
+	case EMC__ENVELOPE__BODY_DATA_CHUNK:
+		handle_data_chunk(env->data_chunk);
 		break;
 	case EMC__ENVELOPE__BODY_HEARTBEAT:
 		break;
@@ -571,6 +717,8 @@ static void drain_socket(void)
 	}
 }
 
+static void fetch_start(const uint8_t hash[32]);
+
 static void collect_finished(slot *s)
 {
 	char byte;
@@ -578,11 +726,212 @@ static void collect_finished(slot *s)
 	while (zmq_recv(s->poke_rx, &byte, 1, ZMQ_DONTWAIT) >= 0) {
 		pthread_join(s->thread, NULL);
 		s->thread_started = false;
+		if (byte == POKE_NEED_DATA && !atomic_load(&s->cancel)) {
+			s->state = SLOT_WAITING;
+			s->need_data = false;
+			if (!W.fetch.active)
+				fetch_start(s->hash);
+			continue;
+		}
+		if (byte == POKE_NEED_DATA) { /* cancelled while it waited */
+			s->rc = 0;
+			s->result.outcome = EMC_OUTCOME_CANCELLED;
+			s->result.reason = EMC_STOP_CANCELLED;
+		}
 		send_result(s);
 		s->state = SLOT_FREE;
 		if (W.welcomed)
 			send_ready(1);
 	}
+}
+
+/* ---- fetching a dataset from the coordinator ---------------------------- */
+
+static void fetch_request_more(void)
+{
+	while (W.welcomed && W.fetch.active && W.fetch.inflight < FETCH_WINDOW &&
+	       (W.fetch.total == 0 ? W.fetch.inflight == 0 : W.fetch.next < W.fetch.total)) {
+		Emc__Envelope env = EMC__ENVELOPE__INIT;
+		Emc__DataRequest q = EMC__DATA_REQUEST__INIT;
+
+		q.hash.data = W.fetch.hash;
+		q.hash.len = 32;
+		q.offset = W.fetch.next;
+		q.length = 1u << 20;
+		env.body_case = EMC__ENVELOPE__BODY_DATA_REQUEST;
+		env.data_request = &q;
+		if (send_env(&env) < 0)
+			return;
+		W.fetch.next += q.length;
+		W.fetch.inflight++;
+	}
+}
+
+static void fetch_start(const uint8_t hash[32])
+{
+	fetch *f = &W.fetch;
+	char hex[65];
+
+	memset(f, 0, sizeof *f);
+	memcpy(f->hash, hash, 32);
+	cache_path(hash, "part", f->part, sizeof f->part);
+	mkdir(W.cache_dir, 0755);
+	f->f = fopen(f->part, "ab");
+	if (!f->f) {
+		log_error("cannot write %s: %s", f->part, strerror(errno));
+		return;
+	}
+	/* A partial file from an interrupted transfer: go on from its end. */
+	fseek(f->f, 0, SEEK_END);
+	f->offset = f->next = (uint64_t)ftell(f->f);
+	f->active = true;
+	f->started_ms = emc_now_ms();
+	hash_hex(hash, hex);
+	log_info("fetching dataset %.16s… from the coordinator%s", hex, f->offset ? " (resuming)" : "");
+	fetch_request_more();
+}
+
+/* Make room in the cache for `need` more bytes: least recently used first. */
+static void cache_evict(uint64_t need)
+{
+	for (;;) {
+		DIR *d = opendir(W.cache_dir);
+		struct dirent *de;
+		uint64_t used = 0;
+		time_t oldest = 0;
+		char victim[EMC_PATH_MAX + 300] = "", path[EMC_PATH_MAX + 300];
+		struct stat st;
+
+		if (!d)
+			return;
+		while ((de = readdir(d))) {
+			size_t len = strlen(de->d_name);
+
+			if (len < 6 || strcmp(de->d_name + len - 5, ".emcd") != 0)
+				continue;
+			snprintf(path, sizeof path, "%s/%s", W.cache_dir, de->d_name);
+			if (stat(path, &st) < 0)
+				continue;
+			used += (uint64_t)st.st_size;
+			if (!victim[0] || st.st_mtime < oldest) {
+				oldest = st.st_mtime;
+				snprintf(victim, sizeof victim, "%s", path);
+			}
+		}
+		closedir(d);
+		if (used + need <= (uint64_t)W.cache_limit_bytes || !victim[0])
+			return;
+		log_info("cache over %lld MiB: evicting %s", (long long)(W.cache_limit_bytes >> 20), victim);
+		unlink(victim);
+	}
+}
+
+static int *fetch_failures_of(const uint8_t hash[32])
+{
+	for (size_t i = 0; i < sizeof W.fetch_failures / sizeof W.fetch_failures[0]; i++)
+		if (memcmp(W.fetch_failures[i].hash, hash, 32) == 0 || W.fetch_failures[i].failures == 0) {
+			memcpy(W.fetch_failures[i].hash, hash, 32);
+			return &W.fetch_failures[i].failures;
+		}
+	return &W.fetch_failures[0].failures;
+}
+
+/* Every slot waiting for this hash: train now, or fail with why. */
+static void fetch_release(const uint8_t hash[32], const char *error)
+{
+	for (int i = 0; i < W.n_slots; i++) {
+		slot *s = &W.slots[i];
+
+		if (s->state != SLOT_WAITING || memcmp(s->hash, hash, 32) != 0)
+			continue;
+		if (error) {
+			s->rc = emc_err_set(&s->err, EIO, "worker: dataset transfer failed: %s", error);
+			send_result(s);
+			s->state = SLOT_FREE;
+			send_ready(1);
+			continue;
+		}
+		s->state = SLOT_BUSY;
+		s->thread_started = pthread_create(&s->thread, NULL, slot_main, s) == 0;
+	}
+	/* Another dataset may be awaited too. */
+	for (int i = 0; i < W.n_slots && !W.fetch.active; i++)
+		if (W.slots[i].state == SLOT_WAITING)
+			fetch_start(W.slots[i].hash);
+}
+
+static void fetch_finish(void)
+{
+	fetch *f = &W.fetch;
+	char path[EMC_PATH_MAX + 80];
+	uint8_t hash[32];
+
+	memcpy(hash, f->hash, 32);
+	fclose(f->f);
+	f->f = NULL;
+	f->active = false;
+	cache_evict(f->total);
+	cache_path(hash, "emcd", path, sizeof path);
+	if (rename(f->part, path) < 0) {
+		log_error("cannot move %s into the cache: %s", f->part, strerror(errno));
+		fetch_release(hash, "cannot store it in the cache");
+		return;
+	}
+	log_info("fetched %llu bytes in %.1f s", (unsigned long long)f->total,
+		 (double)(emc_now_ms() - f->started_ms) / 1000.0);
+	/* The slots verify the hash when they load it; a bad copy is removed
+	 * and fetched again, at most FETCH_RETRIES times. */
+	if (++*fetch_failures_of(hash) > FETCH_RETRIES) {
+		unlink(path);
+		fetch_release(hash, "it failed verification repeatedly");
+		return;
+	}
+	fetch_release(hash, NULL);
+}
+
+static void handle_data_chunk(const Emc__DataChunk *c)
+{
+	fetch *f = &W.fetch;
+
+	if (!f->active || c->hash.len != 32 || memcmp(c->hash.data, f->hash, 32) != 0)
+		return;
+	if (c->error && *c->error) {
+		uint8_t hash[32];
+
+		log_error("the coordinator cannot send the dataset: %s", c->error);
+		memcpy(hash, f->hash, 32);
+		fclose(f->f);
+		unlink(f->part);
+		f->active = false;
+		fetch_release(hash, c->error);
+		return;
+	}
+	if (f->inflight > 0)
+		f->inflight--;
+	/* Chunks arrive in order; one that does not continue the file is an
+	 * answer to a request from before a reconnect: the new requests cover it. */
+	if (c->offset != f->offset || c->total == 0 || c->total > (uint64_t)1 << 40 ||
+	    c->offset + c->data.len > c->total) {
+		fetch_request_more();
+		return;
+	}
+	f->total = c->total;
+	if (c->data.len && fwrite(c->data.data, 1, c->data.len, f->f) != c->data.len) {
+		uint8_t hash[32];
+
+		log_error("cannot write %s: %s", f->part, strerror(errno));
+		memcpy(hash, f->hash, 32);
+		fclose(f->f);
+		f->active = false;
+		fetch_release(hash, "cannot write the cache");
+		return;
+	}
+	f->offset += c->data.len;
+	if (f->offset == f->total) {
+		fetch_finish();
+		return;
+	}
+	fetch_request_more();
 }
 
 static int busy_slots(void)
@@ -603,6 +952,11 @@ static void usage(FILE *out)
 		"  --blas-threads T     OpenBLAS threads per slot (default 1)\n"
 		"  --drain-seconds S    on SIGTERM, how long running trials may finish (default 30)\n"
 		"  --memory-mb M        refuse trials that would need more memory than this\n"
+		"  --cache-dir DIR      where fetched datasets are kept (default $EMC_CACHE_DIR,\n"
+		"                       else $XDG_CACHE_HOME/emc, else ~/.cache/emc)\n"
+		"  --cache-mb M         size bound of the cache; least recently used go first (default 8192)\n"
+		"  --no-local-data      never read dataset files named by the spec: use the cache or\n"
+		"                       fetch from the coordinator\n"
 		"  --verbose | --quiet  more or less logging\n");
 }
 
@@ -682,7 +1036,18 @@ static void drain_and_leave(int64_t drain_ms)
 		if (s->state == SLOT_BUSY) {
 			s->preempted = true;
 			atomic_store(&s->cancel, 1);
+		} else if (s->state == SLOT_WAITING) {
+			s->rc = 0;
+			memset(&s->result, 0, sizeof s->result);
+			s->result.outcome = EMC_OUTCOME_CANCELLED;
+			s->preempted = true;
+			send_result(s);
+			s->state = SLOT_FREE;
 		}
+	}
+	if (W.fetch.active) {
+		fclose(W.fetch.f); /* the partial file stays: the next start resumes it */
+		W.fetch.active = false;
 	}
 	while (busy_slots() > 0)
 		if (loop_once(200) < 0)
@@ -742,7 +1107,9 @@ int main(int argc, char **argv)
 		{ "connect", required_argument, NULL, 'c' },	  { "slots", required_argument, NULL, 's' },
 		{ "blas-threads", required_argument, NULL, 't' }, { "keys", required_argument, NULL, 'k' },
 		{ "insecure", no_argument, NULL, 'I' },		  { "drain-seconds", required_argument, NULL, 'D' },
-		{ "memory-mb", required_argument, NULL, 'M' },	  { "verbose", no_argument, NULL, 'v' },
+		{ "memory-mb", required_argument, NULL, 'M' },	  { "cache-dir", required_argument, NULL, 'C' },
+		{ "cache-mb", required_argument, NULL, 'B' },	  { "no-local-data", no_argument, NULL, 'N' },
+		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },		  { "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -760,7 +1127,8 @@ int main(int argc, char **argv)
 	W.blas_threads = 1;
 	W.heartbeat_ms = 1000;
 	W.lease_ms = 10000;
-	while ((opt = getopt_long(argc, argv, "c:s:t:k:ID:M:vqh", opts, NULL)) != -1) {
+	W.cache_limit_bytes = (int64_t)8192 << 20;
+	while ((opt = getopt_long(argc, argv, "c:s:t:k:ID:M:C:B:Nvqh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			endpoint = optarg;
@@ -799,6 +1167,23 @@ int main(int argc, char **argv)
 			}
 			W.memory_limit_bytes = (int64_t)v << 20;
 			break;
+		case 'C':
+			if (strlen(optarg) >= sizeof W.cache_dir) {
+				log_error("--cache-dir: path too long");
+				return 2;
+			}
+			snprintf(W.cache_dir, sizeof W.cache_dir, "%s", optarg);
+			break;
+		case 'B':
+			if (cli_long(optarg, 1, 1 << 30, &v) < 0) {
+				log_error("--cache-mb must be a whole number of MiB, at least 1");
+				return 2;
+			}
+			W.cache_limit_bytes = (int64_t)v << 20;
+			break;
+		case 'N':
+			W.no_local_data = true;
+			break;
 		case 'v':
 			emc_log_set_level(EMC_LOG_DEBUG);
 			break;
@@ -816,6 +1201,16 @@ int main(int argc, char **argv)
 	if (!endpoint || optind != argc) {
 		usage(stderr);
 		return 2;
+	}
+	if (!W.cache_dir[0]) {
+		const char *env = getenv("EMC_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+
+		if (env && *env)
+			snprintf(W.cache_dir, sizeof W.cache_dir, "%.1000s", env);
+		else if (xdg && *xdg)
+			snprintf(W.cache_dir, sizeof W.cache_dir, "%.1000s/emc", xdg);
+		else
+			snprintf(W.cache_dir, sizeof W.cache_dir, "%.1000s/.cache/emc", home && *home ? home : "/tmp");
 	}
 	if (insecure == (keys_dir != NULL)) {
 		log_error("give --keys DIR (CURVE) or, for a coordinator on this machine, --insecure");
