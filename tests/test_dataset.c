@@ -1016,6 +1016,51 @@ static void expected_hash(const emc_dataset *d, uint8_t out[32])
 	free(buf);
 }
 
+/* The transfer encoding is the hashed byte stream: it decodes to the same
+ * samples and hash, and any changed byte is refused. */
+static void test_encode_decode(void **state)
+{
+	uint8_t pix[SMALL_N * SMALL_ROWS * SMALL_COLS];
+	char *dir = tmpdir_new(), *pi, *pl;
+	blob bi, bl;
+	emc_dataset_ref ref;
+	emc_dataset *a, *b = NULL;
+	uint8_t *buf;
+	size_t len;
+	emc_err err;
+
+	(void)state;
+	small_pixels(pix);
+	bi = idx_images(SMALL_N, SMALL_ROWS, SMALL_COLS, pix);
+	bl = idx_labels(SMALL_N, small_y);
+	pi = write_blob(dir, "images.idx", &bi, false);
+	pl = write_blob(dir, "labels.idx", &bl, false);
+	ref_set(&ref, pi, pl);
+	a = load_ok(&ref);
+	assert_int_equal(emc_dataset_encode(a, &buf, &len, &err), 0);
+	assert_int_equal(emc_dataset_decode(buf, len, a->hash, "copy", &b, &err), 0);
+	assert_int_equal(b->n, a->n);
+	assert_int_equal(b->dim, a->dim);
+	assert_memory_equal(&b->shape, &a->shape, sizeof a->shape);
+	assert_memory_equal(b->x, a->x, (size_t)(a->n * a->dim) * sizeof *a->x);
+	assert_memory_equal(b->y, a->y, (size_t)a->n);
+	assert_memory_equal(b->hash, a->hash, 32);
+	emc_dataset_destroy(&b);
+	buf[len / 2] ^= 0x40;
+	assert_int_equal(emc_dataset_decode(buf, len, a->hash, "copy", &b, &err), -EBADMSG);
+	assert_contains(err.msg, "copy: content hash mismatch");
+	assert_null(b);
+	/* Without an expected hash, structure is still checked. */
+	assert_int_equal(emc_dataset_decode(buf, len - 1, NULL, "copy", &b, &err), -EINVAL);
+	free(buf);
+	emc_dataset_destroy(&a);
+	free(bi.p);
+	free(bl.p);
+	free(pi);
+	free(pl);
+	tmpdir_remove(&dir);
+}
+
 static void test_hash(void **state)
 {
 	uint8_t pix[SMALL_N * SMALL_ROWS * SMALL_COLS], want[32];
@@ -2351,6 +2396,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_labels_true),
 		cmocka_unit_test(test_labels_random),
 		cmocka_unit_test(test_hash),
+		cmocka_unit_test(test_encode_decode),
 		cmocka_unit_test(test_idx_standardize),
 		cmocka_unit_test(test_cifar10),
 		cmocka_unit_test(test_cifar100),

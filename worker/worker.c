@@ -130,6 +130,7 @@ typedef struct fetch {
 	uint64_t offset;      /* bytes written */
 	uint64_t next;        /* next byte to ask for */
 	uint64_t total;       /* 0 until the first chunk says */
+	uint64_t first;       /* offset this transfer started from */
 	int inflight;
 	int64_t started_ms;
 } fetch;
@@ -155,6 +156,7 @@ static struct {
 	char cache_dir[EMC_PATH_MAX];
 	int64_t cache_limit_bytes;
 	bool no_local_data;         /* never read dataset files named by the spec */
+	double fetch_bytes_per_ms;  /* transfer rate cap; 0 = none */
 	fetch fetch;
 	struct { uint8_t hash[32]; int failures; } fetch_failures[8];
 
@@ -658,6 +660,7 @@ static void handle_message(const uint8_t *buf, size_t len)
 		outbox_resend();
 		if (W.fetch.active) {
 			/* Requests sent before the reconnect may be lost. */
+			log_info("resuming the dataset transfer at byte %llu", (unsigned long long)W.fetch.offset);
 			W.fetch.inflight = 0;
 			W.fetch.next = W.fetch.offset;
 			fetch_request_more();
@@ -751,6 +754,14 @@ static void fetch_request_more(void)
 {
 	while (W.welcomed && W.fetch.active && W.fetch.inflight < FETCH_WINDOW &&
 	       (W.fetch.total == 0 ? W.fetch.inflight == 0 : W.fetch.next < W.fetch.total)) {
+		/* --fetch-mbps: ask for no more than the rate allows so far. */
+		if (W.fetch_bytes_per_ms > 0) {
+			int64_t elapsed = emc_now_ms() - W.fetch.started_ms;
+			uint64_t allowed = (uint64_t)((elapsed + 1) * W.fetch_bytes_per_ms);
+
+			if (W.fetch.next - W.fetch.first > allowed)
+				return;
+		}
 		Emc__Envelope env = EMC__ENVELOPE__INIT;
 		Emc__DataRequest q = EMC__DATA_REQUEST__INIT;
 
@@ -783,7 +794,7 @@ static void fetch_start(const uint8_t hash[32])
 	}
 	/* A partial file from an interrupted transfer: go on from its end. */
 	fseek(f->f, 0, SEEK_END);
-	f->offset = f->next = (uint64_t)ftell(f->f);
+	f->offset = f->next = f->first = (uint64_t)ftell(f->f);
 	f->active = true;
 	f->started_ms = emc_now_ms();
 	hash_hex(hash, hex);
@@ -957,6 +968,7 @@ static void usage(FILE *out)
 		"  --cache-mb M         size bound of the cache; least recently used go first (default 8192)\n"
 		"  --no-local-data      never read dataset files named by the spec: use the cache or\n"
 		"                       fetch from the coordinator\n"
+		"  --fetch-mbps R       cap dataset transfers at R MiB/s (default: no cap)\n"
 		"  --verbose | --quiet  more or less logging\n");
 }
 
@@ -1014,6 +1026,7 @@ static int loop_once(long max_wait_ms)
 			collect_finished(&W.slots[i]);
 	if (W.welcomed && emc_now_ms() - W.last_heartbeat_ms >= W.heartbeat_ms)
 		send_heartbeat();
+	fetch_request_more();
 	return 0;
 }
 
@@ -1109,6 +1122,7 @@ int main(int argc, char **argv)
 		{ "insecure", no_argument, NULL, 'I' },		  { "drain-seconds", required_argument, NULL, 'D' },
 		{ "memory-mb", required_argument, NULL, 'M' },	  { "cache-dir", required_argument, NULL, 'C' },
 		{ "cache-mb", required_argument, NULL, 'B' },	  { "no-local-data", no_argument, NULL, 'N' },
+		{ "fetch-mbps", required_argument, NULL, 'R' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },		  { "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -1128,7 +1142,7 @@ int main(int argc, char **argv)
 	W.heartbeat_ms = 1000;
 	W.lease_ms = 10000;
 	W.cache_limit_bytes = (int64_t)8192 << 20;
-	while ((opt = getopt_long(argc, argv, "c:s:t:k:ID:M:C:B:Nvqh", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:s:t:k:ID:M:C:B:NR:vqh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			endpoint = optarg;
@@ -1183,6 +1197,13 @@ int main(int argc, char **argv)
 			break;
 		case 'N':
 			W.no_local_data = true;
+			break;
+		case 'R':
+			if (cli_long(optarg, 1, 1 << 20, &v) < 0) {
+				log_error("--fetch-mbps must be a whole number of MiB/s, at least 1");
+				return 2;
+			}
+			W.fetch_bytes_per_ms = (double)v * 1048.576;
 			break;
 		case 'v':
 			emc_log_set_level(EMC_LOG_DEBUG);
