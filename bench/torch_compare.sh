@@ -35,8 +35,13 @@ if [[ ! -x $bench ]]; then
 	exit 1
 fi
 
+# Debian's python3-torch belongs to Debian's own interpreter, which another
+# python3 earlier on PATH would not see.
+PY=/usr/bin/python3
+[[ -x $PY ]] || PY=python3
+
 have_torch() {
-	python3 -c 'import torch' >/dev/null 2>&1
+	"$PY" -c 'import torch' >/dev/null 2>&1
 }
 
 if ! have_torch && [[ $install == 1 ]]; then
@@ -57,7 +62,7 @@ trap 'rm -rf "$work"' EXIT
 BENCH_SECONDS=$seconds "$bench" small "$work/data" >"$work/emc.jsonl"
 
 if have_torch; then
-	python3 - "$work/data" "$seconds" >"$work/torch.jsonl" <<'EOF'
+	"$PY" - "$work/data" "$seconds" >"$work/torch.jsonl" <<'EOF'
 import json, sys, time
 import torch
 
@@ -102,7 +107,7 @@ else
 fi
 
 cat "$work/emc.jsonl" "$work/torch.jsonl"
-python3 - "$work/export.json" "$work/emc.jsonl" "$work/torch.jsonl" <<'EOF'
+"$PY" - "$work/export.json" "$work/emc.jsonl" "$work/torch.jsonl" <<'EOF'
 import json, sys
 
 data = json.load(open(sys.argv[1]))
