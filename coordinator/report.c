@@ -310,12 +310,17 @@ fail:
 	"  ) AS train_seconds,"                                                                                  \
 	" EXISTS (SELECT 1 FROM trials t WHERE t.cell_id = ce.id AND ce.hi > 0 AND t.n = ce.hi"                  \
 	"  AND t.state = 'no_fit' AND t.reason = 'budget') AS unconverged,"                                      \
+	" (SELECT t.hessian_min FROM trials t WHERE t.cell_id = ce.id AND t.n = ce.lo AND t.state = 'fit')"      \
+	"  AS lambda_min,"                                                                                       \
+	" (SELECT t.hessian_max FROM trials t WHERE t.cell_id = ce.id AND t.n = ce.lo AND t.state = 'fit')"      \
+	"  AS lambda_max,"                                                                                       \
 	" ce.state"                                                                                              \
 	" FROM cells ce JOIN campaigns c ON c.id = ce.campaign_id WHERE ?1 IS NULL OR c.name = ?1) "
 
 static const char results_sql[] = RESULTS_ROWS
 	"SELECT campaign, cell, model, activation, optimizer, dataset, labels, inputs, classes, seed, params, emc,"
-	" lo, hi, trials, train_seconds, unconverged, state FROM rows ORDER BY campaign_id, cell";
+	" lo, hi, trials, train_seconds, unconverged, lambda_min, lambda_max, state"
+	" FROM rows ORDER BY campaign_id, cell";
 
 static const char results_json_sql[] = RESULTS_ROWS
 	"SELECT json_object('campaign', campaign, 'cell', cell, 'model', model, 'activation', activation,"
@@ -323,23 +328,30 @@ static const char results_json_sql[] = RESULTS_ROWS
 	" 'seed', seed, 'params', params,"
 	" 'emc', emc, 'full', json(CASE WHEN full THEN 'true' ELSE 'false' END), 'lo', lo, 'hi', hi,"
 	" 'trials', trials, 'train_seconds', train_seconds,"
-	" 'unconverged', json(CASE WHEN unconverged THEN 'true' ELSE 'false' END), 'state', state)"
+	" 'unconverged', json(CASE WHEN unconverged THEN 'true' ELSE 'false' END),"
+	" 'lambda_min', lambda_min, 'lambda_max', lambda_max, 'state', state)"
 	" FROM rows ORDER BY campaign_id, cell";
 
 enum { R_CAMPAIGN, R_CELL, R_MODEL, R_ACT, R_OPT, R_DATASET, R_LABELS, R_INPUTS, R_CLASSES, R_SEED, R_PARAMS,
-       R_EMC, R_LO, R_HI, R_TRIALS, R_SECONDS, R_UNCONVERGED, R_STATE, R_COLS };
+       R_EMC, R_LO, R_HI, R_TRIALS, R_SECONDS, R_UNCONVERGED, R_LMIN, R_LMAX, R_STATE, R_COLS };
 
 static const char *const results_head[R_COLS] = {
 	"campaign", "cell", "model",  "activation",	"optimizer",   "dataset", "labels",
 	"inputs",   "classes", "seed", "params", "emc", "lo", "hi",
-	"trials",   "train_seconds", "unconverged", "state",
+	"trials",   "train_seconds", "unconverged", "lambda_min", "lambda_max", "state",
 };
 
 /* The row's values as text; NULL columns become null_text, except emc
  * which is "-" until the cell is done. */
-static void results_values(sqlite3_stmt *st, const char *null_text, char seed[24], char seconds[32],
-			   const char *v[R_COLS])
+/* Scratch for the values results_values() formats itself. */
+typedef struct results_text {
+	char seed[24], seconds[32], lmin[32], lmax[32];
+} results_text;
+
+static void results_values(sqlite3_stmt *st, const char *null_text, results_text *t, const char *v[R_COLS])
 {
+	char *seed = t->seed, *seconds = t->seconds;
+
 	for (int j = 0; j < R_COLS; j++)
 		v[j] = col_str(st, j, null_text);
 	snprintf(seed, 24, "%" PRIu64, (uint64_t)sqlite3_column_int64(st, R_SEED));
@@ -347,6 +359,14 @@ static void results_values(sqlite3_stmt *st, const char *null_text, char seed[24
 	v[R_SEED] = seed;
 	v[R_SECONDS] = seconds;
 	v[R_EMC] = col_str(st, R_EMC, "-");
+	if (sqlite3_column_type(st, R_LMIN) != SQLITE_NULL) {
+		snprintf(t->lmin, sizeof t->lmin, "%.3g", sqlite3_column_double(st, R_LMIN));
+		v[R_LMIN] = t->lmin;
+	}
+	if (sqlite3_column_type(st, R_LMAX) != SQLITE_NULL) {
+		snprintf(t->lmax, sizeof t->lmax, "%.3g", sqlite3_column_double(st, R_LMAX));
+		v[R_LMAX] = t->lmax;
+	}
 }
 
 static void csv_field(const char *v, FILE *out)
@@ -392,10 +412,11 @@ static int results_table(sqlite3 *db, sqlite3_stmt *st, FILE *out, emc_err *err)
 	if (r < 0)
 		goto fail;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		char seed[24], seconds[32], emc[48];
+		results_text text;
+		char emc[48];
 		const char *v[R_COLS];
 
-		results_values(st, "-", seed, seconds, v);
+		results_values(st, "-", &text, v);
 		if (sqlite3_column_int(st, R_UNCONVERGED) && sqlite3_column_type(st, R_EMC) != SQLITE_NULL) {
 			snprintf(emc, sizeof emc, "%s*", v[R_EMC]);
 			v[R_EMC] = emc;
@@ -429,10 +450,10 @@ static int results_csv(sqlite3 *db, sqlite3_stmt *st, FILE *out, emc_err *err)
 
 	csv_row(results_head, out);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		char seed[24], seconds[32];
+		results_text text;
 		const char *v[R_COLS];
 
-		results_values(st, "", seed, seconds, v);
+		results_values(st, "", &text, v);
 		csv_row(v, out);
 	}
 	return rc == SQLITE_DONE ? 0 : db_fail(db, "read results", err);

@@ -171,6 +171,11 @@ static int64_t run_trial(fixture *f, int cell, int64_t n, emc_outcome outcome, e
 	res.steps = 100;
 	res.train_seconds = seconds;
 	res.accuracy = outcome == EMC_OUTCOME_FIT ? 1.0 : 0.9;
+	if (n == 100) { /* one trial carries a minimum-or-saddle certificate */
+		res.has_hessian = true;
+		res.hessian_min = -0.00125;
+		res.hessian_max = 42.5;
+	}
 	assert_int_equal(store_trial_insert(f->s, f->cell_ids[cell], n, &trial, &err), 0);
 	assert_int_equal(store_attempt_start(f->s, trial, 0, 60000, &attempt, &err), 0);
 	if (store_trial_finish(f->s, trial, attempt, &res, u, &err) < 0)
@@ -724,13 +729,13 @@ static void test_report_results(void **state)
 
 	out = capture_results(ro, "mnist, \"small\"", REPORT_CSV, 0);
 	assert_contains(out, "campaign,cell,model,activation,optimizer,dataset,labels,inputs,classes,seed,params,emc,lo,hi,trials,"
-			     "train_seconds,unconverged,state\n");
+			     "train_seconds,unconverged,lambda_min,lambda_max,state\n");
 	assert_contains(out, "\"mnist, \"\"small\"\"\",0,mlp[8],relu,sgd,fashion-mnist/train,true,true,10,1000,6370,24,24,25,3,"
-			     "6.75,1,done\n");
+			     "6.75,1,,,done\n");
 	assert_contains(out, ",1,\"mlp[16,16]\",relu,adam,");
-	assert_contains(out, ",>=100,100,,1,4.00,0,done\n");
+	assert_contains(out, ",>=100,100,,1,4.00,0,-0.00125,42.5,done\n");
 	assert_contains(out, ",2,mlp[32],tanh,sgd,");
-	assert_contains(out, ",-,16,40,2,0.75,0,searching\n");
+	assert_contains(out, ",-,16,40,2,0.75,0,,,searching\n");
 	free(out);
 
 	out = capture_results(ro, NULL, REPORT_JSON, 0);
@@ -783,7 +788,7 @@ static void test_report_empty(void **state)
 	free(out);
 	out = capture_results(s, NULL, REPORT_CSV, 0);
 	assert_string_equal(out, "campaign,cell,model,activation,optimizer,dataset,labels,inputs,classes,seed,params,emc,lo,hi,trials,"
-				 "train_seconds,unconverged,state\n");
+				 "train_seconds,unconverged,lambda_min,lambda_max,state\n");
 	free(out);
 	store_close(&s);
 	tmpdir_remove(&dir);
