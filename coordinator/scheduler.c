@@ -1333,7 +1333,9 @@ void sched_config_defaults(sched_config *cfg)
 {
 	cfg->heartbeat_ms = 1000;
 	cfg->lease_ms = 10000;
-	cfg->grace_ms = 15000;
+	/* Longer than a worker's longest reconnect back-off (32 s) plus a
+	 * heartbeat, so a worker can always come back in time to reclaim. */
+	cfg->grace_ms = 40000;
 	cfg->max_lost = 5;
 	cfg->max_failed = 2;
 	cfg->max_workers = 4096;

@@ -30,7 +30,7 @@ q() { sqlite3 -batch -noheader "$work/emc.db" "$1"; }
 
 free_port() {
   local p
-  for p in $(shuf -i 20000-60000 -n 50); do
+  for p in $(shuf -i 20000-32000 -n 50); do
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
   done
   echo 25555

@@ -842,7 +842,7 @@ static void test_parallel_fewer_rounds(void **state)
 				async4 += sim_run(16, precisions[p], sizes[i], c, 4, false, (uint64_t)t);
 			}
 		}
-	print_message("rounds W=1 -> W=4: sync %ld -> %ld (%.2f), async %ld -> %ld (%.2f)\n", sync1, sync4,
+	print_message("# rounds W=1 -> W=4: sync %ld -> %ld (%.2f), async %ld -> %ld (%.2f)\n", sync1, sync4,
 		      (double)sync4 / (double)sync1, async1, async4, (double)async4 / (double)async1);
 	assert_true((double)sync4 <= 0.55 * (double)sync1);
 	assert_true((double)async4 <= 0.65 * (double)async1);

@@ -686,8 +686,12 @@ static void handle_message(const uint8_t *buf, size_t len)
 		outbox_remove(env->result_ack->attempt_id);
 		break;
 	case EMC__ENVELOPE__BODY_ERROR:
-		log_warn("coordinator says: %s", env->error->message);
-		lose_coordinator("does not know us");
+		/* Messages queued while the connection was down each earn an
+		 * Error from a restarted coordinator: one Hello answers them all. */
+		if (W.welcomed) {
+			log_warn("coordinator says: %s", env->error->message);
+			lose_coordinator("does not know us");
+		}
 		break;
 	default:
 		log_warn("from coordinator: unexpected message (body %d)", (int)env->body_case);
