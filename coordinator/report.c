@@ -397,15 +397,16 @@ static void csv_row(const char *const *v, FILE *out)
 static int results_table(sqlite3 *db, sqlite3_stmt *st, FILE *out, emc_err *err)
 {
 	/* The table marks unconverged EMCs with '*' instead of a column. */
-	static const int shown[] = { R_CAMPAIGN, R_CELL, R_MODEL, R_ACT, R_OPT,	   R_DATASET, R_LABELS, R_SEED,
-				     R_PARAMS,	 R_EMC,	 R_LO,	  R_HI,	 R_TRIALS, R_SECONDS, R_STATE };
+	static const int shown[] = { R_CAMPAIGN, R_CELL,   R_MODEL,  R_ACT, R_OPT, R_DATASET, R_LABELS,
+				     R_INPUTS,	 R_CLASSES, R_SEED, R_PARAMS, R_EMC, R_LO,  R_HI,
+				     R_TRIALS,	 R_SECONDS, R_LMIN, R_LMAX, R_STATE };
 	enum { N = sizeof shown / sizeof shown[0] };
 	const char *row[N];
 	bool any_unconverged = false;
 	table t;
 	int rc, r;
 
-	table_init(&t, N, "lrlllllrrrrrrrl");
+	table_init(&t, N, "lrllllllrrrrrrrrrrl");
 	for (int j = 0; j < N; j++)
 		row[j] = results_head[shown[j]];
 	r = table_add(&t, row);
