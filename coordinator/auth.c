@@ -25,6 +25,7 @@
 
 #include <zmq.h>
 
+#include "keyfile.h"
 #include "log.h"
 
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
@@ -35,7 +36,7 @@
 struct auth {
 	void *zctx;
 	char keys_dir[4096];
-	char secret_z85[AUTH_KEY_Z85_LEN + 1];
+	char secret_z85[EMC_KEY_Z85_LEN + 1];
 	void *zap;       /* REP, owned by the thread once it runs */
 	void *stop_tx;   /* PAIR, main side */
 	void *stop_rx;   /* PAIR, thread side */
@@ -43,74 +44,10 @@ struct auth {
 	bool running;
 };
 
-int auth_read_key(const char *path, char *ret_z85, emc_err *err)
-{
-	char buf[AUTH_KEY_Z85_LEN + 4];
-	uint8_t bin[32];
-	size_t n;
-	FILE *f = fopen(path, "r");
-
-	if (!f)
-		return emc_err_set(err, errno, "%s: %s", path, strerror(errno));
-	n = fread(buf, 1, sizeof buf - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-		buf[--n] = '\0';
-	if (n != AUTH_KEY_Z85_LEN || !zmq_z85_decode(bin, buf))
-		return emc_err_set(err, EINVAL, "%s: not a Z85-encoded 32-byte key (expected %d characters)", path,
-				   AUTH_KEY_Z85_LEN);
-	memcpy(ret_z85, buf, AUTH_KEY_Z85_LEN + 1);
-	return 0;
-}
-
-static int write_file(const char *path, const char *text, mode_t mode, emc_err *err)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, mode);
-	size_t len = strlen(text);
-
-	if (fd < 0)
-		return emc_err_set(err, errno, "%s: %s", path, strerror(errno));
-	if (write(fd, text, len) != (ssize_t)len || write(fd, "\n", 1) != 1) {
-		int e = errno;
-
-		close(fd);
-		unlink(path);
-		return emc_err_set(err, e ? e : EIO, "%s: write failed", path);
-	}
-	if (close(fd) < 0)
-		return emc_err_set(err, errno, "%s: %s", path, strerror(errno));
-	return 0;
-}
-
-int auth_keygen(const char *dir, const char *name, emc_err *err)
-{
-	char pub[AUTH_KEY_Z85_LEN + 1], sec[AUTH_KEY_Z85_LEN + 1];
-	char pub_path[4200], sec_path[4200];
-	int r;
-
-	for (const char *p = name; *p; p++)
-		if (*p == '/' || *p == '\0')
-			return emc_err_set(err, EINVAL, "keygen: name '%s' must not contain '/'", name);
-	if (!*name || strlen(name) > 128)
-		return emc_err_set(err, EINVAL, "keygen: a name of 1 to 128 characters is needed");
-	if (zmq_curve_keypair(pub, sec) != 0)
-		return emc_err_set(err, errno, "keygen: %s", zmq_strerror(errno));
-	snprintf(pub_path, sizeof pub_path, "%s/%s.pub", dir, name);
-	snprintf(sec_path, sizeof sec_path, "%s/%s.key", dir, name);
-	r = write_file(sec_path, sec, 0600, err);
-	if (r < 0)
-		return r;
-	r = write_file(pub_path, pub, 0644, err);
-	if (r < 0)
-		unlink(sec_path);
-	return r;
-}
-
 /* Is the Z85 form of this 32-byte key in the allow-list directory? */
 static bool key_allowed(const char *keys_dir, const uint8_t *key)
 {
-	char want[AUTH_KEY_Z85_LEN + 1], dirpath[4200], path[4600], have[AUTH_KEY_Z85_LEN + 1];
+	char want[EMC_KEY_Z85_LEN + 1], dirpath[4200], path[4600], have[EMC_KEY_Z85_LEN + 1];
 	struct dirent *de;
 	bool found = false;
 	int seen = 0;
@@ -129,7 +66,7 @@ static bool key_allowed(const char *keys_dir, const uint8_t *key)
 		if (len < 5 || strcmp(de->d_name + len - 4, ".pub") != 0)
 			continue;
 		snprintf(path, sizeof path, "%s/%s", dirpath, de->d_name);
-		if (auth_read_key(path, have, &err) == 0 && strcmp(have, want) == 0)
+		if (emc_key_read(path, have, &err) == 0 && strcmp(have, want) == 0)
 			found = true;
 	}
 	closedir(d);
@@ -182,7 +119,7 @@ static void zap_handle(auth *a)
 			status = "200";
 			text = "OK";
 		} else {
-			char z85[AUTH_KEY_Z85_LEN + 1] = "?";
+			char z85[EMC_KEY_Z85_LEN + 1] = "?";
 
 			zmq_z85_encode(z85, zmq_msg_data(&frames[6]), 32);
 			log_warn("refused a worker from %s: its key %s is not in %s/workers", address, z85,
@@ -245,7 +182,7 @@ int auth_new(void *zctx, const char *keys_dir, auth **ret, emc_err *err)
 	}
 	snprintf(a->keys_dir, sizeof a->keys_dir, "%s", keys_dir);
 	snprintf(path, sizeof path, "%s/coordinator.key", keys_dir);
-	r = auth_read_key(path, a->secret_z85, err);
+	r = emc_key_read(path, a->secret_z85, err);
 	if (r < 0)
 		goto fail;
 	snprintf(path, sizeof path, "%s/workers", keys_dir);
@@ -291,7 +228,7 @@ int auth_server_socket(auth *a, void *sock)
 
 	if (zmq_setsockopt(sock, ZMQ_ZAP_DOMAIN, ZAP_DOMAIN, strlen(ZAP_DOMAIN)) < 0 ||
 	    zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof one) < 0 ||
-	    zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, a->secret_z85, AUTH_KEY_Z85_LEN) < 0) {
+	    zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, a->secret_z85, EMC_KEY_Z85_LEN) < 0) {
 		log_error("cannot make the worker socket a CURVE server: %s", zmq_strerror(errno));
 		return -errno;
 	}

@@ -11,7 +11,7 @@
  *   KEYS/coordinator.key   the coordinator's secret key (mode 0600)
  *   KEYS/coordinator.pub   its public key (give it to the workers)
  *   KEYS/workers/NAME.pub  one allowed worker each
- * `emcctl keygen DIR NAME` writes DIR/NAME.key and DIR/NAME.pub.
+ * `emcctl keygen DIR NAME` writes DIR/NAME.key and DIR/NAME.pub (keyfile.h).
  */
 #ifndef EMC_AUTH_H
 #define EMC_AUTH_H
@@ -20,7 +20,6 @@
 
 #include "err.h"
 
-#define AUTH_KEY_Z85_LEN 40
 #define AUTH_MAX_KEYS 65536
 
 typedef struct auth auth;
@@ -36,11 +35,5 @@ int auth_server_socket(auth *a, void *sock);
 /* Stop the handler; NULL-safe; sets *p = NULL. */
 void auth_destroy(auth **p);
 
-/* Read a Z85 key file (40 characters, optional trailing newline) into
- * ret_z85 (41 bytes, NUL-terminated). */
-int auth_read_key(const char *path, char *ret_z85, emc_err *err);
-
-/* Write a new key pair: dir/name.pub (0644) and dir/name.key (0600). */
-int auth_keygen(const char *dir, const char *name, emc_err *err);
 
 #endif

@@ -32,7 +32,7 @@
 
 #include <zmq.h>
 
-#include "auth.h"
+#include "keyfile.h"
 #include "campaign.h"
 #include "cli.h"
 #include "log.h"
@@ -423,7 +423,7 @@ static int cmd_keygen(int argc, char **argv)
 		fprintf(stderr, "emcctl keygen: expected DIR NAME\n");
 		return 2;
 	}
-	if (auth_keygen(argv[1], argv[2], &err) < 0) {
+	if (emc_key_write_pair(argv[1], argv[2], &err) < 0) {
 		fprintf(stderr, "emcctl: %s\n", err.msg);
 		return 1;
 	}

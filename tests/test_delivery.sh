@@ -11,8 +11,7 @@ set -euo pipefail
 COORD="$1" WORKER="$2" EMCCTL="$3" MKIDX="$4"
 work="$(mktemp -d /tmp/emc-delivery-XXXXXX)"
 pids=()
-n=0
-failures=0
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 cleanup() {
   for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
@@ -20,28 +19,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failures=$((failures + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "# $l"; done; }
-check() {
-  local desc="$1"; shift
-  local out
-  if out="$("$@" 2>&1)"; then ok "$desc"; else not_ok "$desc" "$out"; fi
-}
 q() { sqlite3 -batch -noheader "$work/emc.db" "$1" 2>/dev/null || true; }
-wait_for() { # wait_for SECONDS COMMAND...: poll until COMMAND succeeds
-  local deadline=$((SECONDS + $1)); shift
-  until "$@" >/dev/null 2>&1; do
-    ((SECONDS < deadline)) || return 1
-    sleep 0.1
-  done
-}
-free_port() {
-  local p
-  for p in $(shuf -i 20000-32000 -n 50); do
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
-  done
-  echo 25556
-}
 spec() { # spec NAME: a tiny campaign on the shared data
   cat >"$work/$1.yaml" <<YAML
 name: $1

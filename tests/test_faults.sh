@@ -27,8 +27,7 @@ seed="${EMC_FAULT_SEED:-$$}"
 RANDOM=$seed
 pids=()
 netns="" veth=""
-n=0
-failures=0
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 cleanup() {
   local p
@@ -41,9 +40,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-skip() { n=$((n + 1)); echo "ok $n # SKIP $1"; }
-not_ok() { n=$((n + 1)); failures=$((failures + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "# $l"; done; }
 same() { # same DESCRIPTION GOT WANT
   if [[ "$2" == "$3" ]]; then ok "$1"; else not_ok "$1" "got:  $2" "want: $3"; fi
 }
@@ -52,18 +48,6 @@ qd() { sqlite3 -batch -noheader "$1" "$2" 2>/dev/null; }
 now_ms() { date +%s%3N; }
 rand_ms() { echo $(( $1 + RANDOM % ($2 - $1 + 1) )); } # rand_ms LO HI
 sleep_ms() { sleep "$(printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)))"; }
-
-# A port nobody listens on, below the ephemeral range (32768 and up on
-# Linux): there, an outgoing connection's source port could take it before
-# the coordinator binds, and a socket connecting to an unbound port can end
-# up connected to itself.
-free_port() {
-  local p
-  for p in $(shuf -i 20000-32000 -n 50); do
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
-  done
-  echo 25556
-}
 
 # Wait until process $1 has exited, at most $2 seconds; 0 if it did.
 wait_gone() {

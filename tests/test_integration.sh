@@ -10,8 +10,7 @@ set -euo pipefail
 COORD="$1" WORKER="$2" EMCCTL="$3" MKIDX="$4"
 work="$(mktemp -d /tmp/emc-integration-XXXXXX)"
 pids=()
-n=0
-failures=0
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 cleanup() {
   for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
@@ -19,22 +18,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failures=$((failures + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "# $l"; done; }
-check() { # check DESCRIPTION COMMAND...
-  local desc="$1"; shift
-  local out
-  if out="$("$@" 2>&1)"; then ok "$desc"; else not_ok "$desc" "$out"; fi
-}
 q() { sqlite3 -batch -noheader "$work/emc.db" "$1"; }
 
-free_port() {
-  local p
-  for p in $(shuf -i 20000-32000 -n 50); do
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
-  done
-  echo 25555
-}
 
 # ---- data and spec -----------------------------------------------------------
 "$MKIDX" --out "$work/data" --n 500 --classes 4 --rows 6 --cols 6 --seed 7 --noise 0.8 --gzip

@@ -55,6 +55,7 @@
 
 #include "cli.h"
 #include "dataset.h"
+#include "keyfile.h"
 #include "log.h"
 #include "nn.h"
 #include "rng.h"
@@ -171,27 +172,6 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	stop_requested++;
-}
-
-/* Read a Z85 key file (40 characters and an optional newline). */
-static int read_key(const char *path, char ret_z85[41], emc_err *err)
-{
-	char buf[48];
-	uint8_t bin[32];
-	size_t n;
-	FILE *f = fopen(path, "r");
-
-	if (!f)
-		return emc_err_set(err, errno, "%s: %s", path, strerror(errno));
-	n = fread(buf, 1, sizeof buf - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-		buf[--n] = '\0';
-	if (n != 40 || !zmq_z85_decode(bin, buf))
-		return emc_err_set(err, EINVAL, "%s: not a Z85-encoded 32-byte key", path);
-	memcpy(ret_z85, buf, 41);
-	return 0;
 }
 
 /* ---- sending ----------------------------------------------------------- */
@@ -1092,13 +1072,13 @@ static int setup_curve(const char *keys_dir)
 	emc_err err;
 
 	snprintf(path, sizeof path, "%s/worker.key", keys_dir);
-	if (read_key(path, sec, &err) < 0)
+	if (emc_key_read(path, sec, &err) < 0)
 		goto fail;
 	snprintf(path, sizeof path, "%s/worker.pub", keys_dir);
-	if (read_key(path, pub, &err) < 0)
+	if (emc_key_read(path, pub, &err) < 0)
 		goto fail;
 	snprintf(path, sizeof path, "%s/coordinator.pub", keys_dir);
-	if (read_key(path, server, &err) < 0)
+	if (emc_key_read(path, server, &err) < 0)
 		goto fail;
 	if (zmq_setsockopt(W.sock, ZMQ_CURVE_SERVERKEY, server, 40) < 0 ||
 	    zmq_setsockopt(W.sock, ZMQ_CURVE_PUBLICKEY, pub, 40) < 0 ||
