@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PACKAGES=(
-  build-essential meson ninja-build pkg-config
+  build-essential meson ninja-build pkg-config clang libclang-rt-14-dev
   libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
   libsqlite3-dev sqlite3 libopenblas-dev libuv1-dev libyaml-dev
   zlib1g-dev libsodium-dev libcmocka-dev libcsv-dev
