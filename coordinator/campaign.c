@@ -60,16 +60,16 @@ fail:
 
 static void describe_dataset(const emc_dataset_ref *ref, char *buf, size_t len)
 {
+	const char *file = ref->images[0] ? ref->images : ref->path;
+	const char *slash = strrchr(file, '/');
+
 	if (ref->name[0])
 		snprintf(buf, len, "%s/%s", ref->name, ref->split[0] ? ref->split : "train");
-	else {
-		const char *slash = strrchr(ref->images, '/');
-		const char *base = slash ? slash + 1 : ref->images;
-		size_t n = strnlen(base, len - 1);
-
-		memcpy(buf, base, n);
-		buf[n] = '\0';
-	}
+	else if (strcmp(ref->format, "synthetic") == 0)
+		snprintf(buf, len, "synthetic[%lldx%d,%d classes,seed %llu]", (long long)ref->synth_n, ref->synth_dim,
+			 ref->synth_classes, (unsigned long long)ref->synth_seed);
+	else
+		snprintf(buf, len, "%.*s", (int)(len > 1 ? len - 1 : 0), slash ? slash + 1 : file);
 }
 
 int campaign_prepare(const char *text, size_t len, const char *origin, const char *base_dir, campaign_prep *ret,

@@ -60,6 +60,8 @@ struct campaign_rt {
 	int64_t n_total;
 	int cells_active; /* cells not finished */
 	bool paused;
+	bool cells_loaded; /* its cells are in memory (a later load skips them) */
+	bool finished;     /* done or cancelled: forgotten at the next tick */
 	uint8_t hash[32];  /* the dataset's content hash (all zero: unknown) */
 	uint8_t *encoded;  /* its canonical encoding, made on the first request */
 	size_t encoded_len;
@@ -124,6 +126,8 @@ struct sched {
 
 	campaign_rt *campaigns;
 	cell_rt *cells, *cells_tail;
+	cell_rt **by_id;      /* every cell in memory, sorted by id */
+	size_t n_by_id, cap_by_id;
 	cell_rt *next_refill; /* round-robin position for fair refills */
 	trial_rt *queue_head, *queue_tail;
 	trial_rt *active;
@@ -227,10 +231,86 @@ static campaign_rt *campaign_find_name(sched *s, const char *name)
 
 static cell_rt *cell_find(sched *s, int64_t id)
 {
-	for (cell_rt *c = s->cells; c; c = c->next)
-		if (c->id == id)
-			return c;
-	return NULL;
+	size_t lo = 0, hi = s->n_by_id;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (s->by_id[mid]->id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < s->n_by_id && s->by_id[lo]->id == id ? s->by_id[lo] : NULL;
+}
+
+/* Cells arrive in id order (the store walks them so), so appending keeps
+ * the index sorted; an out-of-order one is inserted in place. */
+static int cell_index_add(sched *s, cell_rt *c)
+{
+	size_t at = s->n_by_id;
+
+	if (s->n_by_id == s->cap_by_id) {
+		size_t cap = s->cap_by_id ? 2 * s->cap_by_id : 256;
+		cell_rt **a = realloc(s->by_id, cap * sizeof *a);
+
+		if (!a)
+			return -ENOMEM;
+		s->by_id = a;
+		s->cap_by_id = cap;
+	}
+	while (at > 0 && s->by_id[at - 1]->id > c->id)
+		at--;
+	memmove(s->by_id + at + 1, s->by_id + at, (s->n_by_id - at) * sizeof *s->by_id);
+	s->by_id[at] = c;
+	s->n_by_id++;
+	return 0;
+}
+
+/* Drop finished campaigns and their cells from memory (the store keeps
+ * them): a long-running coordinator's memory and walks stay proportional
+ * to the work still open. Only called at a safe point (a tick), never from
+ * inside a handler that may still hold a cell. */
+static void forget_finished(sched *s)
+{
+	campaign_rt **pc = &s->campaigns;
+	bool any = false;
+
+	for (campaign_rt *c = s->campaigns; c; c = c->next)
+		any |= c->finished;
+	if (!any)
+		return;
+	for (cell_rt **pp = &s->cells; *pp;) {
+		cell_rt *cell = *pp;
+
+		if (cell->campaign->finished && cell->n_probes == 0) {
+			*pp = cell->next;
+			free(cell);
+		} else {
+			pp = &cell->next;
+		}
+	}
+	s->cells_tail = NULL;
+	s->n_by_id = 0;
+	for (cell_rt *cell = s->cells; cell; cell = cell->next) {
+		s->cells_tail = cell;
+		s->by_id[s->n_by_id++] = cell; /* still in id order */
+	}
+	s->next_refill = NULL;
+	while (*pc) {
+		campaign_rt *c = *pc;
+		bool has_cells = false;
+
+		for (cell_rt *cell = s->cells; cell && !has_cells; cell = cell->next)
+			has_cells = cell->campaign == c;
+		if (c->finished && !has_cells) {
+			*pc = c->next;
+			free(c->encoded);
+			free(c);
+		} else {
+			pc = &c->next;
+		}
+	}
 }
 
 static trial_rt *trial_by_attempt(sched *s, int64_t attempt_id)
@@ -273,8 +353,7 @@ static void campaign_cell_finished(sched *s, campaign_rt *c)
 	if (store_campaign_set_state(s->db, c->id, "done", &err) < 0)
 		log_error("%s", err.msg);
 	log_info("campaign %s: done", c->name);
-	free(c->encoded);
-	c->encoded = NULL;
+	c->finished = true;
 }
 
 static void probe_remove(cell_rt *cell, trial_rt *t)
@@ -984,6 +1063,9 @@ void sched_worker_message(sched *s, const uint8_t *id, size_t id_len, const uint
 		w->credit += (int)(env->ready->credit > (uint32_t)w->slots ? (uint32_t)w->slots : env->ready->credit);
 		if (w->credit > w->slots - w->running)
 			w->credit = w->slots - w->running;
+		/* Hand out work now rather than at the end of the loop's turn:
+		 * dispatch latency is what an idle worker waits. */
+		sched_dispatch(s);
 		break;
 	case EMC__ENVELOPE__BODY_HEARTBEAT:
 		if (!w)
@@ -1080,6 +1162,7 @@ static int campaign_cancel(sched *s, campaign_rt *c, emc_err *err)
 		}
 	c->cells_active = 0;
 	c->paused = true;
+	c->finished = true;
 	return 0;
 }
 
@@ -1182,6 +1265,7 @@ void sched_tick(sched *s)
 	for (int i = s->n_workers - 1; i >= 0; i--)
 		if (now - s->workers[i]->last_seen_ms > s->cfg.lease_ms)
 			worker_remove(s, s->workers[i], "silent past its lease");
+	forget_finished(s);
 	sched_dispatch(s);
 }
 
@@ -1216,7 +1300,7 @@ static int load_cell(void *ctx, const store_cell_row *row)
 	cell_rt *c;
 	int64_t n_max;
 
-	if (!camp || cell_find(s, row->id))
+	if (!camp || camp->cells_loaded)
 		return 0;
 	c = calloc(1, sizeof *c);
 	if (!c)
@@ -1226,6 +1310,10 @@ static int load_cell(void *ctx, const store_cell_row *row)
 	c->cfg = row->cfg;
 	n_max = camp->search.max_n > 0 ? camp->search.max_n : camp->n_total;
 	search_restore(&c->search, camp->search.start, camp->search.precision, n_max, row->lo, row->hi);
+	if (cell_index_add(s, c) < 0) {
+		free(c);
+		return -ENOMEM;
+	}
 	c->decided = strcmp(row->state, "searching") != 0;
 	c->finished = c->decided;
 	if (!c->finished)
@@ -1271,6 +1359,8 @@ static int load_state(sched *s, emc_err *err)
 
 	if (r < 0)
 		return r;
+	for (campaign_rt *c = s->campaigns; c; c = c->next)
+		c->cells_loaded = true;
 	for (cell_rt *c = s->cells; c; c = c->next) {
 		if (c->decided) {
 			/* Decided before the restart with probes still out: cancel them. */
@@ -1281,8 +1371,11 @@ static int load_state(sched *s, emc_err *err)
 		}
 	}
 	for (campaign_rt *c = s->campaigns; c; c = c->next)
-		if (c->cells_active == 0 && store_campaign_set_state(s->db, c->id, "done", err) < 0)
-			return -EIO;
+		if (c->cells_active == 0 && !c->finished) {
+			if (store_campaign_set_state(s->db, c->id, "done", err) < 0)
+				return -EIO;
+			c->finished = true;
+		}
 	return 0;
 }
 
@@ -1400,6 +1493,7 @@ void sched_destroy(sched **p)
 		free(s->workers[i]);
 	free(s->workers);
 	free(s->acks);
+	free(s->by_id);
 	free(s);
 	*p = NULL;
 }

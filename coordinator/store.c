@@ -47,6 +47,10 @@
 #define ACTIVE_CAMPAIGN "('running', 'paused')"
 #define TERMINAL_TRIAL "('fit', 'no_fit', 'failed', 'cancelled')"
 
+/* Trial and attempt ids are AUTOINCREMENT, never reused: an Assign can
+ * leave the coordinator before the commit that records its attempt, and an
+ * id handed out by a transaction that then died must not come back as
+ * another trial's attempt. */
 static const char schema_sql[] =
 	"CREATE TABLE campaigns ("
 	" id INTEGER PRIMARY KEY,"
@@ -78,7 +82,7 @@ static const char schema_sql[] =
 	" lo INTEGER NOT NULL DEFAULT 0, hi INTEGER NOT NULL DEFAULT 0, full INTEGER NOT NULL DEFAULT 0,"
 	" UNIQUE (campaign_id, idx));"
 	"CREATE TABLE trials ("
-	" id INTEGER PRIMARY KEY,"
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
 	" cell_id INTEGER NOT NULL REFERENCES cells (id),"
 	" n INTEGER NOT NULL,"
 	" state TEXT NOT NULL CHECK (state IN ('pending', 'running', 'fit', 'no_fit', 'failed', 'cancelled')),"
@@ -89,7 +93,7 @@ static const char schema_sql[] =
 	" UNIQUE (cell_id, n));"
 	"CREATE INDEX trials_state ON trials (state);"
 	"CREATE TABLE attempts ("
-	" id INTEGER PRIMARY KEY,"
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
 	" trial_id INTEGER NOT NULL REFERENCES trials (id),"
 	" number INTEGER NOT NULL,"
 	" worker_id INTEGER REFERENCES workers (id),"
