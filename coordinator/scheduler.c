@@ -115,9 +115,12 @@ typedef struct pending_ack {
 	bool recorded;
 } pending_ack;
 
+typedef struct pending_reply pending_reply;
+
 struct sched {
 	store *db;
 	bool batching;
+	pending_reply *replies;
 	pending_ack *acks;
 	size_t n_acks, cap_acks;
 	sched_config cfg;
@@ -139,9 +142,54 @@ struct sched {
 
 /* ---- sending ----------------------------------------------------------- */
 
+/* A control reply held back until the batch that made its change commits,
+ * so that a client which reads the database right after the reply sees
+ * the change. Kept packed: the envelope it came from points at the stack. */
+typedef struct pending_reply {
+	sched_channel ch;
+	uint8_t identity[MAX_IDENTITY];
+	size_t identity_len;
+	uint8_t *buf;
+	size_t len;
+	struct pending_reply *next;
+} pending_reply;
+
 static void send_env(sched *s, sched_channel ch, const uint8_t *id, size_t id_len, Emc__Envelope *env)
 {
+	if (s->batching && ch == SCHED_CONTROL && id_len <= MAX_IDENTITY) {
+		pending_reply *p = calloc(1, sizeof *p), **tail = &s->replies;
+		emc_err err;
+
+		if (p && wire_encode(env, &p->buf, &p->len, &err) == 0) {
+			p->ch = ch;
+			memcpy(p->identity, id, id_len);
+			p->identity_len = id_len;
+			while (*tail)
+				tail = &(*tail)->next;
+			*tail = p;
+			return;
+		}
+		free(p);
+	}
 	s->send(s->send_ctx, ch, id, id_len, env);
+}
+
+/* Send (sent = true) or drop the held-back control replies. */
+static void replies_flush(sched *s, bool sent)
+{
+	while (s->replies) {
+		pending_reply *p = s->replies;
+		Emc__Envelope *env = NULL;
+		emc_err err;
+
+		s->replies = p->next;
+		if (sent && wire_decode(p->buf, p->len, &env, &err) == 0) {
+			s->send(s->send_ctx, p->ch, p->identity, p->identity_len, env);
+			wire_free(&env);
+		}
+		free(p->buf);
+		free(p);
+	}
 }
 
 static void send_error(sched *s, sched_channel ch, const uint8_t *id, size_t id_len, const char *message)
@@ -965,6 +1013,7 @@ int sched_batch_end(sched *s, emc_err *err)
 			send_env(s, SCHED_WORKERS, s->acks[i].identity, s->acks[i].identity_len, &env);
 		}
 	s->n_acks = 0;
+	replies_flush(s, r == 0);
 	return r;
 }
 
@@ -1491,6 +1540,7 @@ void sched_destroy(sched **p)
 	}
 	for (int i = 0; i < s->n_workers; i++)
 		free(s->workers[i]);
+	replies_flush(s, false);
 	free(s->workers);
 	free(s->acks);
 	free(s->by_id);

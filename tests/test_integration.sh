@@ -46,7 +46,7 @@ budget:
   plateau_epochs: 100
 YAML
 
-echo "1..27"
+echo "1..34"
 
 # ---- keys: the coordinator, two allowed workers and a stranger -----------------
 mkdir -p "$work/keys/workers"
@@ -191,6 +191,69 @@ if [[ $rc -ne 0 && "$out" == *"already exists"* ]]; then
 else
   not_ok "changed spec refused (exit $rc)" "$out"
 fi
+# ---- control: workers, pause, resume, cancel -----------------------------------------
+ctl="ipc://$work/served.ctl"
+check "emcctl workers lists the connected worker with its slots" \
+  bash -c "'$EMCCTL' workers --coordinator '$ctl' | grep -Eq '^ +[0-9]+ +[^ ]+ +2 '"
+# A campaign slow enough to act on: many seeds, a long budget.
+# Random labels from n = 256 on: no trial fits, every one trains long.
+sed 's/^name: integration/name: control/; s/^seeds: \[0, 1\]/seeds: [0, 1, 2, 3, 4, 5, 6, 7]/; s/max_epochs: 2000/max_epochs: 200000/; s/plateau_epochs: 100/plateau_epochs: 0/; s/  start: 8/  start: 256/' \
+  "$work/spec.yaml" >"$work/control.yaml"
+printf 'variant:\n  labels: random\n' >>"$work/control.yaml"
+sq() { sqlite3 -batch -noheader "$work/served.db" "$1" 2>/dev/null || true; }
+"$EMCCTL" launch "$work/control.yaml" --coordinator "$ctl" >/dev/null
+out="$("$EMCCTL" pause control --coordinator "$ctl" 2>&1)" && rc=0 || rc=$?
+running_or_pending() { test "$(sq "SELECT count(*) FROM trials t JOIN cells c ON c.id = t.cell_id JOIN campaigns p ON p.id = c.campaign_id WHERE p.name = 'control' AND t.state IN ('running', 'pending')")" "$1" 0; }
+if [[ $rc -eq 0 && "$(sq "SELECT state FROM campaigns WHERE name='control'")" = paused ]]; then
+  ok "emcctl pause marks the campaign paused"
+else
+  not_ok "pause (exit $rc)" "$out"
+fi
+# Paused: what runs finishes or is cancelled, nothing new starts.
+sleep 1
+started_before="$(sq "SELECT count(*) FROM attempts")"
+sleep 1.5
+started_after="$(sq "SELECT count(*) FROM attempts")"
+if [[ "$started_before" = "$started_after" ]]; then ok "no attempt starts while the campaign is paused"
+else not_ok "attempts started while paused: $started_before -> $started_after"; fi
+out="$("$EMCCTL" resume control --coordinator "$ctl" 2>&1)" && rc=0 || rc=$?
+resumed_started() { (($(sq "SELECT count(*) FROM attempts") > started_after)); }
+if [[ $rc -eq 0 ]] && wait_for 30 resumed_started; then ok "emcctl resume starts trials again"
+else not_ok "resume (exit $rc)" "$out"; fi
+# SIGTERM drains a worker: a trial that cannot finish in --drain-seconds is
+# reported PREEMPTED and runs again elsewhere.
+"$WORKER" --connect "tcp://127.0.0.1:$port" --insecure --slots 1 --drain-seconds 1 2>"$work/drainer.log" &
+drainer=$!
+pids+=("$drainer")
+drainer_busy() { test "$(sq "SELECT count(*) FROM attempts a JOIN workers w ON w.id = a.worker_id WHERE w.host LIKE '%:$drainer' AND a.state = 'running'")" -gt 0; }
+if wait_for 60 drainer_busy; then
+  t0=$SECONDS
+  kill -TERM "$drainer"
+  rc=0; wait "$drainer" || rc=$?
+  preempted="$(sq "SELECT a.trial_id FROM attempts a JOIN workers w ON w.id = a.worker_id WHERE w.host LIKE '%:$drainer' AND a.state = 'preempted' LIMIT 1")"
+  # Back in the queue (the other worker's slots are busy with long trials).
+  requeued() { test "$(sq "SELECT state FROM trials WHERE id = ${preempted:-0}")" = pending -o \
+    "$(sq "SELECT count(*) FROM attempts WHERE trial_id = ${preempted:-0} AND state != 'preempted'")" -gt 0; }
+  elapsed=$((SECONDS - t0))
+  if [[ $rc -eq 0 && $elapsed -le 10 && -n "$preempted" ]] && requeued; then
+    ok "SIGTERM drains a worker: its unfinished trial is reported PREEMPTED and queued again"
+  else
+    not_ok "drain (exit $rc after ${elapsed} s, preempted trial '${preempted}')" "$(tail -5 "$work/drainer.log")"
+  fi
+else
+  not_ok "the draining worker got a trial"
+fi
+out="$("$EMCCTL" cancel control --coordinator "$ctl" 2>&1)" && rc=0 || rc=$?
+if [[ $rc -eq 0 ]] && wait_for 30 running_or_pending = &&
+   [[ "$(sq "SELECT state FROM campaigns WHERE name='control'")" = cancelled ]]; then
+  ok "emcctl cancel ends the campaign: cancelled, nothing left pending or running"
+else
+  not_ok "cancel (exit $rc)" "$out" "$(sq "SELECT state, count(*) FROM trials GROUP BY state")"
+fi
+out="$("$EMCCTL" pause no-such-campaign --coordinator "$ctl" 2>&1)" && rc=0 || rc=$?
+if [[ $rc -ne 0 && "$out" == *no-such-campaign* ]]; then ok "control of an unknown campaign is refused by name"
+else not_ok "unknown campaign (exit $rc)" "$out"; fi
+
 kill -TERM "$coord"
 rc=0; wait "$coord" || rc=$?
 if [[ $rc -eq 0 ]]; then ok "the coordinator shuts down cleanly on SIGTERM"; else not_ok "coordinator exit $rc on SIGTERM"; fi

@@ -357,7 +357,10 @@ static void send_result(slot *s)
 			log_warn("send failed: %s", zmq_strerror(errno));
 	}
 	log_info("attempt %llu: n=%lld %s (%s) after %lld epochs, %.2fs", (unsigned long long)s->attempt_id,
-		 (long long)s->n, s->rc < 0 ? "failed" : emc_outcome_name(s->result.outcome),
+		 (long long)s->n,
+		 s->rc < 0 ? "failed"
+		 : s->preempted && s->result.outcome == EMC_OUTCOME_CANCELLED ? "preempted"
+									      : emc_outcome_name(s->result.outcome),
 		 s->rc < 0 ? s->err.msg : emc_stop_reason_name(s->result.reason), (long long)last->epoch,
 		 last->seconds);
 }
