@@ -42,13 +42,14 @@
 
 static struct {
 	uv_loop_t *loop;
-	uv_poll_t worker_poll, control_poll;
+	uv_poll_t worker_poll, control_poll, monitor_poll;
 	uv_idle_t idle;
 	uv_timer_t tick;
 	uv_signal_t sigint, sigterm;
 	void *zctx;
 	void *worker_sock;
 	void *control_sock;
+	void *monitor_sock; /* handshake failures on the worker socket */
 	auth *auth;
 
 	store *db;
@@ -60,6 +61,7 @@ static struct {
 
 static void shutdown_loop(int code);
 static void on_idle(uv_idle_t *h);
+static void on_monitor(uv_poll_t *h, int status, int events);
 
 /* ---- sending ----------------------------------------------------------- */
 
@@ -198,11 +200,74 @@ static void on_poll(uv_poll_t *h, int status, int events)
 	drain_all();
 }
 
+/* Handshakes that failed on the worker socket: a client without CURVE, or
+ * with a broken one, is turned away by libzmq before the ZAP handler is
+ * asked, so this is the only place it can be seen. (libzmq reports the
+ * local endpoint, not the peer's address.) */
+static void on_monitor(uv_poll_t *h, int status, int events)
+{
+	(void)h;
+	(void)events;
+	if (status < 0)
+		return;
+	for (int i = 0; i < DRAIN_BUDGET; i++) {
+		uint32_t ev = 0;
+		size_t ev_len = sizeof ev;
+		zmq_msg_t head, addr;
+		uint16_t event = 0;
+		uint32_t value = 0;
+
+		if (zmq_getsockopt(C.monitor_sock, ZMQ_EVENTS, &ev, &ev_len) < 0 || !(ev & ZMQ_POLLIN))
+			return;
+		zmq_msg_init(&head);
+		zmq_msg_init(&addr);
+		if (zmq_msg_recv(&head, C.monitor_sock, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&head);
+			zmq_msg_close(&addr);
+			return;
+		}
+		if (zmq_msg_more(&head))
+			zmq_msg_recv(&addr, C.monitor_sock, ZMQ_DONTWAIT);
+		if (zmq_msg_size(&head) >= 6) {
+			memcpy(&event, zmq_msg_data(&head), sizeof event);
+			memcpy(&value, (const uint8_t *)zmq_msg_data(&head) + 2, sizeof value);
+		}
+		if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL || event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+			log_warn("refused a peer on %.*s: its handshake failed (not CURVE, or a bad key; code 0x%x)",
+				 (int)zmq_msg_size(&addr), (const char *)zmq_msg_data(&addr), value);
+		zmq_msg_close(&head);
+		zmq_msg_close(&addr);
+	}
+}
+
+static int monitor_start(void)
+{
+	int fd;
+	size_t fd_len = sizeof fd;
+
+	if (zmq_socket_monitor(C.worker_sock, "inproc://emc-worker-monitor",
+			       ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) < 0)
+		return -errno;
+	C.monitor_sock = zmq_socket(C.zctx, ZMQ_PAIR);
+	if (!C.monitor_sock)
+		return -errno;
+	zmq_setsockopt(C.monitor_sock, ZMQ_LINGER, &(int){ 0 }, sizeof(int));
+	if (zmq_connect(C.monitor_sock, "inproc://emc-worker-monitor") < 0)
+		return -errno;
+	zmq_getsockopt(C.monitor_sock, ZMQ_FD, &fd, &fd_len);
+	uv_poll_init(C.loop, &C.monitor_poll, fd);
+	uv_poll_start(&C.monitor_poll, UV_READABLE, on_monitor);
+	return 0;
+}
+
 /* ---- timers and signals ------------------------------------------------ */
 
 static void on_tick(uv_timer_t *h)
 {
 	(void)h;
+	/* Its fd is edge-triggered like the others: look now and then. */
+	if (C.monitor_sock && !C.stopping)
+		on_monitor(NULL, 0, 0);
 	if (C.stopping || !batch_begin())
 		return;
 	sched_tick(C.sched);
@@ -225,6 +290,10 @@ static void shutdown_loop(int code)
 	uv_poll_stop(&C.control_poll);
 	uv_close((uv_handle_t *)&C.worker_poll, close_cb);
 	uv_close((uv_handle_t *)&C.control_poll, close_cb);
+	if (C.monitor_sock) {
+		uv_poll_stop(&C.monitor_poll);
+		uv_close((uv_handle_t *)&C.monitor_poll, close_cb);
+	}
 	uv_close((uv_handle_t *)&C.idle, close_cb);
 	uv_close((uv_handle_t *)&C.tick, close_cb);
 	uv_close((uv_handle_t *)&C.sigint, close_cb);
@@ -492,6 +561,8 @@ int main(int argc, char **argv)
 	C.control_sock = bind_router(control_ep, &C.control_poll, false);
 	if (!C.control_sock)
 		return 1;
+	if (!insecure && monitor_start() < 0)
+		log_warn("cannot watch the worker socket's handshakes: %s", zmq_strerror(errno));
 	uv_idle_init(C.loop, &C.idle);
 	uv_timer_init(C.loop, &C.tick);
 	uv_timer_start(&C.tick, on_tick, TICK_MS, TICK_MS);
@@ -510,6 +581,10 @@ int main(int argc, char **argv)
 
 	if (sched_results_fenced(C.sched))
 		log_info("%" PRId64 " stale result(s) were fenced", sched_results_fenced(C.sched));
+	if (C.monitor_sock) {
+		zmq_socket_monitor(C.worker_sock, NULL, 0);
+		zmq_close(C.monitor_sock);
+	}
 	zmq_close(C.worker_sock);
 	zmq_close(C.control_sock);
 	auth_destroy(&C.auth);

@@ -66,6 +66,8 @@ static void usage(FILE *out)
 		"        per campaign and per cell: state, bracket [lo, hi), trials\n"
 		"  results [--db FILE] [--format table|csv|json] [CAMPAIGN]\n"
 		"        one row per cell: EMC against parameter count\n"
+		"  trials [--db FILE] [--cell N] [--format table|csv|json] CAMPAIGN\n"
+		"        every trial: n, state, stop reason, epochs, budget used, Hessian, error\n"
 		"  pause|resume|cancel CAMPAIGN --coordinator ENDPOINT\n"
 		"        stop handing out a campaign's trials, start again, or give it up\n"
 		"  workers --coordinator ENDPOINT\n"
@@ -488,6 +490,63 @@ out:
 	return rc;
 }
 
+static int cmd_trials(int argc, char **argv)
+{
+	static const struct option opts[] = { { "db", required_argument, NULL, 'd' },
+					      { "format", required_argument, NULL, 'f' },
+					      { "cell", required_argument, NULL, 'c' },
+					      { NULL, 0, NULL, 0 } };
+	const char *db_path = DEFAULT_DB;
+	report_format fmt = REPORT_TABLE;
+	store *s = NULL;
+	emc_err err;
+	long cell = -1;
+	int opt, r;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "d:f:c:", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'd':
+			db_path = optarg;
+			break;
+		case 'f':
+			if (report_format_parse(optarg, &fmt) < 0) {
+				fprintf(stderr, "emcctl: --format must be table, csv or json\n");
+				return 2;
+			}
+			break;
+		case 'c':
+			if (cli_long(optarg, 0, 1 << 30, &cell) < 0) {
+				fprintf(stderr, "emcctl trials: --cell must be a cell number\n");
+				return 2;
+			}
+			break;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind + 1 != argc) {
+		fprintf(stderr, "emcctl trials: expected CAMPAIGN\n");
+		return 2;
+	}
+	if (access(db_path, R_OK) != 0) {
+		fprintf(stderr, "emcctl: %s: %s\n", db_path, strerror(errno));
+		return 1;
+	}
+	if (store_open(db_path, true, &s, &err) < 0) {
+		fprintf(stderr, "emcctl: %s\n", err.msg);
+		return 1;
+	}
+	r = report_trials(s, argv[optind], (int)cell, fmt, stdout, &err);
+	store_close(&s);
+	if (r < 0) {
+		fprintf(stderr, "emcctl: %s\n", err.msg);
+		return 1;
+	}
+	return 0;
+}
+
 static int cmd_report(int argc, char **argv, bool results)
 {
 	static const struct option opts[] = { { "db", required_argument, NULL, 'd' },
@@ -554,6 +613,8 @@ int main(int argc, char **argv)
 		return cmd_report(argc - 1, argv + 1, false);
 	if (strcmp(argv[1], "results") == 0)
 		return cmd_report(argc - 1, argv + 1, true);
+	if (strcmp(argv[1], "trials") == 0)
+		return cmd_trials(argc - 1, argv + 1);
 	if (strcmp(argv[1], "pause") == 0 || strcmp(argv[1], "resume") == 0 || strcmp(argv[1], "cancel") == 0 ||
 	    strcmp(argv[1], "workers") == 0)
 		return cmd_control(argc - 1, argv + 1, argv[1]);

@@ -384,14 +384,19 @@ static void csv_field(const char *v, FILE *out)
 	fputc('"', out);
 }
 
-static void csv_row(const char *const *v, FILE *out)
+static void csv_row_n(const char *const *v, int cols, FILE *out)
 {
-	for (int j = 0; j < R_COLS; j++) {
+	for (int j = 0; j < cols; j++) {
 		if (j)
 			fputc(',', out);
 		csv_field(v[j], out);
 	}
 	fputc('\n', out);
+}
+
+static void csv_row(const char *const *v, FILE *out)
+{
+	csv_row_n(v, R_COLS, out);
 }
 
 static int results_table(sqlite3 *db, sqlite3_stmt *st, FILE *out, emc_err *err)
@@ -505,6 +510,96 @@ int report_results(store *s, const char *campaign, report_format fmt, FILE *out,
 		r = results_json(db, st, out, err);
 		break;
 	}
+fail:
+	sqlite3_finalize(st);
+	snapshot_end(db);
+	return r;
+}
+
+/* ---- trials --------------------------------------------------------------- */
+
+/* Every trial of a campaign (or of one cell of it): how each probe ended
+ * and why. The column names are the query's; the three formats print them
+ * as they come. */
+/* A number formatted for reading, or NULL when there is none. */
+#define FMT(fmt, col) "CASE WHEN " col " IS NULL THEN NULL ELSE printf('" fmt "', " col ") END"
+
+static const char trials_sql[] =
+	"SELECT c.name AS campaign, ce.idx AS cell, ce.model, t.n, t.state, t.reason, t.epochs, t.steps,"
+	" " FMT("%.2f", "t.train_seconds") " AS train_seconds, " FMT("%.4g", "t.loss") " AS loss,"
+	" " FMT("%.4f", "t.accuracy") " AS accuracy, " FMT("%.2f", "t.budget_used") " AS budget_used, t.attempts,"
+	" " FMT("%.3g", "t.hessian_min") " AS lambda_min, " FMT("%.3g", "t.hessian_max") " AS lambda_max,"
+	" t.error"
+	" FROM trials t JOIN cells ce ON ce.id = t.cell_id JOIN campaigns c ON c.id = ce.campaign_id"
+	" WHERE c.name = ?1 AND (?2 < 0 OR ce.idx = ?2) ORDER BY ce.idx, t.n";
+
+static const char trials_json_sql[] =
+	"SELECT json_object('campaign', c.name, 'cell', ce.idx, 'model', ce.model, 'n', t.n, 'state', t.state,"
+	" 'reason', t.reason, 'epochs', t.epochs, 'steps', t.steps, 'train_seconds', t.train_seconds,"
+	" 'loss', t.loss, 'accuracy', t.accuracy, 'budget_used', t.budget_used, 'attempts', t.attempts,"
+	" 'lambda_min', t.hessian_min, 'lambda_max', t.hessian_max, 'error', t.error)"
+	" FROM trials t JOIN cells ce ON ce.id = t.cell_id JOIN campaigns c ON c.id = ce.campaign_id"
+	" WHERE c.name = ?1 AND (?2 < 0 OR ce.idx = ?2) ORDER BY ce.idx, t.n";
+
+#define TRIALS_COLS 16
+
+static int trials_text(sqlite3 *db, sqlite3_stmt *st, report_format fmt, FILE *out, emc_err *err)
+{
+	const char *row[TRIALS_COLS];
+	table t;
+	int rc, r = 0;
+
+	table_init(&t, TRIALS_COLS, "lrlrllrrrrrrrrrl");
+	for (int j = 0; j < TRIALS_COLS; j++)
+		row[j] = sqlite3_column_name(st, j);
+	if (fmt == REPORT_CSV)
+		csv_row_n(row, TRIALS_COLS, out);
+	else if ((r = table_add(&t, row)) < 0)
+		goto out;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		for (int j = 0; j < TRIALS_COLS; j++)
+			row[j] = col_str(st, j, fmt == REPORT_CSV ? "" : "-");
+		if (fmt == REPORT_CSV) {
+			csv_row_n(row, TRIALS_COLS, out);
+		} else if ((r = table_add(&t, row)) < 0) {
+			goto out;
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		r = db_fail(db, "read trials", err);
+		goto out;
+	}
+	if (fmt == REPORT_TABLE)
+		table_print(&t, "", out);
+out:
+	if (r == -ENOMEM)
+		emc_err_set(err, r, "report: out of memory");
+	table_deinit(&t);
+	return r;
+}
+
+int report_trials(store *s, const char *campaign, int cell, report_format fmt, FILE *out, emc_err *err)
+{
+	sqlite3 *db = store_db(s);
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	if (fmt != REPORT_TABLE && fmt != REPORT_CSV && fmt != REPORT_JSON)
+		return emc_err_set(err, -EINVAL, "report: unknown format %d", (int)fmt);
+	r = snapshot_begin(db, err);
+	if (r < 0)
+		return r;
+	r = campaign_exists(db, campaign, err);
+	if (r == 0)
+		r = emc_err_set(err, -ENOENT, "report: no campaign named '%s'", campaign);
+	if (r < 0)
+		goto fail;
+	r = prepare(db, fmt == REPORT_JSON ? trials_json_sql : trials_sql, &st, err);
+	if (r < 0)
+		goto fail;
+	sqlite3_bind_text(st, 1, campaign, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, cell);
+	r = fmt == REPORT_JSON ? results_json(db, st, out, err) : trials_text(db, st, fmt, out, err);
 fail:
 	sqlite3_finalize(st);
 	snapshot_end(db);

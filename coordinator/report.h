@@ -25,4 +25,9 @@ int report_status(store *s, const char *campaign, FILE *out, emc_err *err);
  * whole dataset prints as ">=N". campaign may be NULL for all campaigns. */
 int report_results(store *s, const char *campaign, report_format fmt, FILE *out, emc_err *err);
 
+/* Every trial of `campaign` (of one cell when cell >= 0): n, state, stop
+ * reason, epochs, steps, seconds, loss, accuracy, budget used, attempts,
+ * the Hessian certificate and any error. */
+int report_trials(store *s, const char *campaign, int cell, report_format fmt, FILE *out, emc_err *err);
+
 #endif

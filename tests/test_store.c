@@ -775,6 +775,54 @@ static void test_report_results(void **state)
 	store_close(&ro);
 }
 
+static char *capture_trials(store *s, const char *campaign, int cell, report_format fmt, int expect)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&buf, &len);
+	emc_err err = { "" };
+	int r;
+
+	assert_non_null(out);
+	r = report_trials(s, campaign, cell, fmt, out, &err);
+	assert_int_equal(fclose(out), 0);
+	if (r != expect)
+		fail_msg("report_trials: %d (%s)", r, err.msg);
+	return buf;
+}
+
+static void test_report_trials(void **state)
+{
+	fixture *f = *state;
+	char *out, *sql;
+
+	fill_results(f);
+	out = capture_trials(f->s, "mnist, \"small\"", -1, REPORT_TABLE, 0);
+	assert_contains(out, "reason");
+	assert_contains(out, "budget");  /* cell 0, n = 25 */
+	assert_contains(out, "plateau"); /* cell 2, n = 40 */
+	assert_contains(out, "42.5");    /* the certificate of cell 1, n = 100 */
+	assert_contains(out, "pending"); /* cell 2, n = 32 */
+	free(out);
+
+	/* One cell only, as CSV: header, then its three trials in order of n. */
+	out = capture_trials(f->s, "mnist, \"small\"", 0, REPORT_CSV, 0);
+	assert_contains(out, "campaign,cell,model,n,state,reason,epochs,steps,train_seconds,loss,accuracy,"
+			     "budget_used,attempts,lambda_min,lambda_max,error\n");
+	assert_contains(out, ",0,mlp[8],16,fit,fit,10,100,1.50,");
+	assert_contains(out, ",0,mlp[8],25,no_fit,budget,10,100,3.25,");
+	assert_null(strstr(out, ",1,\"mlp[16,16]\","));
+	free(out);
+
+	out = capture_trials(f->s, "mnist, \"small\"", -1, REPORT_JSON, 0);
+	sql = sqlite3_mprintf("SELECT json_valid(%Q) AND json_array_length(%Q) = 7", out, out);
+	assert_int_equal(sql_int(f->s, sql), 1);
+	sqlite3_free(sql);
+	free(out);
+
+	free(capture_trials(f->s, "no such campaign", -1, REPORT_TABLE, -ENOENT));
+}
+
 static void test_report_empty(void **state)
 {
 	char *dir = tmpdir_new(), path[512], *out;
@@ -841,6 +889,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_future_version_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_readonly, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_report_results, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_report_trials, setup, teardown),
 		cmocka_unit_test(test_report_empty),
 		cmocka_unit_test_setup_teardown(test_report_status, setup, teardown),
 	};
