@@ -463,36 +463,51 @@ static void put_le(uint8_t *p, uint64_t v, int bytes)
 		p[i] = (uint8_t)(v >> (8 * i));
 }
 
-/* BLAKE2b-256 of: the tag, n (int64), channels, height, width, classes
- * (int32 each), every float32 of x, then every label byte, all little-
- * endian. -0.0 is written as +0.0 so that the same numbers hash alike. */
-static int dataset_hash(emc_dataset *d, emc_err *err)
-{
-	crypto_generichash_state st;
-	uint8_t head[sizeof HASH_TAG - 1 + 8 + 4 * 4], buf[HASH_CHUNK_VALUES * 4];
-	size_t at = sizeof HASH_TAG - 1;
-	int64_t total = d->n * d->dim;
+/* The canonical encoding of a decoded dataset, which is both what its hash
+ * is computed over and what is sent to workers: the tag, n (int64),
+ * channels, height, width, classes (int32 each), every float32 of x, then
+ * every label byte, all little-endian. -0.0 is written as +0.0 so that the
+ * same numbers hash alike. */
+#define ENCODING_HEAD (sizeof HASH_TAG - 1 + 8 + 4 * 4)
 
-	if (sodium_init() < 0)
-		return emc_err_set(err, -EIO, "dataset: cannot initialise libsodium for hashing");
+static void encode_head(const emc_dataset *d, uint8_t head[ENCODING_HEAD])
+{
+	size_t at = sizeof HASH_TAG - 1;
+
 	memcpy(head, HASH_TAG, at);
 	put_le(head + at, (uint64_t)d->n, 8);
 	put_le(head + at + 8, (uint32_t)d->shape.channels, 4);
 	put_le(head + at + 12, (uint32_t)d->shape.height, 4);
 	put_le(head + at + 16, (uint32_t)d->shape.width, 4);
 	put_le(head + at + 20, (uint32_t)d->shape.classes, 4);
+}
+
+static void encode_floats(const float *x, int64_t m, uint8_t *out)
+{
+	for (int64_t j = 0; j < m; j++) {
+		float f = x[j] == 0.0f ? 0.0f : x[j];
+		uint32_t bits;
+
+		memcpy(&bits, &f, sizeof bits);
+		put_le(out + 4 * j, bits, 4);
+	}
+}
+
+static int dataset_hash(emc_dataset *d, emc_err *err)
+{
+	crypto_generichash_state st;
+	uint8_t head[ENCODING_HEAD], buf[HASH_CHUNK_VALUES * 4];
+	int64_t total = d->n * d->dim;
+
+	if (sodium_init() < 0)
+		return emc_err_set(err, -EIO, "dataset: cannot initialise libsodium for hashing");
+	encode_head(d, head);
 	crypto_generichash_init(&st, NULL, 0, sizeof d->hash);
 	crypto_generichash_update(&st, head, sizeof head);
 	for (int64_t i = 0; i < total; i += HASH_CHUNK_VALUES) {
 		int64_t m = total - i < HASH_CHUNK_VALUES ? total - i : HASH_CHUNK_VALUES;
 
-		for (int64_t j = 0; j < m; j++) {
-			float f = d->x[i + j] == 0.0f ? 0.0f : d->x[i + j];
-			uint32_t bits;
-
-			memcpy(&bits, &f, sizeof bits);
-			put_le(buf + 4 * j, bits, 4);
-		}
+		encode_floats(d->x + i, m, buf);
 		crypto_generichash_update(&st, buf, (unsigned long long)(4 * m));
 	}
 	crypto_generichash_update(&st, d->y, (unsigned long long)d->n);
@@ -504,28 +519,14 @@ static int dataset_hash(emc_dataset *d, emc_err *err)
  * a receiver checks a transfer by hashing what arrived. */
 int emc_dataset_encode(const emc_dataset *ds, uint8_t **ret_buf, size_t *ret_len, emc_err *err)
 {
-	size_t head = sizeof HASH_TAG - 1 + 8 + 4 * 4;
-	size_t len = head + (size_t)ds->n * (size_t)ds->dim * 4 + (size_t)ds->n;
-	uint8_t *buf = malloc(len), *p;
+	size_t len = ENCODING_HEAD + (size_t)ds->n * (size_t)ds->dim * 4 + (size_t)ds->n;
+	uint8_t *buf = malloc(len);
 
 	if (!buf)
 		return emc_err_set(err, -ENOMEM, "dataset: out of memory encoding %zu bytes", len);
-	memcpy(buf, HASH_TAG, sizeof HASH_TAG - 1);
-	p = buf + sizeof HASH_TAG - 1;
-	put_le(p, (uint64_t)ds->n, 8);
-	put_le(p + 8, (uint32_t)ds->shape.channels, 4);
-	put_le(p + 12, (uint32_t)ds->shape.height, 4);
-	put_le(p + 16, (uint32_t)ds->shape.width, 4);
-	put_le(p + 20, (uint32_t)ds->shape.classes, 4);
-	p = buf + head;
-	for (int64_t i = 0; i < ds->n * ds->dim; i++) {
-		float f = ds->x[i] == 0.0f ? 0.0f : ds->x[i];
-		uint32_t bits;
-
-		memcpy(&bits, &f, sizeof bits);
-		put_le(p + 4 * i, bits, 4);
-	}
-	memcpy(p + (size_t)ds->n * (size_t)ds->dim * 4, ds->y, (size_t)ds->n);
+	encode_head(ds, buf);
+	encode_floats(ds->x, ds->n * ds->dim, buf + ENCODING_HEAD);
+	memcpy(buf + ENCODING_HEAD + (size_t)ds->n * (size_t)ds->dim * 4, ds->y, (size_t)ds->n);
 	*ret_buf = buf;
 	*ret_len = len;
 	return 0;
@@ -543,7 +544,7 @@ static uint64_t get_le(const uint8_t *p, int bytes)
 int emc_dataset_decode(const uint8_t *buf, size_t len, const uint8_t expect_hash[32], const char *origin,
 		       emc_dataset **ret, emc_err *err)
 {
-	size_t head = sizeof HASH_TAG - 1 + 8 + 4 * 4;
+	size_t head = ENCODING_HEAD;
 	uint8_t hash[32];
 	emc_dataset *d;
 	uint64_t n;
@@ -601,15 +602,20 @@ int emc_dataset_decode(const uint8_t *buf, size_t len, const uint8_t expect_hash
 	return 0;
 }
 
-void emc_dataset_hash_hex(const emc_dataset *ds, char out[65])
+void emc_hash_hex(const uint8_t hash[32], char out[65])
 {
 	static const char hex[] = "0123456789abcdef";
 
-	for (size_t i = 0; i < sizeof ds->hash; i++) {
-		out[2 * i] = hex[ds->hash[i] >> 4];
-		out[2 * i + 1] = hex[ds->hash[i] & 15];
+	for (size_t i = 0; i < 32; i++) {
+		out[2 * i] = hex[hash[i] >> 4];
+		out[2 * i + 1] = hex[hash[i] & 15];
 	}
 	out[64] = '\0';
+}
+
+void emc_dataset_hash_hex(const emc_dataset *ds, char out[65])
+{
+	emc_hash_hex(ds->hash, out);
 }
 
 void emc_dataset_destroy(emc_dataset **p)

@@ -75,6 +75,8 @@ void emc_dataset_destroy(emc_dataset **p);
 
 /* ds->hash as 64 lowercase hex digits and a NUL. */
 void emc_dataset_hash_hex(const emc_dataset *ds, char out[65]);
+/* Any 32-byte hash as 64 lowercase hex digits. */
+void emc_hash_hex(const uint8_t hash[32], char out[65]);
 
 /* The canonical encoding of a decoded dataset — the very bytes its hash is
  * computed over — for transfer to workers and for their cache. *ret_buf is

@@ -185,9 +185,8 @@ static int cmd_run(int argc, char **argv)
 		case 'w': {
 			long v;
 
-			if (cli_long(optarg, 1, MAX_LOCAL_WORKERS, &v) < 0) {
-				fprintf(stderr, "emcctl run: --workers must be a whole number from 1 to %d\n",
-					MAX_LOCAL_WORKERS);
+			if (cli_long_option("workers", optarg, 1, MAX_LOCAL_WORKERS, &v, &err) < 0) {
+				fprintf(stderr, "emcctl run: %s\n", err.msg);
 				return 2;
 			}
 			n_workers = (int)v;
@@ -199,8 +198,8 @@ static int cmd_run(int argc, char **argv)
 		case 't': {
 			long v;
 
-			if (cli_long(optarg, 1, 256, &v) < 0) {
-				fprintf(stderr, "emcctl run: --blas-threads must be a whole number from 1 to 256\n");
+			if (cli_long_option("blas-threads", optarg, 1, 256, &v, &err) < 0) {
+				fprintf(stderr, "emcctl run: %s\n", err.msg);
 				return 2;
 			}
 			blas = optarg;
@@ -209,8 +208,8 @@ static int cmd_run(int argc, char **argv)
 		case 'P': {
 			long v;
 
-			if (cli_long(optarg, 1, 64, &v) < 0) {
-				fprintf(stderr, "emcctl run: --max-probes must be a whole number from 1 to 64\n");
+			if (cli_long_option("max-probes", optarg, 1, 64, &v, &err) < 0) {
+				fprintf(stderr, "emcctl run: %s\n", err.msg);
 				return 2;
 			}
 			max_probes = optarg;
@@ -490,6 +489,22 @@ out:
 	return rc;
 }
 
+/* Open the database for reading, saying why not on stderr. */
+static int open_readonly(const char *db_path, store **ret)
+{
+	emc_err err;
+
+	if (access(db_path, R_OK) != 0) {
+		fprintf(stderr, "emcctl: %s: %s\n", db_path, strerror(errno));
+		return -1;
+	}
+	if (store_open(db_path, true, ret, &err) < 0) {
+		fprintf(stderr, "emcctl: %s\n", err.msg);
+		return -1;
+	}
+	return 0;
+}
+
 static int cmd_trials(int argc, char **argv)
 {
 	static const struct option opts[] = { { "db", required_argument, NULL, 'd' },
@@ -530,14 +545,8 @@ static int cmd_trials(int argc, char **argv)
 		fprintf(stderr, "emcctl trials: expected CAMPAIGN\n");
 		return 2;
 	}
-	if (access(db_path, R_OK) != 0) {
-		fprintf(stderr, "emcctl: %s: %s\n", db_path, strerror(errno));
+	if (open_readonly(db_path, &s) < 0)
 		return 1;
-	}
-	if (store_open(db_path, true, &s, &err) < 0) {
-		fprintf(stderr, "emcctl: %s\n", err.msg);
-		return 1;
-	}
 	r = report_trials(s, argv[optind], (int)cell, fmt, stdout, &err);
 	store_close(&s);
 	if (r < 0) {
@@ -581,14 +590,8 @@ static int cmd_report(int argc, char **argv, bool results)
 		usage(stderr);
 		return 2;
 	}
-	if (access(db_path, R_OK) != 0) {
-		fprintf(stderr, "emcctl: %s: %s\n", db_path, strerror(errno));
+	if (open_readonly(db_path, &s) < 0)
 		return 1;
-	}
-	if (store_open(db_path, true, &s, &err) < 0) {
-		fprintf(stderr, "emcctl: %s\n", err.msg);
-		return 1;
-	}
 	r = results ? report_results(s, campaign, fmt, stdout, &err) : report_status(s, campaign, stdout, &err);
 	store_close(&s);
 	if (r < 0) {

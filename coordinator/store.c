@@ -1230,7 +1230,10 @@ fail:
 	return r;
 }
 
-int store_trial_cancel(store *s, int64_t trial_id, emc_err *err)
+/* One UPDATE of the row `key` binding (key, now), in its own transaction;
+ * when it changes nothing, fails with errnum and none_fmt (one %lld: key). */
+static int update_row(store *s, enum stmt_id id, int64_t key, const char *what, int errnum, const char *none_fmt,
+		      emc_err *err)
 {
 	sqlite3_stmt *st;
 	int r;
@@ -1238,24 +1241,28 @@ int store_trial_cancel(store *s, int64_t trial_id, emc_err *err)
 	r = tx_begin(s, err);
 	if (r < 0)
 		return r;
-	st = stmt_get(s, ST_TRIAL_CANCEL, err);
+	st = stmt_get(s, id, err);
 	if (!st) {
 		r = -EIO;
 		goto fail;
 	}
-	sqlite3_bind_int64(st, 1, trial_id);
+	sqlite3_bind_int64(st, 1, key);
 	sqlite3_bind_int64(st, 2, emc_wall_ms());
-	r = exec_done(s, st, "cancel trial", err);
+	r = exec_done(s, st, what, err);
+	if (r == 0 && sqlite3_changes(s->db) == 0)
+		r = emc_err_set(err, errnum, none_fmt, (long long)key);
 	if (r < 0)
 		goto fail;
-	if (sqlite3_changes(s->db) == 0) {
-		r = emc_err_set(err, -EALREADY, "store: trial %lld is not pending", (long long)trial_id);
-		goto fail;
-	}
 	return tx_commit(s, err);
 fail:
 	tx_rollback(s);
 	return r;
+}
+
+int store_trial_cancel(store *s, int64_t trial_id, emc_err *err)
+{
+	return update_row(s, ST_TRIAL_CANCEL, trial_id, "cancel trial", -EALREADY, "store: trial %lld is not pending",
+			  err);
 }
 
 int store_attempt_lost(store *s, int64_t attempt_id, emc_err *err)
@@ -1400,28 +1407,7 @@ fail:
 
 int store_worker_seen(store *s, int64_t worker_id, emc_err *err)
 {
-	sqlite3_stmt *st;
-	int r;
-
-	r = tx_begin(s, err);
-	if (r < 0)
-		return r;
-	st = stmt_get(s, ST_WORKER_SEEN, err);
-	if (!st) {
-		r = -EIO;
-		goto fail;
-	}
-	sqlite3_bind_int64(st, 1, worker_id);
-	sqlite3_bind_int64(st, 2, emc_wall_ms());
-	r = exec_done(s, st, "worker seen", err);
-	if (r == 0 && sqlite3_changes(s->db) == 0)
-		r = emc_err_set(err, -ENOENT, "store: no worker with id %lld", (long long)worker_id);
-	if (r < 0)
-		goto fail;
-	return tx_commit(s, err);
-fail:
-	tx_rollback(s);
-	return r;
+	return update_row(s, ST_WORKER_SEEN, worker_id, "worker seen", -ENOENT, "store: no worker with id %lld", err);
 }
 
 /* ---- progress ----------------------------------------------------------- */

@@ -374,22 +374,11 @@ static bool same_ref(const emc_dataset_ref *a, const emc_dataset_ref *b)
 	return memcmp(a, b, sizeof *a) == 0;
 }
 
-static void hash_hex(const uint8_t hash[32], char out[65])
-{
-	static const char hex[] = "0123456789abcdef";
-
-	for (int i = 0; i < 32; i++) {
-		out[2 * i] = hex[hash[i] >> 4];
-		out[2 * i + 1] = hex[hash[i] & 15];
-	}
-	out[64] = '\0';
-}
-
 static void cache_path(const uint8_t hash[32], const char *suffix, char *buf, size_t len)
 {
 	char hex[65];
 
-	hash_hex(hash, hex);
+	emc_hash_hex(hash, hex);
 	snprintf(buf, len, "%s/%s.%s", W.cache_dir, hex, suffix);
 }
 
@@ -784,7 +773,7 @@ static void fetch_start(const uint8_t hash[32])
 	f->offset = f->next = f->first = (uint64_t)ftell(f->f);
 	f->active = true;
 	f->started_ms = emc_now_ms();
-	hash_hex(hash, hex);
+	emc_hash_hex(hash, hex);
 	log_info("fetching dataset %.16s… from the coordinator%s", hex, f->offset ? " (resuming)" : "");
 	fetch_request_more();
 }
@@ -1121,6 +1110,7 @@ int main(int argc, char **argv)
 	int64_t maxmsg = EMC_MAX_MESSAGE_BYTES, drain_ms = 30000;
 	char ident[128];
 	emc_rng rng;
+	emc_err err;
 	long v;
 
 	emc_log_init("worker");
@@ -1135,15 +1125,15 @@ int main(int argc, char **argv)
 			endpoint = optarg;
 			break;
 		case 's':
-			if (cli_long(optarg, 1, MAX_SLOTS, &v) < 0) {
-				log_error("--slots must be a whole number from 1 to %d", MAX_SLOTS);
+			if (cli_long_option("slots", optarg, 1, MAX_SLOTS, &v, &err) < 0) {
+				log_error("%s", err.msg);
 				return 2;
 			}
 			W.n_slots = (int)v;
 			break;
 		case 't':
-			if (cli_long(optarg, 1, 256, &v) < 0) {
-				log_error("--blas-threads must be a whole number from 1 to 256");
+			if (cli_long_option("blas-threads", optarg, 1, 256, &v, &err) < 0) {
+				log_error("%s", err.msg);
 				return 2;
 			}
 			W.blas_threads = (int)v;
@@ -1155,15 +1145,15 @@ int main(int argc, char **argv)
 			insecure = true;
 			break;
 		case 'D':
-			if (cli_long(optarg, 0, 86400, &v) < 0) {
-				log_error("--drain-seconds must be a whole number from 0 to 86400");
+			if (cli_long_option("drain-seconds", optarg, 0, 86400, &v, &err) < 0) {
+				log_error("%s", err.msg);
 				return 2;
 			}
 			drain_ms = (int64_t)v * 1000;
 			break;
 		case 'M':
-			if (cli_long(optarg, 1, 1 << 30, &v) < 0) {
-				log_error("--memory-mb must be a whole number of MiB, at least 1");
+			if (cli_long_option("memory-mb", optarg, 1, 1 << 30, &v, &err) < 0) {
+				log_error("%s", err.msg);
 				return 2;
 			}
 			W.memory_limit_bytes = (int64_t)v << 20;
@@ -1176,8 +1166,8 @@ int main(int argc, char **argv)
 			snprintf(W.cache_dir, sizeof W.cache_dir, "%s", optarg);
 			break;
 		case 'B':
-			if (cli_long(optarg, 1, 1 << 30, &v) < 0) {
-				log_error("--cache-mb must be a whole number of MiB, at least 1");
+			if (cli_long_option("cache-mb", optarg, 1, 1 << 30, &v, &err) < 0) {
+				log_error("%s", err.msg);
 				return 2;
 			}
 			W.cache_limit_bytes = (int64_t)v << 20;
@@ -1186,8 +1176,8 @@ int main(int argc, char **argv)
 			W.no_local_data = true;
 			break;
 		case 'R':
-			if (cli_long(optarg, 1, 1 << 20, &v) < 0) {
-				log_error("--fetch-mbps must be a whole number of MiB/s, at least 1");
+			if (cli_long_option("fetch-mbps", optarg, 1, 1 << 20, &v, &err) < 0) {
+				log_error("%s", err.msg);
 				return 2;
 			}
 			W.fetch_bytes_per_ms = (double)v * 1048.576;
