@@ -375,8 +375,10 @@ static void *bind_router(const char *endpoint, uv_poll_t *poll, bool curve)
 
 static int parse_option_long(const char *name, const char *text, long min, long max, long *ret)
 {
-	if (cli_long(text, min, max, ret) < 0) {
-		log_error("--%s must be a whole number from %ld to %ld", name, min, max);
+	emc_err err;
+
+	if (cli_long_option(name, text, min, max, ret, &err) < 0) {
+		log_error("%s", err.msg);
 		return -1;
 	}
 	return 0;
@@ -582,6 +584,7 @@ int main(int argc, char **argv)
 	if (sched_results_fenced(C.sched))
 		log_info("%" PRId64 " stale result(s) were fenced", sched_results_fenced(C.sched));
 	if (C.monitor_sock) {
+		on_monitor(NULL, 0, 0); /* refusals not yet logged */
 		zmq_socket_monitor(C.worker_sock, NULL, 0);
 		zmq_close(C.monitor_sock);
 	}

@@ -65,18 +65,22 @@ port="$(free_port)"
   --spec "$work/spec.yaml" --exit-when-done --heartbeat-ms 200 --lease-ms 5000 --max-probes 1 2>"$work/coord.log" &
 coord=$!
 pids+=("$coord")
+# The strangers come first, and are refused (and logged) before any
+# allowed worker starts the campaign, so the log is there whatever the timing.
+# One knows the coordinator's public key, but its own is not allow-listed.
+"$WORKER" --connect "tcp://127.0.0.1:$port" --keys "$work/stranger" --slots 1 --quiet 2>/dev/null &
+stranger=$!
+pids+=("$stranger")
+# One does not speak CURVE at all.
+"$WORKER" --connect "tcp://127.0.0.1:$port" --insecure --slots 1 --quiet 2>/dev/null &
+plaintext=$!
+pids+=("$plaintext")
+both_refused() { grep -q 'refused a worker' "$work/coord.log" && grep -q 'refused a peer on' "$work/coord.log"; }
+wait_for 60 both_refused || true
 for w in w1 w2; do
   "$WORKER" --connect "tcp://127.0.0.1:$port" --keys "$work/$w" --slots 1 --quiet &
   pids+=("$!")
 done
-# It knows the coordinator's public key, but its own is not allow-listed.
-"$WORKER" --connect "tcp://127.0.0.1:$port" --keys "$work/stranger" --slots 1 --quiet 2>/dev/null &
-stranger=$!
-pids+=("$stranger")
-# And one that does not speak CURVE at all.
-"$WORKER" --connect "tcp://127.0.0.1:$port" --insecure --slots 1 --quiet 2>/dev/null &
-plaintext=$!
-pids+=("$plaintext")
 
 deadline=$((SECONDS + 600))
 while kill -0 "$coord" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
