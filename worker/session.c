@@ -1,0 +1,532 @@
+/* session.c — the conversation with the coordinator, and the outbox.
+ *
+ * One DEALER socket to the coordinator's ROUTER, used by the main thread
+ * alone. The conversation (docs/protocol.md):
+ *   worker: Hello(slots, protocol)      coordinator: Welcome(heartbeat, lease)
+ *   worker: Ready(credit = free slots)  coordinator: Assign(attempt, n, cell, dataset)
+ *   worker: Heartbeat(progress)…        coordinator: Cancel(attempt)
+ *   worker: Result(attempt, outcome)    coordinator: ResultAck
+ *   worker: DataRequest(hash, offset)   coordinator: DataChunk
+ * The coordinator answers every heartbeat; a coordinator silent for a lease
+ * is presumed gone, and the worker says Hello again with exponential
+ * back-off (1 s, 2 s, … 32 s), listing the attempts it still holds so the
+ * coordinator can let it keep them. An Error (the coordinator restarted and
+ * forgot us) also leads to a new Hello.
+ *
+ * Results wait in the outbox, packed, until the coordinator acknowledges
+ * them, and are sent again after every Welcome: a result is never lost to
+ * a dropped connection, and a duplicate is fenced by the coordinator.
+ *
+ * This is the one worker file that speaks protobuf: each message is turned
+ * into the C structs of session.h here, checked, and handed to the
+ * session's handlers; no handler sees an Emc__ type or keeps a pointer into
+ * a decoded message.
+ *
+ * The socket is CURVE-encrypted with the worker's key pair and the
+ * coordinator's public key unless no key directory is given (the caller
+ * allows that only for a coordinator on the same machine).
+ */
+#include "session.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <zmq.h>
+
+#include "keyfile.h"
+#include "log.h"
+#include "rng.h"
+#include "wire.h"
+
+#define BACKOFF_MIN_MS	  1000
+#define BACKOFF_MAX_MS	  32000
+#define SESSION_MAX_SLOTS 256
+#define OUTBOX_MAX	  (2 * SESSION_MAX_SLOTS)
+
+/* A result sent but not yet acknowledged. */
+typedef struct pending_result {
+	uint64_t attempt_id;
+	uint8_t *buf; /* owned: the packed Envelope */
+	size_t len;
+} pending_result;
+
+struct session {
+	void *sock;
+	session_handlers h;
+	int slots, blas_threads;
+	bool welcomed;
+	bool stop_asking;
+	uint32_t heartbeat_ms;
+	uint32_t lease_ms; /* coordinator silent this long: presumed gone */
+	int64_t last_hello_ms;
+	int64_t hello_backoff_ms;
+	int64_t last_heartbeat_ms;
+	int64_t last_heard_ms; /* last message from the coordinator */
+	pending_result outbox[OUTBOX_MAX];
+	int n_outbox;
+};
+
+/* ---- sending ----------------------------------------------------------- */
+
+static int send_env(session *s, Emc__Envelope *env)
+{
+	uint8_t *buf;
+	size_t len;
+	emc_err err;
+	int r = wire_encode(env, &buf, &len, &err);
+
+	if (r < 0) {
+		log_error("%s", err.msg);
+		return r;
+	}
+	r = zmq_send(s->sock, buf, len, ZMQ_DONTWAIT);
+	free(buf);
+	if (r < 0) {
+		log_warn("send failed: %s", zmq_strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+static void send_hello(session *s)
+{
+	Emc__Envelope env = EMC__ENVELOPE__INIT;
+	Emc__Hello hello = EMC__HELLO__INIT;
+	char host[HOST_NAME_MAX + 1] = "";
+	char *caps[] = {"family:linear", "family:mlp", "format:idx"};
+	uint64_t running[SESSION_MAX_SLOTS];
+
+	gethostname(host, sizeof host - 1);
+	hello.protocol = EMC_PROTOCOL_VERSION;
+	hello.host = host;
+	hello.pid = (uint32_t)getpid();
+	hello.slots = (uint32_t)s->slots;
+	hello.blas_threads = (uint32_t)s->blas_threads;
+	hello.n_capabilities = sizeof caps / sizeof caps[0];
+	hello.capabilities = caps;
+	hello.n_running_attempts = s->h.running(s->h.ctx, running, SESSION_MAX_SLOTS);
+	hello.running_attempts = running;
+	env.body_case = EMC__ENVELOPE__BODY_HELLO;
+	env.hello = &hello;
+	send_env(s, &env);
+	s->last_hello_ms = emc_now_ms();
+}
+
+/* The coordinator is gone or forgot us: say hello again, backing off. */
+static void lose_coordinator(session *s, const char *why)
+{
+	if (s->welcomed)
+		log_warn("coordinator %s; saying hello again", why);
+	s->welcomed = false;
+	s->hello_backoff_ms = BACKOFF_MIN_MS;
+	send_hello(s);
+}
+
+void session_send_ready(session *s, uint32_t credit)
+{
+	Emc__Envelope env = EMC__ENVELOPE__INIT;
+	Emc__Ready ready = EMC__READY__INIT;
+
+	if (credit == 0 || s->stop_asking)
+		return;
+	ready.credit = credit;
+	env.body_case = EMC__ENVELOPE__BODY_READY;
+	env.ready = &ready;
+	send_env(s, &env);
+}
+
+void session_stop_asking(session *s)
+{
+	s->stop_asking = true;
+}
+
+static void send_heartbeat(session *s)
+{
+	Emc__Envelope env = EMC__ENVELOPE__INIT;
+	Emc__Heartbeat hb = EMC__HEARTBEAT__INIT;
+	session_progress got[SESSION_MAX_SLOTS];
+	Emc__AttemptProgress progress[SESSION_MAX_SLOTS];
+	Emc__AttemptProgress *ptrs[SESSION_MAX_SLOTS];
+	size_t n = s->h.progress(s->h.ctx, got, SESSION_MAX_SLOTS);
+
+	for (size_t i = 0; i < n; i++) {
+		emc__attempt_progress__init(&progress[i]);
+		progress[i].attempt_id = got[i].attempt_id;
+		progress[i].epoch = got[i].progress.epoch;
+		progress[i].step = got[i].progress.step;
+		progress[i].loss = got[i].progress.loss;
+		progress[i].accuracy = got[i].progress.accuracy;
+		progress[i].seconds = got[i].progress.seconds;
+		ptrs[i] = &progress[i];
+	}
+	hb.n_attempts = n;
+	hb.attempts = ptrs;
+	env.body_case = EMC__ENVELOPE__BODY_HEARTBEAT;
+	env.heartbeat = &hb;
+	send_env(s, &env);
+	s->last_heartbeat_ms = emc_now_ms();
+}
+
+static void result_to_pb(const session_result *r, Emc__Result *res)
+{
+	const nn_progress *last = &r->result.last;
+
+	res->attempt_id = r->attempt_id;
+	res->trial_id = r->trial_id;
+	if (r->rc < 0) {
+		res->outcome = EMC__OUTCOME__OUTCOME_FAILED;
+		res->reason = EMC__STOP_REASON__STOP_ERROR;
+		res->error = (char *)r->err.msg;
+		return;
+	}
+	res->outcome = (Emc__Outcome)r->result.outcome;
+	res->reason = (Emc__StopReason)r->result.reason;
+	res->epochs = last->epoch;
+	res->steps = last->step;
+	res->train_seconds = last->seconds;
+	res->loss = last->loss;
+	res->accuracy = last->accuracy;
+	res->grad_norm = last->grad_norm;
+	res->budget_used = last->budget_used;
+	res->params = r->result.params;
+	res->has_hessian = r->result.has_hessian;
+	res->hessian_min = r->result.hessian_min;
+	res->hessian_max = r->result.hessian_max;
+	if (r->preempted && r->result.outcome == EMC_OUTCOME_CANCELLED)
+		res->outcome = EMC__OUTCOME__OUTCOME_PREEMPTED;
+}
+
+void session_send_result(session *s, const session_result *r)
+{
+	Emc__Envelope env = EMC__ENVELOPE__INIT;
+	Emc__Result res = EMC__RESULT__INIT;
+	uint8_t *buf;
+	size_t len;
+	emc_err err;
+
+	result_to_pb(r, &res);
+	env.body_case = EMC__ENVELOPE__BODY_RESULT;
+	env.result = &res;
+	if (wire_encode(&env, &buf, &len, &err) < 0) {
+		log_error("%s", err.msg);
+		return;
+	}
+	if (s->n_outbox == OUTBOX_MAX) {
+		/* Full of results nobody acknowledges: drop the oldest. */
+		free(s->outbox[0].buf);
+		s->outbox[0] = s->outbox[--s->n_outbox];
+	}
+	s->outbox[s->n_outbox++] = (pending_result){.attempt_id = r->attempt_id, .buf = buf, .len = len};
+	if (s->welcomed && zmq_send(s->sock, buf, len, ZMQ_DONTWAIT) < 0)
+		log_warn("send failed: %s", zmq_strerror(errno));
+}
+
+int session_outbox_len(const session *s)
+{
+	return s->n_outbox;
+}
+
+static void outbox_remove(session *s, uint64_t attempt_id)
+{
+	for (int i = 0; i < s->n_outbox; i++)
+		if (s->outbox[i].attempt_id == attempt_id) {
+			free(s->outbox[i].buf);
+			s->outbox[i] = s->outbox[--s->n_outbox];
+			return;
+		}
+}
+
+/* Send every unacknowledged result again (after a Welcome). */
+static void outbox_resend(session *s)
+{
+	for (int i = 0; i < s->n_outbox; i++)
+		if (zmq_send(s->sock, s->outbox[i].buf, s->outbox[i].len, ZMQ_DONTWAIT) < 0)
+			log_warn("send failed: %s", zmq_strerror(errno));
+}
+
+int session_send_data_request(session *s, const uint8_t hash[32], uint64_t offset, uint32_t length)
+{
+	Emc__Envelope env = EMC__ENVELOPE__INIT;
+	Emc__DataRequest q = EMC__DATA_REQUEST__INIT;
+
+	q.hash.data = (uint8_t *)hash;
+	q.hash.len = 32;
+	q.offset = offset;
+	q.length = length;
+	env.body_case = EMC__ENVELOPE__BODY_DATA_REQUEST;
+	env.data_request = &q;
+	return send_env(s, &env);
+}
+
+void session_send_bye(session *s, const char *reason)
+{
+	Emc__Envelope env = EMC__ENVELOPE__INIT;
+	Emc__Bye bye = EMC__BYE__INIT;
+
+	bye.reason = (char *)reason;
+	env.body_case = EMC__ENVELOPE__BODY_BYE;
+	env.bye = &bye;
+	send_env(s, &env);
+}
+
+/* ---- receiving ---------------------------------------------------------- */
+
+static void on_welcome(session *s, const Emc__Welcome *w)
+{
+	if (!s->welcomed)
+		log_info("welcomed as worker %llu", (unsigned long long)w->worker_id);
+	s->welcomed = true;
+	s->hello_backoff_ms = BACKOFF_MIN_MS;
+	if (w->heartbeat_ms >= 50 && w->heartbeat_ms <= 60000)
+		s->heartbeat_ms = w->heartbeat_ms;
+	if (w->lease_ms >= 2 * s->heartbeat_ms && w->lease_ms <= 3600000)
+		s->lease_ms = w->lease_ms;
+	outbox_resend(s);
+	s->h.welcomed(s->h.ctx);
+}
+
+static void on_assign(session *s, const Emc__Assign *pb)
+{
+	session_assign a;
+
+	memset(&a, 0, sizeof a);
+	a.attempt_id = pb->attempt_id;
+	a.trial_id = pb->trial_id;
+	a.n = (int64_t)pb->n;
+	emc_err_clear(&a.err);
+	if (!pb->cell || !pb->dataset) {
+		a.rc = emc_err_set(&a.err, EINVAL, "worker: assignment lacks its cell or dataset");
+	} else if (wire_cell_from_pb(pb->cell, &a.cell, &a.err) < 0 ||
+		   wire_dataset_from_pb(pb->dataset, &a.dataset, &a.err) < 0) {
+		a.rc = -EINVAL;
+	} else if (pb->dataset->content_hash.len == 32) {
+		a.has_hash = true;
+		memcpy(a.hash, pb->dataset->content_hash.data, 32);
+	}
+	s->h.assign(s->h.ctx, &a);
+}
+
+static void on_chunk(session *s, const Emc__DataChunk *pb)
+{
+	session_chunk c = {
+	    .hash = pb->hash.len == 32 ? pb->hash.data : NULL,
+	    .offset = pb->offset,
+	    .total = pb->total,
+	    .data = pb->data.data,
+	    .len = pb->data.len,
+	    .error = pb->error,
+	};
+
+	s->h.chunk(s->h.ctx, &c);
+}
+
+static void handle_message(session *s, const uint8_t *buf, size_t len)
+{
+	Emc__Envelope *env = NULL;
+	emc_err err;
+
+	if (wire_decode(buf, len, &env, &err) < 0) {
+		log_warn("from coordinator: %s", err.msg);
+		return;
+	}
+	s->last_heard_ms = emc_now_ms();
+	switch (env->body_case) {
+	case EMC__ENVELOPE__BODY_WELCOME:
+		on_welcome(s, env->welcome);
+		break;
+	case EMC__ENVELOPE__BODY_DATA_CHUNK:
+		on_chunk(s, env->data_chunk);
+		break;
+	case EMC__ENVELOPE__BODY_HEARTBEAT:
+		break;
+	case EMC__ENVELOPE__BODY_ASSIGN:
+		if (s->welcomed)
+			on_assign(s, env->assign);
+		break;
+	case EMC__ENVELOPE__BODY_CANCEL:
+		s->h.cancel(s->h.ctx, env->cancel->attempt_id);
+		break;
+	case EMC__ENVELOPE__BODY_RESULT_ACK:
+		if (!env->result_ack->recorded)
+			log_info("attempt %llu: the coordinator did not record the result (stale)",
+				 (unsigned long long)env->result_ack->attempt_id);
+		outbox_remove(s, env->result_ack->attempt_id);
+		break;
+	case EMC__ENVELOPE__BODY_ERROR:
+		/* Messages queued while the connection was down each earn an
+		 * Error from a restarted coordinator: one Hello answers them all. */
+		if (s->welcomed) {
+			log_warn("coordinator says: %s", env->error->message);
+			lose_coordinator(s, "does not know us");
+		}
+		break;
+	default:
+		log_warn("from coordinator: unexpected message (body %d)", (int)env->body_case);
+		break;
+	}
+	wire_free(&env);
+}
+
+void session_receive(session *s)
+{
+	for (;;) {
+		zmq_msg_t msg;
+
+		zmq_msg_init(&msg);
+		if (zmq_msg_recv(&msg, s->sock, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&msg);
+			break;
+		}
+		if (zmq_msg_more(&msg)) {
+			/* One frame per message: drop multipart garbage whole. */
+			while (zmq_msg_more(&msg) && zmq_msg_recv(&msg, s->sock, ZMQ_DONTWAIT) >= 0)
+				;
+			log_warn("from coordinator: multipart message dropped");
+		} else {
+			handle_message(s, zmq_msg_data(&msg), zmq_msg_size(&msg));
+		}
+		zmq_msg_close(&msg);
+	}
+}
+
+void session_heartbeat(session *s)
+{
+	if (s->welcomed && emc_now_ms() - s->last_heartbeat_ms >= s->heartbeat_ms)
+		send_heartbeat(s);
+}
+
+long session_tick(session *s, long max_wait_ms)
+{
+	int64_t now = emc_now_ms();
+	long timeout = max_wait_ms;
+
+	if (s->welcomed) {
+		int64_t due = s->last_heartbeat_ms + s->heartbeat_ms - now;
+
+		if (due < timeout)
+			timeout = due < 0 ? 0 : (long)due;
+		if (now - s->last_heard_ms > s->lease_ms)
+			lose_coordinator(s, "is silent");
+	} else if (now - s->last_hello_ms >= s->hello_backoff_ms) {
+		send_hello(s);
+		s->hello_backoff_ms =
+		    s->hello_backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : s->hello_backoff_ms * 2;
+	} else if (s->last_hello_ms + s->hello_backoff_ms - now < timeout) {
+		timeout = (long)(s->last_hello_ms + s->hello_backoff_ms - now);
+	}
+	return timeout;
+}
+
+bool session_welcomed(const session *s)
+{
+	return s->welcomed;
+}
+
+void *session_socket(session *s)
+{
+	return s->sock;
+}
+
+/* ---- set-up ------------------------------------------------------------- */
+
+static int setup_curve(void *sock, const char *keys_dir, emc_err *err)
+{
+	char path[EMC_PATH_MAX + 32], pub[41], sec[41], server[41];
+
+	snprintf(path, sizeof path, "%s/worker.key", keys_dir);
+	if (emc_key_read(path, sec, err) < 0)
+		return -EKEYREJECTED;
+	snprintf(path, sizeof path, "%s/worker.pub", keys_dir);
+	if (emc_key_read(path, pub, err) < 0)
+		return -EKEYREJECTED;
+	snprintf(path, sizeof path, "%s/coordinator.pub", keys_dir);
+	if (emc_key_read(path, server, err) < 0)
+		return -EKEYREJECTED;
+	if (zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, server, 40) < 0 ||
+	    zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, pub, 40) < 0 ||
+	    zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, sec, 40) < 0) {
+		emc_err_set(err, EKEYREJECTED, "cannot set up CURVE: %s", zmq_strerror(errno));
+		return -EKEYREJECTED;
+	}
+	return 0;
+}
+
+/* The socket's options, then connect. -EKEYREJECTED for unusable keys. */
+static int setup_socket(void *sock, const session_config *cfg, emc_err *err)
+{
+	int linger = 1000, ivl = BACKOFF_MIN_MS, ivl_max = BACKOFF_MAX_MS;
+	int64_t maxmsg = EMC_MAX_MESSAGE_BYTES;
+	char ident[128];
+	emc_rng rng;
+	int r;
+
+	/* A routing id of our own lets the coordinator tell a reconnecting
+	 * worker from a new one. */
+	emc_rng_seed(&rng, (uint64_t)emc_wall_ms() ^ ((uint64_t)getpid() << 32), 0);
+	snprintf(ident, sizeof ident, "w-%d-%016llx", (int)getpid(), (unsigned long long)emc_rng_next(&rng));
+	zmq_setsockopt(sock, ZMQ_ROUTING_ID, ident, strlen(ident));
+	zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+	zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
+	zmq_setsockopt(sock, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
+	zmq_setsockopt(sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max);
+	if (cfg->keys_dir && (r = setup_curve(sock, cfg->keys_dir, err)) < 0)
+		return r;
+	if (zmq_connect(sock, cfg->endpoint) < 0) {
+		r = -errno;
+		emc_err_set(err, -r, "cannot connect to %s: %s", cfg->endpoint, zmq_strerror(-r));
+		return r;
+	}
+	return 0;
+}
+
+int session_new(void *zmq_ctx, const session_config *cfg, const session_handlers *handlers, session **ret, emc_err *err)
+{
+	session *s = calloc(1, sizeof *s);
+	int r;
+
+	if (!s)
+		return emc_err_set(err, ENOMEM, "out of memory");
+	s->h = *handlers;
+	s->slots = cfg->slots;
+	s->blas_threads = cfg->blas_threads;
+	s->heartbeat_ms = 1000;
+	s->lease_ms = 10000;
+	s->hello_backoff_ms = BACKOFF_MIN_MS;
+	s->sock = zmq_socket(zmq_ctx, ZMQ_DEALER);
+	if (!s->sock) {
+		r = emc_err_set(err, errno, "cannot create a socket: %s", zmq_strerror(errno));
+		goto fail;
+	}
+	r = setup_socket(s->sock, cfg, err);
+	if (r < 0)
+		goto fail;
+	*ret = s;
+	return 0;
+fail:
+	session_destroy(&s);
+	return r;
+}
+
+void session_start(session *s)
+{
+	s->hello_backoff_ms = BACKOFF_MIN_MS;
+	send_hello(s);
+}
+
+void session_destroy(session **p)
+{
+	session *s = *p;
+
+	if (!s)
+		return;
+	for (int i = 0; i < s->n_outbox; i++)
+		free(s->outbox[i].buf);
+	if (s->sock)
+		zmq_close(s->sock);
+	free(s);
+	*p = NULL;
+}
