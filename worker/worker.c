@@ -59,6 +59,7 @@
 #include "log.h"
 #include "nn.h"
 #include "rng.h"
+#include "subset.h"
 #include "wire.h"
 
 #define MAX_SLOTS 256
