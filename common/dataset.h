@@ -1,4 +1,9 @@
-/* dataset.h — labelled data in memory, and the nested subsets EMC trains on.
+/* dataset.h — where labelled data comes from, and the data in memory.
+ *
+ * Owns emc_dataset_ref (what a spec or a wire message says about data),
+ * emc_dataset (the data decoded) and the canonical encoding that names a
+ * dataset and carries it to workers. Subsets and data variants are
+ * subset.h's; the readers of each format share dataset_priv.h.
  *
  * A dataset is decoded once into float32 samples and byte class labels.
  * Formats: IDX (MNIST, Fashion-MNIST; gzip or plain), CIFAR-10 and
@@ -12,26 +17,44 @@
  * A loaded dataset is named by a BLAKE2b-256 hash of its decoded content,
  * so two files that decode to the same samples and labels are the same
  * dataset, and a one-byte change makes another one.
- *
- * Subsets are seeded, class-stratified and nested: emc_subset_order() gives
- * one ordering of all samples whose every prefix is (to within one sample
- * per class) stratified, and subset(n) is its first n entries, so
- * subset(n) is contained in subset(m) for n < m. emc_subset_materialize()
- * applies a cell's data variant (random or noisy labels, permuted or
- * Gaussian inputs, merged classes) and gathers subset(n).
  */
 #ifndef EMC_DATASET_H
 #define EMC_DATASET_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "cell.h"
 #include "err.h"
-#include "spec.h"
+
+#define EMC_NAME_MAX 128
+#define EMC_PATH_MAX 1024
 
 #define EMC_DATASET_MAX_SAMPLES (1 << 26) /* refuse headers claiming more */
 #define EMC_DATASET_MAX_DIM (1 << 24)     /* refuse samples larger than this */
 #define EMC_DATASET_MAX_CLASSES 256
+
+/* Where a campaign's data comes from. Either `name` is a known alias
+ * ("fashion-mnist") or `format` and the paths are given. After
+ * emc_dataset_resolve() the paths are absolute and filled in either case. */
+typedef struct emc_dataset_ref {
+	char name[EMC_NAME_MAX];   /* alias, or "" */
+	char format[16];           /* "idx", "cifar10", "cifar100", "csv" or "synthetic" */
+	char split[16];            /* "train" (default) or "test" */
+	char images[EMC_PATH_MAX]; /* idx: images file (gzip or plain) */
+	char labels[EMC_PATH_MAX]; /* idx: labels file (gzip or plain) */
+	char path[EMC_PATH_MAX];   /* csv: the file; cifar10/cifar100: the directory of the batches */
+	char label_column[EMC_NAME_MAX]; /* csv: name of the label column */
+	char categorical[512];     /* csv: comma-separated names of columns to one-hot encode */
+	char cifar_label[8];       /* cifar100: "fine" (default) or "coarse" */
+	bool standardize;          /* images: standardize per channel (tabular is always standardized) */
+	/* synthetic: n samples of dim features, classes classes, from seed */
+	int64_t synth_n;
+	int synth_dim, synth_classes;
+	uint64_t synth_seed;
+	char synth_teacher[16];    /* "uniform" (labels uniform at random) or "linear" (a random linear teacher) */
+} emc_dataset_ref;
 
 typedef struct emc_dataset {
 	int64_t n;             /* number of samples */
@@ -41,19 +64,6 @@ typedef struct emc_dataset {
 	uint8_t *y;            /* (n), class ids in [0, shape.classes) */
 	uint8_t hash[32];      /* BLAKE2b-256 of the decoded content (docs/data.md) */
 } emc_dataset;
-
-/* The seed of everything about a variant that must not change with the
- * cell or the subset: random labels, which labels are noisy, input
- * permutations and Gaussian inputs are drawn per sample index from it. */
-#define EMC_DATA_SEED 0x5eed1abe15ULL
-
-/* A cell's data variant (the fields of emc_cell_cfg that concern data). */
-typedef struct emc_variant {
-	emc_labels labels;
-	double label_noise; /* EMC_LABELS_NOISY: fraction in [0, 1] */
-	emc_inputs inputs;
-	int classes;        /* merge into this many super-classes; 0 = the dataset's own */
-} emc_variant;
 
 /* Fill in the file paths of an alias (ref->name) and make relative paths
  * absolute against base_dir (may be NULL = current directory). Checks that
@@ -87,39 +97,5 @@ int emc_dataset_encode(const emc_dataset *ds, uint8_t **ret_buf, size_t *ret_len
  * whose BLAKE2b-256 differs. `origin` names the source in messages. */
 int emc_dataset_decode(const uint8_t *buf, size_t len, const uint8_t expect_hash[32], const char *origin,
 		       emc_dataset **ret, emc_err *err);
-
-/* The variant of a cell (labels, label_noise, inputs, classes). */
-emc_variant emc_variant_of_cell(const emc_cell_cfg *cell);
-
-/* The nested, stratified order of all n samples with labels y for `seed`.
- * ret_order has room for n entries and receives a permutation of [0, n). */
-int emc_subset_order(const uint8_t *y, int64_t n, int classes, uint64_t seed, int32_t *ret_order);
-
-/* Labels of a variant: EMC_LABELS_TRUE copies y; EMC_LABELS_RANDOM gives
- * each sample index a label drawn from [0, classes) that depends only on
- * (seed, index), so it is the same in every subset. ret_y has room for n. */
-int emc_labels_variant(const uint8_t *y, int64_t n, int classes, emc_labels variant, uint64_t seed,
-		       uint8_t *ret_y);
-
-/* Classes after merging: v->classes, or the dataset's C when it is 0.
- * -EINVAL (err names variant.classes and the dataset's C) if K < 2, K > C
- * or C % K != 0; also -EINVAL for a bad label/input variant or noise. */
-int emc_variant_classes(const emc_dataset *ds, const emc_variant *v, emc_err *err);
-
-/* subset(n) of ds under variant v for subset_seed: x_out (n, dim) and
- * y_out (n), both caller-owned with room for n samples; 1 <= n <= ds->n.
- * Everything random about the variant is drawn per sample index from
- * EMC_DATA_SEED, never from subset_seed, so every cell and every n sees
- * the same random labels, noisy indices, permutations and noise:
- * - classes merged: new = old / (C / K);
- * - random: each index gets a label uniform in [0, K);
- * - noisy: each index is chosen with probability label_noise and then
- *   takes its random label (the one `random` gives it);
- * - permuted: each sample's values shuffled by its own permutation;
- * - gaussian: each sample replaced by N(0, 1) noise of the same shape.
- * The order is emc_subset_order() of the labels actually used with
- * subset_seed, so subsets stay nested and stratified under every variant. */
-int emc_subset_materialize(const emc_dataset *ds, const emc_variant *v, uint64_t subset_seed,
-			   int64_t n, float *x_out, uint8_t *y_out, emc_err *err);
 
 #endif

@@ -1,10 +1,11 @@
 /* dataset_priv.h — what the dataset loaders share among themselves.
  *
  * Not an interface for anyone else: dataset.c dispatches on the format and
- * names the result; cifar.c, csvdata.c and synth.c decode one format each
- * into an emc_dataset through these helpers. A loader returns images in
- * [0, 1] (standardisation and the hash are applied by dataset.c) and
- * tabular features already standardised per column.
+ * names the result; idx.c, cifar.c, csvdata.c and synth.c decode one
+ * format each into an emc_dataset through these helpers, and
+ * dataset_codec.c computes the name. A loader returns images in [0, 1]
+ * (standardisation and the hash are applied by dataset.c) and tabular
+ * features already standardised per column.
  */
 #ifndef EMC_DATASET_PRIV_H
 #define EMC_DATASET_PRIV_H
@@ -27,6 +28,10 @@ int dataset_new(int64_t n, int64_t dim, const char *what, emc_dataset **ret, emc
  * becomes all 0. */
 void dataset_standardize_columns(double *v, int64_t n, int64_t d);
 
+/* IDX images (n, rows, cols) and labels (n) of unsigned bytes, gzip or
+ * plain (idx.c). */
+int dataset_load_idx(const char *images, const char *labels, emc_dataset **ret, emc_err *err);
+
 /* Check a CIFAR ref's split and cifar_label, and that every batch file of
  * its split exists in ref->path. */
 int dataset_check_cifar(const emc_dataset_ref *ref, emc_err *err);
@@ -40,5 +45,9 @@ int dataset_load_sklearn(const char *path, bool header, int features, int classe
 int dataset_load_synthetic(const emc_dataset_ref *ref, emc_dataset **ret, emc_err *err);
 /* Check a synthetic ref's sizes and teacher without generating anything. */
 int dataset_check_synthetic(const emc_dataset_ref *ref, emc_err *err);
+
+/* Fill d->hash: BLAKE2b-256 of d's canonical encoding, computed without
+ * building it (dataset_codec.c). */
+int dataset_hash(emc_dataset *d, emc_err *err);
 
 #endif

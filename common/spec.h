@@ -19,33 +19,11 @@
 #include <stdint.h>
 
 #include "cell.h"
+#include "dataset.h" /* emc_dataset_ref, and the name and path limits */
 #include "err.h"
 
-#define EMC_NAME_MAX 128
-#define EMC_PATH_MAX 1024
 #define EMC_SPEC_MAX_BYTES (1 << 20) /* larger spec files are refused */
 #define EMC_SPEC_MAX_CELLS 100000    /* larger grids are refused */
-
-/* Where a campaign's data comes from. Either `name` is a known alias
- * ("fashion-mnist") or `format` and the paths are given. After
- * emc_dataset_resolve() the paths are absolute and filled in either case. */
-typedef struct emc_dataset_ref {
-	char name[EMC_NAME_MAX];   /* alias, or "" */
-	char format[16];           /* "idx", "cifar10", "cifar100", "csv" or "synthetic" */
-	char split[16];            /* "train" (default) or "test" */
-	char images[EMC_PATH_MAX]; /* idx: images file (gzip or plain) */
-	char labels[EMC_PATH_MAX]; /* idx: labels file (gzip or plain) */
-	char path[EMC_PATH_MAX];   /* csv: the file; cifar10/cifar100: the directory of the batches */
-	char label_column[EMC_NAME_MAX]; /* csv: name of the label column */
-	char categorical[512];     /* csv: comma-separated names of columns to one-hot encode */
-	char cifar_label[8];       /* cifar100: "fine" (default) or "coarse" */
-	bool standardize;          /* images: standardize per channel (tabular is always standardized) */
-	/* synthetic: n samples of dim features, classes classes, from seed */
-	int64_t synth_n;
-	int synth_dim, synth_classes;
-	uint64_t synth_seed;
-	char synth_teacher[16];    /* "uniform" (labels uniform at random) or "linear" (a random linear teacher) */
-} emc_dataset_ref;
 
 typedef struct emc_search_cfg {
 	int64_t start;    /* first n tried (default 16) */

@@ -26,7 +26,7 @@
  * very label `random` would give it, so noisy:1 is exactly random, and the
  * noisy indices at fraction p are a subset of those at any q > p.
  */
-#include "dataset.h"
+#include "subset.h"
 
 #include <assert.h>
 #include <errno.h>

@@ -14,9 +14,9 @@
 #include <stdint.h>
 
 #include "cell.h"
+#include "dataset.h" /* emc_dataset_ref */
 #include "emc.pb-c.h"
 #include "err.h"
-#include "spec.h"
 
 #define EMC_PROTOCOL_VERSION 1
 #define EMC_MAX_MESSAGE_BYTES (4 << 20) /* ZMQ_MAXMSGSIZE on every socket */

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "dataset.h"
+#include "subset.h"
 
 int campaign_read_file(const char *path, char **ret_text, size_t *ret_len, char **ret_dir, emc_err *err)
 {

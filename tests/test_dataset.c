@@ -21,6 +21,7 @@
 
 #include "dataset.h"
 #include "rng.h"
+#include "subset.h"
 
 /* ---- building IDX files ------------------------------------------------- */
 

@@ -19,7 +19,7 @@
 
 #include "dataset.h"
 #include "err.h"
-#include "spec.h"
+#include "dataset.h"
 
 #define CACHE_MAX_ENTRIES 8
 

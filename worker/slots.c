@@ -43,6 +43,7 @@
 
 #include "log.h"
 #include "nn.h"
+#include "subset.h"
 
 typedef enum slot_state {
 	SLOT_FREE = 0,
