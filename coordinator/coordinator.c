@@ -14,8 +14,7 @@
  *
  * What to run and what happened is the scheduler's business (front.c and
  * the modules behind it); this file only moves frames between it and the
- * sockets, and owns the
- * security of the worker socket (auth.c).
+ * sockets, and owns the security of the worker socket (auth.c).
  */
 #include <errno.h>
 #include <getopt.h>

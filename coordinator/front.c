@@ -63,8 +63,7 @@ void front_worker_message(front *f, const uint8_t *identity, size_t identity_len
 	pw_message(f->sched, f->out, identity, identity_len, buf, len);
 }
 
-void front_control_message(front *f, const uint8_t *identity, size_t identity_len, const uint8_t *buf,
-			   size_t len)
+void front_control_message(front *f, const uint8_t *identity, size_t identity_len, const uint8_t *buf, size_t len)
 {
 	pc_message(f->sched, f->out, identity, identity_len, buf, len);
 }

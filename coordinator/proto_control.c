@@ -25,10 +25,10 @@ static const struct {
 	control_action action;
 	sched_verb verb; /* for ACTION_CAMPAIGN */
 } verbs[] = {
-	{ "workers", ACTION_WORKERS, 0 },
-	{ "pause", ACTION_CAMPAIGN, SCHED_VERB_PAUSE },
-	{ "resume", ACTION_CAMPAIGN, SCHED_VERB_RESUME },
-	{ "cancel", ACTION_CAMPAIGN, SCHED_VERB_CANCEL },
+    {"workers", ACTION_WORKERS, 0},
+    {"pause", ACTION_CAMPAIGN, SCHED_VERB_PAUSE},
+    {"resume", ACTION_CAMPAIGN, SCHED_VERB_RESUME},
+    {"cancel", ACTION_CAMPAIGN, SCHED_VERB_CANCEL},
 };
 
 static int verb_find(const char *name)
@@ -94,8 +94,7 @@ static void on_submit(sched *s, outbox *o, const uint8_t *id, size_t id_len, con
 		return;
 	}
 	emc_err_clear(&err);
-	if (sched_submit(s, sub->spec_text, strlen(sub->spec_text),
-			 sub->origin && *sub->origin ? sub->origin : "spec",
+	if (sched_submit(s, sub->spec_text, strlen(sub->spec_text), sub->origin && *sub->origin ? sub->origin : "spec",
 			 sub->base_dir && *sub->base_dir ? sub->base_dir : NULL, &cid, &resumed, &err) < 0) {
 		sr.ok = false;
 		sr.message = err.msg;

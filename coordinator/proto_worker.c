@@ -111,7 +111,7 @@ static void out_cancel(void *ctx, const sched_peer *worker, int64_t attempt_id)
 	send_env(ctx, worker, &env);
 }
 
-const sched_out pw_sched_out = { .assign = out_assign, .cancel = out_cancel };
+const sched_out pw_sched_out = {.assign = out_assign, .cancel = out_cancel};
 
 /* ---- receiving --------------------------------------------------------------- */
 
@@ -175,8 +175,8 @@ static void result_from_pb(const Emc__Result *pb, sched_result *ret)
 	/* The model refuses EMC_OUTCOME_NONE; an outcome we do not know is no better. */
 	r->outcome = (int)pb->outcome > 0 && (int)pb->outcome < (int)EMC_OUTCOME_COUNT ? (emc_outcome)pb->outcome
 										       : EMC_OUTCOME_NONE;
-	r->reason = (int)pb->reason >= 0 && (int)pb->reason < (int)EMC_STOP_COUNT ? (emc_stop_reason)pb->reason
-										  : EMC_STOP_NONE;
+	r->reason =
+	    (int)pb->reason >= 0 && (int)pb->reason < (int)EMC_STOP_COUNT ? (emc_stop_reason)pb->reason : EMC_STOP_NONE;
 	r->epochs = pb->epochs;
 	r->steps = pb->steps;
 	r->train_seconds = pb->train_seconds;
@@ -196,7 +196,7 @@ static void on_data_request(sched *s, outbox *o, const sched_peer *from, const E
 {
 	Emc__Envelope env = EMC__ENVELOPE__INIT;
 	Emc__DataChunk chunk = EMC__DATA_CHUNK__INIT;
-	sched_data_request q = { .has_hash = pb->hash.len == 32, .offset = pb->offset, .length = pb->length };
+	sched_data_request q = {.has_hash = pb->hash.len == 32, .offset = pb->offset, .length = pb->length};
 	sched_chunk c;
 
 	if (q.has_hash)

@@ -131,7 +131,11 @@ struct sched {
 /* How an attempt ended without a result that counts; the names are the
  * store's attempt states. */
 typedef enum attempt_end { END_LOST = 0, END_PREEMPTED, END_FAILED } attempt_end;
-static const char *const end_state[] = { [END_LOST] = "lost", [END_PREEMPTED] = "preempted", [END_FAILED] = "failed" };
+static const char *const end_state[] = {
+	[END_LOST] = "lost",
+	[END_PREEMPTED] = "preempted",
+	[END_FAILED] = "failed",
+};
 
 static void send_cancel(sched *s, const worker_rt *w, int64_t attempt_id)
 {

@@ -31,19 +31,19 @@
 
 typedef struct sched sched;
 
-#define SCHED_IDENTITY_MAX 255   /* bytes of a peer's routing identity */
-#define SCHED_SLOTS_MAX	   1024  /* slots one worker may offer */
-#define SCHED_HOST_MAX	   128   /* bytes of a worker's host name kept */
+#define SCHED_IDENTITY_MAX   255	/* bytes of a peer's routing identity */
+#define SCHED_SLOTS_MAX	     1024	/* slots one worker may offer */
+#define SCHED_HOST_MAX	     128	/* bytes of a worker's host name kept */
 #define SCHED_DATA_CHUNK_MAX (1u << 20) /* largest piece of a dataset one chunk carries */
 
 typedef struct sched_config {
 	uint32_t heartbeat_ms; /* workers heartbeat this often */
 	uint32_t lease_ms;     /* a worker silent this long loses its attempts */
 	uint32_t grace_ms;     /* after a restart, how long orphaned attempts wait for their worker */
-	int max_lost;          /* lost or preempted attempts a trial may have before it fails */
-	int max_failed;        /* failed attempts a trial may have before it fails */
+	int max_lost;	       /* lost or preempted attempts a trial may have before it fails */
+	int max_failed;	       /* failed attempts a trial may have before it fails */
 	int max_workers;       /* connected workers at most */
-	int max_probes;        /* trials in flight per cell at most */
+	int max_probes;	       /* trials in flight per cell at most */
 } sched_config;
 
 void sched_config_defaults(sched_config *cfg);
@@ -142,7 +142,7 @@ typedef struct sched_data_request {
 } sched_data_request;
 
 typedef struct sched_chunk {
-	uint64_t total;	    /* bytes of the whole encoding */
+	uint64_t total;	     /* bytes of the whole encoding */
 	const uint8_t *data; /* borrowed: valid until the next model call */
 	size_t len;
 	const char *error; /* static text, or NULL */

@@ -68,7 +68,7 @@ static void on_assign(void *ctx, const sched_peer *w, const sched_assign *a)
 
 	assert_true(f->n_ev < MAX_EVENTS);
 	assert_int_equal(a->cell.model.widths[0], 4); /* the cell's configuration travels whole */
-	f->ev[f->n_ev++] = (event){ EV_ASSIGN, w->id[0], a->attempt_id, a->trial_id, a->n };
+	f->ev[f->n_ev++] = (event){EV_ASSIGN, w->id[0], a->attempt_id, a->trial_id, a->n};
 }
 
 static void on_cancel(void *ctx, const sched_peer *w, int64_t attempt_id)
@@ -76,10 +76,10 @@ static void on_cancel(void *ctx, const sched_peer *w, int64_t attempt_id)
 	fixture *f = ctx;
 
 	assert_true(f->n_ev < MAX_EVENTS);
-	f->ev[f->n_ev++] = (event){ EV_CANCEL, w->id[0], attempt_id, 0, 0 };
+	f->ev[f->n_ev++] = (event){EV_CANCEL, w->id[0], attempt_id, 0, 0};
 }
 
-static const sched_out capture = { .assign = on_assign, .cancel = on_cancel };
+static const sched_out capture = {.assign = on_assign, .cancel = on_cancel};
 
 /* The one event a step must have produced, and forget it. */
 static event take_one(fixture *f, event_kind kind)
@@ -130,8 +130,9 @@ static const char *sql_text(fixture *f, const char *fmt, int64_t arg)
 
 #define attempt_state(f, id) sql_text(f, "SELECT state FROM attempts WHERE id = %" PRId64, id)
 #define trial_state(f, id)   sql_text(f, "SELECT state FROM trials WHERE id = %" PRId64, id)
-#define cell_state(f)	     sql_text(f, "SELECT state FROM cells WHERE campaign_id = %" PRId64 " ORDER BY id", (f)->campaign_id)
-#define campaign_state(f)    sql_text(f, "SELECT state FROM campaigns WHERE id = %" PRId64, (f)->campaign_id)
+#define cell_state(f)                                                                                                  \
+	sql_text(f, "SELECT state FROM cells WHERE campaign_id = %" PRId64 " ORDER BY id", (f)->campaign_id)
+#define campaign_state(f) sql_text(f, "SELECT state FROM campaigns WHERE id = %" PRId64, (f)->campaign_id)
 
 /* ---- set-up --------------------------------------------------------------------- */
 
@@ -139,7 +140,7 @@ static void insert_campaign(fixture *f, const char *name, int n_cells)
 {
 	emc_campaign_spec spec;
 	emc_cell_cfg cells[2];
-	store_dataset_info ds = { .n_total = 1000, .shape = { 1, 1, 4, 2 }, .description = "synthetic" };
+	store_dataset_info ds = {.n_total = 1000, .shape = {1, 1, 4, 2}, .description = "synthetic"};
 	emc_err err;
 
 	memset(&spec, 0, sizeof spec);
@@ -227,7 +228,7 @@ static int teardown(void **state)
 
 static sched_peer peer(char name)
 {
-	sched_peer p = { .len = 2, .id = { (uint8_t)name, '0' } };
+	sched_peer p = {.len = 2, .id = {(uint8_t)name, '0'}};
 
 	return p;
 }
@@ -327,8 +328,10 @@ static void test_dispatch_to_credit(void **state)
 	assert_string_equal(attempt_state(f, a.attempt_id), "running");
 	assert_string_equal(trial_state(f, a.trial_id), "running");
 	assert_int_equal(sql_int(f, "SELECT count(*) FROM attempts WHERE trial_id = %" PRId64, a.trial_id), 1);
-	assert_string_equal(sql_text(f, "SELECT w.host FROM attempts a JOIN workers w ON w.id = a.worker_id"
-					" WHERE a.id = %" PRId64, a.attempt_id),
+	assert_string_equal(sql_text(f,
+				     "SELECT w.host FROM attempts a JOIN workers w ON w.id = a.worker_id"
+				     " WHERE a.id = %" PRId64,
+				     a.attempt_id),
 			    "host-A:42");
 	/* One probe per cell (max_probes 1): the second credit waits. */
 	ready(f, 'A', 1);
@@ -406,8 +409,8 @@ static void test_fencing(void **state)
 	event lost = expire_lease(f), live = lost;
 	sched_peer a = peer('A');
 
-	live.attempt_id = sql_int(f, "SELECT id FROM attempts WHERE trial_id = %" PRId64 " AND state = 'running'",
-				  lost.trial_id);
+	live.attempt_id =
+	    sql_int(f, "SELECT id FROM attempts WHERE trial_id = %" PRId64 " AND state = 'running'", lost.trial_id);
 	/* The silent worker comes back with the result of its expired attempt. */
 	assert_false(sched_worker_seen(f->s, &a)); /* it was retired with its lease */
 	assert_false(result(f, 'A', &lost, EMC_OUTCOME_FIT));
@@ -425,8 +428,7 @@ static void test_fencing(void **state)
 	assert_string_equal(attempt_state(f, live.attempt_id), "done");
 	assert_false(result(f, 'B', &live, EMC_OUTCOME_FIT));
 	assert_int_equal(sched_results_fenced(f->s), 3);
-	assert_int_equal(sql_int(f, "SELECT count(*) FROM trials WHERE state = 'fit' AND id = %" PRId64,
-				 live.trial_id),
+	assert_int_equal(sql_int(f, "SELECT count(*) FROM trials WHERE state = 'fit' AND id = %" PRId64, live.trial_id),
 			 1);
 }
 
@@ -499,7 +501,7 @@ static void test_reclaim_after_restart(void **state)
 	assert_string_equal(attempt_state(f, a.attempt_id), "running");
 	tick_after(f, f->cfg.grace_ms / 2);
 	hello(f, 'A', 1, &a.attempt_id, 1);
-	assert_int_equal(f->n_ev, 0); /* no cancel: it is still its attempt */
+	assert_int_equal(f->n_ev, 0);			   /* no cancel: it is still its attempt */
 	stay_alive(f, 'A', a.attempt_id, f->cfg.grace_ms); /* well past the grace */
 	assert_int_equal(f->n_ev, 0);
 	assert_string_equal(attempt_state(f, a.attempt_id), "running");
@@ -590,7 +592,7 @@ static void test_campaign_pause_resume_cancel(void **state)
 	a = take_one(f, EV_ASSIGN);
 	assert_int_equal(sched_campaign_control(f->s, SCHED_VERB_CANCEL, "t", &err), 0);
 	assert_string_equal(campaign_state(f), "cancelled");
-	a = (event){ .kind = EV_CANCEL, .attempt_id = a.attempt_id, .trial_id = a.trial_id };
+	a = (event){.kind = EV_CANCEL, .attempt_id = a.attempt_id, .trial_id = a.trial_id};
 	assert_int_equal(take_one(f, EV_CANCEL).attempt_id, a.attempt_id);
 	assert_true(sched_all_done(f->s));
 	assert_true(result(f, 'A', &a, EMC_OUTCOME_CANCELLED));
@@ -620,7 +622,7 @@ static void on_send(void *ctx, outbox_channel ch, const uint8_t *id, size_t id_l
 
 static void test_outbox_holds_until_commit(void **state)
 {
-	sent_log l = { 0, "" };
+	sent_log l = {0, ""};
 	outbox *o = NULL;
 
 	(void)state;
@@ -650,17 +652,17 @@ static void test_outbox_holds_until_commit(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_dispatch_to_credit, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_lease_expiry, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_heartbeat_renews_lease, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fencing, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_retries_lost, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_retries_failed, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reclaim_after_restart, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_orphan_requeued_after_grace, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pointless_probe_cancelled, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_campaign_pause_resume_cancel, setup, teardown),
-		cmocka_unit_test(test_outbox_holds_until_commit),
+	    cmocka_unit_test_setup_teardown(test_dispatch_to_credit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_lease_expiry, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_heartbeat_renews_lease, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fencing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_retries_lost, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_retries_failed, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reclaim_after_restart, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_orphan_requeued_after_grace, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pointless_probe_cancelled, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_campaign_pause_resume_cancel, setup, teardown),
+	    cmocka_unit_test(test_outbox_holds_until_commit),
 	};
 
 	emc_log_init("test_sched");
