@@ -12,9 +12,9 @@
  *     workers;
  *   - SIGINT / SIGTERM, which close every handle and leave the loop.
  *
- * What to run and what happened is the scheduler's business (scheduler.c);
- * this file only moves frames between it and the sockets, and owns the
- * security of the worker socket (auth.c).
+ * What to run and what happened is the scheduler's business (front.c and
+ * the modules behind it); this file only moves frames between it and the
+ * sockets, and owns the security of the worker socket (auth.c).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -33,7 +33,7 @@
 #include "campaign.h"
 #include "cli.h"
 #include "log.h"
-#include "scheduler.h"
+#include "front.h"
 #include "store.h"
 #include "wire.h"
 
@@ -53,7 +53,8 @@ static struct {
 	auth *auth;
 
 	store *db;
-	sched *sched;
+	front *front;
+	sched *sched; /* the front's model, borrowed */
 	bool exit_when_done;
 	int exit_code;
 	bool stopping;
@@ -65,26 +66,18 @@ static void on_monitor(uv_poll_t *h, int status, int events);
 
 /* ---- sending ----------------------------------------------------------- */
 
-static void send_frame(void *ctx, sched_channel ch, const uint8_t *identity, size_t identity_len,
-		       Emc__Envelope *env)
+static void send_frame(void *ctx, outbox_channel ch, const uint8_t *identity, size_t identity_len,
+		       const uint8_t *buf, size_t len)
 {
-	void *sock = ch == SCHED_CONTROL ? C.control_sock : C.worker_sock;
-	uint8_t *buf;
-	size_t len;
-	emc_err err;
+	void *sock = ch == OUTBOX_CONTROL ? C.control_sock : C.worker_sock;
 	int r;
 
 	(void)ctx;
-	if (wire_encode(env, &buf, &len, &err) < 0) {
-		log_error("%s", err.msg);
-		return;
-	}
 	r = zmq_send(sock, identity, identity_len, ZMQ_SNDMORE | ZMQ_DONTWAIT);
 	if (r >= 0)
 		r = zmq_send(sock, buf, len, ZMQ_DONTWAIT);
 	if (r < 0 && errno != EHOSTUNREACH)
 		log_debug("send: %s", zmq_strerror(errno));
-	free(buf);
 	/* A send may consume the fd's edge: look again on the next turn. */
 	if (!C.stopping)
 		uv_idle_start(&C.idle, on_idle);
@@ -92,7 +85,7 @@ static void send_frame(void *ctx, sched_channel ch, const uint8_t *identity, siz
 
 /* ---- draining the sockets --------------------------------------------- */
 
-typedef void (*message_fn)(sched *s, const uint8_t *id, size_t id_len, const uint8_t *buf, size_t len);
+typedef void (*message_fn)(front *f, const uint8_t *id, size_t id_len, const uint8_t *buf, size_t len);
 
 /* Receive up to DRAIN_BUDGET messages. Returns true if more are waiting. */
 static bool drain(void *sock, message_fn handle)
@@ -124,7 +117,7 @@ static bool drain(void *sock, message_fn handle)
 			if (extra)
 				log_warn("from peer: multipart message dropped");
 			else
-				handle(C.sched, zmq_msg_data(&id), zmq_msg_size(&id), zmq_msg_data(&body),
+				handle(C.front, zmq_msg_data(&id), zmq_msg_size(&id), zmq_msg_data(&body),
 				       zmq_msg_size(&body));
 		}
 		zmq_msg_close(&id);
@@ -147,7 +140,7 @@ static bool batch_begin(void)
 {
 	emc_err err;
 
-	if (sched_batch_begin(C.sched, &err) < 0) {
+	if (front_batch_begin(C.front, &err) < 0) {
 		log_error("%s", err.msg);
 		shutdown_loop(1);
 		return false;
@@ -159,7 +152,7 @@ static void batch_end(void)
 {
 	emc_err err;
 
-	if (sched_batch_end(C.sched, &err) < 0) {
+	if (front_batch_end(C.front, &err) < 0) {
 		/* Memory ran ahead of the store: stop, and let a restart rebuild. */
 		log_error("%s; stopping so that a restart rebuilds state from the database", err.msg);
 		shutdown_loop(1);
@@ -172,9 +165,9 @@ static void drain_all(void)
 
 	if (C.stopping || !batch_begin())
 		return;
-	more = drain(C.worker_sock, sched_worker_message);
+	more = drain(C.worker_sock, front_worker_message);
 	if (!C.stopping)
-		more |= drain(C.control_sock, sched_control_message);
+		more |= drain(C.control_sock, front_control_message);
 	if (!C.stopping)
 		sched_dispatch(C.sched);
 	batch_end();
@@ -537,10 +530,11 @@ int main(int argc, char **argv)
 		log_error("%s", err.msg);
 		return 1;
 	}
-	if (sched_new(C.db, &cfg, send_frame, NULL, &C.sched, &err) < 0) {
+	if (front_new(C.db, &cfg, send_frame, NULL, &C.front, &err) < 0) {
 		log_error("%s", err.msg);
 		return 1;
 	}
+	C.sched = front_sched(C.front);
 	if (spec_path) {
 		int64_t id;
 		bool resumed;
@@ -550,7 +544,7 @@ int main(int argc, char **argv)
 		free(spec_dir);
 		if (r < 0) {
 			log_error("%s", err.msg);
-			sched_destroy(&C.sched);
+			front_destroy(&C.front);
 			store_close(&C.db);
 			return 2;
 		}
@@ -593,7 +587,7 @@ int main(int argc, char **argv)
 	auth_destroy(&C.auth);
 	zmq_ctx_term(C.zctx);
 	uv_loop_close(C.loop);
-	sched_destroy(&C.sched);
+	front_destroy(&C.front);
 	store_close(&C.db);
 	log_info("stopped");
 	return C.exit_code;

@@ -1,11 +1,11 @@
-/* scheduler.c — campaigns, cells, trials and workers: who runs what, and what
- * happened.
+/* scheduler.c — the scheduling model: campaigns, cells, trials and workers;
+ * who runs what, and what happened.
  *
  * Memory here is a cache of the store, rebuilt at start:
  *   campaigns  the active ones (running or paused);
  *   cells      each with its search bracket and its probes: the trials of
  *              the cell that are pending or running (several at once when
- *              workers are idle — k-section of the bracket);
+ *              workers are idle — k-section of the bracket, search.c);
  *   trials     every pending or running trial is on the `active` list; a
  *              pending one is also on the queue; a running one has a live
  *              attempt held by a worker (or, after a restart, by nobody
@@ -28,6 +28,12 @@
  * max_lost times; a failed attempt, up to max_failed times. Past either
  * budget the trial is FAILED with its error, its cell is failed, and the
  * campaign goes on.
+ *
+ * This file speaks no protocol: its inputs are the C structs of
+ * scheduler.h, its unasked outputs (assignments, cancels) go through the
+ * sched_out callbacks. The workload is small per call — a handful of
+ * cells and trials touched — but the active list is walked linearly, which
+ * is fine for the thousands of trials in flight a cluster can hold.
  */
 #include "scheduler.h"
 
@@ -41,10 +47,7 @@
 #include "dataset.h"
 #include "log.h"
 #include "search.h"
-#include "wire.h"
 
-#define MAX_IDENTITY 255
-#define MAX_SLOTS_PER_WORKER 1024
 #define MAX_PROBES_LIMIT 64
 
 typedef struct campaign_rt campaign_rt;
@@ -96,10 +99,9 @@ struct trial_rt {
 };
 
 struct worker_rt {
-	uint8_t identity[MAX_IDENTITY];
-	size_t identity_len;
+	sched_peer peer;
 	int64_t db_id;
-	char host[160];
+	char host[SCHED_HOST_MAX + 32];
 	int slots;
 	int credit;
 	int running;
@@ -107,25 +109,11 @@ struct worker_rt {
 	int64_t trials_done;
 };
 
-/* A ResultAck held back until the batch that recorded the result commits. */
-typedef struct pending_ack {
-	uint8_t identity[MAX_IDENTITY];
-	size_t identity_len;
-	uint64_t attempt_id;
-	bool recorded;
-} pending_ack;
-
-typedef struct pending_reply pending_reply;
-
 struct sched {
 	store *db;
-	bool batching;
-	pending_reply *replies;
-	pending_ack *acks;
-	size_t n_acks, cap_acks;
 	sched_config cfg;
-	sched_send_fn send;
-	void *send_ctx;
+	sched_out out;
+	void *out_ctx;
 
 	campaign_rt *campaigns;
 	cell_rt *cells, *cells_tail;
@@ -140,78 +128,18 @@ struct sched {
 	int64_t results_fenced;
 };
 
-/* ---- sending ----------------------------------------------------------- */
+/* How an attempt ended without a result that counts; the names are the
+ * store's attempt states. */
+typedef enum attempt_end { END_LOST = 0, END_PREEMPTED, END_FAILED } attempt_end;
+static const char *const end_state[] = {
+	[END_LOST] = "lost",
+	[END_PREEMPTED] = "preempted",
+	[END_FAILED] = "failed",
+};
 
-/* A control reply held back until the batch that made its change commits,
- * so that a client which reads the database right after the reply sees
- * the change. Kept packed: the envelope it came from points at the stack. */
-typedef struct pending_reply {
-	sched_channel ch;
-	uint8_t identity[MAX_IDENTITY];
-	size_t identity_len;
-	uint8_t *buf;
-	size_t len;
-	struct pending_reply *next;
-} pending_reply;
-
-static void send_env(sched *s, sched_channel ch, const uint8_t *id, size_t id_len, Emc__Envelope *env)
+static void send_cancel(sched *s, const worker_rt *w, int64_t attempt_id)
 {
-	if (s->batching && ch == SCHED_CONTROL && id_len <= MAX_IDENTITY) {
-		pending_reply *p = calloc(1, sizeof *p), **tail = &s->replies;
-		emc_err err;
-
-		if (p && wire_encode(env, &p->buf, &p->len, &err) == 0) {
-			p->ch = ch;
-			memcpy(p->identity, id, id_len);
-			p->identity_len = id_len;
-			while (*tail)
-				tail = &(*tail)->next;
-			*tail = p;
-			return;
-		}
-		free(p);
-	}
-	s->send(s->send_ctx, ch, id, id_len, env);
-}
-
-/* Send (sent = true) or drop the held-back control replies. */
-static void replies_flush(sched *s, bool sent)
-{
-	while (s->replies) {
-		pending_reply *p = s->replies;
-		Emc__Envelope *env = NULL;
-		emc_err err;
-
-		s->replies = p->next;
-		if (sent && wire_decode(p->buf, p->len, &env, &err) == 0) {
-			s->send(s->send_ctx, p->ch, p->identity, p->identity_len, env);
-			wire_free(&env);
-		}
-		free(p->buf);
-		free(p);
-	}
-}
-
-static void send_error(sched *s, sched_channel ch, const uint8_t *id, size_t id_len, const char *message)
-{
-	Emc__Envelope env = EMC__ENVELOPE__INIT;
-	Emc__Error e = EMC__ERROR__INIT;
-
-	e.message = (char *)message;
-	env.body_case = EMC__ENVELOPE__BODY_ERROR;
-	env.error = &e;
-	send_env(s, ch, id, id_len, &env);
-}
-
-static void send_cancel(sched *s, const uint8_t *id, size_t id_len, int64_t attempt_id)
-{
-	Emc__Envelope env = EMC__ENVELOPE__INIT;
-	Emc__Cancel c = EMC__CANCEL__INIT;
-
-	c.attempt_id = (uint64_t)attempt_id;
-	env.body_case = EMC__ENVELOPE__BODY_CANCEL;
-	env.cancel = &c;
-	send_env(s, SCHED_WORKERS, id, id_len, &env);
+	s->out.cancel(s->out_ctx, &w->peer, attempt_id);
 }
 
 /* ---- lists ------------------------------------------------------------- */
@@ -369,10 +297,10 @@ static trial_rt *trial_by_attempt(sched *s, int64_t attempt_id)
 	return NULL;
 }
 
-static worker_rt *worker_find(sched *s, const uint8_t *identity, size_t len)
+static worker_rt *worker_find(sched *s, const sched_peer *peer)
 {
 	for (int i = 0; i < s->n_workers; i++)
-		if (s->workers[i]->identity_len == len && memcmp(s->workers[i]->identity, identity, len) == 0)
+		if (s->workers[i]->peer.len == peer->len && memcmp(s->workers[i]->peer.id, peer->id, peer->len) == 0)
 			return s->workers[i];
 	return NULL;
 }
@@ -455,7 +383,7 @@ static void cell_prune(sched *s, cell_rt *cell)
 		} else if (t->worker && !t->cancelling) {
 			t->cancelling = true;
 			log_debug("cell %" PRId64 " n=%" PRId64 ": running probe cancelled", cell->id, t->n);
-			send_cancel(s, t->worker->identity, t->worker->identity_len, t->attempt_id);
+			send_cancel(s, t->worker, t->attempt_id);
 		}
 	}
 	cell_maybe_finish(s, cell);
@@ -463,7 +391,7 @@ static void cell_prune(sched *s, cell_rt *cell)
 
 /* Record in the store that the cell is decided: done (its search met the
  * precision) or failed. */
-static void cell_decide(sched *s, cell_rt *cell, const char *state)
+static void cell_decide(sched *s, cell_rt *cell, bool failed)
 {
 	store_cell_update up = { .lo = cell->search.lo,
 				 .hi = cell->search.hi,
@@ -473,12 +401,12 @@ static void cell_decide(sched *s, cell_rt *cell, const char *state)
 
 	if (cell->decided)
 		return;
-	if (store_cell_set(s->db, cell->id, &up, state, &err) < 0) {
+	if (store_cell_set(s->db, cell->id, &up, failed ? "failed" : "done", &err) < 0) {
 		log_error("%s", err.msg);
 		return;
 	}
 	cell->decided = true;
-	if (strcmp(state, "done") == 0)
+	if (!failed)
 		log_info("cell %" PRId64 ": EMC %s%" PRId64, cell->id, up.full ? ">=" : "", cell->search.lo);
 	else
 		log_warn("cell %" PRId64 ": failed", cell->id);
@@ -516,7 +444,7 @@ static int cell_refill(sched *s, cell_rt *cell, int max_new)
 	if (cell->decided || cell->campaign->paused)
 		return 0;
 	if (search_done(&cell->search)) {
-		cell_decide(s, cell, "done");
+		cell_decide(s, cell, false);
 		return 0;
 	}
 	for (int i = 0; i < cell->n_probes; i++)
@@ -578,12 +506,13 @@ static void trial_give_up(sched *s, trial_rt *t, const char *error)
 	cell_maybe_finish(s, cell);
 }
 
-/* The live attempt of t ended without a result that counts. `state` is
- * lost, preempted or failed. The trial goes back to the queue unless its
- * retry budget is spent or the probe became pointless meanwhile. */
-static void trial_lose(sched *s, trial_rt *t, const char *state, const char *why)
+/* The live attempt of t ended without a result that counts. The trial
+ * goes back to the queue unless its retry budget is spent or the probe
+ * became pointless meanwhile. */
+static void trial_lose(sched *s, trial_rt *t, attempt_end how, const char *why)
 {
-	bool failed = strcmp(state, "failed") == 0;
+	const char *state = end_state[how];
+	bool failed = how == END_FAILED;
 	char error[400];
 	emc_err err;
 
@@ -638,7 +567,7 @@ static void worker_remove(sched *s, worker_rt *w, const char *why)
 	trial_rt *t;
 
 	while ((t = running_trial(s, w, false, INT64_MAX)))
-		trial_lose(s, t, "lost", why);
+		trial_lose(s, t, END_LOST, why);
 	for (int i = 0; i < s->n_workers; i++)
 		if (s->workers[i] == w) {
 			s->workers[i] = s->workers[--s->n_workers];
@@ -648,74 +577,65 @@ static void worker_remove(sched *s, worker_rt *w, const char *why)
 	free(w);
 }
 
-static bool attempt_listed(const Emc__Hello *h, int64_t attempt_id)
+static bool attempt_listed(const sched_hello *h, int64_t attempt_id)
 {
-	for (size_t i = 0; i < h->n_running_attempts; i++)
-		if ((int64_t)h->running_attempts[i] == attempt_id)
+	for (size_t i = 0; i < h->n_running; i++)
+		if (h->running[i] == attempt_id)
 			return true;
 	return false;
 }
 
-static void handle_hello(sched *s, const uint8_t *id, size_t id_len, const Emc__Hello *h)
+static int hello_check(const sched *s, const sched_peer *peer, const sched_hello *h, emc_err *err)
 {
-	Emc__Envelope env = EMC__ENVELOPE__INIT;
-	Emc__Welcome welcome = EMC__WELCOME__INIT;
-	worker_rt *w = worker_find(s, id, id_len);
-	char ident_text[2 * MAX_IDENTITY + 1];
-	emc_err err;
+	if (peer->len < 1 || peer->len > SCHED_IDENTITY_MAX)
+		return emc_err_set(err, EINVAL, "hello: bad identity");
+	if (h->slots < 1 || h->slots > SCHED_SLOTS_MAX)
+		return emc_err_set(err, EINVAL, "hello: slots out of range");
+	if (h->n_running > h->slots)
+		return emc_err_set(err, EINVAL, "hello: more running attempts than slots");
+	(void)s;
+	return 0;
+}
 
-	if (h->protocol != EMC_PROTOCOL_VERSION) {
-		log_warn("worker refused: protocol %u, expected %d", h->protocol, EMC_PROTOCOL_VERSION);
-		send_error(s, SCHED_WORKERS, id, id_len, "protocol version mismatch");
-		return;
-	}
-	if (h->slots < 1 || h->slots > MAX_SLOTS_PER_WORKER) {
-		send_error(s, SCHED_WORKERS, id, id_len, "hello: slots out of range");
-		return;
-	}
-	if (h->n_running_attempts > h->slots) {
-		send_error(s, SCHED_WORKERS, id, id_len, "hello: more running attempts than slots");
-		return;
-	}
+/* The worker behind peer: a new one, or one that says hello again and has
+ * lost track of whatever it does not list any more. */
+static int worker_join(sched *s, const sched_peer *peer, const sched_hello *h, worker_rt **ret, emc_err *err)
+{
+	worker_rt *w = worker_find(s, peer);
+	bool again = true;
+
 	if (!w) {
 		if (s->n_workers >= s->cfg.max_workers) {
 			log_warn("worker refused: already %d workers", s->n_workers);
-			send_error(s, SCHED_WORKERS, id, id_len, "too many workers");
-			return;
+			return emc_err_set(err, EUSERS, "too many workers");
 		}
 		w = calloc(1, sizeof *w);
 		if (!w)
-			return;
-		memcpy(w->identity, id, id_len);
-		w->identity_len = id_len;
+			return emc_err_set(err, ENOMEM, "out of memory");
+		w->peer = *peer;
 		s->workers[s->n_workers++] = w;
-	} else {
-		/* It lost track of whatever it does not list any more. */
-		bool again = true;
-
-		while (again) {
-			again = false;
-			for (trial_rt *t = s->active; t; t = t->active_next)
-				if (t->running && t->worker == w && !attempt_listed(h, t->attempt_id)) {
-					trial_lose(s, t, "lost", "its worker restarted");
-					again = true;
-					break;
-				}
-		}
+		*ret = w;
+		return 0;
 	}
-	for (size_t i = 0; i < id_len; i++)
-		snprintf(ident_text + 2 * i, 3, "%02x", id[i]);
-	snprintf(w->host, sizeof w->host, "%.128s:%u", h->host ? h->host : "?", h->pid);
-	w->slots = (int)h->slots;
-	w->running = 0;
-	w->last_seen_ms = emc_now_ms();
-	if (store_worker_upsert(s->db, ident_text, w->host, w->slots, &w->db_id, &err) < 0)
-		log_error("%s", err.msg);
+	while (again) {
+		again = false;
+		for (trial_rt *t = s->active; t; t = t->active_next)
+			if (t->running && t->worker == w && !attempt_listed(h, t->attempt_id)) {
+				trial_lose(s, t, END_LOST, "its worker restarted");
+				again = true;
+				break;
+			}
+	}
+	*ret = w;
+	return 0;
+}
 
-	/* Reclaim: attempts it still runs that we (or our predecessor) leased
-	 * to it carry on; any other it must stop. */
-	for (size_t i = 0; i < h->n_running_attempts; i++) {
-		int64_t aid = (int64_t)h->running_attempts[i];
+/* Reclaim: attempts w still runs that we (or our predecessor) leased to it
+ * carry on; any other it must stop. */
+static void worker_reclaim(sched *s, worker_rt *w, const sched_hello *h)
+{
+	for (size_t i = 0; i < h->n_running; i++) {
+		int64_t aid = h->running[i];
 		trial_rt *t = trial_by_attempt(s, aid);
 
 		if (t && (t->orphaned || t->worker == w || !t->worker)) {
@@ -729,51 +649,123 @@ static void handle_hello(sched *s, const uint8_t *id, size_t id_len, const Emc__
 			w->running++;
 			if (t->cancelling || t->cell->decided || search_pointless(&t->cell->search, t->n)) {
 				t->cancelling = true;
-				send_cancel(s, id, id_len, aid);
+				send_cancel(s, w, aid);
 			}
 		} else {
-			send_cancel(s, id, id_len, aid);
+			send_cancel(s, w, aid);
 		}
 	}
+}
+
+int sched_worker_hello(sched *s, const sched_peer *peer, const sched_hello *h, sched_welcome *ret, emc_err *err)
+{
+	char ident_text[2 * SCHED_IDENTITY_MAX + 1];
+	worker_rt *w = NULL;
+	emc_err serr;
+	int r;
+
+	r = hello_check(s, peer, h, err);
+	if (r == 0)
+		r = worker_join(s, peer, h, &w, err);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < peer->len; i++)
+		snprintf(ident_text + 2 * i, 3, "%02x", peer->id[i]);
+	snprintf(w->host, sizeof w->host, "%.128s:%u", h->host, h->pid);
+	w->slots = (int)h->slots;
+	w->running = 0;
+	w->last_seen_ms = emc_now_ms();
+	if (store_worker_upsert(s->db, ident_text, w->host, w->slots, &w->db_id, &serr) < 0)
+		log_error("%s", serr.msg);
+	worker_reclaim(s, w, h);
 	w->credit = 0;
 	log_info("worker %" PRId64 " (%s) joined with %d slot(s), %d running", w->db_id, w->host, w->slots,
 		 w->running);
-
-	welcome.worker_id = (uint64_t)w->db_id;
-	welcome.heartbeat_ms = s->cfg.heartbeat_ms;
-	welcome.lease_ms = s->cfg.lease_ms;
-	env.body_case = EMC__ENVELOPE__BODY_WELCOME;
-	env.welcome = &welcome;
-	send_env(s, SCHED_WORKERS, id, id_len, &env);
+	ret->worker_id = w->db_id;
+	ret->heartbeat_ms = s->cfg.heartbeat_ms;
+	ret->lease_ms = s->cfg.lease_ms;
+	return 0;
 }
 
-static void handle_heartbeat(sched *s, worker_rt *w, const Emc__Heartbeat *hb)
+bool sched_worker_seen(sched *s, const sched_peer *peer)
 {
-	Emc__Envelope env = EMC__ENVELOPE__INIT;
-	Emc__Heartbeat reply = EMC__HEARTBEAT__INIT;
+	worker_rt *w = worker_find(s, peer);
 
+	if (w)
+		w->last_seen_ms = emc_now_ms();
+	return w != NULL;
+}
+
+int sched_worker_ready(sched *s, const sched_peer *peer, uint32_t credit)
+{
+	worker_rt *w = worker_find(s, peer);
+
+	if (!w)
+		return -ENOENT;
+	w->credit += (int)(credit > (uint32_t)w->slots ? (uint32_t)w->slots : credit);
+	if (w->credit > w->slots - w->running)
+		w->credit = w->slots - w->running;
+	/* Hand out work now rather than at the end of the loop's turn:
+	 * dispatch latency is what an idle worker waits. */
+	sched_dispatch(s);
+	return 0;
+}
+
+int sched_worker_heartbeat(sched *s, const sched_peer *peer, const sched_heartbeat *hb)
+{
+	worker_rt *w = worker_find(s, peer);
+
+	if (!w)
+		return -ENOENT;
 	for (trial_rt *t = s->active; t; t = t->active_next)
 		if (t->running && t->worker == w)
 			t->deadline_ms = w->last_seen_ms + s->cfg.lease_ms;
 	/* It trains something that is not (or no longer) its: stop it. */
-	for (size_t i = 0; i < hb->n_attempts && i < MAX_SLOTS_PER_WORKER; i++) {
-		trial_rt *t = trial_by_attempt(s, (int64_t)hb->attempts[i]->attempt_id);
+	for (size_t i = 0; i < hb->n_attempts && i < SCHED_SLOTS_MAX; i++) {
+		trial_rt *t = trial_by_attempt(s, hb->attempts[i]);
 
 		if (!t || t->worker != w)
-			send_cancel(s, w->identity, w->identity_len, (int64_t)hb->attempts[i]->attempt_id);
+			send_cancel(s, w, hb->attempts[i]);
 	}
-	/* The answer tells the worker we are alive. */
-	env.body_case = EMC__ENVELOPE__BODY_HEARTBEAT;
-	env.heartbeat = &reply;
-	send_env(s, SCHED_WORKERS, w->identity, w->identity_len, &env);
+	return 0;
 }
+
+void sched_worker_bye(sched *s, const sched_peer *peer)
+{
+	worker_rt *w = worker_find(s, peer);
+
+	if (w)
+		worker_remove(s, w, "said bye");
+}
+
+int sched_worker_count(const sched *s)
+{
+	return s->n_workers;
+}
+
+int sched_worker_list(const sched *s, sched_worker_info *ret, int cap)
+{
+	int64_t now = emc_now_ms();
+	int n = 0;
+
+	for (int i = 0; i < s->n_workers && n < cap; i++, n++) {
+		const worker_rt *w = s->workers[i];
+
+		ret[n].id = w->db_id;
+		snprintf(ret[n].host, sizeof ret[n].host, "%s", w->host);
+		ret[n].slots = w->slots;
+		ret[n].busy = w->running;
+		ret[n].last_seen_ms_ago = now - w->last_seen_ms;
+		ret[n].trials_done = w->trials_done;
+	}
+	return n;
+}
+
+/* ---- dispatch ------------------------------------------------------------ */
 
 static int assign(sched *s, worker_rt *w, trial_rt *t)
 {
-	Emc__Envelope env = EMC__ENVELOPE__INIT;
-	Emc__Assign a = EMC__ASSIGN__INIT;
-	Emc__DatasetRef ds;
-	wire_cell_storage st;
+	sched_assign a;
 	int64_t attempt_id;
 	emc_err err;
 
@@ -788,19 +780,15 @@ static int assign(sched *s, worker_rt *w, trial_rt *t)
 	w->credit--;
 	w->running++;
 
-	a.attempt_id = (uint64_t)attempt_id;
-	a.trial_id = (uint64_t)t->id;
-	a.n = (uint64_t)t->n;
-	a.cell = wire_cell_to_pb(&t->cell->cfg, &st);
-	wire_dataset_to_pb(&t->cell->campaign->dataset, &ds);
-	ds.content_hash.data = t->cell->campaign->hash;
-	ds.content_hash.len = sizeof t->cell->campaign->hash;
-	a.dataset = &ds;
-	env.body_case = EMC__ENVELOPE__BODY_ASSIGN;
-	env.assign = &a;
+	a.attempt_id = attempt_id;
+	a.trial_id = t->id;
+	a.n = t->n;
+	a.cell = t->cell->cfg;
+	a.dataset = t->cell->campaign->dataset;
+	memcpy(a.dataset_hash, t->cell->campaign->hash, sizeof a.dataset_hash);
 	log_debug("trial %" PRId64 " (cell %" PRId64 ", n=%" PRId64 ") -> worker %" PRId64 " as attempt %" PRId64,
 		  t->id, t->cell->id, t->n, w->db_id, attempt_id);
-	send_env(s, SCHED_WORKERS, w->identity, w->identity_len, &env);
+	s->out.assign(s->out_ctx, &w->peer, &a);
 	return 0;
 }
 
@@ -849,342 +837,190 @@ void sched_dispatch(sched *s)
 	}
 }
 
-static void handle_result(sched *s, worker_rt *w, const uint8_t *id, size_t id_len, const Emc__Result *r)
-{
-	Emc__Envelope env = EMC__ENVELOPE__INIT;
-	Emc__ResultAck ack = EMC__RESULT_ACK__INIT;
-	trial_rt *t = trial_by_attempt(s, (int64_t)r->attempt_id);
-	cell_rt *cell;
-	store_result sr;
-	store_cell_update up;
-	search_state next;
-	emc_err err;
+/* ---- results -------------------------------------------------------------- */
 
-	ack.attempt_id = r->attempt_id;
-	/* The live attempt of the trial, from the worker holding it — or from
-	 * anyone, for an orphan whose worker has not said hello yet. */
-	if (!t || t->id != (int64_t)r->trial_id || (t->worker != w && !(t->orphaned || !t->worker))) {
+/* Fencing: the trial whose live attempt r names, from the worker holding
+ * it — or from anyone, for an orphan whose worker has not said hello yet.
+ * NULL (and counted) when the result is stale. */
+static trial_rt *result_trial(sched *s, const worker_rt *w, const sched_result *r)
+{
+	trial_rt *t = trial_by_attempt(s, r->attempt_id);
+
+	if (!t || t->id != r->trial_id || (t->worker != w && !(t->orphaned || !t->worker))) {
 		s->results_fenced++;
-		log_warn("result for attempt %" PRIu64 " (trial %" PRIu64 ") is stale; not recorded", r->attempt_id,
-			 r->trial_id);
-		goto ack;
+		log_warn("result for attempt %" PRIu64 " (trial %" PRIu64 ") is stale; not recorded",
+			 (uint64_t)r->attempt_id, (uint64_t)r->trial_id);
+		return NULL;
 	}
-	if (t->worker != w) {
-		if (t->worker)
-			t->worker->running--;
-		t->worker = w;
-		if (w)
-			w->running++;
-		t->orphaned = false;
-	}
-	cell = t->cell;
-	switch (r->outcome) {
-	case EMC__OUTCOME__OUTCOME_PREEMPTED:
-		trial_lose(s, t, "preempted", "its worker drained");
-		ack.recorded = true;
-		goto ack;
-	case EMC__OUTCOME__OUTCOME_FAILED:
+	return t;
+}
+
+/* The sender of a live result holds the attempt from now on. */
+static void result_adopt(trial_rt *t, worker_rt *w)
+{
+	if (t->worker == w)
+		return;
+	if (t->worker)
+		t->worker->running--;
+	t->worker = w;
+	if (w)
+		w->running++;
+	t->orphaned = false;
+}
+
+/* Outcomes that end the attempt but not the trial: it runs again.
+ * Returns 1 when handled so, 0 when the result is to be recorded, -1 when
+ * it is refused. */
+static int result_retry(sched *s, trial_rt *t, const sched_result *r)
+{
+	switch (r->r.outcome) {
+	case EMC_OUTCOME_PREEMPTED:
+		trial_lose(s, t, END_PREEMPTED, "its worker drained");
+		return 1;
+	case EMC_OUTCOME_FAILED:
 		if (t->failed < s->cfg.max_failed) {
-			trial_lose(s, t, "failed", r->error && *r->error ? r->error : "no message");
-			ack.recorded = true;
-			goto ack;
+			trial_lose(s, t, END_FAILED, r->r.error[0] ? r->r.error : "no message");
+			return 1;
 		}
-		break;
-	case EMC__OUTCOME__OUTCOME_CANCELLED:
+		return 0;
+	case EMC_OUTCOME_CANCELLED:
 		if (!t->cancelling) {
 			/* We did not ask: the worker stopped on its own. Run it again. */
-			trial_lose(s, t, "preempted", "cancelled by its worker");
-			ack.recorded = true;
-			goto ack;
+			trial_lose(s, t, END_PREEMPTED, "cancelled by its worker");
+			return 1;
 		}
-		break;
-	case EMC__OUTCOME__OUTCOME_FIT:
-	case EMC__OUTCOME__OUTCOME_NO_FIT:
-		break;
+		return 0;
+	case EMC_OUTCOME_FIT:
+	case EMC_OUTCOME_NO_FIT:
+		return 0;
 	default:
-		log_warn("result for attempt %" PRIu64 " has outcome %d; not recorded", r->attempt_id,
-			 (int)r->outcome);
-		goto ack;
+		log_warn("result for attempt %" PRIu64 " has outcome %d; not recorded", (uint64_t)r->attempt_id,
+			 (int)r->r.outcome);
+		return -1;
 	}
+}
 
-	memset(&sr, 0, sizeof sr);
-	sr.outcome = (emc_outcome)r->outcome;
-	sr.reason = (int)r->reason >= 0 && (int)r->reason < (int)EMC_STOP_COUNT ? (emc_stop_reason)r->reason
-										 : EMC_STOP_NONE;
-	sr.epochs = r->epochs;
-	sr.steps = r->steps;
-	sr.train_seconds = r->train_seconds;
-	sr.loss = r->loss;
-	sr.accuracy = r->accuracy;
-	sr.grad_norm = r->grad_norm;
-	sr.budget_used = r->budget_used;
-	sr.has_hessian = r->has_hessian;
-	sr.hessian_min = r->hessian_min;
-	sr.hessian_max = r->hessian_max;
-	snprintf(sr.error, sizeof sr.error, "%s", r->error ? r->error : "");
+/* After a recorded result: decide the cell, prune what became pointless,
+ * or give the cell its next probe. */
+static void cell_after_result(sched *s, cell_rt *cell, const store_result *sr)
+{
+	if (sr->outcome == EMC_OUTCOME_FAILED) {
+		log_error("cell %" PRId64 ": trial failed: %s", cell->id, sr->error);
+		cell_decide(s, cell, true);
+	} else if (!cell->decided) {
+		cell_prune(s, cell);
+		if (search_done(&cell->search))
+			cell_decide(s, cell, false);
+		else if (cell->n_probes == 0)
+			cell_refill(s, cell, 1);
+	}
+	cell_maybe_finish(s, cell);
+}
 
-	next = cell->search;
-	if (sr.outcome == EMC_OUTCOME_FIT || sr.outcome == EMC_OUTCOME_NO_FIT)
-		search_record(&next, t->n, sr.outcome == EMC_OUTCOME_FIT);
+/* Record a terminal result of t's live attempt with the cell's new search
+ * state in one transaction. Returns whether the store took it. */
+static bool result_record(sched *s, trial_rt *t, worker_rt *w, const store_result *sr)
+{
+	cell_rt *cell = t->cell;
+	store_cell_update up;
+	search_state next = cell->search;
+	emc_err err;
+
+	if (sr->outcome == EMC_OUTCOME_FIT || sr->outcome == EMC_OUTCOME_NO_FIT)
+		search_record(&next, t->n, sr->outcome == EMC_OUTCOME_FIT);
 	memset(&up, 0, sizeof up);
 	up.lo = next.lo;
 	up.hi = next.hi;
-	/* A failed trial leaves the cell searching here; cell_decide() below
-	 * marks it failed. */
-	up.done = sr.outcome != EMC_OUTCOME_FAILED && search_done(&next);
+	/* A failed trial leaves the cell searching here; cell_decide() marks
+	 * it failed. */
+	up.done = sr->outcome != EMC_OUTCOME_FAILED && search_done(&next);
 	up.full = search_full(&next);
-	if (store_trial_finish(s->db, t->id, t->attempt_id, &sr, cell->decided ? NULL : &up, &err) < 0) {
+	if (store_trial_finish(s->db, t->id, t->attempt_id, sr, cell->decided ? NULL : &up, &err) < 0) {
 		log_error("%s", err.msg);
-		goto ack; /* the store is the authority: if it refused, so do we */
+		return false; /* the store is the authority: if it refused, so do we */
 	}
-	ack.recorded = true;
 	if (w)
 		w->trials_done++;
 	if (!cell->decided)
 		cell->search = next;
 	log_info("cell %" PRId64 " n=%" PRId64 ": %s (%s) -> [%" PRId64 ", %" PRId64 ")", cell->id, t->n,
-		 emc_outcome_name(sr.outcome), emc_stop_reason_name(sr.reason), next.lo, next.hi);
+		 emc_outcome_name(sr->outcome), emc_stop_reason_name(sr->reason), next.lo, next.hi);
 	trial_drop(s, t);
-	if (sr.outcome == EMC_OUTCOME_FAILED) {
-		log_error("cell %" PRId64 ": trial failed: %s", cell->id, sr.error);
-		cell_decide(s, cell, "failed");
-	} else if (!cell->decided) {
-		cell_prune(s, cell);
-		if (search_done(&cell->search))
-			cell_decide(s, cell, "done");
-		else if (cell->n_probes == 0)
-			cell_refill(s, cell, 1);
-	}
-	cell_maybe_finish(s, cell);
-ack:
-	if (s->batching) {
-		/* The worker may forget the result once acknowledged: only
-		 * after the batch's commit made it durable. */
-		if (s->n_acks == s->cap_acks) {
-			size_t cap = s->cap_acks ? 2 * s->cap_acks : 64;
-			pending_ack *a = realloc(s->acks, cap * sizeof *a);
-
-			if (!a) {
-				log_error("out of memory; result for attempt %" PRIu64 " not acknowledged",
-					  r->attempt_id);
-				return;
-			}
-			s->acks = a;
-			s->cap_acks = cap;
-		}
-		memcpy(s->acks[s->n_acks].identity, id, id_len);
-		s->acks[s->n_acks].identity_len = id_len;
-		s->acks[s->n_acks].attempt_id = ack.attempt_id;
-		s->acks[s->n_acks].recorded = ack.recorded;
-		s->n_acks++;
-		return;
-	}
-	env.body_case = EMC__ENVELOPE__BODY_RESULT_ACK;
-	env.result_ack = &ack;
-	send_env(s, SCHED_WORKERS, id, id_len, &env);
+	cell_after_result(s, cell, sr);
+	return true;
 }
 
-int sched_batch_begin(sched *s, emc_err *err)
+bool sched_worker_result(sched *s, const sched_peer *peer, const sched_result *r)
 {
-	int r = store_batch_begin(s->db, err);
+	worker_rt *w = worker_find(s, peer);
+	trial_rt *t = result_trial(s, w, r);
+	int retry;
 
-	if (r == 0)
-		s->batching = true;
-	return r;
+	if (!t)
+		return false;
+	result_adopt(t, w);
+	retry = result_retry(s, t, r);
+	if (retry != 0)
+		return retry > 0;
+	return result_record(s, t, w, &r->r);
 }
 
-int sched_batch_end(sched *s, emc_err *err)
+/* ---- serving datasets ------------------------------------------------------ */
+
+/* Make c's canonical encoding once. NULL, or what to tell the worker. */
+static const char *campaign_encode(campaign_rt *c)
 {
-	int r;
-
-	if (!s->batching)
-		return 0;
-	s->batching = false;
-	r = store_batch_end(s->db, err);
-	if (r == 0)
-		for (size_t i = 0; i < s->n_acks; i++) {
-			Emc__Envelope env = EMC__ENVELOPE__INIT;
-			Emc__ResultAck ack = EMC__RESULT_ACK__INIT;
-
-			ack.attempt_id = s->acks[i].attempt_id;
-			ack.recorded = s->acks[i].recorded;
-			env.body_case = EMC__ENVELOPE__BODY_RESULT_ACK;
-			env.result_ack = &ack;
-			send_env(s, SCHED_WORKERS, s->acks[i].identity, s->acks[i].identity_len, &env);
-		}
-	s->n_acks = 0;
-	replies_flush(s, r == 0);
-	return r;
-}
-
-/* Serve a piece of a campaign's dataset to a worker that lacks it. The
- * encoding is made once, on the first request, and kept while the
- * campaign runs; the worker checks what it receives against the hash. */
-static void handle_data_request(sched *s, const uint8_t *id, size_t id_len, const Emc__DataRequest *q)
-{
-	Emc__Envelope env = EMC__ENVELOPE__INIT;
-	Emc__DataChunk chunk = EMC__DATA_CHUNK__INIT;
-	campaign_rt *c = NULL;
+	emc_dataset *ds = NULL;
+	const char *why = NULL;
 	emc_err err;
 
-	chunk.hash = q->hash;
-	chunk.offset = q->offset;
-	env.body_case = EMC__ENVELOPE__BODY_DATA_CHUNK;
-	env.data_chunk = &chunk;
-	if (q->hash.len == 32)
-		for (campaign_rt *it = s->campaigns; it && !c; it = it->next)
-			if (memcmp(it->hash, q->hash.data, 32) == 0)
-				c = it;
-	if (!c) {
-		chunk.error = "no active campaign has a dataset with this hash";
-		goto send;
+	if (emc_dataset_load(&c->dataset, &ds, &err) < 0) {
+		log_error("campaign %s: cannot serve its dataset: %s", c->name, err.msg);
+		return "the coordinator cannot read this dataset";
 	}
-	if (!c->encoded) {
-		emc_dataset *ds = NULL;
-
-		if (emc_dataset_load(&c->dataset, &ds, &err) < 0) {
-			log_error("campaign %s: cannot serve its dataset: %s", c->name, err.msg);
-			chunk.error = "the coordinator cannot read this dataset";
-			goto send;
-		}
-		if (memcmp(ds->hash, c->hash, sizeof c->hash) != 0) {
-			log_error("campaign %s: its dataset files changed since the campaign started", c->name);
-			emc_dataset_destroy(&ds);
-			chunk.error = "the dataset's files changed since the campaign started";
-			goto send;
-		}
-		if (emc_dataset_encode(ds, &c->encoded, &c->encoded_len, &err) < 0) {
-			log_error("%s", err.msg);
-			emc_dataset_destroy(&ds);
-			chunk.error = "the coordinator cannot encode this dataset";
-			goto send;
-		}
-		emc_dataset_destroy(&ds);
+	if (memcmp(ds->hash, c->hash, sizeof c->hash) != 0) {
+		log_error("campaign %s: its dataset files changed since the campaign started", c->name);
+		why = "the dataset's files changed since the campaign started";
+	} else if (emc_dataset_encode(ds, &c->encoded, &c->encoded_len, &err) < 0) {
+		log_error("%s", err.msg);
+		why = "the coordinator cannot encode this dataset";
+	} else {
 		log_info("campaign %s: serving its dataset (%zu bytes) to workers", c->name, c->encoded_len);
 	}
-	chunk.total = c->encoded_len;
+	emc_dataset_destroy(&ds);
+	return why;
+}
+
+int sched_worker_data(sched *s, const sched_peer *peer, const sched_data_request *q, sched_chunk *ret)
+{
+	campaign_rt *c = NULL;
+
+	if (!worker_find(s, peer))
+		return -ENOENT;
+	memset(ret, 0, sizeof *ret);
+	if (q->has_hash)
+		for (campaign_rt *it = s->campaigns; it && !c; it = it->next)
+			if (memcmp(it->hash, q->hash, 32) == 0)
+				c = it;
+	if (!c) {
+		ret->error = "no active campaign has a dataset with this hash";
+		return 0;
+	}
+	if (!c->encoded && (ret->error = campaign_encode(c)))
+		return 0;
+	ret->total = c->encoded_len;
 	if (q->offset < c->encoded_len) {
 		size_t n = q->length > SCHED_DATA_CHUNK_MAX ? SCHED_DATA_CHUNK_MAX : q->length;
 
 		if (n > c->encoded_len - q->offset)
 			n = c->encoded_len - (size_t)q->offset;
-		chunk.data.data = c->encoded + q->offset;
-		chunk.data.len = n;
+		ret->data = c->encoded + q->offset;
+		ret->len = n;
 	}
-send:
-	send_env(s, SCHED_WORKERS, id, id_len, &env);
+	return 0;
 }
 
-void sched_worker_message(sched *s, const uint8_t *id, size_t id_len, const uint8_t *buf, size_t len)
-{
-	Emc__Envelope *env = NULL;
-	worker_rt *w;
-	emc_err err;
-
-	if (id_len == 0 || id_len > MAX_IDENTITY) {
-		log_warn("from peer: identity of %zu bytes; dropped", id_len);
-		return;
-	}
-	if (wire_decode(buf, len, &env, &err) < 0) {
-		log_warn("from peer: %s", err.msg);
-		send_error(s, SCHED_WORKERS, id, id_len, err.msg);
-		return;
-	}
-	w = worker_find(s, id, id_len);
-	if (w)
-		w->last_seen_ms = emc_now_ms();
-	switch (env->body_case) {
-	case EMC__ENVELOPE__BODY_HELLO:
-		handle_hello(s, id, id_len, env->hello);
-		break;
-	case EMC__ENVELOPE__BODY_RESULT:
-		/* Recorded even from a worker we do not know yet: after our
-		 * restart, its result for an orphaned attempt still counts. */
-		handle_result(s, w, id, id_len, env->result);
-		if (!w)
-			send_error(s, SCHED_WORKERS, id, id_len, "unknown worker: say hello first");
-		break;
-	case EMC__ENVELOPE__BODY_READY:
-		if (!w) {
-			send_error(s, SCHED_WORKERS, id, id_len, "unknown worker: say hello first");
-			break;
-		}
-		w->credit += (int)(env->ready->credit > (uint32_t)w->slots ? (uint32_t)w->slots : env->ready->credit);
-		if (w->credit > w->slots - w->running)
-			w->credit = w->slots - w->running;
-		/* Hand out work now rather than at the end of the loop's turn:
-		 * dispatch latency is what an idle worker waits. */
-		sched_dispatch(s);
-		break;
-	case EMC__ENVELOPE__BODY_HEARTBEAT:
-		if (!w)
-			send_error(s, SCHED_WORKERS, id, id_len, "unknown worker: say hello first");
-		else
-			handle_heartbeat(s, w, env->heartbeat);
-		break;
-	case EMC__ENVELOPE__BODY_BYE:
-		if (w)
-			worker_remove(s, w, "said bye");
-		break;
-	case EMC__ENVELOPE__BODY_DATA_REQUEST:
-		if (!w)
-			send_error(s, SCHED_WORKERS, id, id_len, "unknown worker: say hello first");
-		else
-			handle_data_request(s, id, id_len, env->data_request);
-		break;
-	default:
-		log_warn("from %s: unexpected message (body %d)", w ? w->host : "an unknown peer",
-			 (int)env->body_case);
-		send_error(s, SCHED_WORKERS, id, id_len, "unexpected message");
-		break;
-	}
-	wire_free(&env);
-}
-
-/* ---- control ------------------------------------------------------------ */
-
-static void control_reply(sched *s, const uint8_t *id, size_t id_len, bool ok, const char *message,
-			  Emc__WorkerInfo **workers, size_t n_workers)
-{
-	Emc__Envelope env = EMC__ENVELOPE__INIT;
-	Emc__ControlReply r = EMC__CONTROL_REPLY__INIT;
-
-	r.ok = ok;
-	r.message = (char *)message;
-	r.workers = workers;
-	r.n_workers = n_workers;
-	env.body_case = EMC__ENVELOPE__BODY_CONTROL_REPLY;
-	env.control_reply = &r;
-	send_env(s, SCHED_CONTROL, id, id_len, &env);
-}
-
-static void control_workers(sched *s, const uint8_t *id, size_t id_len)
-{
-	Emc__WorkerInfo *infos = calloc((size_t)s->n_workers + 1, sizeof *infos);
-	Emc__WorkerInfo **ptrs = calloc((size_t)s->n_workers + 1, sizeof *ptrs);
-	int64_t now = emc_now_ms();
-
-	if (!infos || !ptrs) {
-		control_reply(s, id, id_len, false, "out of memory", NULL, 0);
-		goto out;
-	}
-	for (int i = 0; i < s->n_workers; i++) {
-		worker_rt *w = s->workers[i];
-
-		emc__worker_info__init(&infos[i]);
-		infos[i].id = (uint64_t)w->db_id;
-		infos[i].host = w->host;
-		infos[i].slots = (uint32_t)w->slots;
-		infos[i].busy = (uint32_t)w->running;
-		infos[i].last_heartbeat_ms_ago = now - w->last_seen_ms;
-		infos[i].trials_done = (uint64_t)w->trials_done;
-		ptrs[i] = &infos[i];
-	}
-	control_reply(s, id, id_len, true, "", ptrs, (size_t)s->n_workers);
-out:
-	free(infos);
-	free(ptrs);
-}
+/* ---- campaign control ------------------------------------------------------ */
 
 static int campaign_cancel(sched *s, campaign_rt *c, emc_err *err)
 {
@@ -1198,7 +1034,7 @@ static int campaign_cancel(sched *s, campaign_rt *c, emc_err *err)
 			trial_drop(s, t);
 		} else if (t->worker && !t->cancelling) {
 			t->cancelling = true;
-			send_cancel(s, t->worker->identity, t->worker->identity_len, t->attempt_id);
+			send_cancel(s, t->worker, t->attempt_id);
 		}
 	}
 	if (store_campaign_set_state(s->db, c->id, "cancelled", err) < 0)
@@ -1212,92 +1048,34 @@ static int campaign_cancel(sched *s, campaign_rt *c, emc_err *err)
 	c->cells_active = 0;
 	c->paused = true;
 	c->finished = true;
+	log_info("campaign %s: cancelled", c->name);
 	return 0;
 }
 
-void sched_control_message(sched *s, const uint8_t *id, size_t id_len, const uint8_t *buf, size_t len)
+static int campaign_pause(sched *s, campaign_rt *c, bool pause, emc_err *err)
 {
-	Emc__Envelope *env = NULL, reply = EMC__ENVELOPE__INIT;
-	Emc__SubmitReply sr = EMC__SUBMIT_REPLY__INIT;
-	char message[EMC_ERR_MAX + 64];
-	campaign_rt *c;
-	emc_err err;
-	int64_t cid = 0;
-	bool resumed = false;
+	if (store_campaign_set_state(s->db, c->id, pause ? "paused" : "running", err) < 0)
+		return -EIO;
+	c->paused = pause;
+	log_info("campaign %s: %s", c->name, pause ? "paused" : "resumed");
+	return 0;
+}
 
-	if (wire_decode(buf, len, &env, &err) < 0) {
-		send_error(s, SCHED_CONTROL, id, id_len, err.msg);
-		return;
-	}
-	emc_err_clear(&err);
-	switch (env->body_case) {
-	case EMC__ENVELOPE__BODY_SUBMIT:
-		if (!env->submit->spec_text) {
-			send_error(s, SCHED_CONTROL, id, id_len, "submit: no spec");
-			break;
-		}
-		if (sched_submit(s, env->submit->spec_text, strlen(env->submit->spec_text),
-				 env->submit->origin && *env->submit->origin ? env->submit->origin : "spec",
-				 env->submit->base_dir && *env->submit->base_dir ? env->submit->base_dir : NULL, &cid,
-				 &resumed, &err) < 0) {
-			sr.ok = false;
-			sr.message = err.msg;
-		} else {
-			sr.ok = true;
-			sr.campaign_id = (uint64_t)cid;
-			sr.resumed = resumed;
-		}
-		reply.body_case = EMC__ENVELOPE__BODY_SUBMIT_REPLY;
-		reply.submit_reply = &sr;
-		send_env(s, SCHED_CONTROL, id, id_len, &reply);
-		break;
-	case EMC__ENVELOPE__BODY_CONTROL: {
-		const char *verb = env->control->verb ? env->control->verb : "";
-		const char *name = env->control->campaign ? env->control->campaign : "";
+int sched_campaign_control(sched *s, sched_verb verb, const char *name, emc_err *err)
+{
+	campaign_rt *c = campaign_find_name(s, name);
 
-		if (strcmp(verb, "workers") == 0) {
-			control_workers(s, id, id_len);
-			break;
-		}
-		c = campaign_find_name(s, name);
-		if (!c || (c->cells_active == 0 && strcmp(verb, "cancel") != 0)) {
-			snprintf(message, sizeof message, "no active campaign named '%s'", name);
-			control_reply(s, id, id_len, false, message, NULL, 0);
-			break;
-		}
-		if (strcmp(verb, "pause") == 0 || strcmp(verb, "resume") == 0) {
-			bool pause = verb[0] == 'p';
-
-			if (store_campaign_set_state(s->db, c->id, pause ? "paused" : "running", &err) < 0) {
-				control_reply(s, id, id_len, false, err.msg, NULL, 0);
-				break;
-			}
-			c->paused = pause;
-			log_info("campaign %s: %s", c->name, pause ? "paused" : "resumed");
-			snprintf(message, sizeof message, "campaign %s %s%s", c->name, pause ? "paused" : "resumed",
-				 pause ? " (running trials finish; no new ones start)" : "");
-			control_reply(s, id, id_len, true, message, NULL, 0);
-		} else if (strcmp(verb, "cancel") == 0) {
-			if (campaign_cancel(s, c, &err) < 0) {
-				control_reply(s, id, id_len, false, err.msg, NULL, 0);
-				break;
-			}
-			log_info("campaign %s: cancelled", c->name);
-			snprintf(message, sizeof message, "campaign %s cancelled", c->name);
-			control_reply(s, id, id_len, true, message, NULL, 0);
-		} else {
-			snprintf(message, sizeof message, "unknown verb '%.40s' (pause, resume, cancel, workers)",
-				 verb);
-			control_reply(s, id, id_len, false, message, NULL, 0);
-		}
-		break;
+	if (!c || (c->cells_active == 0 && verb != SCHED_VERB_CANCEL))
+		return emc_err_set(err, ENOENT, "no active campaign named '%s'", name);
+	switch (verb) {
+	case SCHED_VERB_PAUSE:
+		return campaign_pause(s, c, true, err);
+	case SCHED_VERB_RESUME:
+		return campaign_pause(s, c, false, err);
+	case SCHED_VERB_CANCEL:
+		return campaign_cancel(s, c, err);
 	}
-	default:
-		send_error(s, SCHED_CONTROL, id, id_len, "control: expected Submit or Control");
-		break;
-	}
-	wire_free(&env);
-	sched_dispatch(s);
+	return emc_err_set(err, EINVAL, "unknown verb %d", (int)verb);
 }
 
 /* ---- time ---------------------------------------------------------------- */
@@ -1305,11 +1083,10 @@ void sched_control_message(sched *s, const uint8_t *id, size_t id_len, const uin
 void sched_tick(sched *s)
 {
 	int64_t now = emc_now_ms();
-
 	trial_rt *t;
 
 	while ((t = running_trial(s, NULL, true, now)))
-		trial_lose(s, t, "lost",
+		trial_lose(s, t, END_LOST,
 			   t->orphaned ? "no worker reclaimed it after the coordinator restarted" : "its lease expired");
 	for (int i = s->n_workers - 1; i >= 0; i--)
 		if (now - s->workers[i]->last_seen_ms > s->cfg.lease_ms)
@@ -1484,7 +1261,7 @@ void sched_config_defaults(sched_config *cfg)
 	cfg->max_probes = 16;
 }
 
-int sched_new(store *db, const sched_config *cfg, sched_send_fn send, void *send_ctx, sched **ret, emc_err *err)
+int sched_new(store *db, const sched_config *cfg, const sched_out *out, void *out_ctx, sched **ret, emc_err *err)
 {
 	sched *s = calloc(1, sizeof *s);
 	int r;
@@ -1497,8 +1274,8 @@ int sched_new(store *db, const sched_config *cfg, sched_send_fn send, void *send
 		s->cfg.max_probes = 1;
 	if (s->cfg.max_probes > MAX_PROBES_LIMIT)
 		s->cfg.max_probes = MAX_PROBES_LIMIT;
-	s->send = send;
-	s->send_ctx = send_ctx;
+	s->out = *out;
+	s->out_ctx = out_ctx;
 	s->workers = calloc((size_t)(cfg->max_workers > 0 ? cfg->max_workers : 1), sizeof *s->workers);
 	if (!s->workers) {
 		free(s);
@@ -1540,9 +1317,7 @@ void sched_destroy(sched **p)
 	}
 	for (int i = 0; i < s->n_workers; i++)
 		free(s->workers[i]);
-	replies_flush(s, false);
 	free(s->workers);
-	free(s->acks);
 	free(s->by_id);
 	free(s);
 	*p = NULL;

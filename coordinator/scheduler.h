@@ -1,17 +1,21 @@
-/* scheduler.h — the coordinator's brain: campaigns, cells, trials and workers.
+/* scheduler.h — the scheduling model: campaigns, cells, trials and workers.
  *
- * The scheduler decides what to run where and records what happened. It
- * knows nothing of sockets or event loops: it receives whole frames that a
- * peer sent (sched_worker_message, sched_control_message), is told the
- * time passes (sched_tick), and speaks through the send callback it was
- * given. So it can be driven by emc-coordinator's libuv loop, by a fuzzer,
- * or by a test, alike.
+ * The model decides what to run where and records what happened. It knows
+ * nothing of sockets, frames or protobuf: a protocol module (proto_worker.c,
+ * proto_control.c) turns what a peer sent into the plain C structs below
+ * and calls the model; the model answers through return values and sends
+ * what nobody asked for — an assignment, a cancel — through the sched_out
+ * callbacks it was given. So it can be driven by emc-coordinator's loop, by
+ * a fuzzer or by a unit test alike.
  *
  * Everything that matters is written to the store before memory changes;
- * at creation the scheduler rebuilds its memory from the store. Trials that
+ * at creation the model rebuilds its memory from the store. Trials that
  * were running when the previous coordinator stopped are "orphaned": their
  * workers have grace_ms to reconnect and reclaim them (Hello lists the
  * attempts a worker still runs) before they count as lost.
+ *
+ * The input structs hold plain values only (no pointers into a decoded
+ * message), so that they can serve as the bodies of the wire's messages.
  */
 #ifndef EMC_SCHEDULER_H
 #define EMC_SCHEDULER_H
@@ -20,62 +24,167 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "emc.pb-c.h"
+#include "cell.h"
 #include "err.h"
+#include "spec.h"
 #include "store.h"
 
 typedef struct sched sched;
 
-/* Largest piece of a dataset one DataChunk carries. */
-#define SCHED_DATA_CHUNK_MAX (1u << 20)
-
-typedef enum sched_channel { SCHED_WORKERS = 0, SCHED_CONTROL } sched_channel;
-
-/* Deliver env to the peer `identity` on a channel. env is borrowed. */
-typedef void (*sched_send_fn)(void *ctx, sched_channel ch, const uint8_t *identity, size_t identity_len,
-			      Emc__Envelope *env);
+#define SCHED_IDENTITY_MAX   255	/* bytes of a peer's routing identity */
+#define SCHED_SLOTS_MAX	     1024	/* slots one worker may offer */
+#define SCHED_HOST_MAX	     128	/* bytes of a worker's host name kept */
+#define SCHED_DATA_CHUNK_MAX (1u << 20) /* largest piece of a dataset one chunk carries */
 
 typedef struct sched_config {
 	uint32_t heartbeat_ms; /* workers heartbeat this often */
 	uint32_t lease_ms;     /* a worker silent this long loses its attempts */
 	uint32_t grace_ms;     /* after a restart, how long orphaned attempts wait for their worker */
-	int max_lost;          /* lost or preempted attempts a trial may have before it fails */
-	int max_failed;        /* failed attempts a trial may have before it fails */
+	int max_lost;	       /* lost or preempted attempts a trial may have before it fails */
+	int max_failed;	       /* failed attempts a trial may have before it fails */
 	int max_workers;       /* connected workers at most */
-	int max_probes;        /* trials in flight per cell at most */
+	int max_probes;	       /* trials in flight per cell at most */
 } sched_config;
 
 void sched_config_defaults(sched_config *cfg);
 
-/* Build the scheduler over an open store (borrowed) and load its state. */
-int sched_new(store *db, const sched_config *cfg, sched_send_fn send, void *send_ctx, sched **ret, emc_err *err);
+/* A peer, by the routing identity its socket gave it (1..255 bytes). */
+typedef struct sched_peer {
+	size_t len;
+	uint8_t id[SCHED_IDENTITY_MAX];
+} sched_peer;
+
+/* ---- what the model sends unasked --------------------------------------- */
+
+typedef struct sched_assign {
+	int64_t attempt_id, trial_id, n;
+	emc_cell_cfg cell;
+	emc_dataset_ref dataset;
+	uint8_t dataset_hash[32]; /* all zero: unknown */
+} sched_assign;
+
+/* Both callbacks are called from inside model calls; the structs are
+ * borrowed for the call. A callback must not call back into the model. */
+typedef struct sched_out {
+	void (*assign)(void *ctx, const sched_peer *worker, const sched_assign *a);
+	void (*cancel)(void *ctx, const sched_peer *worker, int64_t attempt_id);
+} sched_out;
+
+/* ---- life ----------------------------------------------------------------- */
+
+/* Build the model over an open store (borrowed) and load its state. out is
+ * copied; out_ctx is borrowed and passed to every callback. */
+int sched_new(store *db, const sched_config *cfg, const sched_out *out, void *out_ctx, sched **ret, emc_err *err);
 /* NULL-safe; sets *p = NULL. */
 void sched_destroy(sched **p);
+
+/* ---- workers --------------------------------------------------------------- */
+
+typedef struct sched_hello {
+	uint32_t slots;
+	uint32_t pid;
+	char host[SCHED_HOST_MAX + 1];
+	/* The attempts it still trains (after a reconnect). n_running is what
+	 * the worker said, and may exceed SCHED_SLOTS_MAX: such a Hello is
+	 * refused before running[] is read. */
+	size_t n_running;
+	int64_t running[SCHED_SLOTS_MAX];
+} sched_hello;
+
+typedef struct sched_welcome {
+	int64_t worker_id;
+	uint32_t heartbeat_ms, lease_ms;
+} sched_welcome;
+
+/* A worker joins (or joins again). Attempts it no longer lists are lost;
+ * listed ones that were leased to it, or orphaned, carry on (reclaim);
+ * any other listed one is cancelled. -EINVAL (a bad Hello) or -EUSERS (too
+ * many workers), with err saying what to tell the peer. */
+int sched_worker_hello(sched *s, const sched_peer *peer, const sched_hello *h, sched_welcome *ret, emc_err *err);
+
+/* Any frame from peer arrived: a known worker is alive. Returns whether
+ * the peer is a worker that said hello. */
+bool sched_worker_seen(sched *s, const sched_peer *peer);
+
+/* The worker asks for up to `credit` more trials; dispatches at once.
+ * -ENOENT: not a known worker. */
+int sched_worker_ready(sched *s, const sched_peer *peer, uint32_t credit);
+
+typedef struct sched_heartbeat {
+	size_t n_attempts; /* at most SCHED_SLOTS_MAX */
+	int64_t attempts[SCHED_SLOTS_MAX];
+} sched_heartbeat;
+
+/* Renew the worker's leases; cancel listed attempts that are not its.
+ * -ENOENT: not a known worker. */
+int sched_worker_heartbeat(sched *s, const sched_peer *peer, const sched_heartbeat *hb);
+
+typedef struct sched_result {
+	int64_t attempt_id, trial_id;
+	store_result r; /* outcome, reason, measurements, error */
+} sched_result;
+
+/* A result. Counts only if it names its trial's live attempt and comes
+ * from the worker holding it (or from anyone, for an orphan); a result
+ * from a peer that has not said hello still counts. Returns true if the
+ * result was taken (recorded, or the attempt retried): the worker may
+ * forget it once the store's batch is committed. */
+bool sched_worker_result(sched *s, const sched_peer *peer, const sched_result *r);
+
+/* The worker said bye: its running attempts are lost. */
+void sched_worker_bye(sched *s, const sched_peer *peer);
+
+typedef struct sched_data_request {
+	bool has_hash; /* hash is 32 bytes (else no campaign matches) */
+	uint8_t hash[32];
+	uint64_t offset;
+	uint32_t length;
+} sched_data_request;
+
+typedef struct sched_chunk {
+	uint64_t total;	     /* bytes of the whole encoding */
+	const uint8_t *data; /* borrowed: valid until the next model call */
+	size_t len;
+	const char *error; /* static text, or NULL */
+} sched_chunk;
+
+/* A piece of an active campaign's dataset encoding, made on the first
+ * request and kept while the campaign runs. -ENOENT: not a known worker. */
+int sched_worker_data(sched *s, const sched_peer *peer, const sched_data_request *q, sched_chunk *ret);
+
+typedef struct sched_worker_info {
+	int64_t id;
+	char host[SCHED_HOST_MAX + 32];
+	int slots, busy;
+	int64_t last_seen_ms_ago;
+	int64_t trials_done;
+} sched_worker_info;
+
+int sched_worker_count(const sched *s);
+/* Fill up to cap infos; returns how many. */
+int sched_worker_list(const sched *s, sched_worker_info *ret, int cap);
+
+/* ---- campaigns --------------------------------------------------------------- */
 
 /* Add a campaign from spec text, or find it again (same name and text).
  * Checks the spec and its dataset fully before writing anything. */
 int sched_submit(sched *s, const char *text, size_t len, const char *origin, const char *base_dir, int64_t *ret_id,
 		 bool *ret_resumed, emc_err *err);
 
-/* A frame from a worker / from a control client. Never fails: bad input is
- * answered with an Error and logged. */
-void sched_worker_message(sched *s, const uint8_t *identity, size_t identity_len, const uint8_t *buf, size_t len);
-void sched_control_message(sched *s, const uint8_t *identity, size_t identity_len, const uint8_t *buf,
-			   size_t len);
+typedef enum sched_verb { SCHED_VERB_PAUSE = 0, SCHED_VERB_RESUME, SCHED_VERB_CANCEL } sched_verb;
+
+/* Pause, resume or cancel the active campaign `name`. -ENOENT when there is
+ * none (a campaign with no cell left can still be cancelled), -EIO when the
+ * store refused; err says why. */
+int sched_campaign_control(sched *s, sched_verb verb, const char *name, emc_err *err);
+
+/* ---- time and work ------------------------------------------------------------ */
 
 /* Expire leases, retire silent workers, give up on unclaimed orphans. */
 void sched_tick(sched *s);
 
 /* Hand pending trials to workers with credit. */
 void sched_dispatch(sched *s);
-
-/* Group commit. Between sched_batch_begin() and sched_batch_end() every
- * store write joins one transaction, and ResultAcks are held back; the end
- * commits once and only then sends the acks, so a worker forgets a result
- * only after it is durable. If the commit fails, memory and store disagree:
- * the caller must stop (a restart rebuilds memory from the store). */
-int sched_batch_begin(sched *s, emc_err *err);
-int sched_batch_end(sched *s, emc_err *err);
 
 /* No campaign has work left. */
 bool sched_all_done(const sched *s);

@@ -63,7 +63,7 @@
 #include "cell.h"
 #include "dataset.h"
 #include "log.h"
-#include "scheduler.h"
+#include "front.h"
 #include "spec.h"
 #include "store.h"
 #include "wire.h"
@@ -137,22 +137,18 @@ static void check(bool ok, const char *what)
 
 /* ---- the scheduler's send callback -------------------------------------- */
 
-static void on_send(void *ctx, sched_channel ch, const uint8_t *identity, size_t identity_len, Emc__Envelope *env)
+static void on_send(void *ctx, outbox_channel ch, const uint8_t *identity, size_t identity_len, const uint8_t *buf,
+		    size_t len)
 {
 	Emc__Envelope *back = NULL;
-	uint8_t *buf = NULL;
-	size_t len = 0;
 	emc_err err;
 
 	(void)ctx;
-	check(ch == SCHED_WORKERS || ch == SCHED_CONTROL, "send on an unknown channel");
+	check(ch == OUTBOX_WORKERS || ch == OUTBOX_CONTROL, "send on an unknown channel");
 	check(identity != NULL && identity_len >= 1 && identity_len <= 255, "send to a bad identity");
-	check(env != NULL, "send of no envelope");
-	if (wire_encode(env, &buf, &len, &err) < 0)
-		die("a message the scheduler sent does not encode", err.msg);
+	check(buf != NULL || len == 0, "send of no frame");
 	if (wire_decode(buf, len, &back, &err) < 0)
 		die("a message the scheduler sent does not decode", err.msg);
-	check(back->body_case == env->body_case, "a message changed its body on the way");
 	switch (back->body_case) {
 	case EMC__ENVELOPE__BODY_RESULT_ACK:
 		if (back->result_ack->recorded)
@@ -176,7 +172,6 @@ static void on_send(void *ctx, sched_channel ch, const uint8_t *identity, size_t
 		break;
 	}
 	wire_free(&back);
-	free(buf);
 	F.sent++;
 }
 
@@ -348,19 +343,19 @@ static void check_store(void)
 	      "store: a campaign that is done has no pending or running trial");
 }
 
-static void batch_begin(sched *s)
+static void batch_begin(front *f)
 {
 	emc_err err;
 
-	if (sched_batch_begin(s, &err) < 0)
+	if (front_batch_begin(f, &err) < 0)
 		die("batch begin", err.msg);
 }
 
-static void batch_end(sched *s)
+static void batch_end(front *f)
 {
 	emc_err err;
 
-	if (sched_batch_end(s, &err) < 0)
+	if (front_batch_end(f, &err) < 0)
 		die("batch end", err.msg);
 }
 
@@ -391,21 +386,22 @@ static bool submit_too_costly(const uint8_t *buf, size_t len)
 	return costly;
 }
 
-static void tick(sched *s, unsigned kind)
+static void tick(front *f, unsigned kind)
 {
 	if (kind == TICK_HEARTBEAT)
 		clock_ms += F.cfg.heartbeat_ms;
 	else if (kind == TICK_LEASE)
 		clock_ms += F.cfg.lease_ms + 1;
-	batch_begin(s);
-	sched_tick(s);
-	batch_end(s);
+	batch_begin(f);
+	sched_tick(front_sched(f));
+	batch_end(f);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	Emc__Envelope *env = NULL;
-	sched *s = NULL;
+	front *f = NULL;
+	sched *s;
 	size_t off = 0;
 	emc_err err;
 
@@ -420,10 +416,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	restore_snapshot();
 	clock_ms = CLOCK_START_MS;
 	F.sent = F.acks_recorded = F.acks_fenced = F.assigns = F.errors = F.submits_skipped = 0;
-	if (sched_new(F.db, &F.cfg, on_send, NULL, &s, &err) < 0)
-		die("sched_new", err.msg);
+	if (front_new(F.db, &F.cfg, on_send, NULL, &f, &err) < 0)
+		die("front_new", err.msg);
+	s = front_sched(f);
 
-	batch_begin(s);
+	batch_begin(f);
 	for (int i = 0; i < MAX_FRAMES && off < size; i++) {
 		unsigned flags = data[off];
 		size_t len = 0, ident = flags & FLAG_IDENTITY_MASK;
@@ -440,26 +437,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		clock_ms++;
 
 		if (!(flags & FLAG_CONTROL))
-			sched_worker_message(s, identities[ident].bytes, identities[ident].len, payload, len);
+			front_worker_message(f, identities[ident].bytes, identities[ident].len, payload, len);
 		else if (submit_too_costly(payload, len))
 			F.submits_skipped++;
 		else
-			sched_control_message(s, identities[ident].bytes, identities[ident].len, payload, len);
+			front_control_message(f, identities[ident].bytes, identities[ident].len, payload, len);
 
 		if ((flags & FLAG_TURN_END) || tick_kind != TICK_NONE) {
 			sched_dispatch(s);
-			batch_end(s);
+			batch_end(f);
 			if (tick_kind != TICK_NONE)
-				tick(s, tick_kind);
-			batch_begin(s);
+				tick(f, tick_kind);
+			batch_begin(f);
 		}
 	}
 	sched_dispatch(s);
-	batch_end(s);
+	batch_end(f);
 	(void)sched_all_done(s);
 	check(sched_results_fenced(s) >= 0, "fenced results counted below zero");
-	sched_destroy(&s);
-	check(s == NULL, "sched_destroy left the pointer set");
+	front_destroy(&f);
+	check(f == NULL, "front_destroy left the pointer set");
 	check_store();
 	if (F.verbose)
 		fprintf(stderr,

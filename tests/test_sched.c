@@ -1,0 +1,671 @@
+/* test_sched.c — the scheduling model, driven with C structs.
+ *
+ * No sockets and no protobuf: each test builds the model over a real
+ * SQLite file in a fresh temporary directory, plays workers and control
+ * clients by calling the model's functions, and captures what the model
+ * sends unasked (assignments, cancels) through its sched_out callbacks.
+ * Every test checks both what came out and what the store's rows say,
+ * read through a second SQLite connection as emcctl would read them.
+ *
+ * Time is virtual: emc_now_ms() is wrapped at link time (--wrap), so a
+ * lease or a grace period expires exactly when a test moves the clock.
+ *
+ * The campaign: one cell (or two) on a small synthetic dataset, search
+ * from n = 16 up to 64, so that a few results decide it.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "cell.h"
+#include "log.h"
+#include "outbox.h"
+#include "scheduler.h"
+#include "spec.h"
+#include "store.h"
+#include "testutil.h"
+
+#define CLOCK_START_MS ((int64_t)1000000000)
+#define MAX_EVENTS     64
+
+int64_t __wrap_emc_now_ms(void);
+
+static int64_t clock_ms = CLOCK_START_MS;
+
+int64_t __wrap_emc_now_ms(void)
+{
+	return clock_ms;
+}
+
+typedef enum event_kind { EV_ASSIGN, EV_CANCEL } event_kind;
+
+typedef struct event {
+	event_kind kind;
+	uint8_t peer; /* the first byte of the identity: tests name workers 'A', 'B', ... */
+	int64_t attempt_id, trial_id, n;
+} event;
+
+typedef struct fixture {
+	char *dir;
+	char *path;
+	store *db;
+	sqlite3 *look; /* a second connection, for reading rows behind the model's back */
+	sched_config cfg;
+	sched *s;
+	int64_t campaign_id;
+	event ev[MAX_EVENTS];
+	int n_ev;
+} fixture;
+
+/* ---- outputs ------------------------------------------------------------- */
+
+static void on_assign(void *ctx, const sched_peer *w, const sched_assign *a)
+{
+	fixture *f = ctx;
+
+	assert_true(f->n_ev < MAX_EVENTS);
+	assert_int_equal(a->cell.model.widths[0], 4); /* the cell's configuration travels whole */
+	f->ev[f->n_ev++] = (event){EV_ASSIGN, w->id[0], a->attempt_id, a->trial_id, a->n};
+}
+
+static void on_cancel(void *ctx, const sched_peer *w, int64_t attempt_id)
+{
+	fixture *f = ctx;
+
+	assert_true(f->n_ev < MAX_EVENTS);
+	f->ev[f->n_ev++] = (event){EV_CANCEL, w->id[0], attempt_id, 0, 0};
+}
+
+static const sched_out capture = {.assign = on_assign, .cancel = on_cancel};
+
+/* The one event a step must have produced, and forget it. */
+static event take_one(fixture *f, event_kind kind)
+{
+	event e;
+
+	if (f->n_ev != 1 || f->ev[0].kind != kind)
+		fail_msg("expected one %s, got %d event(s) (first: kind %d)", kind == EV_ASSIGN ? "assign" : "cancel",
+			 f->n_ev, f->n_ev ? (int)f->ev[0].kind : -1);
+	e = f->ev[0];
+	f->n_ev = 0;
+	return e;
+}
+
+/* ---- rows --------------------------------------------------------------------- */
+
+static int64_t sql_int(fixture *f, const char *fmt, int64_t arg)
+{
+	char sql[512];
+	sqlite3_stmt *st;
+	int64_t v = -1;
+
+	snprintf(sql, sizeof sql, fmt, arg);
+	if (sqlite3_prepare_v2(f->look, sql, -1, &st, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(f->look));
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* The text of one column (or "" when no row), into a static buffer. */
+static const char *sql_text(fixture *f, const char *fmt, int64_t arg)
+{
+	static char out[256];
+	char sql[512];
+	sqlite3_stmt *st;
+
+	snprintf(sql, sizeof sql, fmt, arg);
+	out[0] = '\0';
+	if (sqlite3_prepare_v2(f->look, sql, -1, &st, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(f->look));
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+		snprintf(out, sizeof out, "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return out;
+}
+
+#define attempt_state(f, id) sql_text(f, "SELECT state FROM attempts WHERE id = %" PRId64, id)
+#define trial_state(f, id)   sql_text(f, "SELECT state FROM trials WHERE id = %" PRId64, id)
+#define cell_state(f)                                                                                                  \
+	sql_text(f, "SELECT state FROM cells WHERE campaign_id = %" PRId64 " ORDER BY id", (f)->campaign_id)
+#define campaign_state(f) sql_text(f, "SELECT state FROM campaigns WHERE id = %" PRId64, (f)->campaign_id)
+
+/* ---- set-up --------------------------------------------------------------------- */
+
+static void insert_campaign(fixture *f, const char *name, int n_cells)
+{
+	emc_campaign_spec spec;
+	emc_cell_cfg cells[2];
+	store_dataset_info ds = {.n_total = 1000, .shape = {1, 1, 4, 2}, .description = "synthetic"};
+	emc_err err;
+
+	memset(&spec, 0, sizeof spec);
+	snprintf(spec.name, sizeof spec.name, "%s", name);
+	snprintf(spec.dataset.format, sizeof spec.dataset.format, "synthetic");
+	snprintf(spec.dataset.split, sizeof spec.dataset.split, "train");
+	snprintf(spec.dataset.synth_teacher, sizeof spec.dataset.synth_teacher, "uniform");
+	spec.dataset.synth_n = 1000;
+	spec.dataset.synth_dim = 4;
+	spec.dataset.synth_classes = 2;
+	spec.search.start = 16;
+	spec.search.precision = 0.01;
+	spec.search.max_n = 64;
+	for (int i = 0; i < n_cells; i++) {
+		emc_cell_cfg_defaults(&cells[i]);
+		cells[i].model.widths[0] = 4;
+		cells[i].seed = (uint64_t)i;
+	}
+	spec.n_cells = n_cells;
+	spec.cells = cells;
+	if (store_campaign_insert(f->db, &spec, "name: t\n", name, &ds, &f->campaign_id, &err) < 0)
+		fail_msg("%s", err.msg);
+}
+
+static void start(fixture *f)
+{
+	emc_err err;
+
+	f->n_ev = 0;
+	if (sched_new(f->db, &f->cfg, &capture, f, &f->s, &err) < 0)
+		fail_msg("sched_new: %s", err.msg);
+}
+
+/* The coordinator stops (its memory is gone) and starts again on the same file. */
+static void restart(fixture *f)
+{
+	emc_err err;
+
+	sched_destroy(&f->s);
+	assert_null(f->s);
+	store_close(&f->db);
+	if (store_open(f->path, false, &f->db, &err) < 0)
+		fail_msg("%s", err.msg);
+	start(f);
+}
+
+static int setup(void **state)
+{
+	fixture *f = calloc(1, sizeof *f);
+	emc_err err;
+
+	assert_non_null(f);
+	clock_ms = CLOCK_START_MS;
+	f->dir = tmpdir_new();
+	f->path = malloc(strlen(f->dir) + 16);
+	assert_non_null(f->path);
+	sprintf(f->path, "%s/emc.db", f->dir);
+	if (store_open(f->path, false, &f->db, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(sqlite3_open_v2(f->path, &f->look, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	sched_config_defaults(&f->cfg);
+	f->cfg.max_probes = 1; /* one trial per cell at a time, unless a test wants k-section */
+	f->cfg.max_lost = 1;
+	f->cfg.max_failed = 1;
+	insert_campaign(f, "t", 1);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	fixture *f = *state;
+
+	sched_destroy(&f->s);
+	sched_destroy(&f->s); /* NULL-safe */
+	sqlite3_close(f->look);
+	store_close(&f->db);
+	tmpdir_remove(&f->dir);
+	free(f->path);
+	free(f);
+	return 0;
+}
+
+/* ---- playing a worker ------------------------------------------------------------ */
+
+static sched_peer peer(char name)
+{
+	sched_peer p = {.len = 2, .id = {(uint8_t)name, '0'}};
+
+	return p;
+}
+
+static void hello(fixture *f, char name, uint32_t slots, const int64_t *running, size_t n_running)
+{
+	static sched_hello h; /* 8 KiB: not on the stack of every test */
+	sched_peer p = peer(name);
+	sched_welcome w;
+	emc_err err;
+
+	memset(&h, 0, sizeof h);
+	h.slots = slots;
+	h.pid = 42;
+	snprintf(h.host, sizeof h.host, "host-%c", name);
+	h.n_running = n_running;
+	for (size_t i = 0; i < n_running; i++)
+		h.running[i] = running[i];
+	if (sched_worker_hello(f->s, &p, &h, &w, &err) < 0)
+		fail_msg("hello: %s", err.msg);
+	assert_true(w.worker_id > 0);
+	assert_int_equal(w.lease_ms, f->cfg.lease_ms);
+}
+
+static void ready(fixture *f, char name, uint32_t credit)
+{
+	sched_peer p = peer(name);
+
+	assert_true(sched_worker_seen(f->s, &p));
+	assert_int_equal(sched_worker_ready(f->s, &p, credit), 0);
+}
+
+static void heartbeat(fixture *f, char name, int64_t attempt_id)
+{
+	static sched_heartbeat hb;
+	sched_peer p = peer(name);
+
+	hb.n_attempts = attempt_id ? 1 : 0;
+	hb.attempts[0] = attempt_id;
+	assert_true(sched_worker_seen(f->s, &p));
+	assert_int_equal(sched_worker_heartbeat(f->s, &p, &hb), 0);
+}
+
+/* Returns whether the model took the result. */
+static bool result(fixture *f, char name, const event *a, emc_outcome outcome)
+{
+	sched_result r;
+	sched_peer p = peer(name);
+
+	memset(&r, 0, sizeof r);
+	r.attempt_id = a->attempt_id;
+	r.trial_id = a->trial_id;
+	r.r.outcome = outcome;
+	r.r.reason = outcome == EMC_OUTCOME_FIT ? EMC_STOP_FIT : EMC_STOP_PLATEAU;
+	r.r.epochs = 3;
+	if (outcome == EMC_OUTCOME_FAILED)
+		snprintf(r.r.error, sizeof r.r.error, "out of memory in slot 0");
+	return sched_worker_result(f->s, &p, &r);
+}
+
+static void tick_after(fixture *f, int64_t ms)
+{
+	clock_ms += ms;
+	sched_tick(f->s);
+}
+
+/* Let ms pass while worker `name` heartbeats every half lease (about
+ * attempt_id, 0: none), ticking as the coordinator's timer would. */
+static void stay_alive(fixture *f, char name, int64_t attempt_id, int64_t ms)
+{
+	int64_t step = f->cfg.lease_ms / 2;
+
+	for (; ms > step; ms -= step) {
+		tick_after(f, step);
+		heartbeat(f, name, attempt_id);
+	}
+	tick_after(f, ms);
+}
+
+/* ---- tests ---------------------------------------------------------------------- */
+
+static void test_dispatch_to_credit(void **state)
+{
+	fixture *f = *state;
+	sched_peer stranger = peer('Z');
+	event a;
+
+	start(f);
+	hello(f, 'A', 2, NULL, 0);
+	sched_dispatch(f->s);
+	assert_int_equal(f->n_ev, 0); /* no credit, no work */
+	assert_int_equal(sched_worker_ready(f->s, &stranger, 1), -ENOENT);
+	ready(f, 'A', 1);
+	a = take_one(f, EV_ASSIGN);
+	assert_int_equal(a.peer, 'A');
+	assert_int_equal(a.n, 16);
+	assert_string_equal(attempt_state(f, a.attempt_id), "running");
+	assert_string_equal(trial_state(f, a.trial_id), "running");
+	assert_int_equal(sql_int(f, "SELECT count(*) FROM attempts WHERE trial_id = %" PRId64, a.trial_id), 1);
+	assert_string_equal(sql_text(f,
+				     "SELECT w.host FROM attempts a JOIN workers w ON w.id = a.worker_id"
+				     " WHERE a.id = %" PRId64,
+				     a.attempt_id),
+			    "host-A:42");
+	/* One probe per cell (max_probes 1): the second credit waits. */
+	ready(f, 'A', 1);
+	assert_int_equal(f->n_ev, 0);
+	assert_true(result(f, 'A', &a, EMC_OUTCOME_FIT));
+	assert_string_equal(trial_state(f, a.trial_id), "fit");
+	assert_string_equal(attempt_state(f, a.attempt_id), "done");
+	assert_int_equal(sql_int(f, "SELECT lo FROM cells WHERE campaign_id = %" PRId64, f->campaign_id), 16);
+	/* The next probe (galloping: 32) goes to the credit left, at the
+	 * loop's next dispatch. */
+	assert_int_equal(f->n_ev, 0);
+	sched_dispatch(f->s);
+	a = take_one(f, EV_ASSIGN);
+	assert_int_equal(a.n, 32);
+}
+
+/* A worker goes silent: its attempt is lost when the lease runs out and
+ * the trial runs again, on a worker that is alive. */
+static event expire_lease(fixture *f)
+{
+	event a, b;
+
+	start(f);
+	hello(f, 'A', 1, NULL, 0);
+	ready(f, 'A', 1);
+	a = take_one(f, EV_ASSIGN);
+	hello(f, 'B', 1, NULL, 0);
+	ready(f, 'B', 1);
+	assert_int_equal(f->n_ev, 0);
+	tick_after(f, f->cfg.lease_ms / 2);
+	heartbeat(f, 'B', 0);
+	assert_int_equal(f->n_ev, 0);
+	assert_string_equal(attempt_state(f, a.attempt_id), "running");
+	tick_after(f, f->cfg.lease_ms / 2 + 1); /* A silent past its lease; B heard from half a lease ago */
+	assert_string_equal(attempt_state(f, a.attempt_id), "lost");
+	b = take_one(f, EV_ASSIGN);
+	assert_int_equal(b.peer, 'B');
+	assert_int_equal(b.trial_id, a.trial_id);
+	assert_true(b.attempt_id != a.attempt_id);
+	assert_string_equal(attempt_state(f, b.attempt_id), "running");
+	assert_string_equal(trial_state(f, a.trial_id), "running");
+	assert_int_equal(sql_int(f, "SELECT attempts FROM trials WHERE id = %" PRId64, a.trial_id), 2);
+	return a;
+}
+
+static void test_lease_expiry(void **state)
+{
+	fixture *f = *state;
+
+	(void)expire_lease(f);
+}
+
+/* Heartbeats keep a lease alive past lease_ms. */
+static void test_heartbeat_renews_lease(void **state)
+{
+	fixture *f = *state;
+	event a;
+
+	start(f);
+	hello(f, 'A', 1, NULL, 0);
+	ready(f, 'A', 1);
+	a = take_one(f, EV_ASSIGN);
+	for (int i = 0; i < 4; i++) {
+		tick_after(f, f->cfg.lease_ms / 2);
+		heartbeat(f, 'A', a.attempt_id);
+	}
+	tick_after(f, 1);
+	assert_int_equal(f->n_ev, 0);
+	assert_string_equal(attempt_state(f, a.attempt_id), "running");
+}
+
+static void test_fencing(void **state)
+{
+	fixture *f = *state;
+	event lost = expire_lease(f), live = lost;
+	sched_peer a = peer('A');
+
+	live.attempt_id =
+	    sql_int(f, "SELECT id FROM attempts WHERE trial_id = %" PRId64 " AND state = 'running'", lost.trial_id);
+	/* The silent worker comes back with the result of its expired attempt. */
+	assert_false(sched_worker_seen(f->s, &a)); /* it was retired with its lease */
+	assert_false(result(f, 'A', &lost, EMC_OUTCOME_FIT));
+	assert_int_equal(sched_results_fenced(f->s), 1);
+	assert_string_equal(attempt_state(f, lost.attempt_id), "lost");
+	assert_string_equal(trial_state(f, lost.trial_id), "running");
+	/* Nor may another worker deliver the live attempt's result. */
+	hello(f, 'A', 1, NULL, 0);
+	assert_false(result(f, 'A', &live, EMC_OUTCOME_NO_FIT));
+	assert_int_equal(sched_results_fenced(f->s), 2);
+	assert_string_equal(trial_state(f, live.trial_id), "running");
+	/* The live attempt's own result counts, once. */
+	assert_true(result(f, 'B', &live, EMC_OUTCOME_FIT));
+	assert_string_equal(trial_state(f, live.trial_id), "fit");
+	assert_string_equal(attempt_state(f, live.attempt_id), "done");
+	assert_false(result(f, 'B', &live, EMC_OUTCOME_FIT));
+	assert_int_equal(sched_results_fenced(f->s), 3);
+	assert_int_equal(sql_int(f, "SELECT count(*) FROM trials WHERE state = 'fit' AND id = %" PRId64, live.trial_id),
+			 1);
+}
+
+/* max_lost = 1: the second lost attempt fails the trial and its cell. */
+static void test_retries_lost(void **state)
+{
+	fixture *f = *state;
+	sched_peer a = peer('A');
+	event e1, e2;
+
+	start(f);
+	hello(f, 'A', 1, NULL, 0);
+	ready(f, 'A', 1);
+	e1 = take_one(f, EV_ASSIGN);
+	sched_worker_bye(f->s, &a);
+	assert_string_equal(attempt_state(f, e1.attempt_id), "lost");
+	assert_string_equal(trial_state(f, e1.trial_id), "pending");
+	hello(f, 'A', 1, NULL, 0);
+	ready(f, 'A', 1);
+	e2 = take_one(f, EV_ASSIGN);
+	assert_int_equal(e2.trial_id, e1.trial_id);
+	sched_worker_bye(f->s, &a);
+	assert_string_equal(attempt_state(f, e2.attempt_id), "lost");
+	assert_string_equal(trial_state(f, e1.trial_id), "failed");
+	assert_contains(sql_text(f, "SELECT error FROM trials WHERE id = %" PRId64, e1.trial_id),
+			"2 attempt(s) lost or preempted");
+	assert_string_equal(cell_state(f), "failed");
+	assert_string_equal(campaign_state(f), "done");
+	assert_true(sched_all_done(f->s));
+}
+
+/* max_failed = 1: one failed attempt is retried, the second is final. */
+static void test_retries_failed(void **state)
+{
+	fixture *f = *state;
+	event e1, e2;
+
+	start(f);
+	hello(f, 'A', 1, NULL, 0);
+	ready(f, 'A', 1);
+	e1 = take_one(f, EV_ASSIGN);
+	assert_true(result(f, 'A', &e1, EMC_OUTCOME_FAILED));
+	assert_string_equal(attempt_state(f, e1.attempt_id), "failed");
+	assert_string_equal(trial_state(f, e1.trial_id), "pending");
+	assert_string_equal(cell_state(f), "searching");
+	ready(f, 'A', 1);
+	e2 = take_one(f, EV_ASSIGN);
+	assert_int_equal(e2.trial_id, e1.trial_id);
+	assert_true(result(f, 'A', &e2, EMC_OUTCOME_FAILED));
+	assert_string_equal(trial_state(f, e1.trial_id), "failed");
+	assert_string_equal(sql_text(f, "SELECT error FROM trials WHERE id = %" PRId64, e1.trial_id),
+			    "out of memory in slot 0");
+	assert_string_equal(cell_state(f), "failed");
+	assert_string_equal(campaign_state(f), "done");
+	assert_true(sched_all_done(f->s));
+}
+
+/* The coordinator restarts while a trial runs; its worker's Hello lists
+ * the attempt, which carries on and whose result counts. */
+static void test_reclaim_after_restart(void **state)
+{
+	fixture *f = *state;
+	event a;
+
+	start(f);
+	hello(f, 'A', 1, NULL, 0);
+	ready(f, 'A', 1);
+	a = take_one(f, EV_ASSIGN);
+	restart(f);
+	assert_string_equal(attempt_state(f, a.attempt_id), "running");
+	tick_after(f, f->cfg.grace_ms / 2);
+	hello(f, 'A', 1, &a.attempt_id, 1);
+	assert_int_equal(f->n_ev, 0);			   /* no cancel: it is still its attempt */
+	stay_alive(f, 'A', a.attempt_id, f->cfg.grace_ms); /* well past the grace */
+	assert_int_equal(f->n_ev, 0);
+	assert_string_equal(attempt_state(f, a.attempt_id), "running");
+	assert_true(result(f, 'A', &a, EMC_OUTCOME_FIT));
+	assert_string_equal(attempt_state(f, a.attempt_id), "done");
+	assert_string_equal(trial_state(f, a.trial_id), "fit");
+	assert_int_equal(sched_results_fenced(f->s), 0);
+}
+
+/* Nobody reclaims the orphan within grace_ms: it is lost and runs again;
+ * a worker that lists an attempt it was never given is told to stop. */
+static void test_orphan_requeued_after_grace(void **state)
+{
+	fixture *f = *state;
+	int64_t bogus = 9999;
+	event a, b, c;
+
+	start(f);
+	hello(f, 'A', 1, NULL, 0);
+	ready(f, 'A', 1);
+	a = take_one(f, EV_ASSIGN);
+	restart(f);
+	hello(f, 'B', 1, &bogus, 1);
+	c = take_one(f, EV_CANCEL);
+	assert_int_equal(c.peer, 'B');
+	assert_int_equal(c.attempt_id, bogus);
+	stay_alive(f, 'B', 0, f->cfg.grace_ms - 1);
+	heartbeat(f, 'B', 0);
+	assert_string_equal(attempt_state(f, a.attempt_id), "running");
+	tick_after(f, 2);
+	assert_string_equal(attempt_state(f, a.attempt_id), "lost");
+	assert_string_equal(trial_state(f, a.trial_id), "pending");
+	ready(f, 'B', 1);
+	b = take_one(f, EV_ASSIGN);
+	assert_int_equal(b.peer, 'B');
+	assert_int_equal(b.trial_id, a.trial_id);
+	assert_true(b.attempt_id > a.attempt_id);
+}
+
+/* k-section: two probes of one cell run at once; the result of one makes
+ * the other pointless, which is cancelled and ends cancelled. */
+static void test_pointless_probe_cancelled(void **state)
+{
+	fixture *f = *state;
+	event p16, p32, c;
+
+	f->cfg.max_probes = 2;
+	start(f);
+	hello(f, 'A', 2, NULL, 0);
+	ready(f, 'A', 2);
+	assert_int_equal(f->n_ev, 2);
+	p16 = f->ev[0];
+	p32 = f->ev[1];
+	f->n_ev = 0;
+	assert_int_equal(p16.n, 16);
+	assert_int_equal(p32.n, 32); /* the speculative doubling */
+	assert_true(result(f, 'A', &p16, EMC_OUTCOME_NO_FIT));
+	assert_int_equal(sql_int(f, "SELECT hi FROM cells WHERE campaign_id = %" PRId64, f->campaign_id), 16);
+	/* 32 >= hi: pointless. Its cancel goes out (and bisection below 16 may start). */
+	assert_true(f->n_ev >= 1);
+	c = f->ev[0];
+	assert_int_equal(c.kind, EV_CANCEL);
+	assert_int_equal(c.attempt_id, p32.attempt_id);
+	assert_string_equal(trial_state(f, p32.trial_id), "running");
+	assert_true(result(f, 'A', &p32, EMC_OUTCOME_CANCELLED));
+	assert_string_equal(trial_state(f, p32.trial_id), "cancelled");
+	assert_string_equal(attempt_state(f, p32.attempt_id), "cancelled");
+	assert_string_equal(cell_state(f), "searching");
+}
+
+static void test_campaign_pause_resume_cancel(void **state)
+{
+	fixture *f = *state;
+	emc_err err;
+	event a;
+
+	start(f);
+	assert_int_equal(sched_campaign_control(f->s, SCHED_VERB_PAUSE, "nope", &err), -ENOENT);
+	assert_contains(err.msg, "no active campaign named 'nope'");
+	assert_int_equal(sched_campaign_control(f->s, SCHED_VERB_PAUSE, "t", &err), 0);
+	assert_string_equal(campaign_state(f), "paused");
+	hello(f, 'A', 1, NULL, 0);
+	ready(f, 'A', 1);
+	assert_int_equal(f->n_ev, 0); /* paused: nothing starts */
+	assert_int_equal(sched_campaign_control(f->s, SCHED_VERB_RESUME, "t", &err), 0);
+	assert_string_equal(campaign_state(f), "running");
+	sched_dispatch(f->s);
+	a = take_one(f, EV_ASSIGN);
+	assert_int_equal(sched_campaign_control(f->s, SCHED_VERB_CANCEL, "t", &err), 0);
+	assert_string_equal(campaign_state(f), "cancelled");
+	a = (event){.kind = EV_CANCEL, .attempt_id = a.attempt_id, .trial_id = a.trial_id};
+	assert_int_equal(take_one(f, EV_CANCEL).attempt_id, a.attempt_id);
+	assert_true(sched_all_done(f->s));
+	assert_true(result(f, 'A', &a, EMC_OUTCOME_CANCELLED));
+	assert_string_equal(trial_state(f, a.trial_id), "cancelled");
+	tick_after(f, 1);
+	assert_int_equal(sched_campaign_control(f->s, SCHED_VERB_RESUME, "t", &err), -ENOENT);
+	assert_int_equal(sql_int(f, "SELECT count(*) FROM trials WHERE state IN ('pending', 'running')", 0), 0);
+}
+
+/* ---- the outbox: held frames leave after the commit, or never -------------- */
+
+typedef struct sent_log {
+	int n;
+	char last[16];
+} sent_log;
+
+static void on_send(void *ctx, outbox_channel ch, const uint8_t *id, size_t id_len, const uint8_t *buf, size_t len)
+{
+	sent_log *l = ctx;
+
+	(void)ch;
+	(void)id;
+	(void)id_len;
+	l->n++;
+	snprintf(l->last, sizeof l->last, "%.*s", (int)len, (const char *)buf);
+}
+
+static void test_outbox_holds_until_commit(void **state)
+{
+	sent_log l = {0, ""};
+	outbox *o = NULL;
+
+	(void)state;
+	assert_int_equal(outbox_new(on_send, &l, &o), 0);
+	assert_int_equal(outbox_hold(o, OUTBOX_CONTROL, (const uint8_t *)"c", 1, (const uint8_t *)"now", 3), 0);
+	assert_int_equal(l.n, 1); /* no batch open: sent at once */
+	outbox_hold_begin(o);
+	assert_int_equal(outbox_hold(o, OUTBOX_WORKERS, (const uint8_t *)"w", 1, (const uint8_t *)"ack1", 4), 0);
+	assert_int_equal(outbox_hold(o, OUTBOX_CONTROL, (const uint8_t *)"c", 1, (const uint8_t *)"reply", 5), 0);
+	outbox_send(o, OUTBOX_WORKERS, (const uint8_t *)"w", 1, (const uint8_t *)"assign", 6);
+	assert_int_equal(l.n, 2);
+	assert_string_equal(l.last, "assign");
+	outbox_release(o, true);
+	assert_int_equal(l.n, 4);
+	assert_string_equal(l.last, "reply"); /* in the order held */
+	outbox_hold_begin(o);
+	assert_int_equal(outbox_hold(o, OUTBOX_WORKERS, (const uint8_t *)"w", 1, (const uint8_t *)"ack2", 4), 0);
+	outbox_release(o, false); /* the commit failed: dropped */
+	assert_int_equal(l.n, 4);
+	outbox_hold_begin(o);
+	assert_int_equal(outbox_hold(o, OUTBOX_WORKERS, (const uint8_t *)"w", 1, (const uint8_t *)"ack3", 4), 0);
+	outbox_destroy(&o); /* dropped, not leaked */
+	assert_null(o);
+	assert_int_equal(l.n, 4);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_dispatch_to_credit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_lease_expiry, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_heartbeat_renews_lease, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fencing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_retries_lost, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_retries_failed, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reclaim_after_restart, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_orphan_requeued_after_grace, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pointless_probe_cancelled, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_campaign_pause_resume_cancel, setup, teardown),
+	    cmocka_unit_test(test_outbox_holds_until_commit),
+	};
+
+	emc_log_init("test_sched");
+	emc_log_set_level((enum emc_log_level)(EMC_LOG_ERROR + 1)); /* the errors here are meant */
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
