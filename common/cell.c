@@ -416,7 +416,9 @@ static const emc_cell_field fields[] = {
 	  .imax = 64, .min_items = 1, .max_items = EMC_MAX_LAYERS, READ_BY(FAM(RESNET), EMC_OPTS_ALL),
 	  .normalize = true, .ldef = { 2, 2, 2 }, .n_ldef = 3, .list_noun = "blocks per stage",
 	  .item_noun = "stages" },
-	KNOB("layers", layers, FAM(CNN), 30, 2), /* 30 poolings halve any image to nothing */
+	/* each layer halves the image, and no dataset has a side above 2^12
+	 * (EMC_DATASET_MAX_DIM = 2^24 values per sample) */
+	KNOB("layers", layers, FAM(CNN), 12, 2),
 	KNOB("filters", filters, FAM(CNN), MAX_COUNT, 32),
 	KNOB("hidden", hidden, FAM(CNN), MAX_COUNT, 128),
 	KNOB("width", width, FAM(RESNET), MAX_COUNT, 16),
