@@ -3,11 +3,15 @@
  * A spec is read in three passes. libyaml's event parser turns the text
  * into a small tree of scalars, lists and mappings that remembers the line
  * of every node (libyaml does the YAML; nothing here tokenises text).
- * The tree is then walked against a fixed table of known keys: every value
- * is checked and converted once, and a key whose value is a list becomes an
+ * The tree is then walked against the known keys — a cell's keys are the
+ * rows of the cell table in cell.c, which says how each is spelled and what
+ * it may be; this file only knows YAML scalars and lists. Every value is
+ * checked and converted once, and a key whose value is a list becomes an
  * axis holding all its values. Finally the grid is the cross product of the
  * axes in table order, the last axis (seeds) varying fastest, and each point
- * is a cell built from emc_cell_cfg_defaults() plus the axis values.
+ * is a cell built from emc_cell_cfg_defaults() plus the axis values, then
+ * passed through emc_cell_check(), the same check the wire and the engine
+ * make, with a failure reported at the line of the key to blame.
  *
  * Invariants worth keeping:
  *  - All or nothing. The first problem fails the whole parse with one
