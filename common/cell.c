@@ -856,6 +856,28 @@ static bool resnet_channels(const emc_cell_cfg *c, char *what, size_t len)
 		   (long long)ch, ENGINE_MAX_WIDTH);
 }
 
+/* The engine builds at most 1024 layers (NN_MAX_OPS). A resnet is the
+ * stem (conv, norm, act), 7 per basic block (conv, norm, act, conv, norm,
+ * add, act), 2 more for the projection that opens every stage after the
+ * first, and the head (pool, dense): test_celltable holds the engine to
+ * this count at its edge. */
+#define ENGINE_MAX_LAYERS 1024
+
+static bool resnet_blocks(const emc_cell_cfg *c, char *what, size_t len)
+{
+	int64_t blocks = 0, layers;
+
+	if (c->model.family != EMC_FAMILY_RESNET)
+		return true;
+	for (int i = 0; i < c->model.n_widths; i++)
+		blocks += c->model.widths[i];
+	layers = 3 + 7 * blocks + 2 * (c->model.n_widths - 1) + 2;
+	if (layers <= ENGINE_MAX_LAYERS)
+		return true;
+	return SAY("resnet: %lld blocks in %d stages make %lld layers, more than the %d the engine builds",
+		   (long long)blocks, c->model.n_widths, (long long)layers, ENGINE_MAX_LAYERS);
+}
+
 static bool vit_heads(const emc_cell_cfg *c, char *what, size_t len)
 {
 	if (c->model.family != EMC_FAMILY_VIT || c->model.dim % c->model.heads == 0)
@@ -879,6 +901,7 @@ static const rule rules[] = {
 	{ { "optimizer.nesterov", "optimizer.momentum" }, nesterov_has_momentum },
 	{ { "model.filters", "model.layers" }, cnn_channels },
 	{ { "model.width", "model.blocks" }, resnet_channels },
+	{ { "model.blocks", "model.width" }, resnet_blocks },
 	{ { "model.heads", "model.dim" }, vit_heads },
 	{ { "model.mlp_ratio", "model.dim" }, vit_mlp },
 };

@@ -230,8 +230,12 @@ static inline int walk_cases(walk_case *out)
 		case EMC_CELL_LIST:
 			v = walk_list(f->min_items, (int)f->imin);
 			walk_add(out, &n, f, true, &v, "fewest, min", true);
-			v = walk_list(f->max_items, (int)f->imax);
-			walk_add(out, &n, f, true, &v, "most, max", true);
+			/* the most items and the largest item apart: together
+			 * they may break a rule (a resnet's blocks in all) */
+			v = walk_list(f->max_items, (int)f->imin);
+			walk_add(out, &n, f, true, &v, "most", true);
+			v = walk_list(f->min_items, (int)f->imax);
+			walk_add(out, &n, f, true, &v, "max", true);
 			v = walk_list(1, (int)f->imin - 1);
 			walk_add(out, &n, f, false, &v, "item min - 1", true);
 			v = walk_list(1, (int)f->imax + 1);

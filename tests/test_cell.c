@@ -684,6 +684,13 @@ static void test_rules(void **state)
 	assert_int_equal(emc_cell_check(&c, NULL), 0);
 	c.model.width++;
 	expect_rule(&c, "model.width", "1048580 channels, more than 1048576");
+
+	c.model.width = 1;
+	c.model.widths[0] = c.model.widths[1] = 64;
+	c.model.widths[2] = 17; /* 5 + 7 * 145 + 2 * 2 = 1024 layers: the most */
+	assert_int_equal(emc_cell_check(&c, NULL), 0);
+	c.model.widths[2] = 18;
+	expect_rule(&c, "model.blocks", "146 blocks in 3 stages make 1031 layers, more than the 1024");
 }
 
 static void test_rules_vit(void **state)

@@ -129,11 +129,34 @@ static void test_engine_accepts(void **state)
 	assert_true(planned > 50);
 }
 
+/* The rules that stand for the engine's limits are the engine's limits: a
+ * resnet with the most layers the check accepts is built, one block more
+ * is refused by both. */
+static void test_engine_resnet_depth(void **state)
+{
+	emc_input_shape shape = { 1, 8, 8, 10 };
+	emc_cell_cfg c;
+
+	(void)state;
+	emc_cell_cfg_defaults(&c);
+	c.model.family = EMC_FAMILY_RESNET;
+	emc_cell_family_defaults(&c);
+	c.model.width = 1;
+	c.model.widths[0] = c.model.widths[1] = 64;
+	c.model.widths[2] = 17; /* 145 blocks in 3 stages: 1024 layers */
+	assert_int_equal(emc_cell_check(&c, NULL), 0);
+	assert_true(nn_trial_memory_bytes(&c, &shape, 10) > 0);
+	c.model.widths[2] = 18;
+	assert_int_equal(emc_cell_check(&c, NULL), -EINVAL);
+	assert_int_equal(nn_trial_memory_bytes(&c, &shape, 10), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_store_round_trip),
 		cmocka_unit_test(test_engine_accepts),
+		cmocka_unit_test(test_engine_resnet_depth),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
