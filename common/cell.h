@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "err.h"
+
 #define EMC_MAX_LAYERS 16
 
 typedef enum emc_family {
@@ -163,8 +165,132 @@ int emc_labels_parse(const char *s, emc_labels *ret);
 int emc_inputs_parse(const char *s, emc_inputs *ret);
 int emc_schedule_parse(const char *s, emc_schedule *ret);
 
-/* The defaults every spec starts from (documented in docs/spec.md). */
+/* ---- the cell field table ------------------------------------------------
+ *
+ * One row per parameter of a cell: its spec key, where it lives in
+ * emc_cell_cfg, its type, default and range, who reads it and its report
+ * column. The spec parser, the defaults, emc_cell_check() (called by the
+ * spec parser, the wire and the engine) and the report columns all read
+ * this one table, so a value one of them accepts the others accept too.
+ * Adding a parameter is adding a member to emc_cell_cfg, a row in cell.c
+ * and a field to the wire message.
+ */
+
+typedef enum emc_cell_type {
+	EMC_CELL_INT,    /* int */
+	EMC_CELL_INT64,  /* int64_t */
+	EMC_CELL_UINT64, /* uint64_t, any value (seeds) */
+	EMC_CELL_DOUBLE, /* double, finite */
+	EMC_CELL_BOOL,   /* bool */
+	EMC_CELL_ENUM,   /* an enum (int-sized), spelled by names[] */
+	EMC_CELL_LIST,   /* int count at offset, int items[EMC_MAX_LAYERS] at aux; the range is per item */
+	EMC_CELL_LABELS, /* emc_labels at offset and, for noisy, the fraction (double) at aux; the range is the fraction's */
+} emc_cell_type;
+
+#define EMC_FAMILY_BIT(f) (1u << (f))
+#define EMC_FAMILIES_ALL ((1u << EMC_FAMILY_COUNT) - 1)
+#define EMC_OPT_BIT(o) (1u << (o))
+#define EMC_OPTS_ALL ((1u << EMC_OPT_COUNT) - 1)
+
+/* Room for the table's rows (cell.c asserts the table fits). */
+#define EMC_CELL_MAX_FIELDS 64
+
+typedef struct emc_cell_field {
+	const char *key;    /* spec key path: "optimizer.lr", "seeds" */
+	const char *member; /* member path in emc_cell_cfg: "optim.lr" (named in wire and engine errors) */
+	const char *column; /* report column: "lr" */
+	emc_cell_type type;
+	size_t offset;      /* offsetof(emc_cell_cfg, member) */
+	size_t aux;         /* LIST: the items; LABELS: the fraction */
+	const char *const *names; /* ENUM, LABELS: the spelled values */
+	int n_names;
+	/* Range. Integer types: [imin, imax]. DOUBLE and the LABELS fraction:
+	 * min..max, each end open or closed. LIST: items in [imin, imax],
+	 * between min_items and max_items of them. */
+	int64_t imin, imax;
+	double min, max;
+	bool min_open, max_open;
+	int min_items, max_items;
+	const char *zero;      /* non-NULL: 0 is valid too, and means this ("the dataset's classes") */
+	const char *zero_word; /* how a spec writes 0 when not "0" ("full") */
+	/* Who reads it: a cell reads a field when its family and its optimizer
+	 * are in these masks. emc_cell_check checks only what a cell reads. */
+	unsigned families, optimizers;
+	bool normalize; /* a cell that does not read it stores 0, so cells differing only there are equal */
+	/* Default: integer types and ENUM in idef, DOUBLE in ddef, LIST in
+	 * ldef[0..n_ldef). A row read only by some families gets its default
+	 * from emc_cell_family_defaults(). */
+	int64_t idef;
+	double ddef;
+	int ldef[4];
+	int n_ldef;
+	const char *list_noun, *item_noun; /* LIST: "hidden widths", "hidden layers" */
+} emc_cell_field;
+
+/* One value of one field, as the spec parser holds it before a cell
+ * exists. Zeroed whole, it compares and copies without surprises. */
+typedef struct emc_cell_value {
+	int64_t i;  /* INT, INT64, BOOL, ENUM; LABELS: the emc_labels */
+	uint64_t u; /* UINT64 */
+	double d;   /* DOUBLE; LABELS: the fraction (0 unless noisy) */
+	int n;      /* LIST: the items */
+	int items[EMC_MAX_LAYERS];
+} emc_cell_value;
+
+/* The table, in grid order (the first row varies slowest in a campaign's
+ * grid); *ret_n rows. */
+const emc_cell_field *emc_cell_fields(int *ret_n);
+/* The row of a spec key, or NULL. */
+const emc_cell_field *emc_cell_field_find(const char *key);
+
+void emc_cell_field_get(const emc_cell_field *f, const emc_cell_cfg *c, emc_cell_value *ret);
+void emc_cell_field_set(const emc_cell_field *f, emc_cell_cfg *c, const emc_cell_value *v);
+/* Is v in f's range? (For a LIST also checks the count.) */
+bool emc_cell_value_ok(const emc_cell_field *f, const emc_cell_value *v);
+/* Is one LIST item in range? */
+bool emc_cell_item_ok(const emc_cell_field *f, int64_t x);
+/* Does cell c read f (its family and optimizer are in f's masks)? */
+bool emc_cell_field_reads(const emc_cell_field *f, const emc_cell_cfg *c);
+
+/* What f accepts, as a phrase for "expected ...": "a number in (0,
+ * 1000000]", "one of sgd, adam, adamw, gd". For a LIST, what one item is.
+ * Returns buf. */
+char *emc_cell_field_expect(const emc_cell_field *f, char *buf, size_t len);
+
+/* f's value in c as a report shows it: "0.01", "full", "[8,16]",
+ * "noisy:0.2", "?" for an enum value with no name. Always NUL-terminated;
+ * returns buf. */
+char *emc_cell_field_format(const emc_cell_field *f, const emc_cell_cfg *c, char *buf, size_t len);
+
+/* The defaults every spec starts from (documented in docs/spec.md): every
+ * row's default, with the family's own keys for the default family (mlp).
+ * Zeroes the whole struct first, padding included. */
 void emc_cell_cfg_defaults(emc_cell_cfg *c);
+/* Set the defaults of the keys that only c->model.family reads (a cnn's
+ * layers, a resnet's blocks, a vit's gelu). */
+void emc_cell_family_defaults(emc_cell_cfg *c);
+/* Zero what c does not read (the rows marked normalize), so that cells
+ * that train alike are equal byte for byte. */
+void emc_cell_normalize(emc_cell_cfg *c);
+
+/* Why emc_cell_check refused a cell: the rows involved, the one to blame
+ * first (a range fault has one; a rule between keys names each key it
+ * reads, so a caller can point at the one that was written), and the
+ * reason without the key. */
+typedef struct emc_cell_fault {
+	const emc_cell_field *fields[4]; /* NULL-terminated */
+	int item;                        /* LIST range fault: the item; else -1 */
+	char what[256];
+} emc_cell_fault;
+
+/* The one range and consistency check of a cell: every field the cell
+ * reads is in its table range, and the rules between fields that the
+ * engine needs hold (budget, schedule, channel counts, vit heads). What
+ * depends on the input (a patch that divides the image, memory) is left to
+ * the engine. Returns 0, or -EINVAL with err = "key: reason" and, if
+ * ret_fault is non-NULL, the details. */
+int emc_cell_check_fault(const emc_cell_cfg *c, emc_cell_fault *ret_fault, emc_err *err);
+int emc_cell_check(const emc_cell_cfg *c, emc_err *err);
 
 /* The model families, exactly (the engine builds these networks and
  * emc_model_params counts their parameters; docs/models.md has the same):

@@ -3,11 +3,15 @@
  * A spec is read in three passes. libyaml's event parser turns the text
  * into a small tree of scalars, lists and mappings that remembers the line
  * of every node (libyaml does the YAML; nothing here tokenises text).
- * The tree is then walked against a fixed table of known keys: every value
- * is checked and converted once, and a key whose value is a list becomes an
+ * The tree is then walked against the known keys — a cell's keys are the
+ * rows of the cell table in cell.c, which says how each is spelled and what
+ * it may be; this file only knows YAML scalars and lists. Every value is
+ * checked and converted once, and a key whose value is a list becomes an
  * axis holding all its values. Finally the grid is the cross product of the
  * axes in table order, the last axis (seeds) varying fastest, and each point
- * is a cell built from emc_cell_cfg_defaults() plus the axis values.
+ * is a cell built from emc_cell_cfg_defaults() plus the axis values, then
+ * passed through emc_cell_check(), the same check the wire and the engine
+ * make, with a failure reported at the line of the key to blame.
  *
  * Invariants worth keeping:
  *  - All or nothing. The first problem fails the whole parse with one
@@ -299,6 +303,25 @@ static bool scan_int(const char *s, int64_t *ret)
 	return true;
 }
 
+/* A decimal integer in [0, 2^64): digits, nothing else. */
+static bool scan_uint(const char *s, uint64_t *ret)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!*s)
+		return false;
+	for (const char *p = s; *p; p++)
+		if (*p < '0' || *p > '9')
+			return false;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end)
+		return false;
+	*ret = v;
+	return true;
+}
+
 /* A finite decimal number such as 0.01, 1e-3, -2, .5 (no hex, inf, nan). */
 static bool scan_num(const char *s, double *ret)
 {
@@ -337,271 +360,27 @@ static bool name_ok(const char *s)
 
 #define NAME_EXPECT "a name of 1 to 127 characters from A-Z a-z 0-9 . _ -"
 
-/* ---- the keys that make a cell ---------------------------------------------- */
+/* ---- the keys that are not a cell's ------------------------------------------ */
 
-enum field_id {
-	F_FAMILY,
-	F_WIDTHS,
-	F_BLOCKS,
-	F_LAYERS,
-	F_FILTERS,
-	F_HIDDEN,
-	F_WIDTH,
-	F_PATCH,
-	F_DIM,
-	F_DEPTH,
-	F_HEADS,
-	F_MLP_RATIO,
-	F_ACTIVATION,
-	F_OPTIMIZER,
-	F_LR,
-	F_MOMENTUM,
-	F_NESTEROV,
-	F_WEIGHT_DECAY,
-	F_BETA1,
-	F_BETA2,
-	F_EPS,
-	F_BATCH,
-	F_SCHEDULE,
-	F_WARMUP_EPOCHS,
-	F_LABELS,
-	F_INPUTS,
-	F_CLASSES,
-	F_MAX_EPOCHS,
-	F_MAX_STEPS,
-	F_MAX_SECONDS,
-	F_PLATEAU_EPOCHS,
-	F_PLATEAU_REL,
-	F_EVAL_EVERY,
-	F_FIT_THRESHOLD,
-	F_GRAD_TOL,
-	F_HESSIAN,
-	F_SEEDS,
-	N_FIELDS
-};
-
-enum kind {
-	K_FAMILY,
-	K_WIDTHS, /* an integer or a flat list of them is one value (widths, blocks) */
-	K_ACTIVATION,
-	K_OPTIMIZER,
-	K_SCHEDULE,
-	K_LABELS,
-	K_INPUTS,
-	K_CLASSES,
-	K_BOOL,
-	K_NUM,
-	K_INT,
-	K_BATCH
-};
+/* The dataset and search keys: plain scalars, never axes. (A cell's keys
+ * are the rows of the cell table in cell.c.) */
+enum kind { K_BOOL, K_NUM, K_INT };
 
 typedef struct field {
-	const char *section; /* "" for top-level keys */
+	const char *section;
 	const char *key;
 	enum kind kind;
-	const char *expect;  /* for "expected ..." */
-	double lo, hi;       /* K_NUM: allowed range */
+	const char *expect; /* for "expected ..." */
+	double lo, hi;      /* K_NUM: allowed range */
 	bool lo_open, hi_open;
-	int64_t imin, imax;  /* K_INT, K_BATCH: allowed range */
-	/* K_WIDTHS: what one value is, what its items are, how to write an axis */
-	const char *list, *items, *mix;
+	int64_t imin, imax; /* K_INT: allowed range */
 } field;
 
-/* The order of this table is the grid order: the first axis varies
- * slowest, seeds fastest. docs/spec.md documents it; keep them together. */
-static const field fields[N_FIELDS] = {
-	[F_FAMILY] = { "model", "family", K_FAMILY, "one of linear, mlp, cnn, resnet, vit" },
-	[F_WIDTHS] = { "model", "widths", K_WIDTHS, "an integer in [1, 1000000]", .list = "hidden widths",
-		       .items = "hidden layers",
-		       .mix = "mixes widths and lists of widths: write one model as [8, 8] and several as "
-			      "[[8], [8, 8]]" },
-	[F_BLOCKS] = { "model", "blocks", K_WIDTHS, "an integer in [1, 1000000]", .list = "blocks per stage",
-		       .items = "stages",
-		       .mix = "mixes block counts and lists of them: write one model as [2, 2, 2] and several "
-			      "as [[2, 2, 2], [3, 3, 3]]" },
-#define KNOB(k) { "model", k, K_INT, "an integer in [1, 1000000]", .imin = 1, .imax = MAX_WIDTH }
-	[F_LAYERS] = KNOB("layers"),
-	[F_FILTERS] = KNOB("filters"),
-	[F_HIDDEN] = KNOB("hidden"),
-	[F_WIDTH] = KNOB("width"),
-	[F_PATCH] = KNOB("patch"),
-	[F_DIM] = KNOB("dim"),
-	[F_DEPTH] = KNOB("depth"),
-	[F_HEADS] = KNOB("heads"),
-	[F_MLP_RATIO] = KNOB("mlp_ratio"),
-#undef KNOB
-	[F_ACTIVATION] = { "model", "activation", K_ACTIVATION,
-			   "one of relu, leaky_relu, gelu, tanh, sigmoid, linear" },
-	[F_OPTIMIZER] = { "optimizer", "name", K_OPTIMIZER, "one of sgd, adam, adamw, gd" },
-	[F_LR] = { "optimizer", "lr", K_NUM, "a number > 0", 0, HUGE_VAL, true, false },
-	[F_MOMENTUM] = { "optimizer", "momentum", K_NUM, "a number in [0, 1)", 0, 1, false, true },
-	[F_NESTEROV] = { "optimizer", "nesterov", K_BOOL, "true or false" },
-	[F_WEIGHT_DECAY] = { "optimizer", "weight_decay", K_NUM, "a number >= 0", 0, HUGE_VAL, false, false },
-	[F_BETA1] = { "optimizer", "beta1", K_NUM, "a number in [0, 1)", 0, 1, false, true },
-	[F_BETA2] = { "optimizer", "beta2", K_NUM, "a number in [0, 1)", 0, 1, false, true },
-	[F_EPS] = { "optimizer", "eps", K_NUM, "a number > 0", 0, HUGE_VAL, true, false },
-	[F_BATCH] = { "optimizer", "batch", K_BATCH, "an integer >= 1 or full", .imin = 1, .imax = INT_MAX },
-	[F_SCHEDULE] = { "optimizer", "schedule", K_SCHEDULE, "constant or cosine" },
-	[F_WARMUP_EPOCHS] = { "optimizer", "warmup_epochs", K_INT, "an integer in [0, 1000000]", .imin = 0,
-			      .imax = MAX_WARMUP },
-	[F_LABELS] = { "variant", "labels", K_LABELS, "true, random or noisy:P with 0 < P <= 1" },
-	[F_INPUTS] = { "variant", "inputs", K_INPUTS, "true, permuted or gaussian" },
-	[F_CLASSES] = { "variant", "classes", K_CLASSES, "0 (the dataset's classes) or an integer in [2, 256]" },
-	[F_MAX_EPOCHS] = { "budget", "max_epochs", K_INT, "an integer >= 0", .imin = 0, .imax = INT64_MAX },
-	[F_MAX_STEPS] = { "budget", "max_steps", K_INT, "an integer >= 0", .imin = 0, .imax = INT64_MAX },
-	[F_MAX_SECONDS] = { "budget", "max_seconds", K_NUM, "a number >= 0", 0, HUGE_VAL, false, false },
-	[F_PLATEAU_EPOCHS] = { "budget", "plateau_epochs", K_INT, "an integer >= 0", .imin = 0,
-			       .imax = INT_MAX },
-	[F_PLATEAU_REL] = { "budget", "plateau_rel", K_NUM, "a number >= 0", 0, HUGE_VAL, false, false },
-	[F_EVAL_EVERY] = { "budget", "eval_every", K_INT, "an integer >= 1", .imin = 1, .imax = INT_MAX },
-	[F_FIT_THRESHOLD] = { "budget", "fit_threshold", K_NUM, "a number in (0, 1]", 0, 1, true, false },
-	[F_GRAD_TOL] = { "budget", "grad_tol", K_NUM, "a number >= 0", 0, HUGE_VAL, false, false },
-	[F_HESSIAN] = { "budget", "hessian", K_BOOL, "true or false" },
-	[F_SEEDS] = { "", "seeds", K_INT, "an integer >= 0", .imin = 0, .imax = INT64_MAX },
-};
-
-/* One value of one key. Not a union: it is small, and zeroed whole it
- * compares and copies without surprises. */
 typedef struct value {
 	double d;
 	int64_t i;
 	bool b;
-	int e; /* an enum's value */
-	int n_widths;
-	int widths[EMC_MAX_LAYERS];
 } value;
-
-typedef struct axis {
-	int n; /* values given; 0 = the key is absent and the default applies */
-	int line; /* of the value (or list of values) in the spec */
-	value *v;
-} axis;
-
-static void apply(emc_cell_cfg *cell, enum field_id id, const value *v)
-{
-	switch (id) {
-	case F_FAMILY:
-		cell->model.family = (emc_family)v->e;
-		break;
-	case F_WIDTHS: /* widths and blocks share the array: each family reads its own */
-		if (cell->model.family != EMC_FAMILY_RESNET) {
-			cell->model.n_widths = v->n_widths;
-			memcpy(cell->model.widths, v->widths, sizeof cell->model.widths);
-		}
-		break;
-	case F_BLOCKS:
-		if (cell->model.family == EMC_FAMILY_RESNET) {
-			cell->model.n_widths = v->n_widths;
-			memcpy(cell->model.widths, v->widths, sizeof cell->model.widths);
-		}
-		break;
-	case F_LAYERS:
-		cell->model.layers = (int)v->i;
-		break;
-	case F_FILTERS:
-		cell->model.filters = (int)v->i;
-		break;
-	case F_HIDDEN:
-		cell->model.hidden = (int)v->i;
-		break;
-	case F_WIDTH:
-		cell->model.width = (int)v->i;
-		break;
-	case F_PATCH:
-		cell->model.patch = (int)v->i;
-		break;
-	case F_DIM:
-		cell->model.dim = (int)v->i;
-		break;
-	case F_DEPTH:
-		cell->model.depth = (int)v->i;
-		break;
-	case F_HEADS:
-		cell->model.heads = (int)v->i;
-		break;
-	case F_MLP_RATIO:
-		cell->model.mlp_ratio = (int)v->i;
-		break;
-	case F_ACTIVATION:
-		cell->model.activation = (emc_activation)v->e;
-		break;
-	case F_OPTIMIZER:
-		cell->optim.name = (emc_optimizer)v->e;
-		break;
-	case F_LR:
-		cell->optim.lr = v->d;
-		break;
-	case F_MOMENTUM:
-		cell->optim.momentum = v->d;
-		break;
-	case F_NESTEROV:
-		cell->optim.nesterov = v->b;
-		break;
-	case F_WEIGHT_DECAY:
-		cell->optim.weight_decay = v->d;
-		break;
-	case F_BETA1:
-		cell->optim.beta1 = v->d;
-		break;
-	case F_BETA2:
-		cell->optim.beta2 = v->d;
-		break;
-	case F_EPS:
-		cell->optim.eps = v->d;
-		break;
-	case F_BATCH:
-		cell->optim.batch = (int)v->i;
-		break;
-	case F_SCHEDULE:
-		cell->optim.schedule = (emc_schedule)v->e;
-		break;
-	case F_WARMUP_EPOCHS:
-		cell->optim.warmup_epochs = (int)v->i;
-		break;
-	case F_LABELS:
-		cell->labels = (emc_labels)v->e;
-		cell->label_noise = v->d; /* 0 unless noisy */
-		break;
-	case F_INPUTS:
-		cell->inputs = (emc_inputs)v->e;
-		break;
-	case F_CLASSES:
-		cell->classes = (int)v->i;
-		break;
-	case F_MAX_EPOCHS:
-		cell->budget.max_epochs = v->i;
-		break;
-	case F_MAX_STEPS:
-		cell->budget.max_steps = v->i;
-		break;
-	case F_MAX_SECONDS:
-		cell->budget.max_seconds = v->d;
-		break;
-	case F_PLATEAU_EPOCHS:
-		cell->budget.plateau_epochs = (int)v->i;
-		break;
-	case F_PLATEAU_REL:
-		cell->budget.plateau_rel = v->d;
-		break;
-	case F_EVAL_EVERY:
-		cell->budget.eval_every = (int)v->i;
-		break;
-	case F_FIT_THRESHOLD:
-		cell->budget.fit_threshold = v->d;
-		break;
-	case F_GRAD_TOL:
-		cell->budget.grad_tol = v->d;
-		break;
-	case F_HESSIAN:
-		cell->budget.hessian = v->b;
-		break;
-	case F_SEEDS:
-		cell->seed = (uint64_t)v->i;
-		break;
-	case N_FIELDS:
-		assert(0);
-	}
-}
 
 static bool num_in_range(const field *f, double x)
 {
@@ -610,138 +389,139 @@ static bool num_in_range(const field *f, double x)
 	return f->hi_open ? x < f->hi : x <= f->hi;
 }
 
-/* One scalar value of field f (not widths). */
+/* One scalar value of a dataset or search key. */
 static int parse_value(const ctx *c, const field *f, const node *n, const char *path, value *ret)
 {
 	value v;
-	int r = -1;
+	bool ok = false;
 
 	memset(&v, 0, sizeof v);
 	if (n->type != N_SCALAR)
 		return fail_expected(c, n, path, f->expect);
 	switch (f->kind) {
-	case K_FAMILY: {
-		emc_family fam;
-
-		r = emc_family_parse(n->text, &fam);
-		v.e = (int)fam;
-		break;
-	}
-	case K_ACTIVATION: {
-		emc_activation a;
-
-		r = emc_activation_parse(n->text, &a);
-		v.e = (int)a;
-		break;
-	}
-	case K_OPTIMIZER: {
-		emc_optimizer o;
-
-		r = emc_optimizer_parse(n->text, &o);
-		v.e = (int)o;
-		break;
-	}
-	case K_SCHEDULE: {
-		emc_schedule s;
-
-		r = emc_schedule_parse(n->text, &s);
-		v.e = (int)s;
-		break;
-	}
-	case K_LABELS: {
-		emc_labels l;
-
-		/* "noisy" alone would hide how noisy; the fraction is part of
-		 * the value, so that an axis can sweep it. */
-		if (strncmp(n->text, "noisy:", 6) == 0) {
-			if (scan_num(n->text + 6, &v.d) && v.d > 0 && v.d <= 1) {
-				v.e = (int)EMC_LABELS_NOISY;
-				r = 0;
-			}
-			break;
-		}
-		r = emc_labels_parse(n->text, &l);
-		if (r == 0 && l == EMC_LABELS_NOISY)
-			r = -EINVAL;
-		v.e = (int)l;
-		break;
-	}
-	case K_INPUTS: {
-		emc_inputs in;
-
-		r = emc_inputs_parse(n->text, &in);
-		v.e = (int)in;
-		break;
-	}
-	case K_CLASSES:
-		if (scan_int(n->text, &v.i) && (v.i == 0 || (v.i >= 2 && v.i <= EMC_DATASET_MAX_CLASSES)))
-			r = 0;
-		break;
 	case K_BOOL:
-		if (strcmp(n->text, "true") == 0 || strcmp(n->text, "false") == 0) {
-			v.b = n->text[0] == 't';
-			r = 0;
-		}
+		ok = strcmp(n->text, "true") == 0 || strcmp(n->text, "false") == 0;
+		v.b = n->text[0] == 't';
 		break;
 	case K_NUM:
-		if (scan_num(n->text, &v.d) && num_in_range(f, v.d))
-			r = 0;
+		ok = scan_num(n->text, &v.d) && num_in_range(f, v.d);
 		break;
-	case K_BATCH:
-		if (strcmp(n->text, "full") == 0) {
-			v.i = 0;
-			r = 0;
-			break;
-		}
-		/* fall through */
 	case K_INT:
-		if (scan_int(n->text, &v.i) && v.i >= f->imin && v.i <= f->imax)
-			r = 0;
-		break;
-	case K_WIDTHS:
-		assert(0); /* parse_widths */
+		ok = scan_int(n->text, &v.i) && v.i >= f->imin && v.i <= f->imax;
 		break;
 	}
-	if (r < 0)
+	if (!ok)
 		return fail_expected(c, n, path, f->expect);
+	*ret = v;
+	return 0;
+}
+
+/* ---- the keys that make a cell ---------------------------------------------- */
+
+/* The values given for one row of the cell table. */
+typedef struct axis {
+	int n; /* values given; 0 = the key is absent and the default applies */
+	int line; /* of the value (or list of values) in the spec */
+	emc_cell_value *v;
+} axis;
+
+static int enum_scan(const emc_cell_field *f, const char *s, int64_t *ret)
+{
+	for (int i = 0; i < f->n_names; i++)
+		if (strcmp(s, f->names[i]) == 0) {
+			*ret = i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+/* The spelling of one scalar of row f; the table says what is in range. */
+static bool scan_cell_value(const emc_cell_field *f, const char *s, emc_cell_value *v)
+{
+	switch (f->type) {
+	case EMC_CELL_INT:
+	case EMC_CELL_INT64:
+		if (f->zero_word && strcmp(s, f->zero_word) == 0) {
+			v->i = 0;
+			return true;
+		}
+		/* 0 is spelled zero_word where there is one */
+		return scan_int(s, &v->i) && (v->i != 0 || !f->zero_word);
+	case EMC_CELL_UINT64:
+		return scan_uint(s, &v->u);
+	case EMC_CELL_DOUBLE:
+		return scan_num(s, &v->d);
+	case EMC_CELL_BOOL:
+		v->i = strcmp(s, "true") == 0;
+		return v->i || strcmp(s, "false") == 0;
+	case EMC_CELL_ENUM:
+		return enum_scan(f, s, &v->i) == 0;
+	case EMC_CELL_LABELS:
+		/* "noisy" alone would hide how noisy; the fraction is part of
+		 * the value, so that an axis can sweep it. */
+		if (strncmp(s, "noisy:", 6) == 0) {
+			v->i = EMC_LABELS_NOISY;
+			return scan_num(s + 6, &v->d);
+		}
+		return enum_scan(f, s, &v->i) == 0 && v->i != EMC_LABELS_NOISY;
+	case EMC_CELL_LIST:
+		break;
+	}
+	return false;
+}
+
+/* One scalar value of row f (not a list row). */
+static int parse_cell_value(const ctx *c, const emc_cell_field *f, const node *n, const char *path,
+			    emc_cell_value *ret)
+{
+	char expect[128];
+	emc_cell_value v;
+
+	memset(&v, 0, sizeof v);
+	if (n->type != N_SCALAR || !scan_cell_value(f, n->text, &v) || !emc_cell_value_ok(f, &v))
+		return fail_expected(c, n, path, emc_cell_field_expect(f, expect, sizeof expect));
 	*ret = v;
 	return 0;
 }
 
 /* One model's hidden widths (or a resnet's blocks per stage): an integer,
  * or a flat list of integers. */
-static int parse_widths(const ctx *c, const field *f, const node *n, const char *path, value *ret)
+static int parse_list(const ctx *c, const emc_cell_field *f, const node *n, const char *path,
+		      emc_cell_value *ret)
 {
-	char sub[PATH_BUF], expect[64];
-	value v;
+	char sub[PATH_BUF], expect[128], list[64];
+	emc_cell_value v;
+	const node *const *items = &n;
+	int count = 1;
 
 	memset(&v, 0, sizeof v);
-	snprintf(expect, sizeof expect, "a list of %s", f->list);
+	emc_cell_field_expect(f, expect, sizeof expect);
+	snprintf(list, sizeof list, "a list of %s", f->list_noun);
 	if (n->type == N_MAP)
-		return fail_expected(c, n, path, expect);
-	if (n->type == N_SCALAR) {
-		if (!scan_int(n->text, &v.i) || v.i < 1 || v.i > MAX_WIDTH)
-			return fail_expected(c, n, path, f->expect);
-		v.n_widths = 1;
-		v.widths[0] = (int)v.i;
-		v.i = 0;
-		*ret = v;
-		return 0;
+		return fail_expected(c, n, path, list);
+	if (n->type == N_SEQ) {
+		if (n->n == 0)
+			return fail_at(c, n->line, path, "expected %s, got an empty list", list);
+		if (n->n > f->max_items)
+			return fail_at(c, n->line, path, "at most %d %s, got %d", f->max_items, f->item_noun, n->n);
+		if (n->n < f->min_items)
+			return fail_at(c, n->line, path, "at least %d %s, got %d", f->min_items, f->item_noun, n->n);
+		items = (const node *const *)n->kids;
+		count = n->n;
 	}
-	if (n->n == 0)
-		return fail_at(c, n->line, path, "expected %s, got an empty list", expect);
-	if (n->n > EMC_MAX_LAYERS)
-		return fail_at(c, n->line, path, "at most %d %s, got %d", EMC_MAX_LAYERS, f->items, n->n);
-	for (int j = 0; j < n->n; j++) {
-		const node *w = n->kids[j];
+	for (int j = 0; j < count; j++) {
+		const node *w = items[j];
 		int64_t x;
 
-		snprintf(sub, sizeof sub, "%s[%d]", path, j);
-		if (w->type != N_SCALAR || !scan_int(w->text, &x) || x < 1 || x > MAX_WIDTH)
-			return fail_expected(c, w, sub, f->expect);
-		v.widths[j] = (int)x;
+		if (n->type == N_SEQ)
+			snprintf(sub, sizeof sub, "%s[%d]", path, j);
+		else
+			snprintf(sub, sizeof sub, "%s", path);
+		if (w->type != N_SCALAR || !scan_int(w->text, &x) || !emc_cell_item_ok(f, x))
+			return fail_expected(c, w, sub, expect);
+		v.items[j] = (int)x;
 	}
-	v.n_widths = n->n;
+	v.n = count;
 	*ret = v;
 	return 0;
 }
@@ -757,22 +537,30 @@ static int axis_alloc(const ctx *c, axis *a, const node *n, const char *path, in
 	return 0;
 }
 
-/* The values of field f: one for a scalar, one per item for a list. For
- * widths and blocks a flat list is one model and a list of lists is the
- * axis. */
-static int parse_axis(const ctx *c, const field *f, const node *n, const char *path, axis *a)
+static int parse_one(const ctx *c, const emc_cell_field *f, const node *n, const char *path, emc_cell_value *ret)
 {
-	char sub[PATH_BUF];
+	return f->type == EMC_CELL_LIST ? parse_list(c, f, n, path, ret) : parse_cell_value(c, f, n, path, ret);
+}
+
+/* The values of row f: one for a scalar, one per item for a list. For a
+ * list row (widths, blocks) a flat list is one model and a list of lists
+ * is the axis. */
+static int parse_axis(const ctx *c, const emc_cell_field *f, const node *n, const char *path, axis *a)
+{
+	char sub[PATH_BUF], expect[128];
 	bool axis_list = n->type == N_SEQ;
 	int r;
 
-	if (f->kind == K_WIDTHS && n->type == N_SEQ && n->n > 0) {
+	if (f->type == EMC_CELL_LIST && n->type == N_SEQ && n->n > 0) {
 		int lists = 0;
 
 		for (int i = 0; i < n->n; i++)
 			lists += n->kids[i]->type == N_SEQ;
 		if (lists != 0 && lists != n->n)
-			return fail_at(c, n->line, path, "%s", f->mix);
+			return fail_at(c, n->line, path,
+				       "mixes %s and lists of %s: write one model as a flat list ([8, 8]) and "
+				       "several as a list of lists ([[8], [8, 8]])",
+				       f->column, f->column);
 		axis_list = lists > 0;
 	}
 	a->line = n->line;
@@ -780,18 +568,17 @@ static int parse_axis(const ctx *c, const field *f, const node *n, const char *p
 		r = axis_alloc(c, a, n, path, 1);
 		if (r < 0)
 			return r;
-		return f->kind == K_WIDTHS ? parse_widths(c, f, n, path, &a->v[0])
-					   : parse_value(c, f, n, path, &a->v[0]);
+		return parse_one(c, f, n, path, &a->v[0]);
 	}
 	if (n->n == 0)
-		return fail_at(c, n->line, path, "expected %s or a list of them, got an empty list", f->expect);
+		return fail_at(c, n->line, path, "expected %s or a list of them, got an empty list",
+			       emc_cell_field_expect(f, expect, sizeof expect));
 	r = axis_alloc(c, a, n, path, n->n);
 	if (r < 0)
 		return r;
 	for (int i = 0; i < n->n; i++) {
 		snprintf(sub, sizeof sub, "%s[%d]", path, i);
-		r = f->kind == K_WIDTHS ? parse_widths(c, f, n->kids[i], sub, &a->v[i])
-					: parse_value(c, f, n->kids[i], sub, &a->v[i]);
+		r = parse_one(c, f, n->kids[i], sub, &a->v[i]);
 		if (r < 0)
 			return r;
 	}
@@ -827,14 +614,30 @@ static int expect_map(const ctx *c, const node *n, const char *path)
 	return 0;
 }
 
+/* The row of section.key in the cell table, or -1. */
+static int cell_row(const char *section, const char *key)
+{
+	size_t len = strlen(section);
+	int n;
+	const emc_cell_field *rows = emc_cell_fields(&n);
+
+	for (int i = 0; i < n; i++)
+		if (strncmp(rows[i].key, section, len) == 0 && rows[i].key[len] == '.' &&
+		    strcmp(rows[i].key + len + 1, key) == 0)
+			return i;
+	return -1;
+}
+
 /* A section whose keys are all cell fields: model, optimizer, variant,
  * budget. */
 static int parse_fields(const ctx *c, const node *map, const char *section, axis *axes)
 {
+	const emc_cell_field *rows;
 	char path[PATH_BUF];
-	bool seen[N_FIELDS] = { false };
-	int r;
+	bool seen[EMC_CELL_MAX_FIELDS] = { false };
+	int n_rows, r;
 
+	rows = emc_cell_fields(&n_rows);
 	r = expect_map(c, map, section);
 	if (r < 0)
 		return r;
@@ -847,15 +650,13 @@ static int parse_fields(const ctx *c, const node *map, const char *section, axis
 		if (r < 0)
 			return r;
 		key_path(path, sizeof path, section, key);
-		for (id = 0; id < N_FIELDS; id++)
-			if (strcmp(fields[id].section, section) == 0 && strcmp(fields[id].key, key) == 0)
-				break;
-		if (id == N_FIELDS)
+		id = cell_row(section, key);
+		if (id < 0)
 			return fail_at(c, k->line, path, "unknown key");
 		if (seen[id])
 			return fail_at(c, k->line, path, "duplicate key");
 		seen[id] = true;
-		r = parse_axis(c, &fields[id], v, path, &axes[id]);
+		r = parse_axis(c, &rows[id], v, path, &axes[id]);
 		if (r < 0)
 			return r;
 	}
@@ -1239,14 +1040,18 @@ static int parse_search(const ctx *c, const node *map, emc_search_cfg *s)
 
 enum { T_NAME, T_DATASET, T_MODEL, T_OPTIMIZER, T_VARIANT, T_SEEDS, T_SEARCH, T_BUDGET, T_COUNT };
 
-static int parse_top(const ctx *c, const node *root, emc_campaign_spec *spec, axis *axes,
-		     int *ret_budget_line)
+static const char *const top_names[T_COUNT] = { "name",    "dataset", "model",  "optimizer",
+						"variant", "seeds",   "search", "budget" };
+
+/* The top level; lines[id] is the line of each top-level key's value. */
+static int parse_top(const ctx *c, const node *root, emc_campaign_spec *spec, axis *axes, int *lines)
 {
-	static const char *const names[T_COUNT] = { "name",    "dataset", "model",  "optimizer",
-						    "variant", "seeds",   "search", "budget" };
 	static const char *const required[] = { "name", "dataset", "model" };
+	const emc_cell_field *seeds = emc_cell_field_find("seeds"), *rows;
 	bool seen[T_COUNT] = { false };
-	int budget_line = 1, r;
+	int n_rows, r;
+
+	rows = emc_cell_fields(&n_rows);
 
 	if (!root)
 		return fail_at(c, 1, NULL, "the spec is empty; it needs at least name, dataset and model");
@@ -1261,9 +1066,10 @@ static int parse_top(const ctx *c, const node *root, emc_campaign_spec *spec, ax
 		r = map_key(c, root, i, "", &key);
 		if (r < 0)
 			return r;
-		id = lookup_key(c, root->kids[2 * i], key, names, T_COUNT, seen);
+		id = lookup_key(c, root->kids[2 * i], key, top_names, T_COUNT, seen);
 		if (id < 0)
 			return id;
+		lines[id] = v->line;
 		switch (id) {
 		case T_NAME:
 			if (v->type != N_SCALAR || !name_ok(v->text))
@@ -1274,16 +1080,14 @@ static int parse_top(const ctx *c, const node *root, emc_campaign_spec *spec, ax
 			r = parse_dataset(c, v, &spec->dataset);
 			break;
 		case T_SEEDS:
-			r = parse_axis(c, &fields[F_SEEDS], v, "seeds", &axes[F_SEEDS]);
+			assert(seeds);
+			r = parse_axis(c, seeds, v, "seeds", &axes[seeds - rows]);
 			break;
 		case T_SEARCH:
 			r = parse_search(c, v, &spec->search);
 			break;
-		case T_BUDGET:
-			budget_line = v->line;
-			/* fall through */
 		default:
-			r = parse_fields(c, v, names[id], axes);
+			r = parse_fields(c, v, top_names[id], axes);
 			break;
 		}
 		if (r < 0)
@@ -1292,7 +1096,6 @@ static int parse_top(const ctx *c, const node *root, emc_campaign_spec *spec, ax
 	for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
 		if (!seen[i])
 			return fail_at(c, root->line, required[i], "required key missing");
-	*ret_budget_line = budget_line;
 	return 0;
 }
 
@@ -1310,111 +1113,81 @@ static uint64_t cell_hash(const emc_cell_cfg *cell)
 	return h;
 }
 
-/* The defaults of the model keys that only some families have, set once
- * the family is known and before the axes are applied. mlp's widths come
- * from emc_cell_cfg_defaults(). docs/spec.md lists the same values. */
-static void family_defaults(emc_model_cfg *m)
+/* The line of a key's section ("budget" for budget.max_epochs), where a
+ * default that a rule refuses is reported. */
+static int section_line(const char *key, const int *lines)
 {
-	switch (m->family) {
-	case EMC_FAMILY_CNN:
-		m->layers = 2;
-		m->filters = 32;
-		m->hidden = 128;
-		break;
-	case EMC_FAMILY_RESNET:
-		m->width = 16;
-		m->n_widths = 3;
-		memset(m->widths, 0, sizeof m->widths);
-		m->widths[0] = m->widths[1] = m->widths[2] = 2;
-		break;
-	case EMC_FAMILY_VIT:
-		m->patch = 7;
-		m->dim = 64;
-		m->depth = 2;
-		m->heads = 4;
-		m->mlp_ratio = 2;
-		m->activation = EMC_ACT_GELU; /* an explicit model.activation overrides it */
-		break;
-	default:
-		break;
-	}
+	size_t len = strcspn(key, ".");
+
+	for (int id = 0; id < T_COUNT; id++)
+		if (strlen(top_names[id]) == len && strncmp(top_names[id], key, len) == 0 && lines[id] > 0)
+			return lines[id];
+	return 1;
 }
 
-/* Fields a cell's training cannot see are set to one value (zero), so that
- * cells differing only there compare equal and are merged. The model is
- * rebuilt from the keys its family reads. */
-static void cell_normalize(emc_cell_cfg *cell)
+/* The one check of a cell, emc_cell_check, reported at the spec: at the
+ * first of the keys involved that the spec gives (a rule between keys may
+ * be broken by a default), else at that key's section. */
+static int cell_check(const ctx *c, const axis *axes, const int *lines, const emc_cell_cfg *cell)
 {
-	const emc_model_cfg *m = &cell->model;
-	emc_model_cfg keep;
+	const emc_cell_field *rows, *key;
+	emc_cell_fault ft;
+	int n, line;
 
-	memset(&keep, 0, sizeof keep);
-	keep.family = m->family;
-	keep.activation = m->activation;
-	switch (m->family) {
-	case EMC_FAMILY_LINEAR:
-		keep.activation = EMC_ACT_RELU; /* one dense layer: no activation at all */
-		break;
-	case EMC_FAMILY_MLP: /* hidden widths */
-	case EMC_FAMILY_RESNET: /* blocks per stage, in the same array */
-		keep.n_widths = m->n_widths;
-		memcpy(keep.widths, m->widths, sizeof keep.widths);
-		if (m->family == EMC_FAMILY_RESNET)
-			keep.width = m->width;
-		break;
-	case EMC_FAMILY_CNN:
-		keep.layers = m->layers;
-		keep.filters = m->filters;
-		keep.hidden = m->hidden;
-		break;
-	case EMC_FAMILY_VIT:
-		keep.patch = m->patch;
-		keep.dim = m->dim;
-		keep.depth = m->depth;
-		keep.heads = m->heads;
-		keep.mlp_ratio = m->mlp_ratio;
-		break;
-	default:
-		break;
-	}
-	memcpy(&cell->model, &keep, sizeof keep);
-	if (cell->optim.name == EMC_OPT_GD)
-		cell->optim.batch = 0;
-	if (cell->labels != EMC_LABELS_NOISY)
-		cell->label_noise = 0;
+	if (emc_cell_check_fault(cell, &ft, NULL) == 0)
+		return 0;
+	rows = emc_cell_fields(&n);
+	key = ft.fields[0];
+	line = section_line(key->key, lines);
+	for (int k = 0; k < 4 && ft.fields[k]; k++)
+		if (axes[ft.fields[k] - rows].n > 0) {
+			key = ft.fields[k];
+			line = axes[key - rows].line;
+			break;
+		}
+	if (ft.item >= 0)
+		return fail_at(c, line, NULL, "%s[%d]: %s", key->key, ft.item, ft.what);
+	return fail_at(c, line, key->key, "%s", ft.what);
 }
 
-/* What can be known of a cell without its dataset: a vit's heads must
- * split its dim. (Sizes that depend on the input, such as a patch that
- * must divide the image, are checked when the campaign is launched.) */
-static int cell_check(const ctx *c, const axis *axes, int budget_line, const emc_cell_cfg *cell)
+/* One point of the grid: the defaults, the family and its defaults, then
+ * every other axis's value (a row only the other families read is left
+ * alone: widths and blocks share storage), then what the cell does not
+ * read is zeroed. */
+static void cell_build(const axis *axes, const int *idx, int family, emc_cell_cfg *cell)
 {
-	const emc_model_cfg *m = &cell->model;
+	int n;
+	const emc_cell_field *rows = emc_cell_fields(&n);
 
-	if (cell->budget.max_epochs == 0 && cell->budget.max_steps == 0 && cell->budget.max_seconds == 0)
-		return fail_at(c, budget_line, "budget",
-			       "at least one of max_epochs, max_steps and max_seconds must be > 0");
-	if (m->family == EMC_FAMILY_VIT && m->dim % m->heads != 0) {
-		bool heads = axes[F_HEADS].n > 0;
+	emc_cell_cfg_defaults(cell); /* zeroes the padding too */
+	if (axes[family].n > 0)
+		emc_cell_field_set(&rows[family], cell, &axes[family].v[idx[family]]);
+	emc_cell_family_defaults(cell);
+	for (int i = 0; i < n; i++) {
+		const emc_cell_field *f = &rows[i];
 
-		return fail_at(c, heads ? axes[F_HEADS].line : axes[F_DIM].line,
-			       heads ? "model.heads" : "model.dim",
-			       "vit: heads (%d) must divide dim (%d)", m->heads, m->dim);
+		if (i == family || axes[i].n == 0)
+			continue;
+		if (f->families != EMC_FAMILIES_ALL && !emc_cell_field_reads(f, cell))
+			continue;
+		emc_cell_field_set(f, cell, &axes[i].v[idx[i]]);
 	}
-	return 0;
+	emc_cell_normalize(cell);
 }
 
 /* The cross product of the axes, seeds fastest, duplicates dropped. */
-static int expand(const ctx *c, const axis *axes, int budget_line, emc_campaign_spec *spec)
+static int expand(const ctx *c, const axis *axes, const int *lines, emc_campaign_spec *spec)
 {
-	int idx[N_FIELDS] = { 0 };
+	int idx[EMC_CELL_MAX_FIELDS] = { 0 };
 	int64_t total = 1;
 	size_t slots = 2, mask;
 	int32_t *table = NULL;
 	emc_cell_cfg *cells = NULL;
-	int n = 0, r;
+	int n = 0, n_rows, family, r;
+	const emc_cell_field *rows = emc_cell_fields(&n_rows);
 
-	for (int i = 0; i < N_FIELDS; i++) {
+	family = (int)(emc_cell_field_find("model.family") - rows);
+	for (int i = 0; i < n_rows; i++) {
 		int64_t k = axes[i].n > 0 ? axes[i].n : 1;
 
 		if (k > EMC_SPEC_MAX_CELLS / total)
@@ -1437,16 +1210,8 @@ static int expand(const ctx *c, const axis *axes, int budget_line, emc_campaign_
 		emc_cell_cfg cell;
 		size_t slot;
 
-		emc_cell_cfg_defaults(&cell); /* zeroes the padding too */
-		/* the family first: the defaults of the other model keys hang on it */
-		if (axes[F_FAMILY].n > 0)
-			apply(&cell, F_FAMILY, &axes[F_FAMILY].v[idx[F_FAMILY]]);
-		family_defaults(&cell.model);
-		for (int i = 0; i < N_FIELDS; i++)
-			if (i != F_FAMILY && axes[i].n > 0)
-				apply(&cell, (enum field_id)i, &axes[i].v[idx[i]]);
-		cell_normalize(&cell);
-		r = cell_check(c, axes, budget_line, &cell);
+		cell_build(axes, idx, family, &cell);
+		r = cell_check(c, axes, lines, &cell);
 		if (r < 0)
 			goto fail;
 		for (slot = cell_hash(&cell) & mask; table[slot]; slot = (slot + 1) & mask)
@@ -1456,7 +1221,7 @@ static int expand(const ctx *c, const axis *axes, int budget_line, emc_campaign_
 			memcpy(&cells[n], &cell, sizeof cell);
 			table[slot] = ++n;
 		}
-		for (int i = N_FIELDS - 1; i >= 0; i--) { /* odometer, last field fastest */
+		for (int i = n_rows - 1; i >= 0; i--) { /* odometer, last field fastest */
 			if (axes[i].n == 0)
 				continue;
 			if (++idx[i] < axes[i].n)
@@ -1478,10 +1243,11 @@ int emc_spec_parse_string(const char *text, size_t len, const char *origin, cons
 			  emc_campaign_spec **ret, emc_err *err)
 {
 	ctx c = { origin ? origin : "spec", base_dir, err };
-	axis axes[N_FIELDS];
+	axis axes[EMC_CELL_MAX_FIELDS];
+	int lines[T_COUNT] = { 0 };
 	emc_campaign_spec *spec = NULL;
 	node *root = NULL;
-	int budget_line = 1, r;
+	int r;
 
 	assert(text || len == 0);
 	assert(ret);
@@ -1503,17 +1269,17 @@ int emc_spec_parse_string(const char *text, size_t len, const char *origin, cons
 	r = tree_load(&c, text ? text : "", len, &root);
 	if (r < 0)
 		goto fail;
-	r = parse_top(&c, root, spec, axes, &budget_line);
+	r = parse_top(&c, root, spec, axes, lines);
 	if (r < 0)
 		goto fail;
-	r = expand(&c, axes, budget_line, spec);
+	r = expand(&c, axes, lines, spec);
 	if (r < 0)
 		goto fail;
 	*ret = spec;
 	spec = NULL;
 	r = 0;
 fail: /* also the way out on success: the tree and the axes are temporary */
-	for (int i = 0; i < N_FIELDS; i++)
+	for (int i = 0; i < EMC_CELL_MAX_FIELDS; i++)
 		free(axes[i].v);
 	node_free(root);
 	emc_spec_destroy(&spec);

@@ -12,6 +12,7 @@
 #include "wire.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -125,22 +126,12 @@ Emc__CellConfig *wire_cell_to_pb(const emc_cell_cfg *c, wire_cell_storage *st)
 	return &st->cell;
 }
 
-/* Largest value a count-like field may carry over the wire. */
-#define WIRE_MAX_COUNT 1000000u
-
-static int check_count(uint32_t v, const char *field, emc_err *err)
+/* A count as the cell stores it. A value no int can hold saturates, and
+ * every count's range in the cell table is far below INT_MAX, so
+ * emc_cell_check() refuses it with the value it saw. */
+static int count_of(uint32_t v)
 {
-	if (v > WIRE_MAX_COUNT)
-		return emc_err_set(err, EINVAL, "wire: cell.%s = %u is out of range", field, v);
-	return 0;
-}
-
-static int check_real(double v, double lo, double hi, const char *field, emc_err *err)
-{
-	/* The negated form also refuses NaN. */
-	if (!(v >= lo && v <= hi))
-		return emc_err_set(err, EINVAL, "wire: cell.%s = %g is out of range", field, v);
-	return 0;
+	return v > INT_MAX ? INT_MAX : (int)v;
 }
 
 int wire_cell_from_pb(const Emc__CellConfig *pb, emc_cell_cfg *ret, emc_err *err)
@@ -149,66 +140,32 @@ int wire_cell_from_pb(const Emc__CellConfig *pb, emc_cell_cfg *ret, emc_err *err
 	const Emc__ModelConfig *m = pb->model;
 	const Emc__OptimConfig *o = pb->optim;
 	const Emc__BudgetConfig *b = pb->budget;
-	int r = 0;
+	emc_err why;
 
 	if (!m || !o || !b)
 		return emc_err_set(err, EINVAL, "wire: cell configuration lacks %s",
 				   !m ? "model" : !o ? "optim" : "budget");
-	memset(&c, 0, sizeof c);
-	if (m->family >= EMC_FAMILY_COUNT || m->activation >= EMC_ACT_COUNT || o->name >= EMC_OPT_COUNT ||
-	    pb->labels >= EMC_LABELS_COUNT || pb->inputs >= EMC_INPUTS_COUNT || o->schedule >= EMC_SCHEDULE_COUNT)
-		return emc_err_set(err, EINVAL, "wire: cell configuration has an unknown enum value");
+	/* Bounded before it is copied; every other value is checked, once
+	 * converted, by the cell table. */
 	if (m->n_widths > EMC_MAX_LAYERS)
 		return emc_err_set(err, EINVAL, "wire: cell.model.widths has %zu entries, at most %d", m->n_widths,
 				   EMC_MAX_LAYERS);
-	c.model.family = (emc_family)m->family;
-	c.model.activation = (emc_activation)m->activation;
+	memset(&c, 0, sizeof c);
+	c.model.family = (emc_family)count_of(m->family);
+	c.model.activation = (emc_activation)count_of(m->activation);
 	c.model.n_widths = (int)m->n_widths;
-	for (size_t i = 0; i < m->n_widths; i++) {
-		if ((r = check_count(m->widths[i], "model.widths", err)) < 0)
-			return r;
-		c.model.widths[i] = (int)m->widths[i];
-	}
-	if ((r = check_count(m->layers, "model.layers", err)) < 0 ||
-	    (r = check_count(m->filters, "model.filters", err)) < 0 ||
-	    (r = check_count(m->hidden, "model.hidden", err)) < 0 ||
-	    (r = check_count(m->width, "model.width", err)) < 0 ||
-	    (r = check_count(m->patch, "model.patch", err)) < 0 ||
-	    (r = check_count(m->dim, "model.dim", err)) < 0 ||
-	    (r = check_count(m->depth, "model.depth", err)) < 0 ||
-	    (r = check_count(m->heads, "model.heads", err)) < 0 ||
-	    (r = check_count(m->mlp_ratio, "model.mlp_ratio", err)) < 0 ||
-	    (r = check_count(o->batch, "optim.batch", err)) < 0 ||
-	    (r = check_count(b->plateau_epochs, "budget.plateau_epochs", err)) < 0 ||
-	    (r = check_count(b->eval_every, "budget.eval_every", err)) < 0 ||
-	    (r = check_count(o->warmup_epochs, "optim.warmup_epochs", err)) < 0 ||
-	    (r = check_count(pb->classes, "classes", err)) < 0 ||
-	    (r = check_real(pb->label_noise, 0, 1, "label_noise", err)) < 0)
-		return r;
-	c.model.layers = (int)m->layers;
-	c.model.filters = (int)m->filters;
-	c.model.hidden = (int)m->hidden;
-	c.model.width = (int)m->width;
-	c.model.patch = (int)m->patch;
-	c.model.dim = (int)m->dim;
-	c.model.depth = (int)m->depth;
-	c.model.heads = (int)m->heads;
-	c.model.mlp_ratio = (int)m->mlp_ratio;
-
-	if ((r = check_real(o->lr, 0, 1e6, "optim.lr", err)) < 0 ||
-	    (r = check_real(o->momentum, 0, 1, "optim.momentum", err)) < 0 ||
-	    (r = check_real(o->weight_decay, 0, 1e6, "optim.weight_decay", err)) < 0 ||
-	    (r = check_real(o->beta1, 0, 1, "optim.beta1", err)) < 0 ||
-	    (r = check_real(o->beta2, 0, 1, "optim.beta2", err)) < 0 ||
-	    (r = check_real(o->eps, 0, 1, "optim.eps", err)) < 0 ||
-	    (r = check_real(b->max_seconds, 0, 1e9, "budget.max_seconds", err)) < 0 ||
-	    (r = check_real(b->plateau_rel, 0, 1e6, "budget.plateau_rel", err)) < 0 ||
-	    (r = check_real(b->fit_threshold, 0, 1, "budget.fit_threshold", err)) < 0 ||
-	    (r = check_real(b->grad_tol, 0, 1e9, "budget.grad_tol", err)) < 0)
-		return r;
-	if (b->max_epochs < 0 || b->max_steps < 0)
-		return emc_err_set(err, EINVAL, "wire: cell.budget has a negative limit");
-	c.optim.name = (emc_optimizer)o->name;
+	for (size_t i = 0; i < m->n_widths; i++)
+		c.model.widths[i] = count_of(m->widths[i]);
+	c.model.layers = count_of(m->layers);
+	c.model.filters = count_of(m->filters);
+	c.model.hidden = count_of(m->hidden);
+	c.model.width = count_of(m->width);
+	c.model.patch = count_of(m->patch);
+	c.model.dim = count_of(m->dim);
+	c.model.depth = count_of(m->depth);
+	c.model.heads = count_of(m->heads);
+	c.model.mlp_ratio = count_of(m->mlp_ratio);
+	c.optim.name = (emc_optimizer)count_of(o->name);
 	c.optim.lr = o->lr;
 	c.optim.momentum = o->momentum;
 	c.optim.nesterov = o->nesterov;
@@ -216,23 +173,25 @@ int wire_cell_from_pb(const Emc__CellConfig *pb, emc_cell_cfg *ret, emc_err *err
 	c.optim.beta1 = o->beta1;
 	c.optim.beta2 = o->beta2;
 	c.optim.eps = o->eps;
-	c.optim.batch = (int)o->batch;
-	c.optim.schedule = (emc_schedule)o->schedule;
-	c.optim.warmup_epochs = (int)o->warmup_epochs;
+	c.optim.batch = count_of(o->batch);
+	c.optim.schedule = (emc_schedule)count_of(o->schedule);
+	c.optim.warmup_epochs = count_of(o->warmup_epochs);
 	c.budget.max_epochs = b->max_epochs;
 	c.budget.max_steps = b->max_steps;
 	c.budget.max_seconds = b->max_seconds;
-	c.budget.plateau_epochs = (int)b->plateau_epochs;
+	c.budget.plateau_epochs = count_of(b->plateau_epochs);
 	c.budget.plateau_rel = b->plateau_rel;
-	c.budget.eval_every = (int)b->eval_every;
+	c.budget.eval_every = count_of(b->eval_every);
 	c.budget.fit_threshold = b->fit_threshold;
 	c.budget.grad_tol = b->grad_tol;
 	c.budget.hessian = b->hessian;
-	c.labels = (emc_labels)pb->labels;
+	c.labels = (emc_labels)count_of(pb->labels);
 	c.label_noise = pb->label_noise;
-	c.inputs = (emc_inputs)pb->inputs;
-	c.classes = (int)pb->classes;
+	c.inputs = (emc_inputs)count_of(pb->inputs);
+	c.classes = count_of(pb->classes);
 	c.seed = pb->seed;
+	if (emc_cell_check(&c, &why) < 0)
+		return emc_err_set(err, EINVAL, "wire: cell: %s", why.msg);
 	*ret = c;
 	return 0;
 }

@@ -1,4 +1,7 @@
-/* test_cell.c — names, defaults, parameter counts and descriptions of cells.
+/* test_cell.c — names, defaults, parameter counts and descriptions of
+ * cells, and the cell field table: its one check at every bound, the wire
+ * round trip of every accepted value, the rules between keys, the report
+ * columns.
  *
  * The names are what the database, the wire and the specs store, so every
  * enum value must survive name → parse, and unknown names must be refused.
@@ -12,6 +15,8 @@
 #include "testutil.h"
 
 #include "cell.h"
+#include "cellwalk.h"
+#include "wire.h"
 
 /* For each enum: every value has a distinct name that parses back to it;
  * values out of range have no name; unknown names fail and leave *ret. */
@@ -531,6 +536,265 @@ static void test_describe(void **state)
 	assert_string_equal(buf, "");
 }
 
+/* ---- the cell field table ---------------------------------------------------- */
+
+static const char *case_name(const walk_case *w, char *buf, size_t len)
+{
+	char v[128];
+
+	walk_spell(w->f, &w->v, v, sizeof v);
+	snprintf(buf, len, "%s = %s (%s)", w->f->key, v, w->what);
+	return buf;
+}
+
+/* Every value the table accepts, at every bound and the default, passes
+ * the one check and comes back from the wire byte for byte; every value
+ * just outside a bound is refused by the check, naming the key, and so by
+ * the wire too. */
+static void test_table_walk(void **state)
+{
+	static walk_case cases[WALK_MAX];
+	int n = walk_cases(cases), inside = 0, outside = 0;
+	char name[256];
+
+	(void)state;
+	assert_true(n > 100 && n < WALK_MAX);
+	for (int i = 0; i < n; i++) {
+		const walk_case *w = &cases[i];
+		emc_cell_cfg back;
+		emc_err err = { "" };
+		uint8_t *buf = NULL;
+		size_t len;
+		int r;
+
+		case_name(w, name, sizeof name);
+		r = emc_cell_check(&w->cell, &err);
+		if (w->inside) {
+			if (r != 0)
+				fail_msg("%s: refused: %s", name, err.msg);
+			assert_int_equal(wire_cell_pack(&w->cell, &buf, &len, &err), 0);
+			memset(&back, 0x5a, sizeof back);
+			if (wire_cell_unpack(buf, len, &back, &err) != 0)
+				fail_msg("%s: the wire refuses it: %s", name, err.msg);
+			if (memcmp(&back, &w->cell, sizeof back) != 0)
+				fail_msg("%s: changed on the wire", name);
+			free(buf);
+			inside++;
+			continue;
+		}
+		if (r != -EINVAL)
+			fail_msg("%s: accepted", name);
+		if (strncmp(err.msg, w->f->key, strlen(w->f->key)) != 0)
+			fail_msg("%s: the message does not start with the key: %s", name, err.msg);
+		if (w->v.n <= EMC_MAX_LAYERS) { /* more items than the array holds cannot be packed */
+			assert_int_equal(wire_cell_pack(&w->cell, &buf, &len, &err), 0);
+			err.msg[0] = '\0';
+			assert_int_equal(wire_cell_unpack(buf, len, &back, &err), -EINVAL);
+			assert_contains(err.msg, w->f->key);
+			free(buf);
+		}
+		outside++;
+	}
+	assert_true(inside > 50 && outside > 50);
+}
+
+/* Keys, members and columns are names others depend on: present and
+ * distinct (widths and blocks share their member on purpose). */
+static void test_table_names(void **state)
+{
+	int n;
+	const emc_cell_field *rows = emc_cell_fields(&n);
+
+	(void)state;
+	assert_true(n > 30 && n <= EMC_CELL_MAX_FIELDS);
+	for (int i = 0; i < n; i++) {
+		assert_non_null(rows[i].key);
+		assert_non_null(rows[i].member);
+		assert_non_null(rows[i].column);
+		assert_ptr_equal(emc_cell_field_find(rows[i].key), &rows[i]);
+		for (int j = 0; j < i; j++) {
+			assert_string_not_equal(rows[i].key, rows[j].key);
+			assert_string_not_equal(rows[i].column, rows[j].column);
+		}
+	}
+	assert_null(emc_cell_field_find("optimizer.speed"));
+	assert_string_equal(rows[0].key, "model.family"); /* the grid's slowest axis */
+	assert_string_equal(rows[n - 1].key, "seeds");    /* and its fastest */
+}
+
+static void expect_rule(const emc_cell_cfg *c, const char *key, const char *why)
+{
+	emc_cell_fault ft;
+	emc_err err = { "" };
+
+	assert_int_equal(emc_cell_check_fault(c, &ft, &err), -EINVAL);
+	if (strncmp(err.msg, key, strlen(key)) != 0)
+		fail_msg("expected \"%s\" to start with \"%s\"", err.msg, key);
+	assert_contains(err.msg, why);
+	assert_string_equal(ft.fields[0]->key, key);
+	assert_non_null(ft.fields[1]); /* a rule names every key it reads */
+	assert_int_equal(ft.item, -1);
+}
+
+/* The rules between keys: what the engine would refuse, known without the data. */
+static void test_rules(void **state)
+{
+	emc_cell_cfg c, base;
+
+	(void)state;
+	emc_cell_cfg_defaults(&base);
+	assert_int_equal(emc_cell_check(&base, NULL), 0);
+
+	c = base;
+	c.budget.max_epochs = 0;
+	expect_rule(&c, "budget.max_epochs", "at least one of max_epochs, max_steps and max_seconds");
+	c.budget.max_seconds = 5;
+	assert_int_equal(emc_cell_check(&c, NULL), 0);
+	c.optim.schedule = EMC_SCHEDULE_COSINE;
+	expect_rule(&c, "optimizer.schedule", "only max_seconds");
+
+	c = base;
+	c.optim.schedule = EMC_SCHEDULE_COSINE;
+	c.budget.max_epochs = 10;
+	c.optim.warmup_epochs = 10;
+	expect_rule(&c, "optimizer.warmup_epochs", "10 epochs of warm-up");
+	c.optim.warmup_epochs = 9;
+	assert_int_equal(emc_cell_check(&c, NULL), 0);
+
+	c = base;
+	c.optim.nesterov = true;
+	c.optim.momentum = 0;
+	expect_rule(&c, "optimizer.nesterov", "momentum > 0");
+	c.optim.name = EMC_OPT_ADAM; /* adam reads neither */
+	assert_int_equal(emc_cell_check(&c, NULL), 0);
+
+	c = base;
+	c.model.family = EMC_FAMILY_CNN;
+	emc_cell_family_defaults(&c);
+	c.model.filters = 1 << 19;
+	c.model.layers = 2;
+	assert_int_equal(emc_cell_check(&c, NULL), 0);
+	c.model.layers = 3;
+	expect_rule(&c, "model.filters", "2097152 channels");
+
+	c = base;
+	c.model.family = EMC_FAMILY_RESNET;
+	emc_cell_family_defaults(&c);
+	c.model.width = 1 << 18; /* three stages: 2^18 << 2 = 2^20 channels, the most */
+	assert_int_equal(emc_cell_check(&c, NULL), 0);
+	c.model.width++;
+	expect_rule(&c, "model.width", "1048580 channels, more than 1048576");
+
+	c.model.width = 1;
+	c.model.widths[0] = c.model.widths[1] = 64;
+	c.model.widths[2] = 17; /* 5 + 7 * 145 + 2 * 2 = 1024 layers: the most */
+	assert_int_equal(emc_cell_check(&c, NULL), 0);
+	c.model.widths[2] = 18;
+	expect_rule(&c, "model.blocks", "146 blocks in 3 stages make 1031 layers, more than the 1024");
+}
+
+static void test_rules_vit(void **state)
+{
+	emc_cell_cfg c;
+
+	(void)state;
+	emc_cell_cfg_defaults(&c);
+	c.model.family = EMC_FAMILY_VIT;
+	emc_cell_family_defaults(&c);
+	emc_cell_normalize(&c);
+	assert_int_equal(emc_cell_check(&c, NULL), 0);
+	c.model.heads = 5;
+	expect_rule(&c, "model.heads", "vit: heads (5) must divide dim (64)");
+	c.model.heads = 4;
+	c.model.mlp_ratio = (1 << 20) / 64 + 1;
+	expect_rule(&c, "model.mlp_ratio", "mlp_ratio * dim");
+}
+
+/* What a report prints in each column, and what the spec says it expects. */
+static void test_format(void **state)
+{
+	const emc_cell_field *rows;
+	emc_cell_cfg c;
+	char buf[64];
+	int n;
+
+	(void)state;
+	emc_cell_cfg_defaults(&c);
+	c.model.n_widths = 2;
+	c.model.widths[1] = 16;
+	c.optim.batch = 0;
+	c.labels = EMC_LABELS_NOISY;
+	c.label_noise = 0.25;
+	c.seed = UINT64_MAX;
+#define COLUMN(key) emc_cell_field_format(emc_cell_field_find(key), &c, buf, sizeof buf)
+	assert_string_equal(COLUMN("model.family"), "mlp");
+	assert_string_equal(COLUMN("model.widths"), "[32,16]");
+	assert_string_equal(COLUMN("optimizer.lr"), "0.01");
+	assert_string_equal(COLUMN("optimizer.batch"), "full");
+	assert_string_equal(COLUMN("optimizer.nesterov"), "false");
+	assert_string_equal(COLUMN("variant.labels"), "noisy:0.25");
+	assert_string_equal(COLUMN("budget.max_epochs"), "1000");
+	assert_string_equal(COLUMN("seeds"), "18446744073709551615");
+	c.model.activation = (emc_activation)42;
+	assert_string_equal(COLUMN("model.activation"), "?");
+#undef COLUMN
+	/* every column prints something, and a short buffer is cut, not overrun */
+	rows = emc_cell_fields(&n);
+	for (int i = 0; i < n; i++) {
+		assert_true(emc_cell_field_format(&rows[i], &c, buf, sizeof buf)[0] != '\0');
+		memset(buf, 'x', sizeof buf);
+		emc_cell_field_format(&rows[i], &c, buf, 2);
+		assert_true(strlen(buf) <= 1);
+		assert_int_equal(buf[2], 'x');
+	}
+#define EXPECT(key) emc_cell_field_expect(emc_cell_field_find(key), buf, sizeof buf)
+	assert_string_equal(EXPECT("optimizer.lr"), "a number in (0, 1000000]");
+	assert_string_equal(EXPECT("optimizer.momentum"), "a number in [0, 1)");
+	assert_string_equal(EXPECT("optimizer.batch"), "an integer in [1, 67108864] or full");
+	assert_string_equal(EXPECT("variant.classes"), "0 (the dataset's classes) or an integer in [2, 256]");
+	assert_string_equal(EXPECT("variant.labels"), "true, random or noisy:P with 0 < P <= 1");
+	assert_string_equal(EXPECT("variant.inputs"), "true, permuted or gaussian");
+	assert_string_equal(EXPECT("optimizer.schedule"), "constant or cosine");
+	assert_string_equal(EXPECT("optimizer.name"), "one of sgd, adam, adamw, gd");
+	assert_string_equal(EXPECT("budget.max_steps"), "an integer >= 0");
+	assert_string_equal(EXPECT("model.blocks"), "an integer in [1, 64]");
+#undef EXPECT
+}
+
+/* Cells that train alike are equal: what a cell does not read is zero. */
+static void test_normalize(void **state)
+{
+	emc_cell_cfg a, b;
+
+	(void)state;
+	emc_cell_cfg_defaults(&a);
+	a.model.family = EMC_FAMILY_LINEAR;
+	b = a;
+	b.model.activation = EMC_ACT_TANH;
+	b.model.widths[0] = 99;
+	b.model.filters = 7;
+	emc_cell_normalize(&a);
+	emc_cell_normalize(&b);
+	assert_memory_equal(&a, &b, sizeof a);
+	assert_int_equal(a.model.n_widths, 0);
+
+	emc_cell_cfg_defaults(&a);
+	a.model.family = EMC_FAMILY_RESNET;
+	emc_cell_family_defaults(&a);
+	emc_cell_normalize(&a); /* blocks survive though widths is not read */
+	assert_int_equal(a.model.n_widths, 3);
+	assert_int_equal(a.model.widths[2], 2);
+	assert_int_equal(a.model.width, 16);
+
+	emc_cell_cfg_defaults(&a);
+	a.optim.name = EMC_OPT_GD;
+	a.label_noise = 0.5; /* labels are true */
+	emc_cell_normalize(&a);
+	assert_int_equal(a.optim.batch, 0);
+	assert_true(a.label_noise == 0);
+	assert_true(a.optim.momentum == 0.9); /* kept: cells always stored it */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -544,6 +808,12 @@ int main(void)
 		cmocka_unit_test(test_params_vit),
 		cmocka_unit_test(test_params_families_invalid),
 		cmocka_unit_test(test_describe),
+		cmocka_unit_test(test_table_walk),
+		cmocka_unit_test(test_table_names),
+		cmocka_unit_test(test_rules),
+		cmocka_unit_test(test_rules_vit),
+		cmocka_unit_test(test_format),
+		cmocka_unit_test(test_normalize),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,7 +11,9 @@
 #include "testutil.h"
 
 #include "cell.h"
+#include "cellwalk.h"
 #include "spec.h"
+#include "wire.h"
 
 #define ORIGIN "spec.yaml"
 #define BASE "/srv/specs"
@@ -505,11 +507,11 @@ static void test_blocks_forms(void **state)
 	emc_spec_destroy(&spec);
 
 	spec = parse_ok("name: b\ndataset: {name: x}\n"
-			"model: {family: resnet, blocks: [[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1], [1000000]]}\n");
+			"model: {family: resnet, blocks: [[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1], [64]]}\n");
 	assert_int_equal(spec->n_cells, 2);
 	assert_int_equal(spec->cells[0].model.n_widths, EMC_MAX_LAYERS);
 	assert_int_equal(spec->cells[1].model.n_widths, 1);
-	assert_int_equal(spec->cells[1].model.widths[0], 1000000);
+	assert_int_equal(spec->cells[1].model.widths[0], 64);
 	assert_int_equal(spec->cells[1].model.widths[1], 0);
 	emc_spec_destroy(&spec);
 }
@@ -712,17 +714,17 @@ static const bad_case bad_cases[] = {
 	{ HEADM "budget: {hessians: true}\n", "spec.yaml:4: budget.hessians", "unknown key" },
 	{ HEADM "search: {begin: 3}\n", "spec.yaml:4: search.begin", "unknown key" },
 	/* wrong types */
-	{ HEADM "optimizer:\n  lr: fast\n", "spec.yaml:5: optimizer.lr", "expected a number > 0, got 'fast'" },
+	{ HEADM "optimizer:\n  lr: fast\n", "spec.yaml:5: optimizer.lr", "expected a number in (0, 1000000], got 'fast'" },
 	{ HEADM "optimizer:\n  lr: {a: 1}\n", "spec.yaml:5: optimizer.lr", "got a mapping" },
 	{ HEADM "optimizer:\n  lr: [[0.1]]\n", "spec.yaml:5: optimizer.lr[0]", "got a list" },
-	{ HEADM "optimizer:\n  lr:\n", "spec.yaml:5: optimizer.lr", "expected a number > 0, got nothing" },
+	{ HEADM "optimizer:\n  lr:\n", "spec.yaml:5: optimizer.lr", "expected a number in (0, 1000000], got nothing" },
 	{ HEAD "model: mlp\n", "spec.yaml:3: model", "expected a mapping of keys, got 'mlp'" },
 	{ HEADM "optimizer: [sgd]\n", "spec.yaml:4: optimizer", "expected a mapping of keys, got a list" },
 	{ "name: [a, b]\ndataset: {name: x}\nmodel: {}\n", "spec.yaml:1: name", "got a list" },
-	{ HEADM "optimizer: {batch: 1.5}\n", "spec.yaml:4: optimizer.batch", "an integer >= 1 or full, got '1.5'" },
+	{ HEADM "optimizer: {batch: 1.5}\n", "spec.yaml:4: optimizer.batch", "an integer in [1, 67108864] or full, got '1.5'" },
 	{ HEADM "budget: {max_epochs: 1e3}\n", "spec.yaml:4: budget.max_epochs", "an integer >= 0" },
-	{ HEADM "optimizer: {lr: 0x10}\n", "spec.yaml:4: optimizer.lr", "expected a number > 0" },
-	{ HEADM "optimizer: {lr: .inf}\n", "spec.yaml:4: optimizer.lr", "expected a number > 0" },
+	{ HEADM "optimizer: {lr: 0x10}\n", "spec.yaml:4: optimizer.lr", "expected a number in (0, 1000000]" },
+	{ HEADM "optimizer: {lr: .inf}\n", "spec.yaml:4: optimizer.lr", "expected a number in (0, 1000000]" },
 	{ HEADM "optimizer: {nesterov: yes}\n", "spec.yaml:4: optimizer.nesterov", "true or false, got 'yes'" },
 	{ HEADM "optimizer: {nesterov: 1}\n", "spec.yaml:4: optimizer.nesterov", "true or false" },
 	{ HEADM "variant: {labels: maybe}\n", "spec.yaml:4: variant.labels",
@@ -735,18 +737,18 @@ static const bad_case bad_cases[] = {
 	{ HEADM "search: {start: [16, 32]}\n", "spec.yaml:4: search.start", "not axes" },
 	{ HEADM "search:\n  max_n: lots\n", "spec.yaml:5: search.max_n", "an integer >= 0, got 'lots'" },
 	/* impossible values */
-	{ HEADM "optimizer:\n  lr: -0.1\n", "spec.yaml:5: optimizer.lr", "expected a number > 0, got '-0.1'" },
-	{ HEADM "optimizer: {lr: 0}\n", "spec.yaml:4: optimizer.lr", "> 0" },
+	{ HEADM "optimizer:\n  lr: -0.1\n", "spec.yaml:5: optimizer.lr", "expected a number in (0, 1000000], got '-0.1'" },
+	{ HEADM "optimizer: {lr: 0}\n", "spec.yaml:4: optimizer.lr", "(0, 1000000], got '0'" },
 	{ HEADM "optimizer: {momentum: 1}\n", "spec.yaml:4: optimizer.momentum", "[0, 1)" },
-	{ HEADM "optimizer: {eps: 0}\n", "spec.yaml:4: optimizer.eps", "> 0" },
-	{ HEADM "optimizer: {weight_decay: -1}\n", "spec.yaml:4: optimizer.weight_decay", ">= 0" },
+	{ HEADM "optimizer: {eps: 0}\n", "spec.yaml:4: optimizer.eps", "(0, 1], got '0'" },
+	{ HEADM "optimizer: {weight_decay: -1}\n", "spec.yaml:4: optimizer.weight_decay", "[0, 1000000], got '-1'" },
 	{ HEADM "search:\n  start: 0\n", "spec.yaml:5: search.start", "an integer >= 1, got '0'" },
 	{ HEADM "search:\n  precision: 1.5\n", "spec.yaml:5: search.precision", "[0, 1), got '1.5'" },
 	{ HEADM "budget:\n  fit_threshold: 0\n", "spec.yaml:5: budget.fit_threshold", "(0, 1], got '0'" },
 	{ HEADM "budget:\n  fit_threshold: 1.01\n", "spec.yaml:5: budget.fit_threshold", "(0, 1]" },
-	{ HEADM "budget:\n  eval_every: 0\n", "spec.yaml:5: budget.eval_every", ">= 1" },
+	{ HEADM "budget:\n  eval_every: 0\n", "spec.yaml:5: budget.eval_every", "[1, 1000000], got '0'" },
 	{ HEADM "optimizer:\n  batch: 0\n", "spec.yaml:5: optimizer.batch", "got '0'" },
-	{ HEADM "optimizer:\n  batch: 3000000000\n", "spec.yaml:5: optimizer.batch", "an integer >= 1" },
+	{ HEADM "optimizer:\n  batch: 3000000000\n", "spec.yaml:5: optimizer.batch", "an integer in [1, 67108864] or full, got '3000000000'" },
 	{ HEAD "model:\n  widths: [8, 0]\n", "spec.yaml:4: model.widths[1]", "[1, 1000000], got '0'" },
 	{ HEAD "model:\n  widths: [[8], [16, 1000001]]\n", "spec.yaml:4: model.widths[1][1]", "got '1000001'" },
 	{ HEAD "model:\n  widths: [1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17]\n", "spec.yaml:4: model.widths",
@@ -785,7 +787,7 @@ static const bad_case bad_cases[] = {
 	  "train or test" },
 	{ "name: t\ndataset: fashion-mnist\nmodel: {}\n", "spec.yaml:2: dataset", "expected a mapping" },
 	/* model sizes */
-	{ HEAD "model:\n  layers: 0\n", "spec.yaml:4: model.layers", "an integer in [1, 1000000], got '0'" },
+	{ HEAD "model:\n  layers: 0\n", "spec.yaml:4: model.layers", "an integer in [1, 12], got '0'" },
 	{ HEAD "model:\n  filters: 1000001\n", "spec.yaml:4: model.filters", "got '1000001'" },
 	{ HEAD "model:\n  hidden: -1\n", "spec.yaml:4: model.hidden", "got '-1'" },
 	{ HEAD "model:\n  width: [8, 0]\n", "spec.yaml:4: model.width[1]", "[1, 1000000], got '0'" },
@@ -795,9 +797,9 @@ static const bad_case bad_cases[] = {
 	{ HEAD "model:\n  heads: [[4]]\n", "spec.yaml:4: model.heads[0]", "got a list" },
 	{ HEAD "model:\n  mlp_ratio: 0\n", "spec.yaml:4: model.mlp_ratio", "got '0'" },
 	{ HEAD "model:\n  layers: 2\n  layers: 3\n", "spec.yaml:5: model.layers", "duplicate key" },
-	{ HEAD "model:\n  blocks: [2, 0]\n", "spec.yaml:4: model.blocks[1]", "[1, 1000000], got '0'" },
+	{ HEAD "model:\n  blocks: [2, 0]\n", "spec.yaml:4: model.blocks[1]", "[1, 64], got '0'" },
 	{ HEAD "model:\n  blocks: [[2], 2]\n", "spec.yaml:4: model.blocks",
-	  "mixes block counts and lists of them" },
+	  "mixes blocks and lists of blocks" },
 	{ HEAD "model:\n  blocks: []\n", "spec.yaml:4: model.blocks", "got an empty list" },
 	{ HEAD "model:\n  blocks: [[2], []]\n", "spec.yaml:4: model.blocks[1]",
 	  "expected a list of blocks per stage, got an empty list" },
@@ -1070,9 +1072,191 @@ static void test_parse_file(void **state)
 	spec = SENTINEL;
 	assert_int_equal(emc_spec_parse_file("t.yaml", &spec, &err), -EINVAL);
 	assert_ptr_equal(spec, SENTINEL);
-	assert_contains(err.msg, "t.yaml:4: optimizer.lr: expected a number > 0, got 'no'");
+	assert_contains(err.msg, "t.yaml:4: optimizer.lr: expected a number in (0, 1000000], got 'no'");
 	assert_int_equal(chdir(cwd), 0);
 	tmpdir_remove(&dir);
+}
+
+/* ---- the cell table at the spec ------------------------------------------- */
+
+/* A spec that gives row f the value text, and the line it is on. */
+static int spec_with(const emc_cell_field *f, const char *text, char *buf, size_t len)
+{
+	const char *dot = strchr(f->key, '.');
+
+	if (!dot) { /* seeds */
+		snprintf(buf, len, HEADM "%s: %s\n", f->key, text);
+		return 4;
+	}
+	if (strncmp(f->key, "model.", 6) == 0) {
+		snprintf(buf, len, HEAD "model:\n  %s: %s\n", dot + 1, text);
+		return 4;
+	}
+	snprintf(buf, len, HEADM "%.*s:\n  %s: %s\n", (int)(dot - f->key), f->key, dot + 1, text);
+	return 5;
+}
+
+/* Every bound of every row is enforced at the spec: a value just outside
+ * it is refused at its own line, naming its key. */
+static void test_table_bounds_at_spec(void **state)
+{
+	static walk_case cases[WALK_MAX];
+	int n = walk_cases(cases), tried = 0;
+
+	(void)state;
+	for (int i = 0; i < n; i++) {
+		const walk_case *w = &cases[i];
+		char value[128], text[512], where[128];
+		emc_campaign_spec *spec = SENTINEL;
+		emc_err err = { "" };
+		int line;
+
+		if (w->inside || !w->spellable)
+			continue;
+		walk_spell(w->f, &w->v, value, sizeof value);
+		line = spec_with(w->f, value, text, sizeof text);
+		snprintf(where, sizeof where, "spec.yaml:%d: %s", line, w->f->key);
+		if (parse(text, &spec, &err) != -EINVAL)
+			fail_msg("%s = %s (%s): accepted", w->f->key, value, w->what);
+		assert_ptr_equal(spec, SENTINEL);
+		if (strncmp(err.msg, where, strlen(where)) != 0)
+			fail_msg("%s = %s: expected \"%s\" to start with \"%s\"", w->f->key, value, err.msg, where);
+		tried++;
+	}
+	assert_true(tried > 40);
+}
+
+/* A spec giving a model key of w's family, with the witness's companions
+ * (cellwalk.h) written out, except the key itself. */
+static void model_spec(const walk_case *w, const char *value, char *text, size_t len)
+{
+	static const struct {
+		emc_family family;
+		const char *key, *value;
+	} companions[] = {
+		{ EMC_FAMILY_CNN, "layers", "1" },    { EMC_FAMILY_CNN, "filters", "1" },
+		{ EMC_FAMILY_RESNET, "width", "1" },  { EMC_FAMILY_RESNET, "blocks", "[1]" },
+		{ EMC_FAMILY_VIT, "dim", "1" },       { EMC_FAMILY_VIT, "heads", "1" },
+		{ EMC_FAMILY_VIT, "mlp_ratio", "1" },
+	};
+	emc_family fam = w->cell.model.family;
+	size_t off = (size_t)snprintf(text, len, HEAD "model:\n  family: %s\n  %s: %s\n", emc_family_name(fam),
+				      w->f->key + 6, value);
+
+	for (size_t i = 0; i < sizeof companions / sizeof companions[0] && off < len; i++)
+		if (companions[i].family == fam && strcmp(companions[i].key, w->f->key + 6) != 0)
+			off += (size_t)snprintf(text + off, len - off, "  %s: %s\n", companions[i].key,
+						companions[i].value);
+}
+
+/* Every value the table accepts at a bound, the spec accepts too, and
+ * builds the same cell the table's witness holds. */
+static void test_table_inside_at_spec(void **state)
+{
+	static walk_case cases[WALK_MAX];
+	int n = walk_cases(cases);
+
+	(void)state;
+	for (int i = 0; i < n; i++) {
+		const walk_case *w = &cases[i];
+		char value[256], text[1024];
+		emc_campaign_spec *spec = NULL;
+		emc_cell_value got;
+		emc_err err = { "" };
+
+		if (!w->inside || strcmp(w->f->key, "model.heads") == 0) /* heads needs its dim */
+			continue;
+		walk_spell(w->f, &w->v, value, sizeof value);
+		spec_with(w->f, value, text, sizeof text);
+		if (strcmp(w->f->key, "budget.max_epochs") == 0 && w->v.i == 0)
+			continue; /* alone it leaves no budget: a rule, tested below */
+		if (strncmp(w->f->key, "model.", 6) == 0 && w->f->families != EMC_FAMILIES_ALL &&
+		    strcmp(w->f->key, "model.activation") != 0)
+			model_spec(w, value, text, sizeof text);
+		if (parse(text, &spec, &err) != 0)
+			fail_msg("%s = %s (%s): refused: %s", w->f->key, value, w->what, err.msg);
+		emc_cell_field_get(w->f, &spec->cells[0], &got);
+		emc_cell_value want = w->v;
+		if (w->f->type == EMC_CELL_LABELS && want.i != EMC_LABELS_NOISY)
+			want.d = 0;
+		if (got.i != want.i || got.u != want.u || memcmp(&got.d, &want.d, sizeof got.d) != 0 ||
+		    got.n != want.n || memcmp(got.items, want.items, sizeof got.items) != 0)
+			fail_msg("%s = %s (%s): the cell holds another value (%lld, %g, %d)\n%s", w->f->key, value, w->what,
+				 (long long)got.i, got.d, got.n, text);
+		assert_int_equal(emc_cell_check(&spec->cells[0], NULL), 0);
+		emc_spec_destroy(&spec);
+	}
+}
+
+static void expect_refused(const char *text, const char *where, const char *what)
+{
+	emc_campaign_spec *spec = SENTINEL;
+	emc_err err = { "" };
+
+	assert_int_equal(parse(text, &spec, &err), -EINVAL);
+	assert_ptr_equal(spec, SENTINEL);
+	if (strncmp(err.msg, where, strlen(where)) != 0)
+		fail_msg("expected \"%s\" to start with \"%s\"", err.msg, where);
+	assert_contains(err.msg, what);
+}
+
+/* The values the spec used to accept and every worker, and the store after
+ * a restart, then refused. Each is now refused at the spec, at its line;
+ * a batch of 2000000 is what the engine can do (a batch above the subset
+ * is the whole subset), so it is accepted everywhere, and the bound is the
+ * largest dataset. */
+static void test_former_mismatches(void **state)
+{
+	emc_campaign_spec *spec;
+	emc_cell_cfg back;
+	uint8_t *buf;
+	size_t len;
+
+	(void)state;
+	expect_refused(HEADM "optimizer:\n  lr: 2e6\n", "spec.yaml:5: optimizer.lr", "(0, 1000000], got '2e6'");
+	expect_refused(HEADM "optimizer:\n  name: adam\n  eps: 2\n", "spec.yaml:6: optimizer.eps",
+		       "(0, 1], got '2'");
+	expect_refused(HEADM "budget:\n  max_seconds: 2e9\n", "spec.yaml:5: budget.max_seconds",
+		       "[0, 1000000000], got '2e9'");
+	expect_refused(HEADM "budget:\n  plateau_epochs: 2000000\n", "spec.yaml:5: budget.plateau_epochs",
+		       "[0, 1000000], got '2000000'");
+	expect_refused(HEADM "budget:\n  eval_every: 2000000\n", "spec.yaml:5: budget.eval_every",
+		       "[1, 1000000], got '2000000'");
+	expect_refused(HEADM "budget:\n  plateau_rel: 5\n", "spec.yaml:5: budget.plateau_rel", "[0, 1), got '5'");
+	expect_refused(HEADM "optimizer:\n  batch: 67108865\n", "spec.yaml:5: optimizer.batch",
+		       "[1, 67108864] or full, got '67108865'");
+	expect_refused(HEADM "optimizer: {batch: [128, 2000000, 67108865]}\n", "spec.yaml:4: optimizer.batch[2]",
+		       "got '67108865'");
+
+	spec = parse_ok(HEADM "optimizer:\n  batch: 2000000\n");
+	assert_int_equal(spec->cells[0].optim.batch, 2000000);
+	assert_int_equal(emc_cell_check(&spec->cells[0], NULL), 0);
+	assert_int_equal(wire_cell_pack(&spec->cells[0], &buf, &len, NULL), 0);
+	assert_int_equal(wire_cell_unpack(buf, len, &back, NULL), 0);
+	assert_memory_equal(&back, &spec->cells[0], sizeof back);
+	free(buf);
+	emc_spec_destroy(&spec);
+}
+
+/* A rule between keys is reported at the first of its keys the spec
+ * gives; one that a default breaks, at the key's section. */
+static void test_rules_at_spec(void **state)
+{
+	(void)state;
+	expect_refused(HEADM "optimizer:\n  momentum: 0\n  nesterov: true\n", "spec.yaml:6: optimizer.nesterov",
+		       "needs optimizer.momentum > 0");
+	expect_refused(HEADM "optimizer:\n  momentum: [0.5, 0]\n  nesterov: true\n", "spec.yaml:6: optimizer.nesterov",
+		       "needs optimizer.momentum > 0");
+	expect_refused(HEADM "optimizer: {schedule: cosine}\nbudget:\n  max_epochs: 0\n  max_seconds: 60\n",
+		       "spec.yaml:4: optimizer.schedule", "only max_seconds");
+	expect_refused(HEADM "optimizer: {schedule: cosine, warmup_epochs: 1000}\n",
+		       "spec.yaml:4: optimizer.warmup_epochs", "1000 epochs of warm-up leave none of the 1000-epoch");
+	expect_refused(HEAD "model:\n  family: cnn\n  filters: 1000000\n", "spec.yaml:5: model.filters",
+		       "2000000 channels");
+	expect_refused(HEAD "model:\n  family: resnet\n  width: 1000000\n", "spec.yaml:5: model.width",
+		       "4000000 channels");
+	expect_refused(HEAD "model:\n  family: vit\n  mlp_ratio: 20000\n", "spec.yaml:5: model.mlp_ratio",
+		       "1280000 wide");
 }
 
 int main(void)
@@ -1100,6 +1284,10 @@ int main(void)
 		cmocka_unit_test(test_too_many_cells),
 		cmocka_unit_test(test_too_large),
 		cmocka_unit_test(test_parse_file),
+		cmocka_unit_test(test_table_bounds_at_spec),
+		cmocka_unit_test(test_table_inside_at_spec),
+		cmocka_unit_test(test_former_mismatches),
+		cmocka_unit_test(test_rules_at_spec),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -317,6 +317,9 @@ int nn_train(const emc_cell_cfg *cfg, const nn_data *data, const nn_hooks *hooks
 	double need;
 	int r;
 
+	r = emc_cell_check(cfg, err); /* the same ranges the spec and the wire enforce */
+	if (r < 0)
+		return r;
 	r = check_data(data, err);
 	if (r < 0)
 		return r;
