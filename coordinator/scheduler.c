@@ -398,7 +398,7 @@ static void campaign_cell_finished(sched *s, campaign_rt *c)
 
 	if (--c->cells_active > 0)
 		return;
-	if (store_campaign_set_state(s->db, c->id, "done", &err) < 0)
+	if (store_campaign_set_state(s->db, c->id, STORE_CAMPAIGN_DONE, &err) < 0)
 		log_error("%s", err.msg);
 	log_info("campaign %s: done", c->name);
 	c->finished = true;
@@ -463,7 +463,7 @@ static void cell_prune(sched *s, cell_rt *cell)
 
 /* Record in the store that the cell is decided: done (its search met the
  * precision) or failed. */
-static void cell_decide(sched *s, cell_rt *cell, const char *state)
+static void cell_decide(sched *s, cell_rt *cell, store_cell_state state)
 {
 	store_cell_update up = { .lo = cell->search.lo,
 				 .hi = cell->search.hi,
@@ -478,7 +478,7 @@ static void cell_decide(sched *s, cell_rt *cell, const char *state)
 		return;
 	}
 	cell->decided = true;
-	if (strcmp(state, "done") == 0)
+	if (state == STORE_CELL_DONE)
 		log_info("cell %" PRId64 ": EMC %s%" PRId64, cell->id, up.full ? ">=" : "", cell->search.lo);
 	else
 		log_warn("cell %" PRId64 ": failed", cell->id);
@@ -516,7 +516,7 @@ static int cell_refill(sched *s, cell_rt *cell, int max_new)
 	if (cell->decided || cell->campaign->paused)
 		return 0;
 	if (search_done(&cell->search)) {
-		cell_decide(s, cell, "done");
+		cell_decide(s, cell, STORE_CELL_DONE);
 		return 0;
 	}
 	for (int i = 0; i < cell->n_probes; i++)
@@ -581,9 +581,9 @@ static void trial_give_up(sched *s, trial_rt *t, const char *error)
 /* The live attempt of t ended without a result that counts. `state` is
  * lost, preempted or failed. The trial goes back to the queue unless its
  * retry budget is spent or the probe became pointless meanwhile. */
-static void trial_lose(sched *s, trial_rt *t, const char *state, const char *why)
+static void trial_lose(sched *s, trial_rt *t, store_attempt_state state, const char *why)
 {
-	bool failed = strcmp(state, "failed") == 0;
+	bool failed = state == STORE_ATTEMPT_FAILED;
 	char error[400];
 	emc_err err;
 
@@ -592,7 +592,7 @@ static void trial_lose(sched *s, trial_rt *t, const char *state, const char *why
 		return;
 	}
 	log_warn("trial %" PRId64 " (cell %" PRId64 ", n=%" PRId64 "): attempt %" PRId64 " %s: %s", t->id,
-		 t->cell->id, t->n, t->attempt_id, state, why);
+		 t->cell->id, t->n, t->attempt_id, store_attempt_state_name(state), why);
 	if (t->worker)
 		t->worker->running--;
 	t->running = false;
@@ -638,7 +638,7 @@ static void worker_remove(sched *s, worker_rt *w, const char *why)
 	trial_rt *t;
 
 	while ((t = running_trial(s, w, false, INT64_MAX)))
-		trial_lose(s, t, "lost", why);
+		trial_lose(s, t, STORE_ATTEMPT_LOST, why);
 	for (int i = 0; i < s->n_workers; i++)
 		if (s->workers[i] == w) {
 			s->workers[i] = s->workers[--s->n_workers];
@@ -697,7 +697,7 @@ static void handle_hello(sched *s, const uint8_t *id, size_t id_len, const Emc__
 			again = false;
 			for (trial_rt *t = s->active; t; t = t->active_next)
 				if (t->running && t->worker == w && !attempt_listed(h, t->attempt_id)) {
-					trial_lose(s, t, "lost", "its worker restarted");
+					trial_lose(s, t, STORE_ATTEMPT_LOST, "its worker restarted");
 					again = true;
 					break;
 				}
@@ -855,7 +855,7 @@ static void handle_result(sched *s, worker_rt *w, const uint8_t *id, size_t id_l
 	Emc__ResultAck ack = EMC__RESULT_ACK__INIT;
 	trial_rt *t = trial_by_attempt(s, (int64_t)r->attempt_id);
 	cell_rt *cell;
-	store_result sr;
+	emc_trial_result sr;
 	store_cell_update up;
 	search_state next;
 	emc_err err;
@@ -880,12 +880,12 @@ static void handle_result(sched *s, worker_rt *w, const uint8_t *id, size_t id_l
 	cell = t->cell;
 	switch (r->outcome) {
 	case EMC__OUTCOME__OUTCOME_PREEMPTED:
-		trial_lose(s, t, "preempted", "its worker drained");
+		trial_lose(s, t, STORE_ATTEMPT_PREEMPTED, "its worker drained");
 		ack.recorded = true;
 		goto ack;
 	case EMC__OUTCOME__OUTCOME_FAILED:
 		if (t->failed < s->cfg.max_failed) {
-			trial_lose(s, t, "failed", r->error && *r->error ? r->error : "no message");
+			trial_lose(s, t, STORE_ATTEMPT_FAILED, r->error && *r->error ? r->error : "no message");
 			ack.recorded = true;
 			goto ack;
 		}
@@ -893,7 +893,7 @@ static void handle_result(sched *s, worker_rt *w, const uint8_t *id, size_t id_l
 	case EMC__OUTCOME__OUTCOME_CANCELLED:
 		if (!t->cancelling) {
 			/* We did not ask: the worker stopped on its own. Run it again. */
-			trial_lose(s, t, "preempted", "cancelled by its worker");
+			trial_lose(s, t, STORE_ATTEMPT_PREEMPTED, "cancelled by its worker");
 			ack.recorded = true;
 			goto ack;
 		}
@@ -947,11 +947,11 @@ static void handle_result(sched *s, worker_rt *w, const uint8_t *id, size_t id_l
 	trial_drop(s, t);
 	if (sr.outcome == EMC_OUTCOME_FAILED) {
 		log_error("cell %" PRId64 ": trial failed: %s", cell->id, sr.error);
-		cell_decide(s, cell, "failed");
+		cell_decide(s, cell, STORE_CELL_FAILED);
 	} else if (!cell->decided) {
 		cell_prune(s, cell);
 		if (search_done(&cell->search))
-			cell_decide(s, cell, "done");
+			cell_decide(s, cell, STORE_CELL_DONE);
 		else if (cell->n_probes == 0)
 			cell_refill(s, cell, 1);
 	}
@@ -1201,7 +1201,7 @@ static int campaign_cancel(sched *s, campaign_rt *c, emc_err *err)
 			send_cancel(s, t->worker->identity, t->worker->identity_len, t->attempt_id);
 		}
 	}
-	if (store_campaign_set_state(s->db, c->id, "cancelled", err) < 0)
+	if (store_campaign_set_state(s->db, c->id, STORE_CAMPAIGN_CANCELLED, err) < 0)
 		return -EIO;
 	/* Its cells stop counting; running probes end as their workers answer. */
 	for (cell_rt *cell = s->cells; cell; cell = cell->next)
@@ -1268,7 +1268,7 @@ void sched_control_message(sched *s, const uint8_t *id, size_t id_len, const uin
 		if (strcmp(verb, "pause") == 0 || strcmp(verb, "resume") == 0) {
 			bool pause = verb[0] == 'p';
 
-			if (store_campaign_set_state(s->db, c->id, pause ? "paused" : "running", &err) < 0) {
+			if (store_campaign_set_state(s->db, c->id, pause ? STORE_CAMPAIGN_PAUSED : STORE_CAMPAIGN_RUNNING, &err) < 0) {
 				control_reply(s, id, id_len, false, err.msg, NULL, 0);
 				break;
 			}
@@ -1309,7 +1309,7 @@ void sched_tick(sched *s)
 	trial_rt *t;
 
 	while ((t = running_trial(s, NULL, true, now)))
-		trial_lose(s, t, "lost",
+		trial_lose(s, t, STORE_ATTEMPT_LOST,
 			   t->orphaned ? "no worker reclaimed it after the coordinator restarted" : "its lease expired");
 	for (int i = s->n_workers - 1; i >= 0; i--)
 		if (now - s->workers[i]->last_seen_ms > s->cfg.lease_ms)
@@ -1335,7 +1335,7 @@ static int load_campaign(void *ctx, const store_campaign_row *row)
 	c->dataset = row->dataset;
 	c->search = row->search;
 	c->n_total = row->n_total;
-	c->paused = strcmp(row->state, "paused") == 0;
+	c->paused = row->state == STORE_CAMPAIGN_PAUSED;
 	memcpy(c->hash, row->dataset_hash, sizeof c->hash);
 	c->next = s->campaigns;
 	s->campaigns = c;
@@ -1363,7 +1363,7 @@ static int load_cell(void *ctx, const store_cell_row *row)
 		free(c);
 		return -ENOMEM;
 	}
-	c->decided = strcmp(row->state, "searching") != 0;
+	c->decided = row->state != STORE_CELL_SEARCHING;
 	c->finished = c->decided;
 	if (!c->finished)
 		camp->cells_active++;
@@ -1391,7 +1391,7 @@ static int load_trial(void *ctx, const store_trial_row *row)
 		return 0;
 	t->lost = row->attempts_lost;
 	t->failed = row->attempts_failed;
-	if (strcmp(row->state, "running") == 0 && row->attempt_id > 0) {
+	if (row->state == STORE_TRIAL_RUNNING && row->attempt_id > 0) {
 		t->running = true;
 		t->orphaned = true;
 		t->attempt_id = row->attempt_id;
@@ -1421,7 +1421,7 @@ static int load_state(sched *s, emc_err *err)
 	}
 	for (campaign_rt *c = s->campaigns; c; c = c->next)
 		if (c->cells_active == 0 && !c->finished) {
-			if (store_campaign_set_state(s->db, c->id, "done", err) < 0)
+			if (store_campaign_set_state(s->db, c->id, STORE_CAMPAIGN_DONE, err) < 0)
 				return -EIO;
 			c->finished = true;
 		}
