@@ -4,10 +4,16 @@
  * the schema and its version, a campaign's cells round-tripping through
  * their stored configuration, the trial/attempt life cycle with its
  * fencing of late and lost results, crash recovery, progress counts,
- * refusal of newer schemas and of writes through a read-only handle, and
- * the status and results reports in every format.
+ * refusal of newer schemas and of writes through a read-only handle, the
+ * state name tables (each against the schema's CHECKs and the SQL sets),
+ * refusal of states the program does not know, the rows of the report
+ * queries, and the status, results and trials reports in every format.
+ *
+ * The tests read the file through SQLite connections of their own: the
+ * store lends its connection to nobody.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -17,6 +23,7 @@
 #include "report.h"
 #include "spec.h"
 #include "store.h"
+#include "store_report.h"
 #include "testutil.h"
 
 #define N_CELLS 3
@@ -931,6 +938,337 @@ static void test_report_status(void **state)
 	free(buf);
 }
 
+
+/* ---- state names ------------------------------------------------------------ */
+
+/* Every value of a state enum round-trips through its name, the names are
+ * distinct, values outside the enum have none, and anything that is not a
+ * name exactly is refused without touching the output. */
+#define CHECK_NAMES(kind, COUNT)                                                          \
+	do {                                                                              \
+		for (int i_ = 0; i_ < (COUNT); i_++) {                                    \
+			store_##kind##_state v_ = (store_##kind##_state)(COUNT);          \
+			const char *n_ = store_##kind##_state_name((store_##kind##_state)i_); \
+			char upper_[32];                                                  \
+                                                                                          \
+			assert_non_null(n_);                                              \
+			assert_int_equal(store_##kind##_state_parse(n_, &v_), 0);         \
+			assert_int_equal(v_, i_);                                         \
+			for (int j_ = 0; j_ < i_; j_++)                                   \
+				assert_string_not_equal(n_, store_##kind##_state_name(    \
+								(store_##kind##_state)j_)); \
+			snprintf(upper_, sizeof upper_, "%s", n_);                        \
+			upper_[0] = (char)(upper_[0] - 'a' + 'A');                        \
+			assert_int_equal(store_##kind##_state_parse(upper_, &v_), -EINVAL); \
+			snprintf(upper_, sizeof upper_, "%s ", n_);                       \
+			assert_int_equal(store_##kind##_state_parse(upper_, &v_), -EINVAL); \
+			assert_int_equal(v_, i_);                                         \
+		}                                                                         \
+		assert_null(store_##kind##_state_name((store_##kind##_state)(COUNT)));    \
+		assert_null(store_##kind##_state_name((store_##kind##_state)-1));         \
+		{                                                                         \
+			store_##kind##_state v_ = (store_##kind##_state)0;                \
+			assert_int_equal(store_##kind##_state_parse("bogus", &v_), -EINVAL); \
+			assert_int_equal(store_##kind##_state_parse("", &v_), -EINVAL);   \
+			assert_int_equal(store_##kind##_state_parse(NULL, &v_), -EINVAL); \
+		}                                                                         \
+	} while (0)
+
+/* The schema's CHECK of `table`.state accepts exactly the names of a table:
+ * every name, and not '' (the opener of the SQL sets) nor a near miss. */
+static void check_schema_names(fixture *f, const char *table, const char *const *names, int count)
+{
+	char sql[256];
+
+	for (int i = 0; i < count; i++) {
+		snprintf(sql, sizeof sql, "SAVEPOINT x; UPDATE %s SET state = '%s'; ROLLBACK TO x", table, names[i]);
+		assert_int_equal(sql_exec(f->path, sql), SQLITE_OK);
+	}
+	snprintf(sql, sizeof sql, "UPDATE %s SET state = ''", table);
+	assert_int_equal(sql_exec(f->path, sql) & 0xff, SQLITE_CONSTRAINT);
+	snprintf(sql, sizeof sql, "UPDATE %s SET state = '%sx'", table, names[0]);
+	assert_int_equal(sql_exec(f->path, sql) & 0xff, SQLITE_CONSTRAINT);
+}
+
+static void test_state_names(void **state)
+{
+	fixture *f = *state;
+	const char *names[8];
+	int64_t t, a;
+	emc_err err = { "" };
+
+	CHECK_NAMES(campaign, STORE_CAMPAIGN_STATE_COUNT);
+	CHECK_NAMES(cell, STORE_CELL_STATE_COUNT);
+	CHECK_NAMES(trial, STORE_TRIAL_STATE_COUNT);
+	CHECK_NAMES(attempt, STORE_ATTEMPT_STATE_COUNT);
+
+	/* the tables are the schema's: one row of each kind, every name tried */
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 16, &t, &err), 0);
+	assert_int_equal(store_attempt_start(f->s, t, 0, 1000, &a, &err), 0);
+	for (int i = 0; i < STORE_CAMPAIGN_STATE_COUNT; i++)
+		names[i] = store_campaign_state_name((store_campaign_state)i);
+	check_schema_names(f, "campaigns", names, STORE_CAMPAIGN_STATE_COUNT);
+	for (int i = 0; i < STORE_CELL_STATE_COUNT; i++)
+		names[i] = store_cell_state_name((store_cell_state)i);
+	check_schema_names(f, "cells", names, STORE_CELL_STATE_COUNT);
+	for (int i = 0; i < STORE_TRIAL_STATE_COUNT; i++)
+		names[i] = store_trial_state_name((store_trial_state)i);
+	check_schema_names(f, "trials", names, STORE_TRIAL_STATE_COUNT);
+	for (int i = 0; i < STORE_ATTEMPT_STATE_COUNT; i++)
+		names[i] = store_attempt_state_name((store_attempt_state)i);
+	check_schema_names(f, "attempts", names, STORE_ATTEMPT_STATE_COUNT);
+}
+
+/* The sets the SQL tests are the sets the C predicates say: one trial in
+ * each state, counted by the store's SQL, against the C definition. */
+static void test_state_sets(void **state)
+{
+	fixture *f = *state;
+	emc_err err = { "" };
+	store_counts c;
+	int64_t t, terminal = 0, decided = 0;
+	char sql[256];
+
+	for (int i = 0; i < STORE_TRIAL_STATE_COUNT; i++) {
+		assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 100 + i, &t, &err), 0);
+		snprintf(sql, sizeof sql, "UPDATE trials SET state = '%s' WHERE id = %lld",
+			 store_trial_state_name((store_trial_state)i), (long long)t);
+		assert_int_equal(sql_exec(f->path, sql), SQLITE_OK);
+		terminal += store_trial_state_terminal((store_trial_state)i);
+	}
+	for (int i = 0; i < N_CELLS; i++) {
+		store_cell_state cs = (store_cell_state)(i % STORE_CELL_STATE_COUNT);
+
+		assert_int_equal(store_cell_set(f->s, f->cell_ids[i], NULL, cs, &err), 0);
+		decided += store_cell_state_decided(cs);
+	}
+	assert_int_equal(store_counts_get(f->s, f->campaign_id, &c, &err), 0);
+	assert_int_equal(c.trials_done, terminal);
+	assert_int_equal(c.trials_pending, 1);
+	assert_int_equal(c.trials_running, 1);
+	assert_int_equal(c.cells_done, decided);
+	assert_int_equal(terminal, 4);
+	assert_int_equal(decided, 2);
+	assert_true(store_campaign_state_active(STORE_CAMPAIGN_PAUSED));
+	assert_false(store_campaign_state_active(STORE_CAMPAIGN_CANCELLED));
+	assert_true(store_attempt_state_ended(STORE_ATTEMPT_PREEMPTED));
+	assert_false(store_attempt_state_ended(STORE_ATTEMPT_DONE));
+	assert_false(store_trial_state_terminal(STORE_TRIAL_STATE_COUNT));
+	/* only an ending state ends an attempt */
+	assert_int_equal(store_attempt_end(f->s, 1, STORE_ATTEMPT_DONE, &err), -EINVAL);
+	assert_int_equal(store_attempt_end(f->s, 1, STORE_ATTEMPT_RUNNING, &err), -EINVAL);
+}
+
+static int count_cells(void *ctx, const store_cell_row *c)
+{
+	(void)c;
+	++*(int *)ctx;
+	return 0;
+}
+
+/* A state the program does not know, written behind its back, is refused
+ * where it is read, naming the table and the value. */
+static void test_unknown_state_refused(void **state)
+{
+	fixture *f = *state;
+	emc_err err = { "" };
+	int n = 0;
+
+	assert_int_equal(sql_exec(f->path, "PRAGMA ignore_check_constraints = 1;"
+					   " UPDATE cells SET state = 'serching' WHERE idx = 1"),
+			 SQLITE_OK);
+	assert_int_equal(store_load_active(f->s, NULL, count_cells, NULL, &n, &err), -EIO);
+	assert_contains(err.msg, "cells");
+	assert_contains(err.msg, "'serching'");
+	assert_int_equal(n, 1); /* the cell before it, and nothing after */
+	err.msg[0] = '\0';
+	assert_int_equal(store_report_status(f->s, NULL, NULL, NULL, NULL, &err), -EIO);
+	assert_contains(err.msg, "'serching'");
+
+	assert_int_equal(sql_exec(f->path, "PRAGMA ignore_check_constraints = 1;"
+					   " UPDATE campaigns SET state = 'Running'"),
+			 SQLITE_OK);
+	err.msg[0] = '\0';
+	assert_int_equal(store_load_active(f->s, NULL, NULL, NULL, NULL, &err), 0); /* no walk asked for */
+	assert_int_equal(store_report_status(f->s, NULL, NULL, NULL, NULL, &err), -EIO);
+	assert_contains(err.msg, "campaigns");
+	assert_contains(err.msg, "'Running'");
+}
+
+/* ---- the report queries ------------------------------------------------------ */
+
+typedef struct report_rows {
+	store_status_campaign campaign;
+	int n_campaigns;
+	store_status_cell cells[N_CELLS];
+	int n_cells;
+	store_results_row results[N_CELLS];
+	int n_results;
+	int64_t trial_n[8];
+	store_trial_state trial_state[8];
+	emc_stop_reason trial_reason[8];
+	double trial_hmax[8];
+	int n_trials;
+} report_rows;
+
+static int rows_campaign(void *ctx, const store_status_campaign *c)
+{
+	report_rows *r = ctx;
+
+	r->campaign = *c;
+	r->campaign.name = NULL; /* borrowed */
+	r->n_campaigns++;
+	return 0;
+}
+
+static int rows_cell(void *ctx, const store_status_cell *c)
+{
+	report_rows *r = ctx;
+
+	assert_true(r->n_cells < N_CELLS);
+	r->cells[r->n_cells] = *c;
+	r->cells[r->n_cells].model = r->cells[r->n_cells].activation = NULL; /* borrowed */
+	r->cells[r->n_cells].optimizer = r->cells[r->n_cells].labels = NULL;
+	r->n_cells++;
+	return 0;
+}
+
+static int rows_result(void *ctx, const store_results_row *row)
+{
+	report_rows *r = ctx;
+
+	assert_true(r->n_results < N_CELLS);
+	assert_string_equal(row->campaign, "mnist, \"small\"");
+	assert_string_equal(row->dataset, "fashion-mnist/train");
+	assert_string_equal(row->labels, row->cell == 1 ? "random" : "true");
+	assert_string_equal(row->inputs, "true");
+	r->results[r->n_results] = *row;
+	/* strings are borrowed: not kept past the callback */
+	r->results[r->n_results].campaign = r->results[r->n_results].dataset = NULL;
+	r->results[r->n_results].model = r->results[r->n_results].labels = NULL;
+	r->results[r->n_results].activation = r->results[r->n_results].optimizer = NULL;
+	r->results[r->n_results].inputs = NULL;
+	r->n_results++;
+	return 0;
+}
+
+static int rows_trial(void *ctx, const store_trials_row *t)
+{
+	report_rows *r = ctx;
+
+	assert_true(r->n_trials < 8);
+	assert_int_equal(t->cell, 2);
+	r->trial_n[r->n_trials] = t->n;
+	r->trial_state[r->n_trials] = t->state;
+	r->trial_reason[r->n_trials] = t->reason;
+	r->trial_hmax[r->n_trials] = t->hessian_max;
+	r->n_trials++;
+	return 0;
+}
+
+static int rows_stop(void *ctx, const store_results_row *row)
+{
+	(void)ctx;
+	(void)row;
+	return -ECANCELED;
+}
+
+/* fill_results' campaign, as rows: counts per state, brackets, the EMC's
+ * inputs (done, full, unconverged), the certificate, the trials of a cell. */
+static void test_report_rows(void **state)
+{
+	fixture *f = *state;
+	emc_err err = { "" };
+	report_rows r = { .n_campaigns = 0 };
+	const store_results_row *c0, *c1, *c2;
+
+	fill_results(f);
+	/* two running trials too, so that every count differs from the others */
+	for (int64_t n = 20; n <= 21; n++) {
+		int64_t t, a;
+
+		assert_int_equal(store_trial_insert(f->s, f->cell_ids[2], n, &t, &err), 0);
+		assert_int_equal(store_attempt_start(f->s, t, 0, 1000, &a, &err), 0);
+	}
+	assert_int_equal(store_report_status(f->s, NULL, rows_campaign, rows_cell, &r, &err), 1);
+	assert_int_equal(r.campaign.id, f->campaign_id);
+	assert_int_equal(r.campaign.state, STORE_CAMPAIGN_RUNNING);
+	assert_int_equal(r.campaign.cells, 3);
+	assert_int_equal(r.campaign.cells_decided, 2);
+	assert_int_equal(r.campaign.trials_done, 6);
+	assert_int_equal(r.campaign.trials_running, 2);
+	assert_int_equal(r.campaign.trials_pending, 1);
+	assert_int_equal(r.n_cells, 3);
+	assert_int_equal(r.cells[0].state, STORE_CELL_DONE);
+	assert_int_equal(r.cells[0].lo, 24);
+	assert_int_equal(r.cells[0].hi, 25);
+	assert_int_equal(r.cells[0].trials_done, 3);
+	assert_int_equal(r.cells[1].lo, 100);
+	assert_int_equal(r.cells[1].hi, 0);
+	assert_int_equal(r.cells[2].state, STORE_CELL_SEARCHING);
+	assert_int_equal(r.cells[2].trials_done, 2);
+	assert_int_equal(r.cells[2].trials_running, 2);
+	assert_int_equal(r.cells[2].trials_pending, 1);
+	assert_true(r.cells[2].seed == UINT64_MAX - 5);
+	/* a named campaign that is not there is no campaign */
+	assert_int_equal(store_report_status(f->s, "nope", rows_campaign, rows_cell, &r, &err), 0);
+
+	assert_int_equal(store_report_results(f->s, "mnist, \"small\"", rows_result, &r, &err), 3);
+	c0 = &r.results[0], c1 = &r.results[1], c2 = &r.results[2];
+	assert_int_equal(c0->state, STORE_CELL_DONE);
+	assert_true(c0->unconverged); /* its no-fit at 25 stopped on the budget */
+	assert_false(c0->full);
+	assert_int_equal(c0->trials, 3);
+	assert_true(c0->train_seconds == 6.75);
+	assert_true(isnan(c0->lambda_min)); /* no certificate at lo = 24 */
+	assert_true(c0->has_params);
+	assert_int_equal(c0->params, 784 * 8 + 8 + 8 * 10 + 10);
+	assert_int_equal(c1->state, STORE_CELL_DONE);
+	assert_true(c1->full);
+	assert_false(c1->unconverged);
+	assert_true(c1->lambda_min == -0.00125 && c1->lambda_max == 42.5);
+	assert_int_equal(c2->state, STORE_CELL_SEARCHING);
+	assert_false(c2->unconverged); /* its no-fit at 40 was a plateau */
+	assert_int_equal(c2->lo, 16);
+	assert_int_equal(c2->hi, 40);
+	assert_int_equal(c2->trials, 2); /* the running and pending ones do not count */
+	assert_true(c2->train_seconds == 0.75);
+	assert_int_equal(store_report_results(f->s, "nope", rows_result, &r, &err), -ENOENT);
+	assert_int_equal(store_report_results(f->s, NULL, rows_stop, &r, &err), -ECANCELED);
+
+	assert_int_equal(store_report_trials(f->s, "mnist, \"small\"", 2, rows_trial, &r, &err), 5);
+	assert_int_equal(r.n_trials, 5);
+	assert_int_equal(r.trial_n[0], 16);
+	assert_int_equal(r.trial_state[0], STORE_TRIAL_FIT);
+	assert_int_equal(r.trial_reason[0], EMC_STOP_FIT);
+	assert_int_equal(r.trial_n[1], 20);
+	assert_int_equal(r.trial_state[1], STORE_TRIAL_RUNNING);
+	assert_int_equal(r.trial_reason[1], EMC_STOP_NONE);
+	assert_int_equal(r.trial_n[2], 21);
+	assert_int_equal(r.trial_state[3], STORE_TRIAL_PENDING); /* n = 32 */
+	assert_int_equal(r.trial_n[4], 40);
+	assert_int_equal(r.trial_state[4], STORE_TRIAL_NO_FIT);
+	assert_int_equal(r.trial_reason[4], EMC_STOP_PLATEAU);
+	assert_true(isnan(r.trial_hmax[4]));
+	assert_int_equal(store_report_trials(f->s, "nope", -1, rows_trial, &r, &err), -ENOENT);
+}
+
+static void test_format_double(void **state)
+{
+	char buf[400];
+
+	(void)state;
+	/* SQLite's printf rounds in decimal, the C library the binary value */
+	store_format_double(buf, sizeof buf, "%.2f", 0.125);
+	assert_string_equal(buf, "0.13");
+	store_format_double(buf, sizeof buf, "%!0.15g", 1.0);
+	assert_string_equal(buf, "1.0");
+	store_format_double(buf, sizeof buf, "%.2f", 1e300); /* wide: SQLite needs its own scratch */
+	assert_int_equal(strlen(buf), 304);
+	store_format_double(buf, 5, "%.2f", 1234.5);
+	assert_string_equal(buf, "1234");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -949,6 +1287,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_report_trials, setup, teardown),
 		cmocka_unit_test(test_report_empty),
 		cmocka_unit_test_setup_teardown(test_report_status, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_sets, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unknown_state_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_report_rows, setup, teardown),
+		cmocka_unit_test(test_format_double),
 	};
 
 	sqlite3_auto_extension((void (*)(void))note_connection);
