@@ -107,8 +107,8 @@ int store_report_trials(store *s, const char *campaign, int cell, store_trials_f
 /* Format one double with a printf conversion (fmt, e.g. "%.2f") by SQLite's
  * printf, the one behind the database's own printf() and json_object():
  * it rounds in decimal (0.125 with "%.2f" is 0.13, where the C library
- * gives 0.12), and "%!0.15g" is how json_object() writes a REAL. Reports
- * that SQL used to format read the same through this. */
+ * gives 0.12), and "%!0.15g" is how json_object() writes a REAL. So a
+ * report prints a number exactly as a query of the database would. */
 void store_format_double(char *buf, size_t size, const char *fmt, double v);
 
 #endif
