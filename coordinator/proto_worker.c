@@ -167,7 +167,7 @@ static void on_heartbeat(sched *s, outbox *o, const sched_peer *from, const Emc_
 
 static void result_from_pb(const Emc__Result *pb, sched_result *ret)
 {
-	store_result *r = &ret->r;
+	emc_trial_result *r = &ret->r;
 
 	memset(ret, 0, sizeof *ret);
 	ret->attempt_id = (int64_t)pb->attempt_id;

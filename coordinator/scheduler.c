@@ -128,15 +128,6 @@ struct sched {
 	int64_t results_fenced;
 };
 
-/* How an attempt ended without a result that counts; the names are the
- * store's attempt states. */
-typedef enum attempt_end { END_LOST = 0, END_PREEMPTED, END_FAILED } attempt_end;
-static const char *const end_state[] = {
-	[END_LOST] = "lost",
-	[END_PREEMPTED] = "preempted",
-	[END_FAILED] = "failed",
-};
-
 static void send_cancel(sched *s, const worker_rt *w, int64_t attempt_id)
 {
 	s->out.cancel(s->out_ctx, &w->peer, attempt_id);
@@ -326,7 +317,7 @@ static void campaign_cell_finished(sched *s, campaign_rt *c)
 
 	if (--c->cells_active > 0)
 		return;
-	if (store_campaign_set_state(s->db, c->id, "done", &err) < 0)
+	if (store_campaign_set_state(s->db, c->id, STORE_CAMPAIGN_DONE, &err) < 0)
 		log_error("%s", err.msg);
 	log_info("campaign %s: done", c->name);
 	c->finished = true;
@@ -401,7 +392,7 @@ static void cell_decide(sched *s, cell_rt *cell, bool failed)
 
 	if (cell->decided)
 		return;
-	if (store_cell_set(s->db, cell->id, &up, failed ? "failed" : "done", &err) < 0) {
+	if (store_cell_set(s->db, cell->id, &up, failed ? STORE_CELL_FAILED : STORE_CELL_DONE, &err) < 0) {
 		log_error("%s", err.msg);
 		return;
 	}
@@ -509,19 +500,18 @@ static void trial_give_up(sched *s, trial_rt *t, const char *error)
 /* The live attempt of t ended without a result that counts. The trial
  * goes back to the queue unless its retry budget is spent or the probe
  * became pointless meanwhile. */
-static void trial_lose(sched *s, trial_rt *t, attempt_end how, const char *why)
+static void trial_lose(sched *s, trial_rt *t, store_attempt_state how, const char *why)
 {
-	const char *state = end_state[how];
-	bool failed = how == END_FAILED;
+	bool failed = how == STORE_ATTEMPT_FAILED;
 	char error[400];
 	emc_err err;
 
-	if (store_attempt_end(s->db, t->attempt_id, state, &err) < 0) {
+	if (store_attempt_end(s->db, t->attempt_id, how, &err) < 0) {
 		log_error("%s", err.msg);
 		return;
 	}
 	log_warn("trial %" PRId64 " (cell %" PRId64 ", n=%" PRId64 "): attempt %" PRId64 " %s: %s", t->id,
-		 t->cell->id, t->n, t->attempt_id, state, why);
+		 t->cell->id, t->n, t->attempt_id, store_attempt_state_name(how), why);
 	if (t->worker)
 		t->worker->running--;
 	t->running = false;
@@ -567,7 +557,7 @@ static void worker_remove(sched *s, worker_rt *w, const char *why)
 	trial_rt *t;
 
 	while ((t = running_trial(s, w, false, INT64_MAX)))
-		trial_lose(s, t, END_LOST, why);
+		trial_lose(s, t, STORE_ATTEMPT_LOST, why);
 	for (int i = 0; i < s->n_workers; i++)
 		if (s->workers[i] == w) {
 			s->workers[i] = s->workers[--s->n_workers];
@@ -621,7 +611,7 @@ static int worker_join(sched *s, const sched_peer *peer, const sched_hello *h, w
 		again = false;
 		for (trial_rt *t = s->active; t; t = t->active_next)
 			if (t->running && t->worker == w && !attempt_listed(h, t->attempt_id)) {
-				trial_lose(s, t, END_LOST, "its worker restarted");
+				trial_lose(s, t, STORE_ATTEMPT_LOST, "its worker restarted");
 				again = true;
 				break;
 			}
@@ -875,18 +865,18 @@ static int result_retry(sched *s, trial_rt *t, const sched_result *r)
 {
 	switch (r->r.outcome) {
 	case EMC_OUTCOME_PREEMPTED:
-		trial_lose(s, t, END_PREEMPTED, "its worker drained");
+		trial_lose(s, t, STORE_ATTEMPT_PREEMPTED, "its worker drained");
 		return 1;
 	case EMC_OUTCOME_FAILED:
 		if (t->failed < s->cfg.max_failed) {
-			trial_lose(s, t, END_FAILED, r->r.error[0] ? r->r.error : "no message");
+			trial_lose(s, t, STORE_ATTEMPT_FAILED, r->r.error[0] ? r->r.error : "no message");
 			return 1;
 		}
 		return 0;
 	case EMC_OUTCOME_CANCELLED:
 		if (!t->cancelling) {
 			/* We did not ask: the worker stopped on its own. Run it again. */
-			trial_lose(s, t, END_PREEMPTED, "cancelled by its worker");
+			trial_lose(s, t, STORE_ATTEMPT_PREEMPTED, "cancelled by its worker");
 			return 1;
 		}
 		return 0;
@@ -902,7 +892,7 @@ static int result_retry(sched *s, trial_rt *t, const sched_result *r)
 
 /* After a recorded result: decide the cell, prune what became pointless,
  * or give the cell its next probe. */
-static void cell_after_result(sched *s, cell_rt *cell, const store_result *sr)
+static void cell_after_result(sched *s, cell_rt *cell, const emc_trial_result *sr)
 {
 	if (sr->outcome == EMC_OUTCOME_FAILED) {
 		log_error("cell %" PRId64 ": trial failed: %s", cell->id, sr->error);
@@ -919,7 +909,7 @@ static void cell_after_result(sched *s, cell_rt *cell, const store_result *sr)
 
 /* Record a terminal result of t's live attempt with the cell's new search
  * state in one transaction. Returns whether the store took it. */
-static bool result_record(sched *s, trial_rt *t, worker_rt *w, const store_result *sr)
+static bool result_record(sched *s, trial_rt *t, worker_rt *w, const emc_trial_result *sr)
 {
 	cell_rt *cell = t->cell;
 	store_cell_update up;
@@ -1037,7 +1027,7 @@ static int campaign_cancel(sched *s, campaign_rt *c, emc_err *err)
 			send_cancel(s, t->worker, t->attempt_id);
 		}
 	}
-	if (store_campaign_set_state(s->db, c->id, "cancelled", err) < 0)
+	if (store_campaign_set_state(s->db, c->id, STORE_CAMPAIGN_CANCELLED, err) < 0)
 		return -EIO;
 	/* Its cells stop counting; running probes end as their workers answer. */
 	for (cell_rt *cell = s->cells; cell; cell = cell->next)
@@ -1054,7 +1044,7 @@ static int campaign_cancel(sched *s, campaign_rt *c, emc_err *err)
 
 static int campaign_pause(sched *s, campaign_rt *c, bool pause, emc_err *err)
 {
-	if (store_campaign_set_state(s->db, c->id, pause ? "paused" : "running", err) < 0)
+	if (store_campaign_set_state(s->db, c->id, pause ? STORE_CAMPAIGN_PAUSED : STORE_CAMPAIGN_RUNNING, err) < 0)
 		return -EIO;
 	c->paused = pause;
 	log_info("campaign %s: %s", c->name, pause ? "paused" : "resumed");
@@ -1086,7 +1076,7 @@ void sched_tick(sched *s)
 	trial_rt *t;
 
 	while ((t = running_trial(s, NULL, true, now)))
-		trial_lose(s, t, END_LOST,
+		trial_lose(s, t, STORE_ATTEMPT_LOST,
 			   t->orphaned ? "no worker reclaimed it after the coordinator restarted" : "its lease expired");
 	for (int i = s->n_workers - 1; i >= 0; i--)
 		if (now - s->workers[i]->last_seen_ms > s->cfg.lease_ms)
@@ -1112,7 +1102,7 @@ static int load_campaign(void *ctx, const store_campaign_row *row)
 	c->dataset = row->dataset;
 	c->search = row->search;
 	c->n_total = row->n_total;
-	c->paused = strcmp(row->state, "paused") == 0;
+	c->paused = row->state == STORE_CAMPAIGN_PAUSED;
 	memcpy(c->hash, row->dataset_hash, sizeof c->hash);
 	c->next = s->campaigns;
 	s->campaigns = c;
@@ -1140,7 +1130,7 @@ static int load_cell(void *ctx, const store_cell_row *row)
 		free(c);
 		return -ENOMEM;
 	}
-	c->decided = strcmp(row->state, "searching") != 0;
+	c->decided = row->state != STORE_CELL_SEARCHING;
 	c->finished = c->decided;
 	if (!c->finished)
 		camp->cells_active++;
@@ -1168,7 +1158,7 @@ static int load_trial(void *ctx, const store_trial_row *row)
 		return 0;
 	t->lost = row->attempts_lost;
 	t->failed = row->attempts_failed;
-	if (strcmp(row->state, "running") == 0 && row->attempt_id > 0) {
+	if (row->state == STORE_TRIAL_RUNNING && row->attempt_id > 0) {
 		t->running = true;
 		t->orphaned = true;
 		t->attempt_id = row->attempt_id;
@@ -1198,7 +1188,7 @@ static int load_state(sched *s, emc_err *err)
 	}
 	for (campaign_rt *c = s->campaigns; c; c = c->next)
 		if (c->cells_active == 0 && !c->finished) {
-			if (store_campaign_set_state(s->db, c->id, "done", err) < 0)
+			if (store_campaign_set_state(s->db, c->id, STORE_CAMPAIGN_DONE, err) < 0)
 				return -EIO;
 			c->finished = true;
 		}

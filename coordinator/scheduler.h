@@ -121,7 +121,7 @@ int sched_worker_heartbeat(sched *s, const sched_peer *peer, const sched_heartbe
 
 typedef struct sched_result {
 	int64_t attempt_id, trial_id;
-	store_result r; /* outcome, reason, measurements, error */
+	emc_trial_result r; /* outcome, reason, measurements, error */
 } sched_result;
 
 /* A result. Counts only if it names its trial's live attempt and comes

@@ -1,4 +1,5 @@
-/* store.c — the campaign database: every line of emc's SQL lives here.
+/* store.c — the campaign database: every line of emc's SQL lives here and
+ * in store_report.c (the read-only queries behind emcctl's reports).
  *
  * One process writes (emc-coordinator); any number read (emcctl), while the
  * writer runs or after it died. WAL journaling lets those readers see the
@@ -17,6 +18,11 @@
  *     result is refused with -EALREADY and changes nothing;
  *   - every write function is one BEGIN IMMEDIATE … COMMIT, rolled back on
  *     any error, so a crash leaves either all of a change or none of it.
+ *
+ * States are the enums of store_state.h; the names they are stored as, and
+ * every set of them the SQL below tests (SQL_TRIAL_TERMINAL, ...), come
+ * from its lists through store_priv.h. A state read back that is not in
+ * its table is refused as corrupt, never defaulted.
  *
  * Statements are prepared lazily, once, and reset after every use. The
  * workload is small (a few writes per finished trial), so clarity wins
@@ -37,20 +43,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sqlite3.h>
-
 #include "log.h"
+#include "store_priv.h"
 #include "wire.h"
 
 #define BUSY_TIMEOUT_MS 5000
 
-#define ACTIVE_CAMPAIGN "('running', 'paused')"
-#define TERMINAL_TRIAL "('fit', 'no_fit', 'failed', 'cancelled')"
-
 /* Trial and attempt ids are AUTOINCREMENT, never reused: an Assign can
  * leave the coordinator before the commit that records its attempt, and an
  * id handed out by a transaction that then died must not come back as
- * another trial's attempt. */
+ * another trial's attempt.
+ *
+ * The schema is the file format of version 1, written out as it was: its
+ * CHECKs list the names of store_state.h, and a test holds the two equal.
+ * The dataset_name .. dataset_labels columns are no longer written (the
+ * dataset_ref blob holds the whole reference) but stay, so that files
+ * written before keep their schema; reports still fall back on
+ * dataset_name for those. */
 static const char schema_sql[] =
 	"CREATE TABLE campaigns ("
 	" id INTEGER PRIMARY KEY,"
@@ -152,57 +161,65 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_RELEASE] = "RELEASE op",
 	[ST_ROLLBACK_TO] = "ROLLBACK TO op",
 	[ST_CAMPAIGN_FIND] = "SELECT id, spec_hash FROM campaigns WHERE name = ?1",
-	[ST_CAMPAIGN_INSERT] = "INSERT INTO campaigns (name, state, spec_text, spec_hash, dataset_name,"
-			       " dataset_format, dataset_split, dataset_images, dataset_labels, dataset_desc,"
+	[ST_CAMPAIGN_INSERT] = "INSERT INTO campaigns (name, state, spec_text, spec_hash, dataset_desc,"
 			       " n_total, channels, height, width, classes, search_start, search_precision,"
 			       " search_max_n, created_at, dataset_ref, dataset_hash)"
-			       " VALUES (?1, 'running', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
-			       " ?15, ?16, ?17, ?18, ?19, ?20)",
+			       " VALUES (?1, " SQL_STATE(CAMPAIGN, RUNNING) ", ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+			       " ?10, ?11, ?12, ?13, ?14, ?15)",
 	[ST_CELL_INSERT] = "INSERT INTO cells (campaign_id, idx, model, family, activation, optimizer, lr, batch,"
 			   " labels, seed, params, config, inputs, classes, state, lo, hi, full)"
-			   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 'searching', 0, 0, 0)",
-	[ST_LOAD_CAMPAIGNS] = "SELECT id, name, state, dataset_name, dataset_format, dataset_split,"
-			      " dataset_images, dataset_labels, search_start, search_precision, search_max_n,"
+			   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
+			   SQL_STATE(CELL, SEARCHING) ", 0, 0, 0)",
+	[ST_LOAD_CAMPAIGNS] = "SELECT id, name, state, search_start, search_precision, search_max_n,"
 			      " n_total, channels, height, width, classes, dataset_ref, dataset_hash"
-			      " FROM campaigns WHERE state IN " ACTIVE_CAMPAIGN " ORDER BY id",
+			      " FROM campaigns WHERE state IN " SQL_CAMPAIGN_ACTIVE " ORDER BY id",
 	[ST_LOAD_CELLS] = "SELECT ce.id, ce.campaign_id, ce.idx, ce.config, ce.state, ce.lo, ce.hi"
 			  " FROM cells ce JOIN campaigns c ON c.id = ce.campaign_id"
-			  " WHERE c.state IN " ACTIVE_CAMPAIGN " ORDER BY ce.campaign_id, ce.idx",
+			  " WHERE c.state IN " SQL_CAMPAIGN_ACTIVE " ORDER BY ce.campaign_id, ce.idx",
 	[ST_LOAD_TRIALS] = "SELECT t.id, t.cell_id, t.n, t.state,"
-			   " (SELECT a.id FROM attempts a WHERE a.trial_id = t.id AND a.state = 'running'),"
+			   " (SELECT a.id FROM attempts a WHERE a.trial_id = t.id"
+			   "  AND a.state = " SQL_STATE(ATTEMPT, RUNNING) "),"
+			   " (SELECT count(*) FROM attempts a WHERE a.trial_id = t.id AND a.state IN " SQL_ATTEMPT_LOST "),"
 			   " (SELECT count(*) FROM attempts a WHERE a.trial_id = t.id"
-			   "  AND a.state IN ('lost', 'preempted')),"
-			   " (SELECT count(*) FROM attempts a WHERE a.trial_id = t.id AND a.state = 'failed')"
+			   "  AND a.state = " SQL_STATE(ATTEMPT, FAILED) ")"
 			   " FROM trials t JOIN cells ce ON ce.id = t.cell_id JOIN campaigns c ON c.id = ce.campaign_id"
-			   " WHERE c.state IN " ACTIVE_CAMPAIGN " AND t.state IN ('pending', 'running')"
+			   " WHERE c.state IN " SQL_CAMPAIGN_ACTIVE " AND t.state IN " SQL_TRIAL_OPEN
 			   " ORDER BY t.id",
-	[ST_RECOVER_ATTEMPTS] = "UPDATE attempts SET state = 'lost', finished_at = ?1 WHERE state = 'running'",
-	[ST_RECOVER_TRIALS] = "UPDATE trials SET state = 'pending' WHERE state = 'running'",
-	[ST_TRIAL_INSERT] = "INSERT INTO trials (cell_id, n, state, created_at) VALUES (?1, ?2, 'pending', ?3)"
+	[ST_RECOVER_ATTEMPTS] = "UPDATE attempts SET state = " SQL_STATE(ATTEMPT, LOST) ", finished_at = ?1"
+				" WHERE state = " SQL_STATE(ATTEMPT, RUNNING),
+	[ST_RECOVER_TRIALS] = "UPDATE trials SET state = " SQL_STATE(TRIAL, PENDING)
+			      " WHERE state = " SQL_STATE(TRIAL, RUNNING),
+	[ST_TRIAL_INSERT] = "INSERT INTO trials (cell_id, n, state, created_at)"
+			    " VALUES (?1, ?2, " SQL_STATE(TRIAL, PENDING) ", ?3)"
 			    " ON CONFLICT (cell_id, n) DO NOTHING",
-	[ST_TRIAL_REVIVE] = "UPDATE trials SET state = 'pending', reason = NULL, error = NULL, finished_at = NULL"
-			    " WHERE cell_id = ?1 AND n = ?2 AND state = 'cancelled'",
+	[ST_TRIAL_REVIVE] = "UPDATE trials SET state = " SQL_STATE(TRIAL, PENDING) ", reason = NULL, error = NULL,"
+			    " finished_at = NULL WHERE cell_id = ?1 AND n = ?2 AND state = " SQL_STATE(TRIAL, CANCELLED),
 	[ST_TRIAL_FIND] = "SELECT id FROM trials WHERE cell_id = ?1 AND n = ?2",
 	[ST_TRIAL_GET] = "SELECT state, attempts, cell_id FROM trials WHERE id = ?1",
-	[ST_TRIAL_START] = "UPDATE trials SET state = 'running', attempts = ?2 WHERE id = ?1 AND state = 'pending'",
+	[ST_TRIAL_START] = "UPDATE trials SET state = " SQL_STATE(TRIAL, RUNNING) ", attempts = ?2"
+			   " WHERE id = ?1 AND state = " SQL_STATE(TRIAL, PENDING),
 	[ST_TRIAL_FINISH] = "UPDATE trials SET state = ?2, reason = ?3, epochs = ?4, steps = ?5, train_seconds = ?6,"
 			    " loss = ?7, accuracy = ?8, grad_norm = ?9, budget_used = ?10, error = ?11,"
 			    " finished_at = ?12, hessian_min = ?13, hessian_max = ?14"
-			    " WHERE id = ?1 AND state = 'running'",
-	[ST_TRIAL_REQUEUE] = "UPDATE trials SET state = 'pending' WHERE id = ?1 AND state = 'running'",
-	[ST_TRIAL_FAIL] = "UPDATE trials SET state = 'failed', reason = 'error', error = ?2, finished_at = ?3"
-			  " WHERE id = ?1 AND state IN ('pending', 'running')",
-	[ST_TRIAL_CANCEL] = "UPDATE trials SET state = 'cancelled', finished_at = ?2 WHERE id = ?1 AND state = 'pending'",
-	[ST_ATTEMPT_FAIL_RUNNING] = "UPDATE attempts SET state = 'failed', finished_at = ?2"
-				    " WHERE trial_id = ?1 AND state = 'running'",
+			    " WHERE id = ?1 AND state = " SQL_STATE(TRIAL, RUNNING),
+	[ST_TRIAL_REQUEUE] = "UPDATE trials SET state = " SQL_STATE(TRIAL, PENDING)
+			     " WHERE id = ?1 AND state = " SQL_STATE(TRIAL, RUNNING),
+	[ST_TRIAL_FAIL] = "UPDATE trials SET state = " SQL_STATE(TRIAL, FAILED) ", reason = ?4, error = ?2,"
+			  " finished_at = ?3 WHERE id = ?1 AND state IN " SQL_TRIAL_OPEN,
+	[ST_TRIAL_CANCEL] = "UPDATE trials SET state = " SQL_STATE(TRIAL, CANCELLED) ", finished_at = ?2"
+			    " WHERE id = ?1 AND state = " SQL_STATE(TRIAL, PENDING),
+	[ST_ATTEMPT_FAIL_RUNNING] = "UPDATE attempts SET state = " SQL_STATE(ATTEMPT, FAILED) ", finished_at = ?2"
+				    " WHERE trial_id = ?1 AND state = " SQL_STATE(ATTEMPT, RUNNING),
 	[ST_ATTEMPT_INSERT] = "INSERT INTO attempts (trial_id, number, worker_id, state, started_at, lease_expires_at)"
-			      " VALUES (?1, ?2, ?3, 'running', ?4, ?5)",
+			      " VALUES (?1, ?2, ?3, " SQL_STATE(ATTEMPT, RUNNING) ", ?4, ?5)",
 	[ST_ATTEMPT_GET] = "SELECT trial_id, state FROM attempts WHERE id = ?1",
-	[ST_ATTEMPT_RUNNING] = "SELECT worker_id FROM attempts WHERE id = ?1 AND trial_id = ?2 AND state = 'running'",
-	[ST_ATTEMPT_END] = "UPDATE attempts SET state = ?2, finished_at = ?3 WHERE id = ?1 AND state = 'running'",
+	[ST_ATTEMPT_RUNNING] = "SELECT worker_id FROM attempts WHERE id = ?1 AND trial_id = ?2"
+			       " AND state = " SQL_STATE(ATTEMPT, RUNNING),
+	[ST_ATTEMPT_END] = "UPDATE attempts SET state = ?2, finished_at = ?3"
+			   " WHERE id = ?1 AND state = " SQL_STATE(ATTEMPT, RUNNING),
 	[ST_CELL_UPDATE] = "UPDATE cells SET lo = ?2, hi = ?3, full = ?4, state = ?5 WHERE id = ?1",
 	[ST_CELL_SET_STATE] = "UPDATE cells SET state = ?2 WHERE id = ?1",
-	[ST_CAMPAIGN_SET_STATE] = "UPDATE campaigns SET state = ?2, finished_at = CASE WHEN ?2 IN ('done', 'cancelled')"
+	[ST_CAMPAIGN_SET_STATE] = "UPDATE campaigns SET state = ?2, finished_at = CASE WHEN ?2 IN " SQL_CAMPAIGN_FINISHED
 				  " THEN coalesce(finished_at, ?3) ELSE NULL END WHERE id = ?1",
 	[ST_WORKER_UPSERT] = "INSERT INTO workers (identity, host, slots, first_seen, last_seen)"
 			     " VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT (identity) DO UPDATE SET"
@@ -213,14 +230,14 @@ static const char *const stmt_sql[ST_COUNT] = {
 	/* One statement, so the five numbers come from one snapshot. Campaign
 	 * 0 means every active (running or paused) campaign. */
 	[ST_COUNTS] = "WITH sel AS (SELECT id FROM campaigns"
-		      "   WHERE (?1 = 0 AND state IN " ACTIVE_CAMPAIGN ") OR id = ?1),"
+		      "   WHERE (?1 = 0 AND state IN " SQL_CAMPAIGN_ACTIVE ") OR id = ?1),"
 		      " ce AS (SELECT id, state FROM cells WHERE campaign_id IN sel),"
 		      " t AS (SELECT state FROM trials WHERE cell_id IN (SELECT id FROM ce))"
 		      " SELECT (SELECT count(*) FROM ce),"
-		      " (SELECT count(*) FROM ce WHERE state IN ('done', 'failed')),"
-		      " (SELECT count(*) FROM t WHERE state = 'pending'),"
-		      " (SELECT count(*) FROM t WHERE state = 'running'),"
-		      " (SELECT count(*) FROM t WHERE state IN " TERMINAL_TRIAL ")",
+		      " (SELECT count(*) FROM ce WHERE state IN " SQL_CELL_DECIDED "),"
+		      " (SELECT count(*) FROM t WHERE state = " SQL_STATE(TRIAL, PENDING) "),"
+		      " (SELECT count(*) FROM t WHERE state = " SQL_STATE(TRIAL, RUNNING) "),"
+		      " (SELECT count(*) FROM t WHERE state IN " SQL_TRIAL_TERMINAL ")",
 };
 
 struct store {
@@ -246,6 +263,16 @@ static int db_fail(store *s, const char *what, emc_err *err)
 	else if ((code & 0xff) == SQLITE_READONLY)
 		r = -EROFS;
 	return emc_err_set(err, r, "store: %s: %s", what, sqlite3_errmsg(s->db));
+}
+
+int store_fail(store *s, const char *what, emc_err *err)
+{
+	return db_fail(s, what, err);
+}
+
+sqlite3 *store_sqlite(store *s)
+{
+	return s->db;
 }
 
 static sqlite3_stmt *stmt_get(store *s, enum stmt_id id, emc_err *err)
@@ -383,13 +410,17 @@ static int col_int(sqlite3_stmt *st, int i)
 	return v < INT32_MIN ? INT32_MIN : v > INT32_MAX ? INT32_MAX : (int)v;
 }
 
-static bool state_valid(const char *state, const char *const *names)
+/* A state column that is not a name of its table: the file was written by
+ * something else than this program, or damaged. Refused, not defaulted. */
+static int bad_state(sqlite3_stmt *st, int i, const char *table, int64_t id, emc_err *err)
 {
-	for (; state && *names; names++)
-		if (strcmp(state, *names) == 0)
-			return true;
-	return false;
+	const unsigned char *v = sqlite3_column_text(st, i);
+
+	return emc_err_set(err, -EIO, "store: %s: row %lld has an unknown state '%s'", table, (long long)id,
+			   v ? (const char *)v : "(null)");
 }
+
+#define COL_TEXT(st, i) ((const char *)sqlite3_column_text((st), (i)))
 
 /* ---- open, schema ------------------------------------------------------- */
 
@@ -527,11 +558,6 @@ void store_close(store **p)
 	*p = NULL;
 }
 
-struct sqlite3 *store_db(store *s)
-{
-	return s->db;
-}
-
 /* ---- campaigns ---------------------------------------------------------- */
 
 int store_campaign_find(store *s, const char *name, int64_t *ret_id, char *ret_spec_hash, emc_err *err)
@@ -607,11 +633,65 @@ static int cell_insert(store *s, sqlite3_stmt *st, int64_t campaign_id, int idx,
 	return r;
 }
 
+/* The dataset reference is stored once, whole (every format's fields), in
+ * the encoding the wire uses for it: *ret_blob, which the caller frees. */
+static int dataset_ref_pack(const emc_dataset_ref *ref, uint8_t **ret_blob, size_t *ret_len, emc_err *err)
+{
+	Emc__DatasetRef pb;
+	uint8_t *blob;
+	size_t len;
+
+	wire_dataset_to_pb(ref, &pb);
+	len = emc__dataset_ref__get_packed_size(&pb);
+	blob = malloc(len ? len : 1);
+	if (!blob)
+		return emc_err_set(err, -ENOMEM, "store: out of memory");
+	emc__dataset_ref__pack(&pb, blob);
+	*ret_blob = blob;
+	*ret_len = len;
+	return 0;
+}
+
+static int campaign_row_insert(store *s, const emc_campaign_spec *spec, const char *spec_text, const char *spec_hash,
+			       const store_dataset_info *ds, emc_err *err)
+{
+	sqlite3_stmt *st = stmt_get(s, ST_CAMPAIGN_INSERT, err);
+	uint8_t *ref_blob = NULL;
+	size_t ref_len = 0;
+	int r;
+
+	if (!st)
+		return -EIO;
+	r = dataset_ref_pack(&spec->dataset, &ref_blob, &ref_len, err);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(st, 1, spec->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, spec_text, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, spec_hash, -1, SQLITE_STATIC);
+	/* Reports show the description, or else the dataset's name. */
+	bind_text(st, 4, ds->description[0] ? ds->description : spec->dataset.name);
+	sqlite3_bind_int64(st, 5, ds->n_total);
+	sqlite3_bind_int(st, 6, ds->shape.channels);
+	sqlite3_bind_int(st, 7, ds->shape.height);
+	sqlite3_bind_int(st, 8, ds->shape.width);
+	sqlite3_bind_int(st, 9, ds->shape.classes);
+	sqlite3_bind_int64(st, 10, spec->search.start);
+	sqlite3_bind_double(st, 11, spec->search.precision);
+	sqlite3_bind_int64(st, 12, spec->search.max_n);
+	sqlite3_bind_int64(st, 13, emc_wall_ms());
+	sqlite3_bind_blob(st, 14, ref_blob, (int)ref_len, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 15, ds->hash, sizeof ds->hash, SQLITE_STATIC);
+	r = exec_done(s, st, "insert campaign", err);
+	free(ref_blob);
+	if (r == -EEXIST)
+		r = emc_err_set(err, -EEXIST, "store: a campaign named '%s' already exists", spec->name);
+	return r;
+}
+
 int store_campaign_insert(store *s, const emc_campaign_spec *spec, const char *spec_text, const char *spec_hash,
 			  const store_dataset_info *ds, int64_t *ret_id, emc_err *err)
 {
 	sqlite3_stmt *st;
-	uint8_t *ref_blob = NULL;
 	int64_t id;
 	int r;
 
@@ -620,50 +700,7 @@ int store_campaign_insert(store *s, const emc_campaign_spec *spec, const char *s
 	r = tx_begin(s, err);
 	if (r < 0)
 		return r;
-	st = stmt_get(s, ST_CAMPAIGN_INSERT, err);
-	if (!st) {
-		r = -EIO;
-		goto fail;
-	}
-	sqlite3_bind_text(st, 1, spec->name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, spec_text, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, spec_hash, -1, SQLITE_STATIC);
-	bind_text(st, 4, spec->dataset.name);
-	bind_text(st, 5, spec->dataset.format);
-	bind_text(st, 6, spec->dataset.split);
-	bind_text(st, 7, spec->dataset.images);
-	bind_text(st, 8, spec->dataset.labels);
-	bind_text(st, 9, ds->description);
-	sqlite3_bind_int64(st, 10, ds->n_total);
-	sqlite3_bind_int(st, 11, ds->shape.channels);
-	sqlite3_bind_int(st, 12, ds->shape.height);
-	sqlite3_bind_int(st, 13, ds->shape.width);
-	sqlite3_bind_int(st, 14, ds->shape.classes);
-	sqlite3_bind_int64(st, 15, spec->search.start);
-	sqlite3_bind_double(st, 16, spec->search.precision);
-	sqlite3_bind_int64(st, 17, spec->search.max_n);
-	sqlite3_bind_int64(st, 18, emc_wall_ms());
-	{
-		/* The whole reference, every format's fields, as the wire packs it. */
-		Emc__DatasetRef pb;
-		size_t len;
-
-		wire_dataset_to_pb(&spec->dataset, &pb);
-		len = emc__dataset_ref__get_packed_size(&pb);
-		ref_blob = malloc(len ? len : 1);
-		if (!ref_blob) {
-			r = emc_err_set(err, -ENOMEM, "store: out of memory");
-			goto fail;
-		}
-		emc__dataset_ref__pack(&pb, ref_blob);
-		sqlite3_bind_blob(st, 19, ref_blob, (int)len, SQLITE_STATIC);
-	}
-	sqlite3_bind_blob(st, 20, ds->hash, sizeof ds->hash, SQLITE_STATIC);
-	r = exec_done(s, st, "insert campaign", err);
-	free(ref_blob);
-	ref_blob = NULL;
-	if (r == -EEXIST)
-		r = emc_err_set(err, -EEXIST, "store: a campaign named '%s' already exists", spec->name);
+	r = campaign_row_insert(s, spec, spec_text, spec_hash, ds, err);
 	if (r < 0)
 		goto fail;
 	id = sqlite3_last_insert_rowid(s->db);
@@ -685,20 +722,19 @@ int store_campaign_insert(store *s, const emc_campaign_spec *spec, const char *s
 		*ret_id = id;
 	return 0;
 fail:
-	free(ref_blob);
 	tx_rollback(s);
 	return r;
 }
 
-int store_campaign_set_state(store *s, int64_t campaign_id, const char *state, emc_err *err)
+int store_campaign_set_state(store *s, int64_t campaign_id, store_campaign_state state, emc_err *err)
 {
-	static const char *const names[] = { "running", "done", "paused", "cancelled", NULL };
+	const char *name = store_campaign_state_name(state);
 	sqlite3_stmt *st;
 	int r;
 
-	if (!state_valid(state, names))
-		return emc_err_set(err, -EINVAL, "store: campaign %lld: invalid state '%s'", (long long)campaign_id,
-				   state ? state : "(null)");
+	if (!name)
+		return emc_err_set(err, -EINVAL, "store: campaign %lld: invalid state %d", (long long)campaign_id,
+				   (int)state);
 	r = tx_begin(s, err);
 	if (r < 0)
 		return r;
@@ -708,7 +744,7 @@ int store_campaign_set_state(store *s, int64_t campaign_id, const char *state, e
 		goto fail;
 	}
 	sqlite3_bind_int64(st, 1, campaign_id);
-	sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, emc_wall_ms());
 	r = exec_done(s, st, "set campaign state", err);
 	if (r < 0)
@@ -725,6 +761,47 @@ fail:
 
 /* ---- start-up ----------------------------------------------------------- */
 
+/* The stored dataset reference, decoded; every campaign has one. */
+static int dataset_ref_read(sqlite3_stmt *st, int i, int64_t campaign_id, emc_dataset_ref *ret, emc_err *err)
+{
+	const void *blob = sqlite3_column_blob(st, i);
+	int len = sqlite3_column_bytes(st, i);
+	Emc__DatasetRef *pb = NULL;
+	int r = -EIO;
+
+	if (sqlite3_column_type(st, i) == SQLITE_BLOB)
+		pb = emc__dataset_ref__unpack(NULL, (size_t)len, blob);
+	if (pb && wire_dataset_from_pb(pb, ret, NULL) == 0)
+		r = 0;
+	if (pb)
+		emc__dataset_ref__free_unpacked(pb, NULL);
+	if (r < 0)
+		emc_err_set(err, r, "store: campaign %lld: stored dataset reference is %s", (long long)campaign_id,
+			    sqlite3_column_type(st, i) == SQLITE_BLOB ? "corrupt" : "missing");
+	return r;
+}
+
+/* One row of ST_LOAD_CAMPAIGNS. */
+static int campaign_row_read(sqlite3_stmt *st, store_campaign_row *c, emc_err *err)
+{
+	memset(c, 0, sizeof *c);
+	c->id = sqlite3_column_int64(st, 0);
+	col_text(st, 1, c->name, sizeof c->name);
+	if (store_campaign_state_parse(COL_TEXT(st, 2), &c->state) < 0)
+		return bad_state(st, 2, "campaigns", c->id, err);
+	c->search.start = sqlite3_column_int64(st, 3);
+	c->search.precision = sqlite3_column_double(st, 4);
+	c->search.max_n = sqlite3_column_int64(st, 5);
+	c->n_total = sqlite3_column_int64(st, 6);
+	c->shape.channels = col_int(st, 7);
+	c->shape.height = col_int(st, 8);
+	c->shape.width = col_int(st, 9);
+	c->shape.classes = col_int(st, 10);
+	if (sqlite3_column_bytes(st, 12) == (int)sizeof c->dataset_hash)
+		memcpy(c->dataset_hash, sqlite3_column_blob(st, 12), sizeof c->dataset_hash);
+	return dataset_ref_read(st, 11, c->id, &c->dataset, err);
+}
+
 static int load_campaigns(store *s, store_campaign_fn fn, void *ctx, emc_err *err)
 {
 	sqlite3_stmt *st = stmt_get(s, ST_LOAD_CAMPAIGNS, err);
@@ -735,41 +812,9 @@ static int load_campaigns(store *s, store_campaign_fn fn, void *ctx, emc_err *er
 	while ((r = step_row(s, st, "load campaigns", err)) == 1) {
 		store_campaign_row c;
 
-		memset(&c, 0, sizeof c);
-		c.id = sqlite3_column_int64(st, 0);
-		col_text(st, 1, c.name, sizeof c.name);
-		col_text(st, 2, c.state, sizeof c.state);
-		col_text(st, 3, c.dataset.name, sizeof c.dataset.name);
-		col_text(st, 4, c.dataset.format, sizeof c.dataset.format);
-		col_text(st, 5, c.dataset.split, sizeof c.dataset.split);
-		col_text(st, 6, c.dataset.images, sizeof c.dataset.images);
-		col_text(st, 7, c.dataset.labels, sizeof c.dataset.labels);
-		c.search.start = sqlite3_column_int64(st, 8);
-		c.search.precision = sqlite3_column_double(st, 9);
-		c.search.max_n = sqlite3_column_int64(st, 10);
-		c.n_total = sqlite3_column_int64(st, 11);
-		c.shape.channels = col_int(st, 12);
-		c.shape.height = col_int(st, 13);
-		c.shape.width = col_int(st, 14);
-		c.shape.classes = col_int(st, 15);
-		if (sqlite3_column_type(st, 16) == SQLITE_BLOB) {
-			const void *blob = sqlite3_column_blob(st, 16);
-			int len = sqlite3_column_bytes(st, 16);
-			Emc__DatasetRef *pb = emc__dataset_ref__unpack(NULL, (size_t)len, blob);
-			emc_err why;
-
-			if (!pb || wire_dataset_from_pb(pb, &c.dataset, &why) < 0) {
-				if (pb)
-					emc__dataset_ref__free_unpacked(pb, NULL);
-				stmt_done(st);
-				return emc_err_set(err, -EIO, "store: campaign %lld: stored dataset reference is corrupt",
-						   (long long)c.id);
-			}
-			emc__dataset_ref__free_unpacked(pb, NULL);
-		}
-		if (sqlite3_column_bytes(st, 17) == (int)sizeof c.dataset_hash)
-			memcpy(c.dataset_hash, sqlite3_column_blob(st, 17), sizeof c.dataset_hash);
-		r = fn(ctx, &c);
+		r = campaign_row_read(st, &c, err);
+		if (r == 0)
+			r = fn(ctx, &c);
 		if (r != 0) {
 			stmt_done(st);
 			return r;
@@ -803,7 +848,11 @@ static int load_cells(store *s, store_cell_fn fn, void *ctx, emc_err *err)
 			stmt_done(st);
 			return r;
 		}
-		col_text(st, 4, c.state, sizeof c.state);
+		if (store_cell_state_parse(COL_TEXT(st, 4), &c.state) < 0) {
+			r = bad_state(st, 4, "cells", c.id, err);
+			stmt_done(st);
+			return r;
+		}
 		c.lo = sqlite3_column_int64(st, 5);
 		c.hi = sqlite3_column_int64(st, 6);
 		r = fn(ctx, &c);
@@ -829,7 +878,11 @@ static int load_trials(store *s, store_trial_fn fn, void *ctx, emc_err *err)
 		t.id = sqlite3_column_int64(st, 0);
 		t.cell_id = sqlite3_column_int64(st, 1);
 		t.n = sqlite3_column_int64(st, 2);
-		col_text(st, 3, t.state, sizeof t.state);
+		if (store_trial_state_parse(COL_TEXT(st, 3), &t.state) < 0) {
+			r = bad_state(st, 3, "trials", t.id, err);
+			stmt_done(st);
+			return r;
+		}
 		t.attempt_id = sqlite3_column_int64(st, 4);
 		t.attempts_lost = col_int(st, 5);
 		t.attempts_failed = col_int(st, 6);
@@ -960,7 +1013,8 @@ fail:
 }
 
 /* Read a trial's state, attempt count and cell; -ENOENT if there is none. */
-static int trial_get(store *s, int64_t trial_id, char state[16], int64_t *attempts, int64_t *cell_id, emc_err *err)
+static int trial_get(store *s, int64_t trial_id, store_trial_state *state, int64_t *attempts, int64_t *cell_id,
+		     emc_err *err)
 {
 	sqlite3_stmt *st = stmt_get(s, ST_TRIAL_GET, err);
 	int r;
@@ -973,29 +1027,30 @@ static int trial_get(store *s, int64_t trial_id, char state[16], int64_t *attemp
 		return r;
 	if (r == 0)
 		return emc_err_set(err, -ENOENT, "store: no trial with id %lld", (long long)trial_id);
-	col_text(st, 0, state, 16);
+	r = store_trial_state_parse(COL_TEXT(st, 0), state) < 0 ? bad_state(st, 0, "trials", trial_id, err) : 0;
 	*attempts = sqlite3_column_int64(st, 1);
 	*cell_id = sqlite3_column_int64(st, 2);
 	stmt_done(st);
-	return 0;
+	return r;
 }
 
 int store_attempt_start(store *s, int64_t trial_id, int64_t worker_id, int64_t lease_ms, int64_t *ret_attempt_id,
 			emc_err *err)
 {
 	sqlite3_stmt *st;
-	char state[16];
+	store_trial_state state;
 	int64_t attempts, cell_id, now, id;
 	int r;
 
 	r = tx_begin(s, err);
 	if (r < 0)
 		return r;
-	r = trial_get(s, trial_id, state, &attempts, &cell_id, err);
+	r = trial_get(s, trial_id, &state, &attempts, &cell_id, err);
 	if (r < 0)
 		goto fail;
-	if (strcmp(state, "pending") != 0) {
-		r = emc_err_set(err, -EALREADY, "store: trial %lld is %s, not pending", (long long)trial_id, state);
+	if (state != STORE_TRIAL_PENDING) {
+		r = emc_err_set(err, -EALREADY, "store: trial %lld is %s, not pending", (long long)trial_id,
+				store_trial_state_name(state));
 		goto fail;
 	}
 	st = stmt_get(s, ST_ATTEMPT_INSERT, err);
@@ -1040,7 +1095,8 @@ fail:
 	return r;
 }
 
-static int cell_update(store *s, int64_t cell_id, const store_cell_update *cell, const char *state, emc_err *err)
+static int cell_update(store *s, int64_t cell_id, const store_cell_update *cell, store_cell_state state,
+		       emc_err *err)
 {
 	sqlite3_stmt *st = stmt_get(s, ST_CELL_UPDATE, err);
 	int r;
@@ -1051,134 +1107,159 @@ static int cell_update(store *s, int64_t cell_id, const store_cell_update *cell,
 	sqlite3_bind_int64(st, 2, cell->lo);
 	sqlite3_bind_int64(st, 3, cell->hi);
 	sqlite3_bind_int(st, 4, cell->full ? 1 : 0);
-	sqlite3_bind_text(st, 5, state, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, store_cell_state_name(state), -1, SQLITE_STATIC);
 	r = exec_done(s, st, "update cell", err);
 	if (r == 0 && sqlite3_changes(s->db) == 0)
 		r = emc_err_set(err, -ENOENT, "store: no cell with id %lld", (long long)cell_id);
 	return r;
 }
 
-int store_trial_finish(store *s, int64_t trial_id, int64_t attempt_id, const store_result *r_in,
-		       const store_cell_update *cell, emc_err *err)
+/* The trial state a final outcome records; -EINVAL for any other. */
+static int outcome_state(emc_outcome o, store_trial_state *ret)
+{
+	switch (o) {
+	case EMC_OUTCOME_FIT:
+		*ret = STORE_TRIAL_FIT;
+		return 0;
+	case EMC_OUTCOME_NO_FIT:
+		*ret = STORE_TRIAL_NO_FIT;
+		return 0;
+	case EMC_OUTCOME_FAILED:
+		*ret = STORE_TRIAL_FAILED;
+		return 0;
+	case EMC_OUTCOME_CANCELLED:
+		*ret = STORE_TRIAL_CANCELLED;
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+/* The fence of store_trial_finish: the trial is running, and attempt_id is
+ * its running attempt. Fills *ret_worker_id (0 when none). */
+static int finish_fence(store *s, int64_t trial_id, int64_t attempt_id, int64_t *ret_cell_id,
+			int64_t *ret_worker_id, emc_err *err)
 {
 	sqlite3_stmt *st;
-	char state[16];
-	int64_t attempts, cell_id, worker_id, now;
-	bool has_worker;
+	store_trial_state state;
+	int64_t attempts;
 	int r;
 
-	assert(r_in);
-	if (r_in->outcome <= EMC_OUTCOME_NONE || r_in->outcome >= EMC_OUTCOME_COUNT)
-		return emc_err_set(err, -EINVAL, "store: trial %lld: result without a final outcome (%d)",
-				   (long long)trial_id, (int)r_in->outcome);
-	r = tx_begin(s, err);
+	r = trial_get(s, trial_id, &state, &attempts, ret_cell_id, err);
 	if (r < 0)
 		return r;
-	r = trial_get(s, trial_id, state, &attempts, &cell_id, err);
-	if (r < 0)
-		goto fail;
-	if (strcmp(state, "running") != 0) {
-		r = emc_err_set(err, -EALREADY, "store: trial %lld is %s: result of attempt %lld ignored",
-				(long long)trial_id, state, (long long)attempt_id);
-		goto fail;
-	}
+	if (state != STORE_TRIAL_RUNNING)
+		return emc_err_set(err, -EALREADY, "store: trial %lld is %s: result of attempt %lld ignored",
+				   (long long)trial_id, store_trial_state_name(state), (long long)attempt_id);
 	st = stmt_get(s, ST_ATTEMPT_RUNNING, err);
-	if (!st) {
-		r = -EIO;
-		goto fail;
-	}
+	if (!st)
+		return -EIO;
 	sqlite3_bind_int64(st, 1, attempt_id);
 	sqlite3_bind_int64(st, 2, trial_id);
 	r = step_row(s, st, "read attempt", err);
 	if (r < 0)
-		goto fail;
-	if (r == 0) {
-		r = emc_err_set(err, -EALREADY, "store: attempt %lld is not trial %lld's running attempt",
-				(long long)attempt_id, (long long)trial_id);
-		goto fail;
-	}
-	has_worker = sqlite3_column_type(st, 0) != SQLITE_NULL;
-	worker_id = sqlite3_column_int64(st, 0);
+		return r;
+	if (r == 0)
+		return emc_err_set(err, -EALREADY, "store: attempt %lld is not trial %lld's running attempt",
+				   (long long)attempt_id, (long long)trial_id);
+	*ret_worker_id = sqlite3_column_type(st, 0) != SQLITE_NULL ? sqlite3_column_int64(st, 0) : 0;
 	stmt_done(st);
+	return 0;
+}
 
-	now = emc_wall_ms();
-	st = stmt_get(s, ST_TRIAL_FINISH, err);
-	if (!st) {
-		r = -EIO;
-		goto fail;
-	}
+/* Write the result into the trial row. */
+static int finish_trial_row(store *s, int64_t trial_id, store_trial_state state, const emc_trial_result *res,
+			    int64_t now, emc_err *err)
+{
+	sqlite3_stmt *st = stmt_get(s, ST_TRIAL_FINISH, err);
+
+	if (!st)
+		return -EIO;
 	sqlite3_bind_int64(st, 1, trial_id);
-	sqlite3_bind_text(st, 2, emc_outcome_name(r_in->outcome), -1, SQLITE_STATIC);
-	bind_text(st, 3, r_in->reason != EMC_STOP_NONE ? emc_stop_reason_name(r_in->reason) : NULL);
-	sqlite3_bind_int64(st, 4, r_in->epochs);
-	sqlite3_bind_int64(st, 5, r_in->steps);
-	sqlite3_bind_double(st, 6, r_in->train_seconds);
-	sqlite3_bind_double(st, 7, r_in->loss);
-	sqlite3_bind_double(st, 8, r_in->accuracy);
-	sqlite3_bind_double(st, 9, r_in->grad_norm);
-	sqlite3_bind_double(st, 10, r_in->budget_used);
+	sqlite3_bind_text(st, 2, store_trial_state_name(state), -1, SQLITE_STATIC);
+	bind_text(st, 3, res->reason != EMC_STOP_NONE ? emc_stop_reason_name(res->reason) : NULL);
+	sqlite3_bind_int64(st, 4, res->epochs);
+	sqlite3_bind_int64(st, 5, res->steps);
+	sqlite3_bind_double(st, 6, res->train_seconds);
+	sqlite3_bind_double(st, 7, res->loss);
+	sqlite3_bind_double(st, 8, res->accuracy);
+	sqlite3_bind_double(st, 9, res->grad_norm);
+	sqlite3_bind_double(st, 10, res->budget_used);
 	/* The message came from a worker: bounded by its array, maybe unterminated. */
-	if (r_in->error[0])
-		sqlite3_bind_text(st, 11, r_in->error, (int)strnlen(r_in->error, sizeof r_in->error), SQLITE_STATIC);
+	if (res->error[0])
+		sqlite3_bind_text(st, 11, res->error, (int)strnlen(res->error, sizeof res->error), SQLITE_STATIC);
 	else
 		sqlite3_bind_null(st, 11);
 	sqlite3_bind_int64(st, 12, now);
-	if (r_in->has_hessian) {
-		sqlite3_bind_double(st, 13, r_in->hessian_min);
-		sqlite3_bind_double(st, 14, r_in->hessian_max);
+	if (res->has_hessian) {
+		sqlite3_bind_double(st, 13, res->hessian_min);
+		sqlite3_bind_double(st, 14, res->hessian_max);
 	} else {
 		sqlite3_bind_null(st, 13);
 		sqlite3_bind_null(st, 14);
 	}
-	r = exec_done(s, st, "finish trial", err);
-	if (r < 0)
-		goto fail;
-
-	st = stmt_get(s, ST_ATTEMPT_END, err);
-	if (!st) {
-		r = -EIO;
-		goto fail;
-	}
-	sqlite3_bind_int64(st, 1, attempt_id);
-	sqlite3_bind_text(st, 2, r_in->outcome == EMC_OUTCOME_CANCELLED ? "cancelled" : "done", -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, now);
-	r = exec_done(s, st, "finish attempt", err);
-	if (r < 0)
-		goto fail;
-
-	if (has_worker) {
-		st = stmt_get(s, ST_WORKER_BUMP, err);
-		if (!st) {
-			r = -EIO;
-			goto fail;
-		}
-		sqlite3_bind_int64(st, 1, worker_id);
-		r = exec_done(s, st, "count worker's trial", err);
-		if (r < 0)
-			goto fail;
-	}
-	if (cell) {
-		r = cell_update(s, cell_id, cell, cell->done ? "done" : "searching", err);
-		if (r < 0)
-			goto fail;
-	}
-	return tx_commit(s, err);
-fail:
-	tx_rollback(s);
-	return r;
+	return exec_done(s, st, "finish trial", err);
 }
 
-int store_attempt_end(store *s, int64_t attempt_id, const char *state, emc_err *err)
+static int attempt_set_end(store *s, int64_t attempt_id, store_attempt_state state, int64_t now, emc_err *err)
 {
-	static const char *const names[] = { "lost", "preempted", "failed", "cancelled", NULL };
+	sqlite3_stmt *st = stmt_get(s, ST_ATTEMPT_END, err);
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, attempt_id);
+	sqlite3_bind_text(st, 2, store_attempt_state_name(state), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, now);
+	return exec_done(s, st, "end attempt", err);
+}
+
+int store_trial_finish(store *s, int64_t trial_id, int64_t attempt_id, const emc_trial_result *res,
+		       const store_cell_update *cell, emc_err *err)
+{
+	store_trial_state state;
+	int64_t cell_id = 0, worker_id = 0, now = emc_wall_ms();
+	int r;
+
+	assert(res);
+	if (outcome_state(res->outcome, &state) < 0)
+		return emc_err_set(err, -EINVAL, "store: trial %lld: result without a final outcome (%d)",
+				   (long long)trial_id, (int)res->outcome);
+	r = tx_begin(s, err);
+	if (r < 0)
+		return r;
+	r = finish_fence(s, trial_id, attempt_id, &cell_id, &worker_id, err);
+	if (r == 0)
+		r = finish_trial_row(s, trial_id, state, res, now, err);
+	if (r == 0)
+		r = attempt_set_end(s, attempt_id,
+				    state == STORE_TRIAL_CANCELLED ? STORE_ATTEMPT_CANCELLED : STORE_ATTEMPT_DONE, now,
+				    err);
+	if (r == 0 && worker_id > 0) {
+		sqlite3_stmt *st = stmt_get(s, ST_WORKER_BUMP, err);
+
+		if (st)
+			sqlite3_bind_int64(st, 1, worker_id);
+		r = st ? exec_done(s, st, "count worker's trial", err) : -EIO;
+	}
+	if (r == 0 && cell)
+		r = cell_update(s, cell_id, cell, cell->done ? STORE_CELL_DONE : STORE_CELL_SEARCHING, err);
+	if (r < 0) {
+		tx_rollback(s);
+		return r;
+	}
+	return tx_commit(s, err);
+}
+
+int store_attempt_end(store *s, int64_t attempt_id, store_attempt_state state, emc_err *err)
+{
 	sqlite3_stmt *st;
-	char cur[16];
+	store_attempt_state cur;
 	int64_t trial_id;
 	int r;
 
-	if (!state_valid(state, names))
-		return emc_err_set(err, -EINVAL, "store: attempt %lld: invalid end state '%s'", (long long)attempt_id,
-				   state ? state : "(null)");
+	if (!store_attempt_state_ended(state))
+		return emc_err_set(err, -EINVAL, "store: attempt %lld: invalid end state %s (%d)", (long long)attempt_id,
+				   store_attempt_state_name(state) ? store_attempt_state_name(state) : "?", (int)state);
 	r = tx_begin(s, err);
 	if (r < 0)
 		return r;
@@ -1196,21 +1277,16 @@ int store_attempt_end(store *s, int64_t attempt_id, const char *state, emc_err *
 		goto fail;
 	}
 	trial_id = sqlite3_column_int64(st, 0);
-	col_text(st, 1, cur, sizeof cur);
+	r = store_attempt_state_parse(COL_TEXT(st, 1), &cur) < 0 ? bad_state(st, 1, "attempts", attempt_id, err) : 0;
 	stmt_done(st);
-	if (strcmp(cur, "running") != 0) {
-		r = emc_err_set(err, -EALREADY, "store: attempt %lld is already %s", (long long)attempt_id, cur);
+	if (r < 0)
+		goto fail;
+	if (cur != STORE_ATTEMPT_RUNNING) {
+		r = emc_err_set(err, -EALREADY, "store: attempt %lld is already %s", (long long)attempt_id,
+				store_attempt_state_name(cur));
 		goto fail;
 	}
-	st = stmt_get(s, ST_ATTEMPT_END, err);
-	if (!st) {
-		r = -EIO;
-		goto fail;
-	}
-	sqlite3_bind_int64(st, 1, attempt_id);
-	sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, emc_wall_ms());
-	r = exec_done(s, st, "end attempt", err);
+	r = attempt_set_end(s, attempt_id, state, emc_wall_ms(), err);
 	if (r < 0)
 		goto fail;
 	/* At most one running attempt per trial, so a running trial was
@@ -1267,7 +1343,7 @@ int store_trial_cancel(store *s, int64_t trial_id, emc_err *err)
 
 int store_attempt_lost(store *s, int64_t attempt_id, emc_err *err)
 {
-	return store_attempt_end(s, attempt_id, "lost", err);
+	return store_attempt_end(s, attempt_id, STORE_ATTEMPT_LOST, err);
 }
 
 int store_trial_fail(store *s, int64_t trial_id, const char *error, int64_t cell_id, const store_cell_update *cell,
@@ -1298,6 +1374,7 @@ int store_trial_fail(store *s, int64_t trial_id, const char *error, int64_t cell
 	sqlite3_bind_int64(st, 1, trial_id);
 	bind_text(st, 2, error);
 	sqlite3_bind_int64(st, 3, now);
+	sqlite3_bind_text(st, 4, emc_stop_reason_name(EMC_STOP_ERROR), -1, SQLITE_STATIC);
 	r = exec_done(s, st, "fail trial", err);
 	if (r < 0)
 		goto fail;
@@ -1306,7 +1383,7 @@ int store_trial_fail(store *s, int64_t trial_id, const char *error, int64_t cell
 		goto fail;
 	}
 	if (cell) {
-		r = cell_update(s, cell_id, cell, "failed", err);
+		r = cell_update(s, cell_id, cell, STORE_CELL_FAILED, err);
 		if (r < 0)
 			goto fail;
 	}
@@ -1318,19 +1395,15 @@ fail:
 
 /* ---- cells -------------------------------------------------------------- */
 
-/* With cell == NULL only the state changes; with state == NULL it follows
- * cell->done (done or searching). */
-int store_cell_set(store *s, int64_t cell_id, const store_cell_update *cell, const char *state, emc_err *err)
+/* With cell == NULL only the state changes. */
+int store_cell_set(store *s, int64_t cell_id, const store_cell_update *cell, store_cell_state state, emc_err *err)
 {
-	static const char *const names[] = { "searching", "done", "failed", NULL };
+	const char *name = store_cell_state_name(state);
 	sqlite3_stmt *st;
 	int r;
 
-	if (!state && cell)
-		state = cell->done ? "done" : "searching";
-	if (!state_valid(state, names))
-		return emc_err_set(err, -EINVAL, "store: cell %lld: invalid state '%s'", (long long)cell_id,
-				   state ? state : "(null)");
+	if (!name)
+		return emc_err_set(err, -EINVAL, "store: cell %lld: invalid state %d", (long long)cell_id, (int)state);
 	r = tx_begin(s, err);
 	if (r < 0)
 		return r;
@@ -1343,7 +1416,7 @@ int store_cell_set(store *s, int64_t cell_id, const store_cell_update *cell, con
 			goto fail;
 		}
 		sqlite3_bind_int64(st, 1, cell_id);
-		sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
 		r = exec_done(s, st, "set cell state", err);
 		if (r == 0 && sqlite3_changes(s->db) == 0)
 			r = emc_err_set(err, -ENOENT, "store: no cell with id %lld", (long long)cell_id);

@@ -7,12 +7,9 @@
  * versioned with PRAGMA user_version (see docs/architecture.md).
  *
  * Tables: campaigns, cells, trials (one per cell and n: UNIQUE), attempts
- * (one lease of a trial to a worker), workers.
- *
- * Trial states: pending, running, fit, no_fit, failed, cancelled.
- * Attempt states: running, done, lost, preempted, failed, cancelled.
- * Cell states: searching, done, failed.
- * Campaign states: running, done, paused, cancelled.
+ * (one lease of a trial to a worker), workers. The states of campaigns,
+ * cells, trials and attempts are the enums of store_state.h; the
+ * read-only queries behind emcctl's reports are in store_report.h.
  */
 #ifndef EMC_STORE_H
 #define EMC_STORE_H
@@ -22,7 +19,9 @@
 
 #include "cell.h"
 #include "err.h"
+#include "result.h"
 #include "spec.h"
+#include "store_state.h"
 
 #define STORE_SCHEMA_VERSION 1
 
@@ -63,7 +62,7 @@ int store_campaign_insert(store *s, const emc_campaign_spec *spec, const char *s
 typedef struct store_campaign_row {
 	int64_t id;
 	char name[EMC_NAME_MAX];
-	char state[16];
+	store_campaign_state state;
 	emc_dataset_ref dataset;
 	emc_search_cfg search;
 	int64_t n_total;
@@ -75,13 +74,13 @@ typedef struct store_cell_row {
 	int64_t id, campaign_id;
 	int index;        /* position in the campaign's grid */
 	emc_cell_cfg cfg;
-	char state[16];
+	store_cell_state state;
 	int64_t lo, hi;
 } store_cell_row;
 
 typedef struct store_trial_row {
 	int64_t id, cell_id, n;
-	char state[16];
+	store_trial_state state;
 	int64_t attempt_id;  /* its running attempt, when state is running */
 	int attempts_lost;   /* attempts that ended lost or preempted */
 	int attempts_failed; /* attempts that ended failed */
@@ -90,7 +89,9 @@ typedef struct store_trial_row {
 /* Call the callbacks for every campaign in state running or paused, every
  * cell of those, and every trial of those cells in state pending or running
  * (in that order: campaigns, then cells, then trials). A callback returning
- * nonzero stops the walk and that value is returned. */
+ * nonzero stops the walk and that value is returned. A row the program
+ * cannot read (an unknown state, a corrupt configuration or dataset
+ * reference) stops the walk with -EIO and an error naming it. */
 typedef int (*store_campaign_fn)(void *ctx, const store_campaign_row *c);
 typedef int (*store_cell_fn)(void *ctx, const store_cell_row *c);
 typedef int (*store_trial_fn)(void *ctx, const store_trial_row *t);
@@ -110,17 +111,6 @@ int store_trial_insert(store *s, int64_t cell_id, int64_t n, int64_t *ret_trial_
 int store_attempt_start(store *s, int64_t trial_id, int64_t worker_id, int64_t lease_ms, int64_t *ret_attempt_id,
 			emc_err *err);
 
-/* The result of an attempt as recorded. */
-typedef struct store_result {
-	emc_outcome outcome;
-	emc_stop_reason reason;
-	int64_t epochs, steps;
-	double train_seconds, loss, accuracy, grad_norm, budget_used;
-	char error[256]; /* FAILED: the worker's message */
-	bool has_hessian; /* the minimum-or-saddle certificate was computed */
-	double hessian_min, hessian_max;
-} store_result;
-
 /* The cell's search state after the result, written in the same transaction. */
 typedef struct store_cell_update {
 	int64_t lo, hi;
@@ -128,20 +118,22 @@ typedef struct store_cell_update {
 	bool full; /* the whole dataset fit: EMC is ">= n_total" */
 } store_cell_update;
 
-/* Record a result in one transaction: the trial gets its terminal state, the
- * attempt is done, the cell gets `cell` (if non-NULL). Fencing: if the trial
- * is already terminal, or the attempt is not that trial's running attempt,
- * nothing is written and -EALREADY is returned. */
-int store_trial_finish(store *s, int64_t trial_id, int64_t attempt_id, const store_result *r,
+/* Record a result in one transaction: the trial gets the terminal state of
+ * r->outcome (FIT, NO_FIT, FAILED or CANCELLED; any other is -EINVAL), the
+ * attempt is done (cancelled for CANCELLED), the cell gets `cell` (if
+ * non-NULL). r->params is not recorded: a cell's parameter count is.
+ * Fencing: if the trial is already terminal, or the attempt is not that
+ * trial's running attempt, nothing is written and -EALREADY is returned. */
+int store_trial_finish(store *s, int64_t trial_id, int64_t attempt_id, const emc_trial_result *r,
 		       const store_cell_update *cell, emc_err *err);
 
 /* The attempt ended without a result that counts: its lease ran out or its
- * worker vanished ("lost"), its worker drained ("preempted"), it failed and
- * may be retried ("failed"), or it was cancelled ("cancelled"). The trial is
- * pending again (if it was running this attempt). -EALREADY if the attempt
- * is not running. */
-int store_attempt_end(store *s, int64_t attempt_id, const char *state, emc_err *err);
-/* store_attempt_end(s, attempt_id, "lost", err). */
+ * worker vanished (LOST), its worker drained (PREEMPTED), it failed and may
+ * be retried (FAILED), or it was cancelled (CANCELLED); any other state is
+ * -EINVAL (store_attempt_state_ended). The trial is pending again (if it
+ * was running this attempt). -EALREADY if the attempt is not running. */
+int store_attempt_end(store *s, int64_t attempt_id, store_attempt_state state, emc_err *err);
+/* store_attempt_end(s, attempt_id, STORE_ATTEMPT_LOST, err). */
 int store_attempt_lost(store *s, int64_t attempt_id, emc_err *err);
 
 /* A pending trial is no longer needed (its probe became pointless): state
@@ -154,11 +146,13 @@ int store_trial_cancel(store *s, int64_t trial_id, emc_err *err);
 int store_trial_fail(store *s, int64_t trial_id, const char *error, int64_t cell_id, const store_cell_update *cell,
 		     emc_err *err);
 
-/* Set a cell's state without a trial (e.g. failed). */
-int store_cell_set(store *s, int64_t cell_id, const store_cell_update *cell, const char *state, emc_err *err);
+/* Set a cell's state without a trial (e.g. failed), and its search state
+ * too when cell != NULL (cell->done is then not looked at: state says).
+ * -EINVAL for a value outside the enum. */
+int store_cell_set(store *s, int64_t cell_id, const store_cell_update *cell, store_cell_state state, emc_err *err);
 
-/* Campaign state: "running", "done", "paused", "cancelled". */
-int store_campaign_set_state(store *s, int64_t campaign_id, const char *state, emc_err *err);
+/* Set a campaign's state; done and cancelled also stamp finished_at. */
+int store_campaign_set_state(store *s, int64_t campaign_id, store_campaign_state state, emc_err *err);
 
 /* Register (or refresh) a worker by its identity string. */
 int store_worker_upsert(store *s, const char *identity, const char *host, int slots, int64_t *ret_worker_id,
@@ -171,8 +165,5 @@ typedef struct store_counts {
 	int64_t trials_pending, trials_running, trials_done;
 } store_counts;
 int store_counts_get(store *s, int64_t campaign_id /* 0 = all */, store_counts *ret, emc_err *err);
-
-/* The underlying handle, for report.c's read-only queries. */
-struct sqlite3 *store_db(store *s);
 
 #endif

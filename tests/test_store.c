@@ -4,10 +4,16 @@
  * the schema and its version, a campaign's cells round-tripping through
  * their stored configuration, the trial/attempt life cycle with its
  * fencing of late and lost results, crash recovery, progress counts,
- * refusal of newer schemas and of writes through a read-only handle, and
- * the status and results reports in every format.
+ * refusal of newer schemas and of writes through a read-only handle, the
+ * state name tables (each against the schema's CHECKs and the SQL sets),
+ * refusal of states the program does not know, the rows of the report
+ * queries, and the status, results and trials reports in every format.
+ *
+ * The tests read the file through SQLite connections of their own: the
+ * store lends its connection to nobody.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -17,6 +23,7 @@
 #include "report.h"
 #include "spec.h"
 #include "store.h"
+#include "store_report.h"
 #include "testutil.h"
 
 #define N_CELLS 3
@@ -114,44 +121,93 @@ static int teardown(void **state)
 
 /* ---- raw SQL helpers for looking behind the store's back ----------------- */
 
-static int64_t sql_int(store *s, const char *sql)
+/* The file as another reader sees it: a connection of its own, read-only,
+ * per query, so it sees exactly what is committed. */
+static sqlite3_stmt *sql_query(const char *path, const char *sql, sqlite3 **db)
 {
 	sqlite3_stmt *st;
-	int64_t v;
 
-	assert_int_equal(sqlite3_prepare_v2(store_db(s), sql, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_open_v2(path, db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	if (sqlite3_prepare_v2(*db, sql, -1, &st, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(*db));
 	if (sqlite3_step(st) != SQLITE_ROW)
 		fail_msg("no row for %s", sql);
-	v = sqlite3_column_int64(st, 0);
+	return st;
+}
+
+static int64_t sql_int(const char *path, const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st = sql_query(path, sql, &db);
+	int64_t v = sqlite3_column_int64(st, 0);
+
 	sqlite3_finalize(st);
+	sqlite3_close(db);
 	return v;
 }
 
-static char *sql_text(store *s, const char *sql)
+static char *sql_text(const char *path, const char *sql)
 {
-	sqlite3_stmt *st;
-	char *v;
+	sqlite3 *db;
+	sqlite3_stmt *st = sql_query(path, sql, &db);
+	char *v = strdup(sqlite3_column_text(st, 0) ? (const char *)sqlite3_column_text(st, 0) : "(null)");
 
-	assert_int_equal(sqlite3_prepare_v2(store_db(s), sql, -1, &st, NULL), SQLITE_OK);
-	if (sqlite3_step(st) != SQLITE_ROW)
-		fail_msg("no row for %s", sql);
-	v = strdup(sqlite3_column_text(st, 0) ? (const char *)sqlite3_column_text(st, 0) : "(null)");
 	sqlite3_finalize(st);
+	sqlite3_close(db);
 	return v;
 }
 
-#define assert_sql_int(s, expect, ...)                                   \
+/* Run one statement on the file through a connection of its own. */
+static int sql_exec(const char *path, const char *sql)
+{
+	sqlite3 *db;
+	int rc;
+
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	sqlite3_close(db);
+	return rc;
+}
+
+/* The store hands its connection to nobody, but some settings (pragmas,
+ * the read-only flag) belong to a connection and cannot be read from
+ * another. SQLite calls an auto-extension for every connection the process
+ * opens: this one notes the last, so a test can look at the connection of
+ * the store it opened just before. */
+static sqlite3 *last_connection;
+
+static int note_connection(sqlite3 *db, char **errmsg, const struct sqlite3_api_routines *api)
+{
+	(void)errmsg;
+	(void)api;
+	last_connection = db;
+	return SQLITE_OK;
+}
+
+static sqlite3 *store_open_seen(const char *path, bool readonly, store **ret)
+{
+	emc_err err = { "" };
+
+	last_connection = NULL;
+	if (store_open(path, readonly, ret, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_non_null(last_connection);
+	return last_connection;
+}
+
+#define assert_sql_int(path, expect, ...)                                   \
 	do {                                                             \
 		char q_[512];                                            \
 		snprintf(q_, sizeof q_, __VA_ARGS__);                    \
-		assert_int_equal(sql_int((s), q_), (expect));            \
+		assert_int_equal(sql_int((path), q_), (expect));            \
 	} while (0)
 
-#define assert_sql_text(s, expect, ...)                                  \
+#define assert_sql_text(path, expect, ...)                                  \
 	do {                                                             \
 		char q_[512], *v_;                                       \
 		snprintf(q_, sizeof q_, __VA_ARGS__);                    \
-		v_ = sql_text((s), q_);                                  \
+		v_ = sql_text((path), q_);                                  \
 		assert_string_equal(v_, (expect));                       \
 		free(v_);                                                \
 	} while (0)
@@ -161,7 +217,7 @@ static int64_t run_trial(fixture *f, int cell, int64_t n, emc_outcome outcome, e
 			 double seconds, const store_cell_update *u)
 {
 	emc_err err = { "" };
-	store_result res;
+	emc_trial_result res;
 	int64_t trial, attempt;
 
 	memset(&res, 0, sizeof res);
@@ -189,18 +245,26 @@ static void test_schema_created(void **state)
 {
 	fixture *f = *state;
 
-	assert_sql_int(f->s, STORE_SCHEMA_VERSION, "PRAGMA user_version");
-	assert_sql_text(f->s, "wal", "PRAGMA journal_mode");
-	assert_sql_int(f->s, 1, "PRAGMA foreign_keys");
-	assert_sql_int(f->s, 2, "PRAGMA synchronous"); /* FULL */
-	assert_sql_int(f->s, 5,
+	sqlite3 *db;
+	sqlite3_stmt *st;
+
+	assert_sql_int(f->path, STORE_SCHEMA_VERSION, "PRAGMA user_version");
+	assert_sql_text(f->path, "wal", "PRAGMA journal_mode");
+	assert_sql_int(f->path, 5,
 		       "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN"
 		       " ('campaigns', 'cells', 'trials', 'attempts', 'workers')");
 	/* reopening an existing database keeps it as it is */
 	store_close(&f->s);
-	assert_int_equal(store_open(f->path, false, &f->s, NULL), 0);
-	assert_sql_int(f->s, 1, "SELECT count(*) FROM campaigns");
-	assert_sql_int(f->s, N_CELLS, "SELECT count(*) FROM cells");
+	db = store_open_seen(f->path, false, &f->s);
+	assert_sql_int(f->path, 1, "SELECT count(*) FROM campaigns");
+	assert_sql_int(f->path, N_CELLS, "SELECT count(*) FROM cells");
+	/* the store's own connection checks references and commits durably */
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT * FROM pragma_foreign_keys, pragma_synchronous", -1, &st, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(st, 0), 1);
+	assert_int_equal(sqlite3_column_int(st, 1), 2); /* FULL */
+	sqlite3_finalize(st);
 }
 
 static bool cfg_equal(const emc_cell_cfg *a, const emc_cell_cfg *b)
@@ -299,7 +363,7 @@ static void test_campaign_roundtrip(void **state)
 
 	assert_int_equal(w.campaign.id, f->campaign_id);
 	assert_string_equal(w.campaign.name, "mnist, \"small\"");
-	assert_string_equal(w.campaign.state, "running");
+	assert_int_equal(w.campaign.state, STORE_CAMPAIGN_RUNNING);
 	assert_string_equal(w.campaign.dataset.name, "fashion-mnist");
 	assert_string_equal(w.campaign.dataset.images, "/data/train-images-idx3-ubyte.gz");
 	assert_int_equal(w.campaign.search.start, 16);
@@ -313,43 +377,43 @@ static void test_campaign_roundtrip(void **state)
 	for (int i = 0; i < N_CELLS; i++) {
 		assert_int_equal(w.cells[i].index, i);
 		assert_int_equal(w.cells[i].campaign_id, f->campaign_id);
-		assert_string_equal(w.cells[i].state, "searching");
+		assert_int_equal(w.cells[i].state, STORE_CELL_SEARCHING);
 		assert_int_equal(w.cells[i].lo, 0);
 		assert_int_equal(w.cells[i].hi, 0);
 		assert_true(cfg_equal(&w.cells[i].cfg, &f->cells[i]));
 	}
 	assert_true(w.cells[2].cfg.seed == UINT64_MAX - 5);
 	/* the descriptive columns */
-	assert_sql_text(f->s, "mlp[16,16]", "SELECT model FROM cells WHERE idx = 1");
-	assert_sql_text(f->s, "adam", "SELECT optimizer FROM cells WHERE idx = 1");
-	assert_sql_text(f->s, "random", "SELECT labels FROM cells WHERE idx = 1");
-	assert_sql_text(f->s, "tanh", "SELECT activation FROM cells WHERE idx = 2");
-	assert_sql_int(f->s, emc_model_params(&f->cells[1].model, &f->ds.shape), "SELECT params FROM cells WHERE idx = 1");
-	assert_sql_int(f->s, 784 * 8 + 8 + 8 * 10 + 10, "SELECT params FROM cells WHERE idx = 0");
+	assert_sql_text(f->path, "mlp[16,16]", "SELECT model FROM cells WHERE idx = 1");
+	assert_sql_text(f->path, "adam", "SELECT optimizer FROM cells WHERE idx = 1");
+	assert_sql_text(f->path, "random", "SELECT labels FROM cells WHERE idx = 1");
+	assert_sql_text(f->path, "tanh", "SELECT activation FROM cells WHERE idx = 2");
+	assert_sql_int(f->path, emc_model_params(&f->cells[1].model, &f->ds.shape), "SELECT params FROM cells WHERE idx = 1");
+	assert_sql_int(f->path, 784 * 8 + 8 + 8 * 10 + 10, "SELECT params FROM cells WHERE idx = 0");
 
 	assert_int_equal(w.n_trials, 2);
 	assert_int_equal(w.trials[0].id, t1);
 	assert_int_equal(w.trials[0].n, 16);
 	assert_int_equal(w.trials[0].cell_id, f->cell_ids[0]);
-	assert_string_equal(w.trials[0].state, "pending");
+	assert_int_equal(w.trials[0].state, STORE_TRIAL_PENDING);
 	assert_int_equal(w.trials[1].id, t2);
 
 	/* a second campaign of the same name is refused, nothing written */
 	assert_int_equal(store_campaign_insert(f->s, &f->spec, "x", "y", &f->ds, &id, &err), -EEXIST);
 	assert_contains(err.msg, "already exists");
-	assert_sql_int(f->s, 1, "SELECT count(*) FROM campaigns");
-	assert_sql_int(f->s, N_CELLS, "SELECT count(*) FROM cells");
+	assert_sql_int(f->path, 1, "SELECT count(*) FROM campaigns");
+	assert_sql_int(f->path, N_CELLS, "SELECT count(*) FROM cells");
 
 	/* finished campaigns are not loaded */
-	assert_int_equal(store_campaign_set_state(f->s, f->campaign_id, "done", &err), 0);
-	assert_sql_int(f->s, 1, "SELECT finished_at > 0 FROM campaigns");
+	assert_int_equal(store_campaign_set_state(f->s, f->campaign_id, STORE_CAMPAIGN_DONE, &err), 0);
+	assert_sql_int(f->path, 1, "SELECT finished_at > 0 FROM campaigns");
 	memset(&w, 0, sizeof w);
 	assert_int_equal(store_load_active(f->s, on_campaign, on_cell, on_trial, &w, &err), 0);
 	assert_int_equal(w.n, 0);
-	assert_int_equal(store_campaign_set_state(f->s, f->campaign_id, "finished", &err), -EINVAL);
-	assert_int_equal(store_campaign_set_state(f->s, 9999, "done", &err), -ENOENT);
-	assert_int_equal(store_campaign_set_state(f->s, f->campaign_id, "paused", &err), 0);
-	assert_sql_int(f->s, 1, "SELECT finished_at IS NULL FROM campaigns");
+	assert_int_equal(store_campaign_set_state(f->s, f->campaign_id, STORE_CAMPAIGN_STATE_COUNT, &err), -EINVAL);
+	assert_int_equal(store_campaign_set_state(f->s, 9999, STORE_CAMPAIGN_DONE, &err), -ENOENT);
+	assert_int_equal(store_campaign_set_state(f->s, f->campaign_id, STORE_CAMPAIGN_PAUSED, &err), 0);
+	assert_sql_int(f->path, 1, "SELECT finished_at IS NULL FROM campaigns");
 }
 
 static void test_load_active_stop_and_write(void **state)
@@ -368,7 +432,7 @@ static void test_load_active_stop_and_write(void **state)
 	w.f = f;
 	w.write_in_callback = true;
 	assert_int_equal(store_load_active(f->s, NULL, NULL, on_trial, &w, &err), 0);
-	assert_sql_int(f->s, 6, "SELECT count(*) FROM trials");
+	assert_sql_int(f->path, 6, "SELECT count(*) FROM trials");
 }
 
 static void test_trial_insert_idempotent(void **state)
@@ -382,11 +446,11 @@ static void test_trial_insert_idempotent(void **state)
 	assert_int_equal(a, b);
 	assert_int_equal(store_trial_insert(f->s, f->cell_ids[1], 64, &c, &err), 0);
 	assert_true(c != a);
-	assert_sql_int(f->s, 2, "SELECT count(*) FROM trials");
+	assert_sql_int(f->path, 2, "SELECT count(*) FROM trials");
 	assert_int_equal(store_trial_insert(f->s, 987654, 64, &d, &err), -ENOENT);
 	assert_int_equal(d, -1);
 	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 0, &d, &err), -EINVAL);
-	assert_sql_int(f->s, 2, "SELECT count(*) FROM trials");
+	assert_sql_int(f->path, 2, "SELECT count(*) FROM trials");
 	/* the failed insert left no transaction open */
 	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 128, &d, &err), 0);
 }
@@ -407,9 +471,9 @@ static void test_batch(void **state)
 	assert_int_equal(store_trial_insert(f->s, f->cell_ids[1], 64, &b, &err), 0);
 	/* Another connection does not see the batch before it commits. */
 	assert_int_equal(store_open(f->path, true, &other, &err), 0);
-	assert_sql_int(other, 0, "SELECT count(*) FROM trials");
+	assert_sql_int(f->path, 0, "SELECT count(*) FROM trials");
 	assert_int_equal(store_batch_end(f->s, &err), 0);
-	assert_sql_int(other, 2, "SELECT count(*) FROM trials");
+	assert_sql_int(f->path, 2, "SELECT count(*) FROM trials");
 	assert_int_equal(store_batch_end(f->s, &err), -EINVAL);
 
 	/* A batch abandoned by a crash (here: the connection closes without
@@ -418,7 +482,7 @@ static void test_batch(void **state)
 	assert_int_equal(store_trial_insert(f->s, f->cell_ids[2], 64, &d, &err), 0);
 	store_close(&f->s);
 	assert_int_equal(store_open(f->path, false, &f->s, &err), 0);
-	assert_sql_int(f->s, 2, "SELECT count(*) FROM trials");
+	assert_sql_int(f->path, 2, "SELECT count(*) FROM trials");
 	store_close(&other);
 }
 
@@ -426,23 +490,23 @@ static void test_attempt_start_finish(void **state)
 {
 	fixture *f = *state;
 	emc_err err = { "" };
-	store_result res = { .outcome = EMC_OUTCOME_FIT, .reason = EMC_STOP_FIT, .epochs = 12, .steps = 34,
-			     .train_seconds = 1.5, .loss = 0.01, .accuracy = 1.0 };
+	emc_trial_result res = { .outcome = EMC_OUTCOME_FIT, .reason = EMC_STOP_FIT, .epochs = 12, .steps = 34,
+				 .train_seconds = 1.5, .loss = 0.01, .accuracy = 1.0 };
 	store_cell_update u = { .lo = 16, .hi = 0 };
 	int64_t w1, w2, trial, a1, a2 = -1;
 
 	assert_int_equal(store_worker_upsert(f->s, "worker-a", "host1", 2, &w1, &err), 0);
 	assert_int_equal(store_worker_upsert(f->s, "worker-a", "host2", 4, &w2, &err), 0);
 	assert_int_equal(w1, w2);
-	assert_sql_text(f->s, "host2", "SELECT host FROM workers");
+	assert_sql_text(f->path, "host2", "SELECT host FROM workers");
 	assert_int_equal(store_worker_seen(f->s, w1, &err), 0);
 	assert_int_equal(store_worker_seen(f->s, w1 + 100, &err), -ENOENT);
 
 	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 16, &trial, &err), 0);
 	assert_int_equal(store_attempt_start(f->s, trial, w1, 30000, &a1, &err), 0);
-	assert_sql_text(f->s, "running", "SELECT state FROM trials WHERE id = %lld", (long long)trial);
-	assert_sql_int(f->s, 1, "SELECT number FROM attempts WHERE id = %lld", (long long)a1);
-	assert_sql_int(f->s, 30000, "SELECT lease_expires_at - started_at FROM attempts WHERE id = %lld",
+	assert_sql_text(f->path, "running", "SELECT state FROM trials WHERE id = %lld", (long long)trial);
+	assert_sql_int(f->path, 1, "SELECT number FROM attempts WHERE id = %lld", (long long)a1);
+	assert_sql_int(f->path, 30000, "SELECT lease_expires_at - started_at FROM attempts WHERE id = %lld",
 		       (long long)a1);
 	/* only a pending trial can be leased */
 	assert_int_equal(store_attempt_start(f->s, trial, w1, 30000, &a2, &err), -EALREADY);
@@ -450,13 +514,13 @@ static void test_attempt_start_finish(void **state)
 	assert_int_equal(store_attempt_start(f->s, 424242, w1, 30000, &a2, &err), -ENOENT);
 
 	assert_int_equal(store_trial_finish(f->s, trial, a1, &res, &u, &err), 0);
-	assert_sql_text(f->s, "fit", "SELECT state FROM trials WHERE id = %lld", (long long)trial);
-	assert_sql_text(f->s, "fit", "SELECT reason FROM trials WHERE id = %lld", (long long)trial);
-	assert_sql_int(f->s, 34, "SELECT steps FROM trials WHERE id = %lld", (long long)trial);
-	assert_sql_text(f->s, "done", "SELECT state FROM attempts WHERE id = %lld", (long long)a1);
-	assert_sql_int(f->s, 1, "SELECT trials_done FROM workers WHERE id = %lld", (long long)w1);
-	assert_sql_int(f->s, 16, "SELECT lo FROM cells WHERE id = %lld", (long long)f->cell_ids[0]);
-	assert_sql_text(f->s, "searching", "SELECT state FROM cells WHERE id = %lld", (long long)f->cell_ids[0]);
+	assert_sql_text(f->path, "fit", "SELECT state FROM trials WHERE id = %lld", (long long)trial);
+	assert_sql_text(f->path, "fit", "SELECT reason FROM trials WHERE id = %lld", (long long)trial);
+	assert_sql_int(f->path, 34, "SELECT steps FROM trials WHERE id = %lld", (long long)trial);
+	assert_sql_text(f->path, "done", "SELECT state FROM attempts WHERE id = %lld", (long long)a1);
+	assert_sql_int(f->path, 1, "SELECT trials_done FROM workers WHERE id = %lld", (long long)w1);
+	assert_sql_int(f->path, 16, "SELECT lo FROM cells WHERE id = %lld", (long long)f->cell_ids[0]);
+	assert_sql_text(f->path, "searching", "SELECT state FROM cells WHERE id = %lld", (long long)f->cell_ids[0]);
 
 	/* the same result again (a duplicate or late delivery): fenced */
 	res.outcome = EMC_OUTCOME_NO_FIT;
@@ -466,56 +530,56 @@ static void test_attempt_start_finish(void **state)
 	err.msg[0] = '\0';
 	assert_int_equal(store_trial_finish(f->s, trial, a1, &res, &u, &err), -EALREADY);
 	assert_true(err.msg[0] != '\0');
-	assert_sql_text(f->s, "fit", "SELECT state FROM trials WHERE id = %lld", (long long)trial);
-	assert_sql_int(f->s, 34, "SELECT steps FROM trials WHERE id = %lld", (long long)trial);
-	assert_sql_int(f->s, 16, "SELECT lo FROM cells WHERE id = %lld", (long long)f->cell_ids[0]);
-	assert_sql_text(f->s, "searching", "SELECT state FROM cells WHERE id = %lld", (long long)f->cell_ids[0]);
-	assert_sql_int(f->s, 1, "SELECT trials_done FROM workers WHERE id = %lld", (long long)w1);
+	assert_sql_text(f->path, "fit", "SELECT state FROM trials WHERE id = %lld", (long long)trial);
+	assert_sql_int(f->path, 34, "SELECT steps FROM trials WHERE id = %lld", (long long)trial);
+	assert_sql_int(f->path, 16, "SELECT lo FROM cells WHERE id = %lld", (long long)f->cell_ids[0]);
+	assert_sql_text(f->path, "searching", "SELECT state FROM cells WHERE id = %lld", (long long)f->cell_ids[0]);
+	assert_sql_int(f->path, 1, "SELECT trials_done FROM workers WHERE id = %lld", (long long)w1);
 	/* a result without an outcome is refused */
 	res.outcome = EMC_OUTCOME_NONE;
 	assert_int_equal(store_trial_finish(f->s, trial, a1, &res, NULL, &err), -EINVAL);
 	/* an unknown worker cannot lease */
 	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 32, &trial, &err), 0);
 	assert_int_equal(store_attempt_start(f->s, trial, w1 + 100, 30000, &a2, &err), -ENOENT);
-	assert_sql_text(f->s, "pending", "SELECT state FROM trials WHERE id = %lld", (long long)trial);
+	assert_sql_text(f->path, "pending", "SELECT state FROM trials WHERE id = %lld", (long long)trial);
 }
 
 static void test_lost_attempt_fenced(void **state)
 {
 	fixture *f = *state;
 	emc_err err = { "" };
-	store_result res = { .outcome = EMC_OUTCOME_NO_FIT, .reason = EMC_STOP_BUDGET, .train_seconds = 2.0 };
+	emc_trial_result res = { .outcome = EMC_OUTCOME_NO_FIT, .reason = EMC_STOP_BUDGET, .train_seconds = 2.0 };
 	store_cell_update u = { .lo = 0, .hi = 16 };
 	int64_t trial, a1, a2;
 
 	assert_int_equal(store_trial_insert(f->s, f->cell_ids[1], 16, &trial, &err), 0);
 	assert_int_equal(store_attempt_start(f->s, trial, 0, 1000, &a1, &err), 0);
 	assert_int_equal(store_attempt_lost(f->s, a1, &err), 0);
-	assert_sql_text(f->s, "lost", "SELECT state FROM attempts WHERE id = %lld", (long long)a1);
-	assert_sql_text(f->s, "pending", "SELECT state FROM trials WHERE id = %lld", (long long)trial);
+	assert_sql_text(f->path, "lost", "SELECT state FROM attempts WHERE id = %lld", (long long)a1);
+	assert_sql_text(f->path, "pending", "SELECT state FROM trials WHERE id = %lld", (long long)trial);
 	assert_int_equal(store_attempt_lost(f->s, a1, &err), -EALREADY);
 	assert_int_equal(store_attempt_lost(f->s, 77777, &err), -ENOENT);
 
 	/* the lost attempt's result, while the trial waits: fenced */
 	assert_int_equal(store_trial_finish(f->s, trial, a1, &res, &u, &err), -EALREADY);
-	assert_sql_text(f->s, "pending", "SELECT state FROM trials WHERE id = %lld", (long long)trial);
+	assert_sql_text(f->path, "pending", "SELECT state FROM trials WHERE id = %lld", (long long)trial);
 
 	assert_int_equal(store_attempt_start(f->s, trial, 0, 1000, &a2, &err), 0);
-	assert_sql_int(f->s, 2, "SELECT number FROM attempts WHERE id = %lld", (long long)a2);
-	assert_sql_int(f->s, 2, "SELECT attempts FROM trials WHERE id = %lld", (long long)trial);
+	assert_sql_int(f->path, 2, "SELECT number FROM attempts WHERE id = %lld", (long long)a2);
+	assert_sql_int(f->path, 2, "SELECT attempts FROM trials WHERE id = %lld", (long long)trial);
 	/* ... and while another attempt runs it: fenced too */
 	assert_int_equal(store_trial_finish(f->s, trial, a1, &res, &u, &err), -EALREADY);
-	assert_sql_text(f->s, "running", "SELECT state FROM trials WHERE id = %lld", (long long)trial);
-	assert_sql_int(f->s, 0, "SELECT hi FROM cells WHERE id = %lld", (long long)f->cell_ids[1]);
+	assert_sql_text(f->path, "running", "SELECT state FROM trials WHERE id = %lld", (long long)trial);
+	assert_sql_int(f->path, 0, "SELECT hi FROM cells WHERE id = %lld", (long long)f->cell_ids[1]);
 	/* an attempt of another trial is no better */
 	assert_int_equal(store_trial_finish(f->s, trial + 1000, a2, &res, &u, &err), -ENOENT);
 
 	assert_int_equal(store_trial_finish(f->s, trial, a2, &res, &u, &err), 0);
-	assert_sql_text(f->s, "no_fit", "SELECT state FROM trials WHERE id = %lld", (long long)trial);
-	assert_sql_text(f->s, "budget", "SELECT reason FROM trials WHERE id = %lld", (long long)trial);
-	assert_sql_int(f->s, 16, "SELECT hi FROM cells WHERE id = %lld", (long long)f->cell_ids[1]);
+	assert_sql_text(f->path, "no_fit", "SELECT state FROM trials WHERE id = %lld", (long long)trial);
+	assert_sql_text(f->path, "budget", "SELECT reason FROM trials WHERE id = %lld", (long long)trial);
+	assert_sql_int(f->path, 16, "SELECT hi FROM cells WHERE id = %lld", (long long)f->cell_ids[1]);
 	assert_int_equal(store_attempt_lost(f->s, a2, &err), -EALREADY);
-	assert_sql_text(f->s, "no_fit", "SELECT state FROM trials WHERE id = %lld", (long long)trial);
+	assert_sql_text(f->path, "no_fit", "SELECT state FROM trials WHERE id = %lld", (long long)trial);
 }
 
 static void test_recover_running(void **state)
@@ -533,13 +597,13 @@ static void test_recover_running(void **state)
 	store_close(&f->s);
 	assert_int_equal(store_open(f->path, false, &f->s, &err), 0);
 	assert_int_equal(store_recover_running(f->s, &err), 2);
-	assert_sql_int(f->s, 3, "SELECT count(*) FROM trials WHERE state = 'pending'");
-	assert_sql_int(f->s, 2, "SELECT count(*) FROM attempts WHERE state = 'lost' AND finished_at > 0");
-	assert_sql_int(f->s, 0, "SELECT count(*) FROM attempts WHERE state = 'running'");
+	assert_sql_int(f->path, 3, "SELECT count(*) FROM trials WHERE state = 'pending'");
+	assert_sql_int(f->path, 2, "SELECT count(*) FROM attempts WHERE state = 'lost' AND finished_at > 0");
+	assert_sql_int(f->path, 0, "SELECT count(*) FROM attempts WHERE state = 'running'");
 	assert_int_equal(store_recover_running(f->s, &err), 0);
 	/* the trials lease again, with new attempt numbers */
 	assert_int_equal(store_attempt_start(f->s, t[0], 0, 1000, &a[2], &err), 0);
-	assert_sql_int(f->s, 2, "SELECT number FROM attempts WHERE id = %lld", (long long)a[2]);
+	assert_sql_int(f->path, 2, "SELECT number FROM attempts WHERE id = %lld", (long long)a[2]);
 }
 
 static void test_counts(void **state)
@@ -556,15 +620,15 @@ static void test_counts(void **state)
 	assert_int_equal(store_trial_insert(f->s, f->cell_ids[1], 16, &t, &err), 0);
 	assert_int_equal(store_attempt_start(f->s, t, 0, 1000, &a, &err), 0);
 	assert_int_equal(store_trial_insert(f->s, f->cell_ids[2], 16, &t, &err), 0);
-	assert_int_equal(store_cell_set(f->s, f->cell_ids[2], NULL, "failed", &err), 0);
-	assert_int_equal(store_cell_set(f->s, f->cell_ids[2], NULL, "bogus", &err), -EINVAL);
-	assert_int_equal(store_cell_set(f->s, 31337, NULL, "failed", &err), -ENOENT);
+	assert_int_equal(store_cell_set(f->s, f->cell_ids[2], NULL, STORE_CELL_FAILED, &err), 0);
+	assert_int_equal(store_cell_set(f->s, f->cell_ids[2], NULL, (store_cell_state)-1, &err), -EINVAL);
+	assert_int_equal(store_cell_set(f->s, 31337, NULL, STORE_CELL_FAILED, &err), -ENOENT);
 
 	/* a second, finished campaign */
 	make_spec(&g, "other");
 	g.spec.n_cells = 1;
 	assert_int_equal(store_campaign_insert(f->s, &g.spec, "y", "h", &g.ds, &other_id, &err), 0);
-	assert_int_equal(store_campaign_set_state(f->s, other_id, "done", &err), 0);
+	assert_int_equal(store_campaign_set_state(f->s, other_id, STORE_CAMPAIGN_DONE, &err), 0);
 
 	memset(&c, 0x55, sizeof c);
 	assert_int_equal(store_counts_get(f->s, f->campaign_id, &c, &err), 0);
@@ -588,8 +652,8 @@ static void test_future_version_refused(void **state)
 	emc_err err = { "" };
 	store *s = NULL;
 
-	assert_int_equal(sqlite3_exec(store_db(f->s), "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
 	store_close(&f->s);
+	assert_int_equal(sql_exec(f->path, "PRAGMA user_version = 99"), SQLITE_OK);
 	assert_true(store_open(f->path, false, &s, &err) < 0);
 	assert_null(s);
 	assert_contains(err.msg, "newer");
@@ -620,11 +684,11 @@ static void test_readonly(void **state)
 	store_counts c;
 	char *empty, missing[512];
 	int64_t id = -1, t;
+	sqlite3 *ro_db;
 
 	/* a committed write is visible to a reader while the writer is open */
 	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 16, &t, &err), 0);
-	if (store_open(f->path, true, &ro, &err) < 0)
-		fail_msg("%s", err.msg);
+	ro_db = store_open_seen(f->path, true, &ro);
 	assert_int_equal(store_campaign_find(ro, "mnist, \"small\"", &id, NULL, &err), 1);
 	assert_int_equal(id, f->campaign_id);
 	assert_int_equal(store_counts_get(ro, 0, &c, &err), 0);
@@ -634,8 +698,8 @@ static void test_readonly(void **state)
 	assert_contains(err.msg, "read-only");
 	assert_int_equal(store_worker_upsert(ro, "w", "h", 1, &id, &err), -EROFS);
 	/* and SQLite itself refuses, whatever the caller tries */
-	assert_int_equal(sqlite3_exec(store_db(ro), "DELETE FROM trials", NULL, NULL, NULL) & 0xff, SQLITE_READONLY);
-	assert_sql_int(f->s, 1, "SELECT count(*) FROM trials");
+	assert_int_equal(sqlite3_exec(ro_db, "DELETE FROM trials", NULL, NULL, NULL) & 0xff, SQLITE_READONLY);
+	assert_sql_int(f->path, 1, "SELECT count(*) FROM trials");
 	store_close(&ro);
 
 	/* after the writer closed too */
@@ -816,7 +880,7 @@ static void test_report_trials(void **state)
 
 	out = capture_trials(f->s, "mnist, \"small\"", -1, REPORT_JSON, 0);
 	sql = sqlite3_mprintf("SELECT json_valid(%Q) AND json_array_length(%Q) = 7", out, out);
-	assert_int_equal(sql_int(f->s, sql), 1);
+	assert_int_equal(sql_int(f->path, sql), 1);
 	sqlite3_free(sql);
 	free(out);
 
@@ -874,6 +938,337 @@ static void test_report_status(void **state)
 	free(buf);
 }
 
+
+/* ---- state names ------------------------------------------------------------ */
+
+/* Every value of a state enum round-trips through its name, the names are
+ * distinct, values outside the enum have none, and anything that is not a
+ * name exactly is refused without touching the output. */
+#define CHECK_NAMES(kind, COUNT)                                                          \
+	do {                                                                              \
+		for (int i_ = 0; i_ < (COUNT); i_++) {                                    \
+			store_##kind##_state v_ = (store_##kind##_state)(COUNT);          \
+			const char *n_ = store_##kind##_state_name((store_##kind##_state)i_); \
+			char upper_[32];                                                  \
+                                                                                          \
+			assert_non_null(n_);                                              \
+			assert_int_equal(store_##kind##_state_parse(n_, &v_), 0);         \
+			assert_int_equal(v_, i_);                                         \
+			for (int j_ = 0; j_ < i_; j_++)                                   \
+				assert_string_not_equal(n_, store_##kind##_state_name(    \
+								(store_##kind##_state)j_)); \
+			snprintf(upper_, sizeof upper_, "%s", n_);                        \
+			upper_[0] = (char)(upper_[0] - 'a' + 'A');                        \
+			assert_int_equal(store_##kind##_state_parse(upper_, &v_), -EINVAL); \
+			snprintf(upper_, sizeof upper_, "%s ", n_);                       \
+			assert_int_equal(store_##kind##_state_parse(upper_, &v_), -EINVAL); \
+			assert_int_equal(v_, i_);                                         \
+		}                                                                         \
+		assert_null(store_##kind##_state_name((store_##kind##_state)(COUNT)));    \
+		assert_null(store_##kind##_state_name((store_##kind##_state)-1));         \
+		{                                                                         \
+			store_##kind##_state v_ = (store_##kind##_state)0;                \
+			assert_int_equal(store_##kind##_state_parse("bogus", &v_), -EINVAL); \
+			assert_int_equal(store_##kind##_state_parse("", &v_), -EINVAL);   \
+			assert_int_equal(store_##kind##_state_parse(NULL, &v_), -EINVAL); \
+		}                                                                         \
+	} while (0)
+
+/* The schema's CHECK of `table`.state accepts exactly the names of a table:
+ * every name, and not '' (the opener of the SQL sets) nor a near miss. */
+static void check_schema_names(fixture *f, const char *table, const char *const *names, int count)
+{
+	char sql[256];
+
+	for (int i = 0; i < count; i++) {
+		snprintf(sql, sizeof sql, "SAVEPOINT x; UPDATE %s SET state = '%s'; ROLLBACK TO x", table, names[i]);
+		assert_int_equal(sql_exec(f->path, sql), SQLITE_OK);
+	}
+	snprintf(sql, sizeof sql, "UPDATE %s SET state = ''", table);
+	assert_int_equal(sql_exec(f->path, sql) & 0xff, SQLITE_CONSTRAINT);
+	snprintf(sql, sizeof sql, "UPDATE %s SET state = '%sx'", table, names[0]);
+	assert_int_equal(sql_exec(f->path, sql) & 0xff, SQLITE_CONSTRAINT);
+}
+
+static void test_state_names(void **state)
+{
+	fixture *f = *state;
+	const char *names[8];
+	int64_t t, a;
+	emc_err err = { "" };
+
+	CHECK_NAMES(campaign, STORE_CAMPAIGN_STATE_COUNT);
+	CHECK_NAMES(cell, STORE_CELL_STATE_COUNT);
+	CHECK_NAMES(trial, STORE_TRIAL_STATE_COUNT);
+	CHECK_NAMES(attempt, STORE_ATTEMPT_STATE_COUNT);
+
+	/* the tables are the schema's: one row of each kind, every name tried */
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 16, &t, &err), 0);
+	assert_int_equal(store_attempt_start(f->s, t, 0, 1000, &a, &err), 0);
+	for (int i = 0; i < STORE_CAMPAIGN_STATE_COUNT; i++)
+		names[i] = store_campaign_state_name((store_campaign_state)i);
+	check_schema_names(f, "campaigns", names, STORE_CAMPAIGN_STATE_COUNT);
+	for (int i = 0; i < STORE_CELL_STATE_COUNT; i++)
+		names[i] = store_cell_state_name((store_cell_state)i);
+	check_schema_names(f, "cells", names, STORE_CELL_STATE_COUNT);
+	for (int i = 0; i < STORE_TRIAL_STATE_COUNT; i++)
+		names[i] = store_trial_state_name((store_trial_state)i);
+	check_schema_names(f, "trials", names, STORE_TRIAL_STATE_COUNT);
+	for (int i = 0; i < STORE_ATTEMPT_STATE_COUNT; i++)
+		names[i] = store_attempt_state_name((store_attempt_state)i);
+	check_schema_names(f, "attempts", names, STORE_ATTEMPT_STATE_COUNT);
+}
+
+/* The sets the SQL tests are the sets the C predicates say: one trial in
+ * each state, counted by the store's SQL, against the C definition. */
+static void test_state_sets(void **state)
+{
+	fixture *f = *state;
+	emc_err err = { "" };
+	store_counts c;
+	int64_t t, terminal = 0, decided = 0;
+	char sql[256];
+
+	for (int i = 0; i < STORE_TRIAL_STATE_COUNT; i++) {
+		assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 100 + i, &t, &err), 0);
+		snprintf(sql, sizeof sql, "UPDATE trials SET state = '%s' WHERE id = %lld",
+			 store_trial_state_name((store_trial_state)i), (long long)t);
+		assert_int_equal(sql_exec(f->path, sql), SQLITE_OK);
+		terminal += store_trial_state_terminal((store_trial_state)i);
+	}
+	for (int i = 0; i < N_CELLS; i++) {
+		store_cell_state cs = (store_cell_state)(i % STORE_CELL_STATE_COUNT);
+
+		assert_int_equal(store_cell_set(f->s, f->cell_ids[i], NULL, cs, &err), 0);
+		decided += store_cell_state_decided(cs);
+	}
+	assert_int_equal(store_counts_get(f->s, f->campaign_id, &c, &err), 0);
+	assert_int_equal(c.trials_done, terminal);
+	assert_int_equal(c.trials_pending, 1);
+	assert_int_equal(c.trials_running, 1);
+	assert_int_equal(c.cells_done, decided);
+	assert_int_equal(terminal, 4);
+	assert_int_equal(decided, 2);
+	assert_true(store_campaign_state_active(STORE_CAMPAIGN_PAUSED));
+	assert_false(store_campaign_state_active(STORE_CAMPAIGN_CANCELLED));
+	assert_true(store_attempt_state_ended(STORE_ATTEMPT_PREEMPTED));
+	assert_false(store_attempt_state_ended(STORE_ATTEMPT_DONE));
+	assert_false(store_trial_state_terminal(STORE_TRIAL_STATE_COUNT));
+	/* only an ending state ends an attempt */
+	assert_int_equal(store_attempt_end(f->s, 1, STORE_ATTEMPT_DONE, &err), -EINVAL);
+	assert_int_equal(store_attempt_end(f->s, 1, STORE_ATTEMPT_RUNNING, &err), -EINVAL);
+}
+
+static int count_cells(void *ctx, const store_cell_row *c)
+{
+	(void)c;
+	++*(int *)ctx;
+	return 0;
+}
+
+/* A state the program does not know, written behind its back, is refused
+ * where it is read, naming the table and the value. */
+static void test_unknown_state_refused(void **state)
+{
+	fixture *f = *state;
+	emc_err err = { "" };
+	int n = 0;
+
+	assert_int_equal(sql_exec(f->path, "PRAGMA ignore_check_constraints = 1;"
+					   " UPDATE cells SET state = 'serching' WHERE idx = 1"),
+			 SQLITE_OK);
+	assert_int_equal(store_load_active(f->s, NULL, count_cells, NULL, &n, &err), -EIO);
+	assert_contains(err.msg, "cells");
+	assert_contains(err.msg, "'serching'");
+	assert_int_equal(n, 1); /* the cell before it, and nothing after */
+	err.msg[0] = '\0';
+	assert_int_equal(store_report_status(f->s, NULL, NULL, NULL, NULL, &err), -EIO);
+	assert_contains(err.msg, "'serching'");
+
+	assert_int_equal(sql_exec(f->path, "PRAGMA ignore_check_constraints = 1;"
+					   " UPDATE campaigns SET state = 'Running'"),
+			 SQLITE_OK);
+	err.msg[0] = '\0';
+	assert_int_equal(store_load_active(f->s, NULL, NULL, NULL, NULL, &err), 0); /* no walk asked for */
+	assert_int_equal(store_report_status(f->s, NULL, NULL, NULL, NULL, &err), -EIO);
+	assert_contains(err.msg, "campaigns");
+	assert_contains(err.msg, "'Running'");
+}
+
+/* ---- the report queries ------------------------------------------------------ */
+
+typedef struct report_rows {
+	store_status_campaign campaign;
+	int n_campaigns;
+	store_status_cell cells[N_CELLS];
+	int n_cells;
+	store_results_row results[N_CELLS];
+	int n_results;
+	int64_t trial_n[8];
+	store_trial_state trial_state[8];
+	emc_stop_reason trial_reason[8];
+	double trial_hmax[8];
+	int n_trials;
+} report_rows;
+
+static int rows_campaign(void *ctx, const store_status_campaign *c)
+{
+	report_rows *r = ctx;
+
+	r->campaign = *c;
+	r->campaign.name = NULL; /* borrowed */
+	r->n_campaigns++;
+	return 0;
+}
+
+static int rows_cell(void *ctx, const store_status_cell *c)
+{
+	report_rows *r = ctx;
+
+	assert_true(r->n_cells < N_CELLS);
+	r->cells[r->n_cells] = *c;
+	r->cells[r->n_cells].model = r->cells[r->n_cells].activation = NULL; /* borrowed */
+	r->cells[r->n_cells].optimizer = r->cells[r->n_cells].labels = NULL;
+	r->n_cells++;
+	return 0;
+}
+
+static int rows_result(void *ctx, const store_results_row *row)
+{
+	report_rows *r = ctx;
+
+	assert_true(r->n_results < N_CELLS);
+	assert_string_equal(row->campaign, "mnist, \"small\"");
+	assert_string_equal(row->dataset, "fashion-mnist/train");
+	assert_string_equal(row->labels, row->cell == 1 ? "random" : "true");
+	assert_string_equal(row->inputs, "true");
+	r->results[r->n_results] = *row;
+	/* strings are borrowed: not kept past the callback */
+	r->results[r->n_results].campaign = r->results[r->n_results].dataset = NULL;
+	r->results[r->n_results].model = r->results[r->n_results].labels = NULL;
+	r->results[r->n_results].activation = r->results[r->n_results].optimizer = NULL;
+	r->results[r->n_results].inputs = NULL;
+	r->n_results++;
+	return 0;
+}
+
+static int rows_trial(void *ctx, const store_trials_row *t)
+{
+	report_rows *r = ctx;
+
+	assert_true(r->n_trials < 8);
+	assert_int_equal(t->cell, 2);
+	r->trial_n[r->n_trials] = t->n;
+	r->trial_state[r->n_trials] = t->state;
+	r->trial_reason[r->n_trials] = t->reason;
+	r->trial_hmax[r->n_trials] = t->hessian_max;
+	r->n_trials++;
+	return 0;
+}
+
+static int rows_stop(void *ctx, const store_results_row *row)
+{
+	(void)ctx;
+	(void)row;
+	return -ECANCELED;
+}
+
+/* fill_results' campaign, as rows: counts per state, brackets, the EMC's
+ * inputs (done, full, unconverged), the certificate, the trials of a cell. */
+static void test_report_rows(void **state)
+{
+	fixture *f = *state;
+	emc_err err = { "" };
+	report_rows r = { .n_campaigns = 0 };
+	const store_results_row *c0, *c1, *c2;
+
+	fill_results(f);
+	/* two running trials too, so that every count differs from the others */
+	for (int64_t n = 20; n <= 21; n++) {
+		int64_t t, a;
+
+		assert_int_equal(store_trial_insert(f->s, f->cell_ids[2], n, &t, &err), 0);
+		assert_int_equal(store_attempt_start(f->s, t, 0, 1000, &a, &err), 0);
+	}
+	assert_int_equal(store_report_status(f->s, NULL, rows_campaign, rows_cell, &r, &err), 1);
+	assert_int_equal(r.campaign.id, f->campaign_id);
+	assert_int_equal(r.campaign.state, STORE_CAMPAIGN_RUNNING);
+	assert_int_equal(r.campaign.cells, 3);
+	assert_int_equal(r.campaign.cells_decided, 2);
+	assert_int_equal(r.campaign.trials_done, 6);
+	assert_int_equal(r.campaign.trials_running, 2);
+	assert_int_equal(r.campaign.trials_pending, 1);
+	assert_int_equal(r.n_cells, 3);
+	assert_int_equal(r.cells[0].state, STORE_CELL_DONE);
+	assert_int_equal(r.cells[0].lo, 24);
+	assert_int_equal(r.cells[0].hi, 25);
+	assert_int_equal(r.cells[0].trials_done, 3);
+	assert_int_equal(r.cells[1].lo, 100);
+	assert_int_equal(r.cells[1].hi, 0);
+	assert_int_equal(r.cells[2].state, STORE_CELL_SEARCHING);
+	assert_int_equal(r.cells[2].trials_done, 2);
+	assert_int_equal(r.cells[2].trials_running, 2);
+	assert_int_equal(r.cells[2].trials_pending, 1);
+	assert_true(r.cells[2].seed == UINT64_MAX - 5);
+	/* a named campaign that is not there is no campaign */
+	assert_int_equal(store_report_status(f->s, "nope", rows_campaign, rows_cell, &r, &err), 0);
+
+	assert_int_equal(store_report_results(f->s, "mnist, \"small\"", rows_result, &r, &err), 3);
+	c0 = &r.results[0], c1 = &r.results[1], c2 = &r.results[2];
+	assert_int_equal(c0->state, STORE_CELL_DONE);
+	assert_true(c0->unconverged); /* its no-fit at 25 stopped on the budget */
+	assert_false(c0->full);
+	assert_int_equal(c0->trials, 3);
+	assert_true(c0->train_seconds == 6.75);
+	assert_true(isnan(c0->lambda_min)); /* no certificate at lo = 24 */
+	assert_true(c0->has_params);
+	assert_int_equal(c0->params, 784 * 8 + 8 + 8 * 10 + 10);
+	assert_int_equal(c1->state, STORE_CELL_DONE);
+	assert_true(c1->full);
+	assert_false(c1->unconverged);
+	assert_true(c1->lambda_min == -0.00125 && c1->lambda_max == 42.5);
+	assert_int_equal(c2->state, STORE_CELL_SEARCHING);
+	assert_false(c2->unconverged); /* its no-fit at 40 was a plateau */
+	assert_int_equal(c2->lo, 16);
+	assert_int_equal(c2->hi, 40);
+	assert_int_equal(c2->trials, 2); /* the running and pending ones do not count */
+	assert_true(c2->train_seconds == 0.75);
+	assert_int_equal(store_report_results(f->s, "nope", rows_result, &r, &err), -ENOENT);
+	assert_int_equal(store_report_results(f->s, NULL, rows_stop, &r, &err), -ECANCELED);
+
+	assert_int_equal(store_report_trials(f->s, "mnist, \"small\"", 2, rows_trial, &r, &err), 5);
+	assert_int_equal(r.n_trials, 5);
+	assert_int_equal(r.trial_n[0], 16);
+	assert_int_equal(r.trial_state[0], STORE_TRIAL_FIT);
+	assert_int_equal(r.trial_reason[0], EMC_STOP_FIT);
+	assert_int_equal(r.trial_n[1], 20);
+	assert_int_equal(r.trial_state[1], STORE_TRIAL_RUNNING);
+	assert_int_equal(r.trial_reason[1], EMC_STOP_NONE);
+	assert_int_equal(r.trial_n[2], 21);
+	assert_int_equal(r.trial_state[3], STORE_TRIAL_PENDING); /* n = 32 */
+	assert_int_equal(r.trial_n[4], 40);
+	assert_int_equal(r.trial_state[4], STORE_TRIAL_NO_FIT);
+	assert_int_equal(r.trial_reason[4], EMC_STOP_PLATEAU);
+	assert_true(isnan(r.trial_hmax[4]));
+	assert_int_equal(store_report_trials(f->s, "nope", -1, rows_trial, &r, &err), -ENOENT);
+}
+
+static void test_format_double(void **state)
+{
+	char buf[400];
+
+	(void)state;
+	/* SQLite's printf rounds in decimal, the C library the binary value */
+	store_format_double(buf, sizeof buf, "%.2f", 0.125);
+	assert_string_equal(buf, "0.13");
+	store_format_double(buf, sizeof buf, "%!0.15g", 1.0);
+	assert_string_equal(buf, "1.0");
+	store_format_double(buf, sizeof buf, "%.2f", 1e300); /* wide: SQLite needs its own scratch */
+	assert_int_equal(strlen(buf), 304);
+	store_format_double(buf, 5, "%.2f", 1234.5);
+	assert_string_equal(buf, "1234");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -892,7 +1287,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_report_trials, setup, teardown),
 		cmocka_unit_test(test_report_empty),
 		cmocka_unit_test_setup_teardown(test_report_status, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_sets, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unknown_state_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_report_rows, setup, teardown),
+		cmocka_unit_test(test_format_double),
 	};
 
+	sqlite3_auto_extension((void (*)(void))note_connection);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

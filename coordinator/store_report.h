@@ -1,0 +1,114 @@
+/* store_report.h — the read-only queries behind emcctl's reports.
+ *
+ * Each function reads one snapshot of the database (so its numbers agree
+ * with each other while the coordinator keeps writing), works on a store
+ * opened read-only, and hands rows to a callback as plain C values; the
+ * formats (report.c) only print them. Strings in a row are borrowed: valid
+ * until the callback returns. A NULL string, a NAN double or a has_ flag
+ * that is false means the database holds nothing there.
+ *
+ * A callback returns 0 to go on, or -errno to stop: the function then
+ * returns that value. A row the program cannot read (an unknown state or
+ * stop reason) stops the walk with -EIO and an error naming it.
+ */
+#ifndef EMC_STORE_REPORT_H
+#define EMC_STORE_REPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cell.h"
+#include "err.h"
+#include "store.h"
+
+/* ---- status: campaigns and their cells ------------------------------------ */
+
+typedef struct store_status_campaign {
+	int64_t id;
+	const char *name;
+	store_campaign_state state;
+	int64_t cells, cells_decided;                        /* cells, and those whose search is over */
+	int64_t trials_done, trials_running, trials_pending; /* trials terminal, running, pending */
+} store_status_campaign;
+
+typedef struct store_status_cell {
+	int index;
+	const char *model, *activation, *optimizer, *labels;
+	uint64_t seed;
+	store_cell_state state;
+	int64_t lo, hi;                                      /* hi = 0: no no-fit yet */
+	int64_t trials_done, trials_running, trials_pending; /* as for the campaign */
+} store_status_cell;
+
+typedef int (*store_status_campaign_fn)(void *ctx, const store_status_campaign *c);
+typedef int (*store_status_cell_fn)(void *ctx, const store_status_cell *c);
+
+/* Every campaign (or only the one named, when campaign != NULL) in order
+ * of creation, each followed by its cells in grid order. Returns the
+ * number of campaigns visited, or -errno. */
+int store_report_status(store *s, const char *campaign, store_status_campaign_fn on_campaign,
+			store_status_cell_fn on_cell, void *ctx, emc_err *err);
+
+/* ---- results: one row per cell ---------------------------------------------- */
+
+typedef struct store_results_row {
+	const char *campaign;
+	int cell;
+	const char *model, *activation, *optimizer, *labels;
+	const char *dataset; /* its description, else its name; "" when neither */
+	const char *inputs;  /* the inputs variant ("true" for files without the column) */
+	int64_t classes;
+	uint64_t seed;       /* SQLite integers are signed: stored as its bit pattern */
+	bool has_params;
+	int64_t params;
+	store_cell_state state;
+	int64_t lo, hi;      /* hi = 0: no no-fit yet */
+	bool full;           /* the whole allowed range fit: EMC is ">= lo" */
+	int64_t trials;      /* terminal trials */
+	double train_seconds; /* their training time; 0 when none */
+	bool unconverged;    /* the no-fit at n = hi stopped on its budget */
+	double lambda_min, lambda_max; /* the certificate of the fit at n = lo */
+} store_results_row;
+
+typedef int (*store_results_fn)(void *ctx, const store_results_row *r);
+
+/* Every cell of every campaign (or of the one named) in order of campaign
+ * and cell. Returns the number of rows, or -ENOENT if a named campaign does
+ * not exist, or -errno. */
+int store_report_results(store *s, const char *campaign, store_results_fn fn, void *ctx, emc_err *err);
+
+/* ---- trials: every probe of a campaign ---------------------------------------- */
+
+typedef struct store_trials_row {
+	const char *campaign;
+	int cell;
+	const char *model;
+	int64_t n;
+	store_trial_state state;
+	emc_stop_reason reason; /* EMC_STOP_NONE when none is recorded */
+	bool has_epochs, has_steps;
+	int64_t epochs, steps;
+	double train_seconds, loss, accuracy, budget_used;
+	int64_t attempts;
+	double hessian_min, hessian_max;
+	const char *error;
+} store_trials_row;
+
+typedef int (*store_trials_fn)(void *ctx, const store_trials_row *r);
+
+/* Every trial of `campaign` (of its cell `cell` only, when cell >= 0) in
+ * order of cell and n. Returns the number of rows, -ENOENT if there is no
+ * such campaign, or -errno. */
+int store_report_trials(store *s, const char *campaign, int cell, store_trials_fn fn, void *ctx, emc_err *err);
+
+/* ---- numbers as the database prints them -------------------------------------- */
+
+/* Format one double with a printf conversion (fmt, e.g. "%.2f") by SQLite's
+ * printf, the one behind the database's own printf() and json_object():
+ * it rounds in decimal (0.125 with "%.2f" is 0.13, where the C library
+ * gives 0.12), and "%!0.15g" is how json_object() writes a REAL. So a
+ * report prints a number exactly as a query of the database would. */
+void store_format_double(char *buf, size_t size, const char *fmt, double v);
+
+#endif
