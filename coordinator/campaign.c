@@ -2,8 +2,9 @@
  *
  * The dataset is decoded in full once here: that is the only way to know
  * that every byte of it is well formed, and it gives the sample count and
- * shape the search and the parameter counts need. The decoded samples are
- * dropped again at once; workers load their own copy.
+ * shape the search and the parameter counts need. The decoded samples stay
+ * in the prep (campaign_prep.data): the coordinator serves workers that lack
+ * the files from them, so one process decodes a campaign's data once.
  */
 #include "campaign.h"
 
@@ -121,14 +122,13 @@ int campaign_prepare(const char *text, size_t len, const char *origin, const cha
 			goto fail;
 		}
 	}
-	emc_dataset_destroy(&ds);
-
 	if (sodium_init() < 0) {
 		r = emc_err_set(err, EIO, "campaign: libsodium failed to initialise");
 		goto fail;
 	}
 	crypto_generichash(hash, sizeof hash, (const unsigned char *)text, len, NULL, 0);
 	sodium_bin2hex(p.spec_hash, sizeof p.spec_hash, hash, sizeof hash);
+	p.data = ds;
 	*ret = p;
 	return 0;
 fail:
@@ -140,4 +140,5 @@ fail:
 void campaign_prep_deinit(campaign_prep *p)
 {
 	emc_spec_destroy(&p->spec);
+	emc_dataset_destroy(&p->data);
 }

@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 
+#include "dataset.h"
 #include "err.h"
 #include "spec.h"
 #include "store.h"
@@ -19,9 +20,11 @@ typedef struct campaign_prep {
 	emc_campaign_spec *spec;   /* owned */
 	store_dataset_info dataset;
 	char spec_hash[65];        /* BLAKE2b-256 of the spec text, hex */
+	emc_dataset *data;         /* owned: the decoded dataset; whoever serves it may take it */
 } campaign_prep;
 
-/* Parse and check spec text; load its dataset to learn its size and shape. */
+/* Parse and check spec text; decode its dataset to learn its size and shape.
+ * On success *ret owns the spec and the decoded dataset (ret->data). */
 int campaign_prepare(const char *text, size_t len, const char *origin, const char *base_dir, campaign_prep *ret,
 		     emc_err *err);
 

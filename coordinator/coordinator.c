@@ -395,6 +395,7 @@ int main(int argc, char **argv)
 	char control_ep[EMC_PATH_MAX + 16] = "";
 	char *spec_text = NULL, *spec_dir = NULL;
 	size_t spec_len = 0;
+	campaign_prep prep = { 0 };
 	bool insecure = false;
 	sched_config cfg;
 	emc_err err;
@@ -505,8 +506,6 @@ int main(int argc, char **argv)
 	/* A spec given on the command line is checked before the database is
 	 * even opened: a bad spec must leave no trace. */
 	if (spec_path) {
-		campaign_prep prep;
-
 		if (campaign_read_file(spec_path, &spec_text, &spec_len, &spec_dir, &err) < 0 ||
 		    campaign_prepare(spec_text, spec_len, spec_path, spec_dir, &prep, &err) < 0) {
 			log_error("%s", err.msg);
@@ -514,7 +513,6 @@ int main(int argc, char **argv)
 			free(spec_dir);
 			return 2;
 		}
-		campaign_prep_deinit(&prep);
 	}
 
 	C.zctx = zmq_ctx_new();
@@ -523,23 +521,29 @@ int main(int argc, char **argv)
 		 * libzmq admits every client that knows the server's key. */
 		if (auth_new(C.zctx, keys_dir, &C.auth, &err) < 0) {
 			log_error("%s", err.msg);
+			campaign_prep_deinit(&prep);
 			return 2;
 		}
 	}
 	if (store_open(db_path, false, &C.db, &err) < 0) {
 		log_error("%s", err.msg);
+		campaign_prep_deinit(&prep);
 		return 1;
 	}
 	if (front_new(C.db, &cfg, send_frame, NULL, &C.front, &err) < 0) {
 		log_error("%s", err.msg);
+		campaign_prep_deinit(&prep);
 		return 1;
 	}
 	C.sched = front_sched(C.front);
 	if (spec_path) {
 		int64_t id;
 		bool resumed;
-		int r = sched_submit(C.sched, spec_text, spec_len, spec_path, spec_dir, &id, &resumed, &err);
+		/* The spec was prepared above; the scheduler takes its decoded
+		 * dataset to serve workers, so this process decodes it once. */
+		int r = sched_submit_prepared(C.sched, &prep, spec_text, spec_len, spec_path, &id, &resumed, &err);
 
+		campaign_prep_deinit(&prep);
 		free(spec_text);
 		free(spec_dir);
 		if (r < 0) {

@@ -66,6 +66,7 @@ struct campaign_rt {
 	bool cells_loaded; /* its cells are in memory (a later load skips them) */
 	bool finished;     /* done or cancelled: forgotten at the next tick */
 	uint8_t hash[32];  /* the dataset's content hash (all zero: unknown) */
+	emc_dataset *data; /* decoded by this process's preparation, until encoded */
 	uint8_t *encoded;  /* its canonical encoding, made on the first request */
 	size_t encoded_len;
 	campaign_rt *next;
@@ -272,6 +273,7 @@ static void forget_finished(sched *s)
 			has_cells = cell->campaign == c;
 		if (c->finished && !has_cells) {
 			*pc = c->next;
+			emc_dataset_destroy(&c->data);
 			free(c->encoded);
 			free(c);
 		} else {
@@ -957,14 +959,18 @@ bool sched_worker_result(sched *s, const sched_peer *peer, const sched_result *r
 
 /* ---- serving datasets ------------------------------------------------------ */
 
-/* Make c's canonical encoding once. NULL, or what to tell the worker. */
+/* Make c's canonical encoding once, from the dataset this process decoded
+ * when it prepared the campaign, or (after a restart) from its files. The
+ * decoded copy is dropped once encoded: the encoding is what is served.
+ * NULL, or what to tell the worker. */
 static const char *campaign_encode(campaign_rt *c)
 {
-	emc_dataset *ds = NULL;
+	emc_dataset *ds = c->data;
 	const char *why = NULL;
 	emc_err err;
 
-	if (emc_dataset_load(&c->dataset, &ds, &err) < 0) {
+	c->data = NULL;
+	if (!ds && emc_dataset_load(&c->dataset, &ds, &err) < 0) {
 		log_error("campaign %s: cannot serve its dataset: %s", c->name, err.msg);
 		return "the coordinator cannot read this dataset";
 	}
@@ -1199,40 +1205,60 @@ int sched_submit(sched *s, const char *text, size_t len, const char *origin, con
 		 bool *ret_resumed, emc_err *err)
 {
 	campaign_prep prep;
-	char existing_hash[65] = "";
-	int64_t id;
 	int r;
 
 	r = campaign_prepare(text, len, origin, base_dir, &prep, err);
 	if (r < 0)
 		return r;
-	r = store_campaign_find(s->db, prep.spec->name, &id, existing_hash, err);
+	r = sched_submit_prepared(s, &prep, text, len, origin, ret_id, ret_resumed, err);
+	campaign_prep_deinit(&prep);
+	return r;
+}
+
+/* Hand the prepared dataset to the campaign in memory, if it still needs one. */
+static void campaign_adopt_data(sched *s, int64_t id, campaign_prep *prep)
+{
+	campaign_rt *c = campaign_find(s, id);
+
+	if (c && !c->data && !c->encoded && prep->data &&
+	    memcmp(prep->data->hash, c->hash, sizeof c->hash) == 0) {
+		c->data = prep->data;
+		prep->data = NULL;
+	}
+}
+
+int sched_submit_prepared(sched *s, campaign_prep *prep, const char *text, size_t len, const char *origin,
+			  int64_t *ret_id, bool *ret_resumed, emc_err *err)
+{
+	char existing_hash[65] = "";
+	int64_t id;
+	int r;
+
+	r = store_campaign_find(s->db, prep->spec->name, &id, existing_hash, err);
 	if (r < 0)
-		goto out;
+		return r;
 	if (r == 1) {
-		if (strcmp(existing_hash, prep.spec_hash) != 0) {
-			r = emc_err_set(err, EEXIST,
-					"%s: campaign '%s' already exists in this database with a different spec; "
-					"rename it or use another database",
-					origin, prep.spec->name);
-			goto out;
-		}
+		if (strcmp(existing_hash, prep->spec_hash) != 0)
+			return emc_err_set(err, EEXIST,
+					   "%s: campaign '%s' already exists in this database with a different spec; "
+					   "rename it or use another database",
+					   origin, prep->spec->name);
 		*ret_resumed = true;
 		*ret_id = id;
-		log_info("campaign %s: resumed", prep.spec->name);
-		r = 0;
-		goto out;
+		log_info("campaign %s: resumed", prep->spec->name);
+		campaign_adopt_data(s, id, prep);
+		return 0;
 	}
-	r = store_campaign_insert(s->db, prep.spec, text, prep.spec_hash, &prep.dataset, &id, err);
+	r = store_campaign_insert(s->db, prep->spec, text, prep->spec_hash, &prep->dataset, &id, err);
 	if (r < 0)
-		goto out;
-	log_info("campaign %s: %d cell(s) on %s (%" PRId64 " samples)", prep.spec->name, prep.spec->n_cells,
-		 prep.dataset.description, prep.dataset.n_total);
+		return r;
+	log_info("campaign %s: %d cell(s) on %s (%" PRId64 " samples)", prep->spec->name, prep->spec->n_cells,
+		 prep->dataset.description, prep->dataset.n_total);
 	*ret_resumed = false;
 	*ret_id = id;
 	r = load_state(s, err);
-out:
-	campaign_prep_deinit(&prep);
+	if (r == 0)
+		campaign_adopt_data(s, id, prep);
 	return r;
 }
 
@@ -1290,6 +1316,7 @@ void sched_destroy(sched **p)
 		campaign_rt *c = s->campaigns;
 
 		s->campaigns = c->next;
+		emc_dataset_destroy(&c->data);
 		free(c->encoded);
 		free(c);
 	}

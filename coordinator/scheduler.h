@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "cell.h"
+#include "campaign.h"
 #include "err.h"
 #include "spec.h"
 #include "store.h"
@@ -170,6 +171,14 @@ int sched_worker_list(const sched *s, sched_worker_info *ret, int cap);
  * Checks the spec and its dataset fully before writing anything. */
 int sched_submit(sched *s, const char *text, size_t len, const char *origin, const char *base_dir, int64_t *ret_id,
 		 bool *ret_resumed, emc_err *err);
+
+/* The same for a spec this process already prepared (campaign_prepare on
+ * the same text), so that it is not parsed and decoded again. Takes
+ * prep->data (sets it to NULL) when the campaign is active and its dataset
+ * not yet held: the scheduler serves workers from it. The rest of prep
+ * stays the caller's. */
+int sched_submit_prepared(sched *s, campaign_prep *prep, const char *text, size_t len, const char *origin,
+			  int64_t *ret_id, bool *ret_resumed, emc_err *err);
 
 typedef enum sched_verb { SCHED_VERB_PAUSE = 0, SCHED_VERB_RESUME, SCHED_VERB_CANCEL } sched_verb;
 

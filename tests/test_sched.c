@@ -20,7 +20,9 @@
 
 #include <sqlite3.h>
 
+#include "campaign.h"
 #include "cell.h"
+#include "dataset.h"
 #include "log.h"
 #include "outbox.h"
 #include "scheduler.h"
@@ -32,12 +34,23 @@
 #define MAX_EVENTS     64
 
 int64_t __wrap_emc_now_ms(void);
+int __wrap_emc_dataset_load(const emc_dataset_ref *ref, emc_dataset **ret, emc_err *err);
+int __real_emc_dataset_load(const emc_dataset_ref *ref, emc_dataset **ret, emc_err *err);
 
 static int64_t clock_ms = CLOCK_START_MS;
 
 int64_t __wrap_emc_now_ms(void)
 {
 	return clock_ms;
+}
+
+/* Every decode of a dataset from its files in this process, counted. */
+static int dataset_loads;
+
+int __wrap_emc_dataset_load(const emc_dataset_ref *ref, emc_dataset **ret, emc_err *err)
+{
+	dataset_loads++;
+	return __real_emc_dataset_load(ref, ret, err);
 }
 
 typedef enum event_kind { EV_ASSIGN, EV_CANCEL } event_kind;
@@ -649,6 +662,59 @@ static void test_outbox_holds_until_commit(void **state)
 	assert_int_equal(l.n, 4);
 }
 
+/* One preparation per process: a campaign submitted with what this process
+ * already prepared is served to workers from that decoded dataset, not
+ * decoded again; after a restart (nothing prepared) the files are read once. */
+static void test_prepared_dataset_served_without_decode(void **state)
+{
+	static const char text[] = "name: served\n"
+				   "dataset: {format: synthetic, n: 300, dim: 5, classes: 3}\n"
+				   "model: {widths: [4]}\n"
+				   "search: {start: 16, max_n: 64}\n";
+	fixture *f = *state;
+	sched_peer p = peer('A');
+	sched_data_request q = {.has_hash = true, .length = 1 << 20};
+	sched_chunk chunk;
+	campaign_prep prep;
+	uint8_t *expect = NULL;
+	size_t expect_len = 0;
+	int64_t id;
+	bool resumed = true;
+	emc_err err;
+
+	start(f);
+	dataset_loads = 0;
+	if (campaign_prepare(text, sizeof text - 1, "served.yaml", NULL, &prep, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(dataset_loads, 1);
+	assert_non_null(prep.data);
+	assert_int_equal(emc_dataset_encode(prep.data, &expect, &expect_len, &err), 0);
+	memcpy(q.hash, prep.data->hash, sizeof q.hash);
+	if (sched_submit_prepared(f->s, &prep, text, sizeof text - 1, "served.yaml", &id, &resumed, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_false(resumed);
+	assert_null(prep.data); /* the scheduler took it */
+	campaign_prep_deinit(&prep);
+
+	hello(f, 'A', 1, NULL, 0);
+	assert_int_equal(sched_worker_data(f->s, &p, &q, &chunk), 0);
+	assert_null(chunk.error);
+	assert_int_equal(chunk.total, expect_len);
+	assert_int_equal(chunk.len, expect_len);
+	assert_memory_equal(chunk.data, expect, expect_len);
+	assert_int_equal(dataset_loads, 1); /* served from the prepared copy */
+
+	restart(f);
+	hello(f, 'A', 1, NULL, 0);
+	assert_int_equal(sched_worker_data(f->s, &p, &q, &chunk), 0);
+	assert_null(chunk.error);
+	assert_int_equal(chunk.total, expect_len);
+	assert_int_equal(dataset_loads, 2); /* nothing prepared: read from the files, once */
+	assert_int_equal(sched_worker_data(f->s, &p, &q, &chunk), 0);
+	assert_int_equal(dataset_loads, 2);
+	free(expect);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -663,6 +729,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_pointless_probe_cancelled, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_campaign_pause_resume_cancel, setup, teardown),
 	    cmocka_unit_test(test_outbox_holds_until_commit),
+	    cmocka_unit_test_setup_teardown(test_prepared_dataset_served_without_decode, setup, teardown),
 	};
 
 	emc_log_init("test_sched");
