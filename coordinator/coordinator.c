@@ -377,90 +377,121 @@ static int parse_option_long(const char *name, const char *text, long min, long 
 	return 0;
 }
 
-int main(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{ "db", required_argument, NULL, 'd' },	       { "bind", required_argument, NULL, 'b' },
-		{ "control", required_argument, NULL, 'c' },   { "spec", required_argument, NULL, 's' },
-		{ "exit-when-done", no_argument, NULL, 'x' },  { "heartbeat-ms", required_argument, NULL, 'H' },
-		{ "lease-ms", required_argument, NULL, 'L' },  { "grace-ms", required_argument, NULL, 'G' },
-		{ "max-lost", required_argument, NULL, 'l' },  { "max-failed", required_argument, NULL, 'f' },
-		{ "max-workers", required_argument, NULL, 'W' }, { "keys", required_argument, NULL, 'k' },
-		{ "insecure", no_argument, NULL, 'I' },	       { "max-probes", required_argument, NULL, 'P' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "quiet", no_argument, NULL, 'q' },	       { "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
-	const char *db_path = NULL, *bind_ep = "tcp://127.0.0.1:5555", *spec_path = NULL, *keys_dir = NULL;
-	char control_ep[EMC_PATH_MAX + 16] = "";
-	char *spec_text = NULL, *spec_dir = NULL;
-	size_t spec_len = 0;
-	campaign_prep prep = { 0 };
-	bool insecure = false;
+/* What the command line asked for. */
+typedef struct options {
+	const char *db_path, *bind_ep, *spec_path, *keys_dir;
+	char control_ep[EMC_PATH_MAX + 16];
+	bool insecure;
 	sched_config cfg;
-	emc_err err;
-	int opt;
-	long v;
+} options;
 
-	emc_log_init("coordinator");
-	sched_config_defaults(&cfg);
+/* One numeric option: its name, the field it sets and its range. */
+typedef struct numeric_option {
+	int opt;
+	const char *name;
+	long min, max;
+} numeric_option;
+
+static const numeric_option numeric_options[] = {
+    {'H', "heartbeat-ms", 50, 60000}, {'L', "lease-ms", 100, 3600000}, {'G', "grace-ms", 0, 3600000},
+    {'l', "max-lost", 0, 1000},	      {'f', "max-failed", 0, 1000},    {'W', "max-workers", 1, 65536},
+    {'P', "max-probes", 1, 64},
+};
+
+static void numeric_set(sched_config *cfg, int opt, long v)
+{
+	switch (opt) {
+	case 'H':
+		cfg->heartbeat_ms = (uint32_t)v;
+		break;
+	case 'L':
+		cfg->lease_ms = (uint32_t)v;
+		break;
+	case 'G':
+		cfg->grace_ms = (uint32_t)v;
+		break;
+	case 'l':
+		cfg->max_lost = (int)v;
+		break;
+	case 'f':
+		cfg->max_failed = (int)v;
+		break;
+	case 'W':
+		cfg->max_workers = (int)v;
+		break;
+	case 'P':
+		cfg->max_probes = (int)v;
+		break;
+	}
+}
+
+/* A numeric option's value: 0, 1 when opt is not numeric, -1 on a bad value. */
+static int numeric_parse(options *o, int opt, const char *text)
+{
+	for (size_t i = 0; i < sizeof numeric_options / sizeof numeric_options[0]; i++) {
+		const numeric_option *n = &numeric_options[i];
+		long v;
+
+		if (n->opt != opt)
+			continue;
+		if (parse_option_long(n->name, text, n->min, n->max, &v) < 0)
+			return -1;
+		numeric_set(&o->cfg, opt, v);
+		return 0;
+	}
+	return 1;
+}
+
+/* Parse argv into *o. -1 to go on; otherwise the exit status. */
+static int options_parse(int argc, char **argv, options *o)
+{
+	static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
+					     {"bind", required_argument, NULL, 'b'},
+					     {"control", required_argument, NULL, 'c'},
+					     {"spec", required_argument, NULL, 's'},
+					     {"exit-when-done", no_argument, NULL, 'x'},
+					     {"heartbeat-ms", required_argument, NULL, 'H'},
+					     {"lease-ms", required_argument, NULL, 'L'},
+					     {"grace-ms", required_argument, NULL, 'G'},
+					     {"max-lost", required_argument, NULL, 'l'},
+					     {"max-failed", required_argument, NULL, 'f'},
+					     {"max-workers", required_argument, NULL, 'W'},
+					     {"keys", required_argument, NULL, 'k'},
+					     {"insecure", no_argument, NULL, 'I'},
+					     {"max-probes", required_argument, NULL, 'P'},
+					     {"verbose", no_argument, NULL, 'v'},
+					     {"quiet", no_argument, NULL, 'q'},
+					     {"help", no_argument, NULL, 'h'},
+					     {NULL, 0, NULL, 0}};
+	int opt, r;
+
 	while ((opt = getopt_long(argc, argv, "d:b:c:s:xH:L:G:l:f:W:k:IP:vqh", opts, NULL)) != -1) {
+		r = numeric_parse(o, opt, optarg);
+		if (r < 0)
+			return 2;
+		if (r == 0)
+			continue;
 		switch (opt) {
 		case 'd':
-			db_path = optarg;
+			o->db_path = optarg;
 			break;
 		case 'b':
-			bind_ep = optarg;
+			o->bind_ep = optarg;
 			break;
 		case 'c':
-			snprintf(control_ep, sizeof control_ep, "%s", optarg);
+			snprintf(o->control_ep, sizeof o->control_ep, "%s", optarg);
 			break;
 		case 's':
-			spec_path = optarg;
+			o->spec_path = optarg;
 			break;
 		case 'x':
 			C.exit_when_done = true;
 			break;
-		case 'H':
-			if (parse_option_long("heartbeat-ms", optarg, 50, 60000, &v) < 0)
-				return 2;
-			cfg.heartbeat_ms = (uint32_t)v;
-			break;
-		case 'L':
-			if (parse_option_long("lease-ms", optarg, 100, 3600000, &v) < 0)
-				return 2;
-			cfg.lease_ms = (uint32_t)v;
-			break;
-		case 'G':
-			if (parse_option_long("grace-ms", optarg, 0, 3600000, &v) < 0)
-				return 2;
-			cfg.grace_ms = (uint32_t)v;
-			break;
-		case 'l':
-			if (parse_option_long("max-lost", optarg, 0, 1000, &v) < 0)
-				return 2;
-			cfg.max_lost = (int)v;
-			break;
-		case 'f':
-			if (parse_option_long("max-failed", optarg, 0, 1000, &v) < 0)
-				return 2;
-			cfg.max_failed = (int)v;
-			break;
-		case 'W':
-			if (parse_option_long("max-workers", optarg, 1, 65536, &v) < 0)
-				return 2;
-			cfg.max_workers = (int)v;
-			break;
 		case 'k':
-			keys_dir = optarg;
-			break;
-		case 'P':
-			if (parse_option_long("max-probes", optarg, 1, 64, &v) < 0)
-				return 2;
-			cfg.max_probes = (int)v;
+			o->keys_dir = optarg;
 			break;
 		case 'I':
-			insecure = true;
+			o->insecure = true;
 			break;
 		case 'v':
 			emc_log_set_level(EMC_LOG_DEBUG);
@@ -476,92 +507,112 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!db_path || optind != argc) {
+	if (!o->db_path || optind != argc) {
 		usage(stderr);
 		return 2;
 	}
-	if (cfg.lease_ms < 2 * cfg.heartbeat_ms) {
+	return -1;
+}
+
+/* The options that only make sense together. 0, or -1 (logged). */
+static int options_check(options *o)
+{
+	if (o->cfg.lease_ms < 2 * o->cfg.heartbeat_ms) {
 		log_error("--lease-ms must be at least twice --heartbeat-ms");
-		return 2;
+		return -1;
 	}
-	if (!control_ep[0])
-		snprintf(control_ep, sizeof control_ep, "ipc://%s.ctl", db_path);
-	if (!local_endpoint(control_ep)) {
-		log_error("--control %s: the control endpoint must be ipc:// or loopback", control_ep);
-		return 2;
+	if (!o->control_ep[0])
+		snprintf(o->control_ep, sizeof o->control_ep, "ipc://%s.ctl", o->db_path);
+	if (!local_endpoint(o->control_ep)) {
+		log_error("--control %s: the control endpoint must be ipc:// or loopback", o->control_ep);
+		return -1;
 	}
-	if (insecure && keys_dir) {
+	if (o->insecure && o->keys_dir) {
 		log_error("--insecure and --keys exclude each other");
-		return 2;
+		return -1;
 	}
-	if (insecure && !local_endpoint(bind_ep)) {
-		log_error("--insecure is only for a single machine (ipc:// or loopback), not %s", bind_ep);
-		return 2;
+	if (o->insecure && !local_endpoint(o->bind_ep)) {
+		log_error("--insecure is only for a single machine (ipc:// or loopback), not %s", o->bind_ep);
+		return -1;
 	}
-	if (!insecure && !keys_dir) {
+	if (!o->insecure && !o->keys_dir) {
 		log_error("--keys DIR is required (or --insecure for ipc:// or loopback); see emcctl keygen");
-		return 2;
+		return -1;
 	}
+	return 0;
+}
 
-	/* A spec given on the command line is checked before the database is
-	 * even opened: a bad spec must leave no trace. */
-	if (spec_path) {
-		if (campaign_read_file(spec_path, &spec_text, &spec_len, &spec_dir, &err) < 0 ||
-		    campaign_prepare(spec_text, spec_len, spec_path, spec_dir, &prep, &err) < 0) {
-			log_error("%s", err.msg);
-			free(spec_text);
-			free(spec_dir);
-			return 2;
-		}
-	}
+/* A spec given on the command line, read and prepared (parsed, its data
+ * decoded and checked) before the database is even opened: a bad spec must
+ * leave no trace. */
+typedef struct startup_spec {
+	char *text, *dir;
+	size_t len;
+	campaign_prep prep;
+} startup_spec;
 
-	C.zctx = zmq_ctx_new();
-	if (!insecure) {
-		/* The ZAP handler must run before the socket binds: without one,
-		 * libzmq admits every client that knows the server's key. */
-		if (auth_new(C.zctx, keys_dir, &C.auth, &err) < 0) {
-			log_error("%s", err.msg);
-			campaign_prep_deinit(&prep);
-			return 2;
-		}
-	}
-	if (store_open(db_path, false, &C.db, &err) < 0) {
+static int startup_spec_prepare(const char *path, startup_spec *sp)
+{
+	emc_err err;
+
+	if (campaign_read_file(path, &sp->text, &sp->len, &sp->dir, &err) < 0 ||
+	    campaign_prepare(sp->text, sp->len, path, sp->dir, &sp->prep, &err) < 0) {
 		log_error("%s", err.msg);
-		campaign_prep_deinit(&prep);
+		return -1;
+	}
+	return 0;
+}
+
+static void startup_spec_deinit(startup_spec *sp)
+{
+	campaign_prep_deinit(&sp->prep);
+	free(sp->text);
+	free(sp->dir);
+	memset(sp, 0, sizeof *sp);
+}
+
+/* Open the store and the scheduler over it, and submit the startup spec
+ * (whose decoded dataset the scheduler takes, so this process decodes it
+ * once). 0, or the exit status. */
+static int state_open(const options *o, startup_spec *sp)
+{
+	emc_err err;
+
+	if (store_open(o->db_path, false, &C.db, &err) < 0) {
+		log_error("%s", err.msg);
 		return 1;
 	}
-	if (front_new(C.db, &cfg, send_frame, NULL, &C.front, &err) < 0) {
+	if (front_new(C.db, &o->cfg, send_frame, NULL, &C.front, &err) < 0) {
 		log_error("%s", err.msg);
-		campaign_prep_deinit(&prep);
 		return 1;
 	}
 	C.sched = front_sched(C.front);
-	if (spec_path) {
+	if (o->spec_path) {
 		int64_t id;
 		bool resumed;
-		/* The spec was prepared above; the scheduler takes its decoded
-		 * dataset to serve workers, so this process decodes it once. */
-		int r = sched_submit_prepared(C.sched, &prep, spec_text, spec_len, spec_path, &id, &resumed, &err);
 
-		campaign_prep_deinit(&prep);
-		free(spec_text);
-		free(spec_dir);
-		if (r < 0) {
+		if (sched_submit_prepared(C.sched, &sp->prep, sp->text, sp->len, o->spec_path, &id, &resumed, &err) <
+		    0) {
 			log_error("%s", err.msg);
 			front_destroy(&C.front);
 			store_close(&C.db);
 			return 2;
 		}
 	}
+	return 0;
+}
 
+/* Sockets, timer and signals on the loop. 0, or the exit status. */
+static int loop_start(const options *o)
+{
 	C.loop = uv_default_loop();
-	C.worker_sock = bind_router(bind_ep, &C.worker_poll, !insecure);
+	C.worker_sock = bind_router(o->bind_ep, &C.worker_poll, !o->insecure);
 	if (!C.worker_sock)
 		return 1;
-	C.control_sock = bind_router(control_ep, &C.control_poll, false);
+	C.control_sock = bind_router(o->control_ep, &C.control_poll, false);
 	if (!C.control_sock)
 		return 1;
-	if (!insecure && monitor_start() < 0)
+	if (!o->insecure && monitor_start() < 0)
 		log_warn("cannot watch the worker socket's handshakes: %s", zmq_strerror(errno));
 	uv_idle_init(C.loop, &C.idle);
 	uv_timer_init(C.loop, &C.tick);
@@ -570,15 +621,13 @@ int main(int argc, char **argv)
 	uv_signal_init(C.loop, &C.sigterm);
 	uv_signal_start(&C.sigint, on_signal, SIGINT);
 	uv_signal_start(&C.sigterm, on_signal, SIGTERM);
-	log_info("serving workers on %s (%s), control on %s", bind_ep, insecure ? "plain text" : "CURVE",
-		 control_ep);
+	log_info("serving workers on %s (%s), control on %s", o->bind_ep, o->insecure ? "plain text" : "CURVE",
+		 o->control_ep);
+	return 0;
+}
 
-	if (C.exit_when_done && sched_all_done(C.sched))
-		shutdown_loop(0);
-	else
-		uv_idle_start(&C.idle, on_idle);
-	uv_run(C.loop, UV_RUN_DEFAULT);
-
+static void loop_stop(void)
+{
 	if (sched_results_fenced(C.sched))
 		log_info("%" PRId64 " stale result(s) were fenced", sched_results_fenced(C.sched));
 	if (C.monitor_sock) {
@@ -593,6 +642,50 @@ int main(int argc, char **argv)
 	uv_loop_close(C.loop);
 	front_destroy(&C.front);
 	store_close(&C.db);
+}
+
+int main(int argc, char **argv)
+{
+	options o = {.bind_ep = "tcp://127.0.0.1:5555"};
+	startup_spec sp = {0};
+	emc_err err;
+	int r;
+
+	emc_log_init("coordinator");
+	sched_config_defaults(&o.cfg);
+	r = options_parse(argc, argv, &o);
+	if (r >= 0)
+		return r;
+	if (options_check(&o) < 0)
+		return 2;
+	if (o.spec_path && startup_spec_prepare(o.spec_path, &sp) < 0) {
+		startup_spec_deinit(&sp);
+		return 2;
+	}
+
+	C.zctx = zmq_ctx_new();
+	/* The ZAP handler must run before the socket binds: without one,
+	 * libzmq admits every client that knows the server's key. */
+	if (!o.insecure && auth_new(C.zctx, o.keys_dir, &C.auth, &err) < 0) {
+		log_error("%s", err.msg);
+		startup_spec_deinit(&sp);
+		return 2;
+	}
+	r = state_open(&o, &sp);
+	startup_spec_deinit(&sp);
+	if (r != 0)
+		return r;
+	r = loop_start(&o);
+	if (r != 0)
+		return r;
+
+	if (C.exit_when_done && sched_all_done(C.sched))
+		shutdown_loop(0);
+	else
+		uv_idle_start(&C.idle, on_idle);
+	uv_run(C.loop, UV_RUN_DEFAULT);
+
+	loop_stop();
 	log_info("stopped");
 	return C.exit_code;
 }

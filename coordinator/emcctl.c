@@ -159,7 +159,15 @@ static int print_results(const char *db_path, const char *campaign, report_forma
 	return 0;
 }
 
-static int cmd_run(int argc, char **argv)
+/* What `emcctl run` was asked for. */
+typedef struct run_options {
+	const char *db_path, *blas, *max_probes;
+	int n_workers;
+	bool verbose;
+} run_options;
+
+/* Parse run's argv into *o. -1 to go on; otherwise the exit status. */
+static int run_parse(int argc, char **argv, run_options *o)
 {
 	static const struct option opts[] = { { "workers", required_argument, NULL, 'w' },
 					      { "db", required_argument, NULL, 'd' },
@@ -167,56 +175,33 @@ static int cmd_run(int argc, char **argv)
 					      { "max-probes", required_argument, NULL, 'P' },
 					      { "verbose", no_argument, NULL, 'v' },
 					      { NULL, 0, NULL, 0 } };
-	const char *db_path = DEFAULT_DB, *blas = "1", *max_probes = "16";
-	int n_workers = (int)sysconf(_SC_NPROCESSORS_ONLN), opt, status = 0, rc = 0;
-	bool verbose = false, tty = isatty(STDOUT_FILENO);
-	char *text = NULL, *dir = NULL, tmpdir[] = "/tmp/emc-run-XXXXXX", endpoint[PATH_MAX + 16],
-	     control[PATH_MAX + 16], coord_bin[PATH_MAX], worker_bin[PATH_MAX], slots[] = "1";
-	pid_t coord, workers[MAX_LOCAL_WORKERS];
-	campaign_prep prep;
-	size_t len;
 	emc_err err;
-	int64_t started_ms = emc_now_ms(), last_progress_ms = 0;
-	struct sigaction sa;
+	long v;
+	int opt;
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "w:d:t:P:v", opts, NULL)) != -1) {
 		switch (opt) {
-		case 'w': {
-			long v;
-
-			if (cli_long_option("workers", optarg, 1, MAX_LOCAL_WORKERS, &v, &err) < 0) {
-				fprintf(stderr, "emcctl run: %s\n", err.msg);
-				return 2;
-			}
-			n_workers = (int)v;
+		case 'w':
+			if (cli_long_option("workers", optarg, 1, MAX_LOCAL_WORKERS, &v, &err) < 0)
+				goto bad_value;
+			o->n_workers = (int)v;
 			break;
-		}
 		case 'd':
-			db_path = optarg;
+			o->db_path = optarg;
 			break;
-		case 't': {
-			long v;
-
-			if (cli_long_option("blas-threads", optarg, 1, 256, &v, &err) < 0) {
-				fprintf(stderr, "emcctl run: %s\n", err.msg);
-				return 2;
-			}
-			blas = optarg;
+		case 't':
+			if (cli_long_option("blas-threads", optarg, 1, 256, &v, &err) < 0)
+				goto bad_value;
+			o->blas = optarg;
 			break;
-		}
-		case 'P': {
-			long v;
-
-			if (cli_long_option("max-probes", optarg, 1, 64, &v, &err) < 0) {
-				fprintf(stderr, "emcctl run: %s\n", err.msg);
-				return 2;
-			}
-			max_probes = optarg;
+		case 'P':
+			if (cli_long_option("max-probes", optarg, 1, 64, &v, &err) < 0)
+				goto bad_value;
+			o->max_probes = optarg;
 			break;
-		}
 		case 'v':
-			verbose = true;
+			o->verbose = true;
 			break;
 		default:
 			usage(stderr);
@@ -227,9 +212,108 @@ static int cmd_run(int argc, char **argv)
 		fprintf(stderr, "emcctl run: expected exactly one SPEC\n");
 		return 2;
 	}
-	if (n_workers > MAX_LOCAL_WORKERS)
-		n_workers = MAX_LOCAL_WORKERS;
+	if (o->n_workers > MAX_LOCAL_WORKERS)
+		o->n_workers = MAX_LOCAL_WORKERS;
+	return -1;
+bad_value:
+	fprintf(stderr, "emcctl run: %s\n", err.msg);
+	return 2;
+}
 
+/* The processes of one local run: a coordinator and its workers, talking
+ * over ipc sockets in a private directory. */
+typedef struct local_run {
+	char tmpdir[32];
+	pid_t coord;
+	pid_t workers[MAX_LOCAL_WORKERS];
+	int n_workers;
+} local_run;
+
+/* Start the coordinator on spec_path and o->n_workers workers. 0 or -1. */
+static int local_start(const run_options *o, const char *spec_path, local_run *lr)
+{
+	char endpoint[PATH_MAX + 16], control[PATH_MAX + 16], coord_bin[PATH_MAX], worker_bin[PATH_MAX],
+		slots[] = "1";
+
+	snprintf(lr->tmpdir, sizeof lr->tmpdir, "/tmp/emc-run-XXXXXX");
+	if (!mkdtemp(lr->tmpdir)) {
+		fprintf(stderr, "emcctl: cannot create a temporary directory: %s\n", strerror(errno));
+		return -1;
+	}
+	snprintf(endpoint, sizeof endpoint, "ipc://%s/workers", lr->tmpdir);
+	snprintf(control, sizeof control, "ipc://%s/control", lr->tmpdir);
+	sibling_path("emc-coordinator", coord_bin, sizeof coord_bin);
+	sibling_path("emc-worker", worker_bin, sizeof worker_bin);
+	{
+		/* Plain text is fine here: the sockets live in a private
+		 * directory (mode 0700) on this machine. No grace for orphans:
+		 * the workers are ours, and were stopped with the coordinator. */
+		char *cargv[] = { coord_bin, "--db",   (char *)o->db_path, "--bind",	    endpoint,
+				  "--control", control, "--spec", (char *)spec_path, "--exit-when-done",
+				  "--insecure", "--grace-ms", "0", "--max-probes", (char *)o->max_probes,
+				  o->verbose ? "--verbose" : "--quiet", NULL };
+		lr->coord = spawn(cargv);
+	}
+	lr->n_workers = o->n_workers;
+	for (int i = 0; i < lr->n_workers; i++) {
+		char *wargv[] = { worker_bin,	  "--connect", endpoint, "--slots", slots, "--blas-threads",
+				  (char *)o->blas, "--insecure", "--drain-seconds", "0",
+				  o->verbose ? "--verbose" : "--quiet", NULL };
+		lr->workers[i] = spawn(wargv);
+	}
+	return 0;
+}
+
+/* Wait for the coordinator to finish (or ^C), showing progress; then stop
+ * the workers. Returns the coordinator's wait status. */
+static int local_wait(local_run *lr, const char *db_path, const char *campaign, bool tty, int64_t started_ms)
+{
+	int64_t last_progress_ms = 0;
+	int status = 0;
+
+	for (;;) {
+		pid_t done = waitpid(lr->coord, &status, WNOHANG);
+
+		if (done == lr->coord)
+			break;
+		if (interrupted) {
+			kill(lr->coord, SIGTERM);
+			waitpid(lr->coord, &status, 0);
+			break;
+		}
+		if (emc_now_ms() - last_progress_ms >= (tty ? 1000 : 10000)) {
+			print_progress(db_path, campaign, tty, started_ms);
+			last_progress_ms = emc_now_ms();
+		}
+		usleep(100 * 1000);
+	}
+	for (int i = 0; i < lr->n_workers; i++)
+		kill(lr->workers[i], SIGTERM);
+	for (int i = 0; i < lr->n_workers; i++)
+		waitpid(lr->workers[i], NULL, 0);
+	rmdir(lr->tmpdir);
+	return status;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	run_options o = { .db_path = DEFAULT_DB,
+			  .blas = "1",
+			  .max_probes = "16",
+			  .n_workers = (int)sysconf(_SC_NPROCESSORS_ONLN) };
+	bool tty = isatty(STDOUT_FILENO);
+	char *text = NULL, *dir = NULL;
+	campaign_prep prep;
+	local_run lr;
+	size_t len;
+	emc_err err;
+	int64_t started_ms = emc_now_ms();
+	struct sigaction sa;
+	int status, rc;
+
+	rc = run_parse(argc, argv, &o);
+	if (rc >= 0)
+		return rc;
 	/* Check everything before anything starts or is written. */
 	if (campaign_read_file(argv[optind], &text, &len, &dir, &err) < 0 ||
 	    campaign_prepare(text, len, argv[optind], dir, &prep, &err) < 0) {
@@ -240,64 +324,21 @@ static int cmd_run(int argc, char **argv)
 	}
 	free(text);
 	free(dir);
+	emc_dataset_destroy(&prep.data); /* the coordinator decodes its own */
 	printf("campaign %s: %d cell(s) on %s (%lld samples), %d local worker(s)\n", prep.spec->name,
-	       prep.spec->n_cells, prep.dataset.description, (long long)prep.dataset.n_total, n_workers);
+	       prep.spec->n_cells, prep.dataset.description, (long long)prep.dataset.n_total, o.n_workers);
 	fflush(stdout);
-
-	if (!mkdtemp(tmpdir)) {
-		fprintf(stderr, "emcctl: cannot create a temporary directory: %s\n", strerror(errno));
-		campaign_prep_deinit(&prep);
-		return 1;
-	}
-	snprintf(endpoint, sizeof endpoint, "ipc://%s/workers", tmpdir);
-	snprintf(control, sizeof control, "ipc://%s/control", tmpdir);
-	sibling_path("emc-coordinator", coord_bin, sizeof coord_bin);
-	sibling_path("emc-worker", worker_bin, sizeof worker_bin);
 
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_signal;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-
-	{
-		/* Plain text is fine here: the sockets live in a private
-		 * directory (mode 0700) on this machine. No grace for orphans:
-		 * the workers are ours, and were stopped with the coordinator. */
-		char *cargv[] = { coord_bin, "--db",   (char *)db_path, "--bind",	    endpoint,
-				  "--control", control, "--spec", argv[optind], "--exit-when-done",
-				  "--insecure", "--grace-ms", "0", "--max-probes", (char *)max_probes,
-				  verbose ? "--verbose" : "--quiet", NULL };
-		coord = spawn(cargv);
+	if (local_start(&o, argv[optind], &lr) < 0) {
+		campaign_prep_deinit(&prep);
+		return 1;
 	}
-	for (int i = 0; i < n_workers; i++) {
-		char *wargv[] = { worker_bin,	  "--connect", endpoint, "--slots", slots, "--blas-threads",
-				  (char *)blas, "--insecure", "--drain-seconds", "0",
-				  verbose ? "--verbose" : "--quiet", NULL };
-		workers[i] = spawn(wargv);
-	}
-
-	for (;;) {
-		pid_t done = waitpid(coord, &status, WNOHANG);
-
-		if (done == coord)
-			break;
-		if (interrupted) {
-			kill(coord, SIGTERM);
-			waitpid(coord, &status, 0);
-			break;
-		}
-		if (emc_now_ms() - last_progress_ms >= (tty ? 1000 : 10000)) {
-			print_progress(db_path, prep.spec->name, tty, started_ms);
-			last_progress_ms = emc_now_ms();
-		}
-		usleep(100 * 1000);
-	}
-	for (int i = 0; i < n_workers; i++)
-		kill(workers[i], SIGTERM);
-	for (int i = 0; i < n_workers; i++)
-		waitpid(workers[i], NULL, 0);
-	rmdir(tmpdir);
-	print_progress(db_path, prep.spec->name, tty, started_ms);
+	status = local_wait(&lr, o.db_path, prep.spec->name, tty, started_ms);
+	print_progress(o.db_path, prep.spec->name, tty, started_ms);
 	if (tty)
 		printf("\n");
 
@@ -311,7 +352,7 @@ static int cmd_run(int argc, char **argv)
 		rc = 1;
 	} else {
 		printf("\nEMC after %.1f s:\n", (double)(emc_now_ms() - started_ms) / 1000.0);
-		rc = print_results(db_path, prep.spec->name, REPORT_TABLE);
+		rc = print_results(o.db_path, prep.spec->name, REPORT_TABLE);
 	}
 	campaign_prep_deinit(&prep);
 	return rc;
