@@ -62,7 +62,6 @@
 
 #include <zmq.h>
 
-#include "emc.pb-c.h"
 #include "wire.h"
 
 #ifndef EMC_COORDINATOR_PATH
@@ -203,13 +202,15 @@ static uint64_t oracle_capacity(uint64_t seed)
 	return 1000 + z % (DATA_SAMPLES - 10000);
 }
 
-static void send_env(void *sock, Emc__Envelope *env)
+static wire_msg out; /* about 50 KiB: the message being built */
+
+static void send_msg(void *sock, const wire_msg *m)
 {
 	uint8_t *buf;
 	size_t len;
 	emc_err err;
 
-	if (wire_encode(env, &buf, &len, &err) < 0)
+	if (wire_pack(m, &buf, &len, &err) < 0)
 		fail("encode", err.msg);
 	if (zmq_send(sock, buf, len, ZMQ_DONTWAIT) < 0 && errno != EAGAIN)
 		fail("send", zmq_strerror(errno));
@@ -220,8 +221,6 @@ static void send_env(void *sock, Emc__Envelope *env)
  * searched exactly (precision 0). */
 static void submit_campaign(void *control)
 {
-	Emc__Envelope env = EMC__ENVELOPE__INIT;
-	Emc__Submit sub = EMC__SUBMIT__INIT;
 	char text[4096];
 	int len, seq = B.campaign_seq++;
 
@@ -236,12 +235,12 @@ static void submit_campaign(void *control)
 		len += snprintf(text + len, sizeof text - (size_t)len, "%s%d", i ? ", " : "",
 				seq * CELLS_PER_CAMPAIGN + i);
 	snprintf(text + len, sizeof text - (size_t)len, "]\n");
-	sub.spec_text = text;
-	sub.origin = "bench.yaml";
-	sub.base_dir = B.dir;
-	env.body_case = EMC__ENVELOPE__BODY_SUBMIT;
-	env.submit = &sub;
-	send_env(control, &env);
+	wire_msg_init(&out, WIRE_SUBMIT);
+	out.submit.spec_text = text;
+	out.submit.spec_len = strlen(text);
+	out.submit.origin = "bench.yaml";
+	out.submit.base_dir = B.dir;
+	send_msg(control, &out);
 	B.campaigns_submitted++;
 	B.last_submit_ms = now_ms();
 	B.submit_sent_us[seq] = now_us();
@@ -315,50 +314,34 @@ static void coordinator_stop(pid_t pid)
 
 static void worker_hello(sim_worker *w)
 {
-	Emc__Envelope env = EMC__ENVELOPE__INIT;
-	Emc__Hello h = EMC__HELLO__INIT;
-
-	h.protocol = EMC_PROTOCOL_VERSION;
-	h.host = "bench";
-	h.pid = (uint32_t)getpid();
-	h.slots = 1;
-	h.blas_threads = 1;
-	env.body_case = EMC__ENVELOPE__BODY_HELLO;
-	env.hello = &h;
-	send_env(w->sock, &env);
+	wire_msg_init(&out, WIRE_HELLO);
+	out.hello.protocol = EMC_PROTOCOL_VERSION;
+	snprintf(out.hello.host, sizeof out.hello.host, "bench");
+	out.hello.pid = (uint32_t)getpid();
+	out.hello.slots = 1;
+	out.hello.blas_threads = 1;
+	send_msg(w->sock, &out);
 	w->welcomed = false;
 	w->waiting = false;
 }
 
 static void worker_ready(sim_worker *w)
 {
-	Emc__Envelope env = EMC__ENVELOPE__INIT;
-	Emc__Ready r = EMC__READY__INIT;
+	wire_msg m = {.kind = WIRE_READY, .ready = {.credit = 1}};
 
-	r.credit = 1;
-	env.body_case = EMC__ENVELOPE__BODY_READY;
-	env.ready = &r;
 	w->ready_us = now_us();
 	w->waiting = true;
-	send_env(w->sock, &env);
+	send_msg(w->sock, &m);
 }
 
 static void worker_heartbeat(sim_worker *w)
 {
-	Emc__Envelope env = EMC__ENVELOPE__INIT;
-	Emc__Heartbeat hb = EMC__HEARTBEAT__INIT;
-	Emc__AttemptProgress p = EMC__ATTEMPT_PROGRESS__INIT, *pp = &p;
-
+	wire_msg_init(&out, WIRE_HEARTBEAT);
 	if (w->training) {
-		p.attempt_id = w->attempt_id;
-		p.epoch = 1;
-		p.loss = 0.5;
-		hb.attempts = &pp;
-		hb.n_attempts = 1;
+		out.heartbeat.attempts[0] = (wire_progress){.attempt_id = w->attempt_id, .epoch = 1, .loss = 0.5};
+		out.heartbeat.n_attempts = 1;
 	}
-	env.body_case = EMC__ENVELOPE__BODY_HEARTBEAT;
-	env.heartbeat = &hb;
-	send_env(w->sock, &env);
+	send_msg(w->sock, &out);
 }
 
 /* With precision 0 and a monotone oracle, a cell's search ends exactly
@@ -383,28 +366,26 @@ static void cell_note(uint64_t seed, uint64_t n)
 /* Training is over: the Result, then a Ready for the next trial. */
 static void worker_finish(sim_worker *w, bool cancelled)
 {
-	Emc__Envelope env = EMC__ENVELOPE__INIT;
-	Emc__Result r = EMC__RESULT__INIT;
+	emc_trial_result *r = &out.result.r;
 
 	if (!cancelled)
 		cell_note(w->seed, w->n);
 	w->training = false;
-	r.attempt_id = w->attempt_id;
-	r.trial_id = w->trial_id;
+	wire_msg_init(&out, WIRE_RESULT);
+	out.result.attempt_id = w->attempt_id;
+	out.result.trial_id = w->trial_id;
 	if (cancelled) {
-		r.outcome = EMC__OUTCOME__OUTCOME_CANCELLED;
-		r.reason = EMC__STOP_REASON__STOP_CANCELLED;
+		r->outcome = EMC_OUTCOME_CANCELLED;
+		r->reason = EMC_STOP_CANCELLED;
 	} else {
-		r.outcome = w->fit ? EMC__OUTCOME__OUTCOME_FIT : EMC__OUTCOME__OUTCOME_NO_FIT;
-		r.reason = w->fit ? EMC__STOP_REASON__STOP_FIT : EMC__STOP_REASON__STOP_PLATEAU;
+		r->outcome = w->fit ? EMC_OUTCOME_FIT : EMC_OUTCOME_NO_FIT;
+		r->reason = w->fit ? EMC_STOP_FIT : EMC_STOP_PLATEAU;
 	}
-	r.epochs = 1;
-	r.steps = 1;
-	r.train_seconds = (double)B.train_us / 1e6;
-	r.accuracy = w->fit ? 1.0 : 0.5;
-	env.body_case = EMC__ENVELOPE__BODY_RESULT;
-	env.result = &r;
-	send_env(w->sock, &env);
+	r->epochs = 1;
+	r->steps = 1;
+	r->train_seconds = (double)B.train_us / 1e6;
+	r->accuracy = w->fit ? 1.0 : 0.5;
+	send_msg(w->sock, &out);
 	worker_ready(w);
 }
 
@@ -420,7 +401,7 @@ static bool waited_through_submit(int64_t from, int64_t to)
 	return false;
 }
 
-static void worker_assigned(sim_worker *w, const Emc__Assign *a)
+static void worker_assigned(sim_worker *w, const wire_assign *a)
 {
 
 	if (w->waiting) {
@@ -443,9 +424,9 @@ static void worker_assigned(sim_worker *w, const Emc__Assign *a)
 	w->training = true;
 	w->attempt_id = a->attempt_id;
 	w->trial_id = a->trial_id;
-	w->fit = a->cell && a->n <= oracle_capacity(a->cell->seed);
-	w->seed = a->cell ? a->cell->seed : UINT64_MAX;
-	w->n = a->n;
+	w->fit = a->rc == 0 && a->n > 0 && (uint64_t)a->n <= oracle_capacity(a->cell.seed);
+	w->seed = a->rc == 0 ? a->cell.seed : UINT64_MAX;
+	w->n = (uint64_t)a->n;
 	w->done_us = now_us() + B.train_us;
 	if (B.train_us == 0)
 		worker_finish(w, false);
@@ -453,52 +434,51 @@ static void worker_assigned(sim_worker *w, const Emc__Assign *a)
 
 static void worker_message(sim_worker *w, const uint8_t *buf, size_t len)
 {
-	Emc__Envelope *env = NULL;
+	static wire_msg m; /* about 50 KiB */
 	emc_err err;
 
-	if (wire_decode(buf, len, &env, &err) < 0)
+	if (wire_unpack(buf, len, &m, &err) < 0)
 		fail("from the coordinator", err.msg);
-	switch (env->body_case) {
-	case EMC__ENVELOPE__BODY_WELCOME:
+	switch (m.kind) {
+	case WIRE_WELCOME:
 		w->welcomed = true;
 		worker_ready(w);
 		break;
-	case EMC__ENVELOPE__BODY_ASSIGN:
-		worker_assigned(w, env->assign);
+	case WIRE_ASSIGN:
+		worker_assigned(w, &m.assign);
 		break;
-	case EMC__ENVELOPE__BODY_RESULT_ACK:
+	case WIRE_RESULT_ACK:
 		if (B.measuring) {
-			if (env->result_ack->recorded)
+			if (m.result_ack.recorded)
 				B.results++;
 			else
 				B.fenced++;
 		}
 		break;
-	case EMC__ENVELOPE__BODY_ERROR:
+	case WIRE_ERROR:
 		worker_hello(w); /* as emc-worker does */
 		break;
-	case EMC__ENVELOPE__BODY_CANCEL:
+	case WIRE_CANCEL:
 		/* As emc-worker: the trial stops and says so. A Cancel for
 		 * what already ended is ignored. */
-		if (w->training && env->cancel->attempt_id == w->attempt_id)
+		if (w->training && m.cancel.attempt_id == w->attempt_id)
 			worker_finish(w, true);
 		break;
 	default: /* Heartbeat answers */
 		break;
 	}
-	wire_free(&env);
+	wire_msg_deinit(&m);
 }
 
 static void control_message(const uint8_t *buf, size_t len)
 {
-	Emc__Envelope *env = NULL;
+	static wire_msg m; /* about 50 KiB */
 	emc_err err;
 
-	if (wire_decode(buf, len, &env, &err) < 0)
+	if (wire_unpack(buf, len, &m, &err) < 0)
 		fail("from the control socket", err.msg);
-	if (env->body_case != EMC__ENVELOPE__BODY_SUBMIT_REPLY || !env->submit_reply->ok)
-		fail("submit refused",
-		     env->body_case == EMC__ENVELOPE__BODY_SUBMIT_REPLY ? env->submit_reply->message : "no reply");
+	if (m.kind != WIRE_SUBMIT_REPLY || !m.submit_reply.ok)
+		fail("submit refused", m.kind == WIRE_SUBMIT_REPLY ? m.submit_reply.message : "no reply");
 	if (B.replies < B.campaign_seq) {
 		B.submit_reply_us[B.replies] = now_us();
 		if (B.trace)
@@ -506,7 +486,7 @@ static void control_message(const uint8_t *buf, size_t len)
 				(double)(now_us() - B.submit_sent_us[B.replies]) / 1000.0);
 		B.replies++;
 	}
-	wire_free(&env);
+	wire_msg_deinit(&m);
 }
 
 /* Take what waits on one socket; returns the number of messages. */

@@ -358,9 +358,9 @@ static int cmd_run(int argc, char **argv)
 	return rc;
 }
 
-/* Send one envelope to a coordinator's control endpoint and wait for the
- * answer. On success *ret is the decoded reply (wire_free). */
-static int control_request(const char *endpoint, Emc__Envelope *env, Emc__Envelope **ret)
+/* Send one message to a coordinator's control endpoint and wait for the
+ * answer. On success *ret is the unpacked reply (wire_msg_deinit). */
+static int control_request(const char *endpoint, const wire_msg *req, wire_msg *ret)
 {
 	int timeout = SUBMIT_TIMEOUT_MS, linger = 0, rc = -1, n;
 	void *ctx = zmq_ctx_new(), *sock = zmq_socket(ctx, ZMQ_DEALER);
@@ -374,7 +374,7 @@ static int control_request(const char *endpoint, Emc__Envelope *env, Emc__Envelo
 	zmq_setsockopt(sock, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
 	zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
 	zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
-	if (wire_encode(env, &buf, &blen, &err) < 0) {
+	if (wire_pack(req, &buf, &blen, &err) < 0) {
 		fprintf(stderr, "emcctl: %s\n", err.msg);
 		goto out;
 	}
@@ -387,7 +387,7 @@ static int control_request(const char *endpoint, Emc__Envelope *env, Emc__Envelo
 		fprintf(stderr, "emcctl: no answer from %s within %d s\n", endpoint, SUBMIT_TIMEOUT_MS / 1000);
 		goto out;
 	}
-	if (wire_decode(zmq_msg_data(&msg), zmq_msg_size(&msg), ret, &err) < 0) {
+	if (wire_unpack(zmq_msg_data(&msg), zmq_msg_size(&msg), ret, &err) < 0) {
 		fprintf(stderr, "emcctl: bad answer from %s: %s\n", endpoint, err.msg);
 		goto out;
 	}
@@ -405,8 +405,7 @@ static int cmd_control(int argc, char **argv, const char *verb)
 	static const struct option opts[] = { { "coordinator", required_argument, NULL, 'c' },
 					      { NULL, 0, NULL, 0 } };
 	const char *endpoint = NULL, *campaign = "";
-	Emc__Envelope env = EMC__ENVELOPE__INIT, *reply = NULL;
-	Emc__Control c = EMC__CONTROL__INIT;
+	static wire_msg req, reply; /* about 50 KiB each */
 	bool workers = strcmp(verb, "workers") == 0;
 	int opt, rc = 1;
 
@@ -424,14 +423,18 @@ static int cmd_control(int argc, char **argv, const char *verb)
 		fprintf(stderr, "emcctl %s: expected %s--coordinator ENDPOINT\n", verb, workers ? "" : "CAMPAIGN ");
 		return 2;
 	}
-	c.verb = (char *)verb;
-	c.campaign = (char *)campaign;
-	env.body_case = EMC__ENVELOPE__BODY_CONTROL;
-	env.control = &c;
-	if (control_request(endpoint, &env, &reply) < 0)
+	wire_msg_init(&req, WIRE_CONTROL);
+	snprintf(req.control.verb, sizeof req.control.verb, "%s", verb);
+	if (strlen(campaign) >= sizeof req.control.campaign) {
+		fprintf(stderr, "emcctl: campaign name of %zu bytes, at most %zu\n", strlen(campaign),
+			sizeof req.control.campaign - 1);
+		return 2;
+	}
+	snprintf(req.control.campaign, sizeof req.control.campaign, "%s", campaign);
+	if (control_request(endpoint, &req, &reply) < 0)
 		return 1;
-	if (reply->body_case == EMC__ENVELOPE__BODY_CONTROL_REPLY) {
-		const Emc__ControlReply *r = reply->control_reply;
+	if (reply.kind == WIRE_CONTROL_REPLY) {
+		const wire_control_reply *r = &reply.control_reply;
 
 		if (!r->ok) {
 			fprintf(stderr, "emcctl: %s\n", r->message);
@@ -439,10 +442,10 @@ static int cmd_control(int argc, char **argv, const char *verb)
 			printf("%6s  %-32s %5s %4s %14s %11s\n", "worker", "host", "slots", "busy", "last heartbeat",
 			       "trials done");
 			for (size_t i = 0; i < r->n_workers; i++) {
-				const Emc__WorkerInfo *w = r->workers[i];
+				const wire_worker_info *w = &r->workers[i];
 
 				printf("%6llu  %-32.32s %5u %4u %12.1fs %11llu\n", (unsigned long long)w->id,
-				       w->host ? w->host : "?", w->slots, w->busy,
+				       w->host, w->slots, w->busy,
 				       (double)w->last_heartbeat_ms_ago / 1000.0, (unsigned long long)w->trials_done);
 			}
 			rc = 0;
@@ -450,10 +453,10 @@ static int cmd_control(int argc, char **argv, const char *verb)
 			printf("%s\n", r->message);
 			rc = 0;
 		}
-	} else if (reply->body_case == EMC__ENVELOPE__BODY_ERROR) {
-		fprintf(stderr, "emcctl: coordinator: %s\n", reply->error->message);
+	} else if (reply.kind == WIRE_ERROR) {
+		fprintf(stderr, "emcctl: coordinator: %s\n", reply.error.message);
 	}
-	wire_free(&reply);
+	wire_msg_deinit(&reply);
 	return rc;
 }
 
@@ -483,8 +486,7 @@ static int cmd_launch(int argc, char **argv)
 	campaign_prep prep;
 	emc_err err;
 	int opt, rc = 1;
-	Emc__Envelope env = EMC__ENVELOPE__INIT, *reply = NULL;
-	Emc__Submit submit = EMC__SUBMIT__INIT;
+	static wire_msg req, reply; /* about 50 KiB each */
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
@@ -507,24 +509,24 @@ static int cmd_launch(int argc, char **argv)
 	}
 	campaign_prep_deinit(&prep);
 
-	submit.spec_text = text;
-	submit.origin = argv[optind];
-	submit.base_dir = dir;
-	env.body_case = EMC__ENVELOPE__BODY_SUBMIT;
-	env.submit = &submit;
-	if (control_request(endpoint, &env, &reply) < 0)
+	wire_msg_init(&req, WIRE_SUBMIT);
+	req.submit.spec_text = text;
+	req.submit.spec_len = strlen(text);
+	req.submit.origin = argv[optind];
+	req.submit.base_dir = dir;
+	if (control_request(endpoint, &req, &reply) < 0)
 		goto out;
-	if (reply->body_case == EMC__ENVELOPE__BODY_SUBMIT_REPLY && reply->submit_reply->ok) {
-		printf("campaign %llu %s\n", (unsigned long long)reply->submit_reply->campaign_id,
-		       reply->submit_reply->resumed ? "resumed" : "submitted");
+	if (reply.kind == WIRE_SUBMIT_REPLY && reply.submit_reply.ok) {
+		printf("campaign %llu %s\n", (unsigned long long)reply.submit_reply.campaign_id,
+		       reply.submit_reply.resumed ? "resumed" : "submitted");
 		rc = 0;
-	} else if (reply->body_case == EMC__ENVELOPE__BODY_SUBMIT_REPLY) {
-		fprintf(stderr, "emcctl: %s\n", reply->submit_reply->message);
-	} else if (reply->body_case == EMC__ENVELOPE__BODY_ERROR) {
-		fprintf(stderr, "emcctl: coordinator: %s\n", reply->error->message);
+	} else if (reply.kind == WIRE_SUBMIT_REPLY) {
+		fprintf(stderr, "emcctl: %s\n", reply.submit_reply.message);
+	} else if (reply.kind == WIRE_ERROR) {
+		fprintf(stderr, "emcctl: coordinator: %s\n", reply.error.message);
 	}
 out:
-	wire_free(&reply);
+	wire_msg_deinit(&reply);
 	free(text);
 	free(dir);
 	return rc;

@@ -39,13 +39,13 @@ static int verb_find(const char *name)
 	return -1;
 }
 
-static void send_env(outbox *o, const uint8_t *id, size_t id_len, Emc__Envelope *env)
+static void send_msg(outbox *o, const uint8_t *id, size_t id_len, const wire_msg *m)
 {
 	uint8_t *buf;
 	size_t len;
 	emc_err err;
 
-	if (wire_encode(env, &buf, &len, &err) < 0) {
+	if (wire_pack(m, &buf, &len, &err) < 0) {
 		log_error("%s", err.msg);
 		return;
 	}
@@ -57,90 +57,76 @@ static void send_env(outbox *o, const uint8_t *id, size_t id_len, Emc__Envelope 
 
 static void send_error(outbox *o, const uint8_t *id, size_t id_len, const char *message)
 {
-	Emc__Envelope env = EMC__ENVELOPE__INIT;
-	Emc__Error e = EMC__ERROR__INIT;
+	wire_msg m;
 
-	e.message = (char *)message;
-	env.body_case = EMC__ENVELOPE__BODY_ERROR;
-	env.error = &e;
-	send_env(o, id, id_len, &env);
+	wire_msg_init(&m, WIRE_ERROR);
+	snprintf(m.error.message, sizeof m.error.message, "%s", message);
+	send_msg(o, id, id_len, &m);
 }
 
 static void control_reply(outbox *o, const uint8_t *id, size_t id_len, bool ok, const char *message,
-			  Emc__WorkerInfo **workers, size_t n_workers)
+			  wire_worker_info *workers, size_t n_workers)
 {
-	Emc__Envelope env = EMC__ENVELOPE__INIT;
-	Emc__ControlReply r = EMC__CONTROL_REPLY__INIT;
+	wire_msg m;
 
-	r.ok = ok;
-	r.message = (char *)message;
-	r.workers = workers;
-	r.n_workers = n_workers;
-	env.body_case = EMC__ENVELOPE__BODY_CONTROL_REPLY;
-	env.control_reply = &r;
-	send_env(o, id, id_len, &env);
+	wire_msg_init(&m, WIRE_CONTROL_REPLY);
+	m.control_reply.ok = ok;
+	snprintf(m.control_reply.message, sizeof m.control_reply.message, "%s", message);
+	m.control_reply.workers = workers;
+	m.control_reply.n_workers = n_workers;
+	send_msg(o, id, id_len, &m);
 }
 
-static void on_submit(sched *s, outbox *o, const uint8_t *id, size_t id_len, const Emc__Submit *sub)
+static void on_submit(sched *s, outbox *o, const uint8_t *id, size_t id_len, const wire_submit *sub)
 {
-	Emc__Envelope reply = EMC__ENVELOPE__INIT;
-	Emc__SubmitReply sr = EMC__SUBMIT_REPLY__INIT;
+	wire_msg m;
 	int64_t cid = 0;
 	bool resumed = false;
 	emc_err err;
 
-	if (!sub->spec_text) {
-		send_error(o, id, id_len, "submit: no spec");
-		return;
-	}
 	emc_err_clear(&err);
-	if (sched_submit(s, sub->spec_text, strlen(sub->spec_text), sub->origin && *sub->origin ? sub->origin : "spec",
-			 sub->base_dir && *sub->base_dir ? sub->base_dir : NULL, &cid, &resumed, &err) < 0) {
-		sr.ok = false;
-		sr.message = err.msg;
+	wire_msg_init(&m, WIRE_SUBMIT_REPLY);
+	if (sched_submit(s, sub->spec_text, sub->spec_len, *sub->origin ? sub->origin : "spec",
+			 *sub->base_dir ? sub->base_dir : NULL, &cid, &resumed, &err) < 0) {
+		m.submit_reply.ok = false;
+		snprintf(m.submit_reply.message, sizeof m.submit_reply.message, "%s", err.msg);
 	} else {
-		sr.ok = true;
-		sr.campaign_id = (uint64_t)cid;
-		sr.resumed = resumed;
+		m.submit_reply.ok = true;
+		m.submit_reply.campaign_id = (uint64_t)cid;
+		m.submit_reply.resumed = resumed;
 	}
-	reply.body_case = EMC__ENVELOPE__BODY_SUBMIT_REPLY;
-	reply.submit_reply = &sr;
-	send_env(o, id, id_len, &reply);
+	send_msg(o, id, id_len, &m);
 }
 
 static void on_workers(sched *s, outbox *o, const uint8_t *id, size_t id_len)
 {
 	int n = sched_worker_count(s);
 	sched_worker_info *info = calloc((size_t)n + 1, sizeof *info);
-	Emc__WorkerInfo *pb = calloc((size_t)n + 1, sizeof *pb);
-	Emc__WorkerInfo **ptrs = calloc((size_t)n + 1, sizeof *ptrs);
+	wire_worker_info *w = calloc((size_t)n + 1, sizeof *w);
 
-	if (!info || !pb || !ptrs) {
+	if (!info || !w) {
 		control_reply(o, id, id_len, false, "out of memory", NULL, 0);
 		goto out;
 	}
 	n = sched_worker_list(s, info, n);
 	for (int i = 0; i < n; i++) {
-		emc__worker_info__init(&pb[i]);
-		pb[i].id = (uint64_t)info[i].id;
-		pb[i].host = info[i].host;
-		pb[i].slots = (uint32_t)info[i].slots;
-		pb[i].busy = (uint32_t)info[i].busy;
-		pb[i].last_heartbeat_ms_ago = info[i].last_seen_ms_ago;
-		pb[i].trials_done = (uint64_t)info[i].trials_done;
-		ptrs[i] = &pb[i];
+		w[i].id = (uint64_t)info[i].id;
+		snprintf(w[i].host, sizeof w[i].host, "%s", info[i].host);
+		w[i].slots = (uint32_t)info[i].slots;
+		w[i].busy = (uint32_t)info[i].busy;
+		w[i].last_heartbeat_ms_ago = info[i].last_seen_ms_ago;
+		w[i].trials_done = (uint64_t)info[i].trials_done;
 	}
-	control_reply(o, id, id_len, true, "", ptrs, (size_t)n);
+	control_reply(o, id, id_len, true, "", w, (size_t)n);
 out:
 	free(info);
-	free(pb);
-	free(ptrs);
+	free(w);
 }
 
-static void on_control(sched *s, outbox *o, const uint8_t *id, size_t id_len, const Emc__Control *ctl)
+static void on_control(sched *s, outbox *o, const uint8_t *id, size_t id_len, const wire_control *ctl)
 {
-	const char *verb = ctl->verb ? ctl->verb : "";
-	const char *name = ctl->campaign ? ctl->campaign : "";
+	const char *verb = ctl->verb;
+	const char *name = ctl->campaign;
 	char message[EMC_ERR_MAX + 64];
 	int v = verb_find(verb);
 	emc_err err;
@@ -175,24 +161,24 @@ static void on_control(sched *s, outbox *o, const uint8_t *id, size_t id_len, co
 
 void pc_message(sched *s, outbox *o, const uint8_t *id, size_t id_len, const uint8_t *buf, size_t len)
 {
-	Emc__Envelope *env = NULL;
+	static wire_msg m; /* about 50 KiB; the loop's thread only */
 	emc_err err;
 
-	if (wire_decode(buf, len, &env, &err) < 0) {
+	if (wire_unpack(buf, len, &m, &err) < 0) {
 		send_error(o, id, id_len, err.msg);
 		return;
 	}
-	switch (env->body_case) {
-	case EMC__ENVELOPE__BODY_SUBMIT:
-		on_submit(s, o, id, id_len, env->submit);
+	switch (m.kind) {
+	case WIRE_SUBMIT:
+		on_submit(s, o, id, id_len, &m.submit);
 		break;
-	case EMC__ENVELOPE__BODY_CONTROL:
-		on_control(s, o, id, id_len, env->control);
+	case WIRE_CONTROL:
+		on_control(s, o, id, id_len, &m.control);
 		break;
 	default:
 		send_error(o, id, id_len, "control: expected Submit or Control");
 		break;
 	}
-	wire_free(&env);
+	wire_msg_deinit(&m);
 	sched_dispatch(s);
 }

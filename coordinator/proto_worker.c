@@ -1,10 +1,10 @@
 /* proto_worker.c — the worker protocol, between wire and model.
  *
- * Every frame is decoded once (wire_decode: size bound, unpack, version,
- * a body), converted into the model's plain structs — nothing here keeps a
- * pointer into a decoded message past wire_free() — and handed to the
- * model; what the model answers is converted back into an envelope,
- * packed and sent through the outbox. This is the only place where worker
+ * Every frame is unpacked once (wire_unpack: size bound, unpack, version,
+ * a body, ranges) into a wire_msg, whose bodies become the model's plain
+ * structs — a result is handed over whole, as the emc_trial_result both
+ * share — and go to the model; what the model answers is filled into a
+ * wire_msg, packed and sent through the outbox. This is the only place where worker
  * messages and the model meet, so a change of the wire touches this file
  * and wire.c, not the scheduler.
  *
@@ -30,13 +30,13 @@
 
 /* ---- sending ---------------------------------------------------------------- */
 
-static void send_env(outbox *o, const sched_peer *to, Emc__Envelope *env)
+static void send_msg(outbox *o, const sched_peer *to, const wire_msg *m)
 {
 	uint8_t *buf;
 	size_t len;
 	emc_err err;
 
-	if (wire_encode(env, &buf, &len, &err) < 0) {
+	if (wire_pack(m, &buf, &len, &err) < 0) {
 		log_error("%s", err.msg);
 		return;
 	}
@@ -46,30 +46,23 @@ static void send_env(outbox *o, const sched_peer *to, Emc__Envelope *env)
 
 static void send_error(outbox *o, const sched_peer *to, const char *message)
 {
-	Emc__Envelope env = EMC__ENVELOPE__INIT;
-	Emc__Error e = EMC__ERROR__INIT;
+	wire_msg m;
 
-	e.message = (char *)message;
-	env.body_case = EMC__ENVELOPE__BODY_ERROR;
-	env.error = &e;
-	send_env(o, to, &env);
+	wire_msg_init(&m, WIRE_ERROR);
+	snprintf(m.error.message, sizeof m.error.message, "%s", message);
+	send_msg(o, to, &m);
 }
 
 /* The worker may forget the result once acknowledged: only after the
  * batch's commit made it durable. */
 static void send_ack(outbox *o, const sched_peer *to, uint64_t attempt_id, bool recorded)
 {
-	Emc__Envelope env = EMC__ENVELOPE__INIT;
-	Emc__ResultAck ack = EMC__RESULT_ACK__INIT;
+	wire_msg m = {.kind = WIRE_RESULT_ACK, .result_ack = {.attempt_id = attempt_id, .recorded = recorded}};
 	uint8_t *buf;
 	size_t len;
 	emc_err err;
 
-	ack.attempt_id = attempt_id;
-	ack.recorded = recorded;
-	env.body_case = EMC__ENVELOPE__BODY_RESULT_ACK;
-	env.result_ack = &ack;
-	if (wire_encode(&env, &buf, &len, &err) < 0) {
+	if (wire_pack(&m, &buf, &len, &err) < 0) {
 		log_error("%s", err.msg);
 		return;
 	}
@@ -80,175 +73,140 @@ static void send_ack(outbox *o, const sched_peer *to, uint64_t attempt_id, bool 
 
 static void out_assign(void *ctx, const sched_peer *worker, const sched_assign *a)
 {
-	Emc__Envelope env = EMC__ENVELOPE__INIT;
-	Emc__Assign pb = EMC__ASSIGN__INIT;
-	Emc__DatasetRef ds;
-	wire_cell_storage st;
-	uint8_t hash[32];
+	static wire_msg m; /* about 50 KiB; the model calls back on the loop's thread only */
 
-	pb.attempt_id = (uint64_t)a->attempt_id;
-	pb.trial_id = (uint64_t)a->trial_id;
-	pb.n = (uint64_t)a->n;
-	pb.cell = wire_cell_to_pb(&a->cell, &st);
-	wire_dataset_to_pb(&a->dataset, &ds);
-	memcpy(hash, a->dataset_hash, sizeof hash);
-	ds.content_hash.data = hash;
-	ds.content_hash.len = sizeof hash;
-	pb.dataset = &ds;
-	env.body_case = EMC__ENVELOPE__BODY_ASSIGN;
-	env.assign = &pb;
-	send_env(ctx, worker, &env);
+	wire_msg_init(&m, WIRE_ASSIGN);
+	m.assign.attempt_id = (uint64_t)a->attempt_id;
+	m.assign.trial_id = (uint64_t)a->trial_id;
+	m.assign.n = (uint64_t)a->n;
+	m.assign.cell = a->cell;
+	m.assign.dataset = a->dataset;
+	/* Always named, all zero when unknown: what workers have always received. */
+	m.assign.has_hash = true;
+	memcpy(m.assign.hash, a->dataset_hash, sizeof m.assign.hash);
+	send_msg(ctx, worker, &m);
 }
 
 static void out_cancel(void *ctx, const sched_peer *worker, int64_t attempt_id)
 {
-	Emc__Envelope env = EMC__ENVELOPE__INIT;
-	Emc__Cancel c = EMC__CANCEL__INIT;
+	wire_msg m = {.kind = WIRE_CANCEL, .cancel = {.attempt_id = (uint64_t)attempt_id}};
 
-	c.attempt_id = (uint64_t)attempt_id;
-	env.body_case = EMC__ENVELOPE__BODY_CANCEL;
-	env.cancel = &c;
-	send_env(ctx, worker, &env);
+	send_msg(ctx, worker, &m);
 }
 
 const sched_out pw_sched_out = {.assign = out_assign, .cancel = out_cancel};
 
 /* ---- receiving --------------------------------------------------------------- */
 
-static void on_hello(sched *s, outbox *o, const sched_peer *from, const Emc__Hello *pb)
+static void on_hello(sched *s, outbox *o, const sched_peer *from, const wire_hello *in)
 {
-	Emc__Envelope env = EMC__ENVELOPE__INIT;
-	Emc__Welcome welcome = EMC__WELCOME__INIT;
-	sched_hello h;
+	static sched_hello h; /* 8 KiB; the loop's thread only */
 	sched_welcome w;
+	wire_msg m;
 	emc_err err;
 
-	if (pb->protocol != EMC_PROTOCOL_VERSION) {
-		log_warn("worker refused: protocol %u, expected %d", pb->protocol, EMC_PROTOCOL_VERSION);
+	if (in->protocol != EMC_PROTOCOL_VERSION) {
+		log_warn("worker refused: protocol %u, expected %d", in->protocol, EMC_PROTOCOL_VERSION);
 		send_error(o, from, "protocol version mismatch");
 		return;
 	}
-	h.slots = pb->slots;
-	h.pid = pb->pid;
-	snprintf(h.host, sizeof h.host, "%s", pb->host ? pb->host : "?");
-	h.n_running = pb->n_running_attempts;
+	h.slots = in->slots;
+	h.pid = in->pid;
+	snprintf(h.host, sizeof h.host, "%s", in->host);
+	h.n_running = in->n_running;
 	for (size_t i = 0; i < h.n_running && i < SCHED_SLOTS_MAX; i++)
-		h.running[i] = (int64_t)pb->running_attempts[i];
+		h.running[i] = (int64_t)in->running[i];
 	if (sched_worker_hello(s, from, &h, &w, &err) < 0) {
 		send_error(o, from, err.msg);
 		return;
 	}
-	welcome.worker_id = (uint64_t)w.worker_id;
-	welcome.heartbeat_ms = w.heartbeat_ms;
-	welcome.lease_ms = w.lease_ms;
-	env.body_case = EMC__ENVELOPE__BODY_WELCOME;
-	env.welcome = &welcome;
-	send_env(o, from, &env);
+	wire_msg_init(&m, WIRE_WELCOME);
+	m.welcome.worker_id = (uint64_t)w.worker_id;
+	m.welcome.heartbeat_ms = w.heartbeat_ms;
+	m.welcome.lease_ms = w.lease_ms;
+	send_msg(o, from, &m);
 }
 
-static void on_heartbeat(sched *s, outbox *o, const sched_peer *from, const Emc__Heartbeat *pb)
+static void on_heartbeat(sched *s, outbox *o, const sched_peer *from, const wire_heartbeat *in)
 {
-	Emc__Envelope env = EMC__ENVELOPE__INIT;
-	Emc__Heartbeat reply = EMC__HEARTBEAT__INIT;
-	sched_heartbeat hb;
+	static sched_heartbeat hb; /* 8 KiB; the loop's thread only */
+	wire_msg reply;
 
-	hb.n_attempts = pb->n_attempts < SCHED_SLOTS_MAX ? pb->n_attempts : SCHED_SLOTS_MAX;
+	hb.n_attempts = in->n_attempts < SCHED_SLOTS_MAX ? in->n_attempts : SCHED_SLOTS_MAX;
 	for (size_t i = 0; i < hb.n_attempts; i++)
-		hb.attempts[i] = (int64_t)pb->attempts[i]->attempt_id;
+		hb.attempts[i] = (int64_t)in->attempts[i].attempt_id;
 	if (sched_worker_heartbeat(s, from, &hb) < 0) {
 		send_error(o, from, UNKNOWN_WORKER);
 		return;
 	}
 	/* The answer tells the worker we are alive. */
-	env.body_case = EMC__ENVELOPE__BODY_HEARTBEAT;
-	env.heartbeat = &reply;
-	send_env(o, from, &env);
+	wire_msg_init(&reply, WIRE_HEARTBEAT);
+	send_msg(o, from, &reply);
 }
 
-static void result_from_pb(const Emc__Result *pb, sched_result *ret)
+/* Recorded even from a worker we do not know yet: after our restart, its
+ * result for an orphaned attempt still counts. */
+static void on_result(sched *s, outbox *o, const sched_peer *from, const wire_result *in, bool known)
 {
-	emc_trial_result *r = &ret->r;
+	sched_result r = {.attempt_id = (int64_t)in->attempt_id, .trial_id = (int64_t)in->trial_id, .r = in->r};
 
-	memset(ret, 0, sizeof *ret);
-	ret->attempt_id = (int64_t)pb->attempt_id;
-	ret->trial_id = (int64_t)pb->trial_id;
-	/* The model refuses EMC_OUTCOME_NONE; an outcome we do not know is no better. */
-	r->outcome = (int)pb->outcome > 0 && (int)pb->outcome < (int)EMC_OUTCOME_COUNT ? (emc_outcome)pb->outcome
-										       : EMC_OUTCOME_NONE;
-	r->reason =
-	    (int)pb->reason >= 0 && (int)pb->reason < (int)EMC_STOP_COUNT ? (emc_stop_reason)pb->reason : EMC_STOP_NONE;
-	r->epochs = pb->epochs;
-	r->steps = pb->steps;
-	r->train_seconds = pb->train_seconds;
-	r->loss = pb->loss;
-	r->accuracy = pb->accuracy;
-	r->grad_norm = pb->grad_norm;
-	r->budget_used = pb->budget_used;
-	r->has_hessian = pb->has_hessian;
-	r->hessian_min = pb->hessian_min;
-	r->hessian_max = pb->hessian_max;
-	snprintf(r->error, sizeof r->error, "%s", pb->error ? pb->error : "");
+	send_ack(o, from, in->attempt_id, sched_worker_result(s, from, &r));
+	if (!known)
+		send_error(o, from, UNKNOWN_WORKER);
 }
 
 /* Serve a piece of a campaign's dataset to a worker that lacks it; the
  * worker checks what it receives against the hash. */
-static void on_data_request(sched *s, outbox *o, const sched_peer *from, const Emc__DataRequest *pb)
+static void on_data_request(sched *s, outbox *o, const sched_peer *from, const wire_data_request *in)
 {
-	Emc__Envelope env = EMC__ENVELOPE__INIT;
-	Emc__DataChunk chunk = EMC__DATA_CHUNK__INIT;
-	sched_data_request q = {.has_hash = pb->hash.len == 32, .offset = pb->offset, .length = pb->length};
+	sched_data_request q = {.has_hash = in->has_hash, .offset = in->offset, .length = in->length};
 	sched_chunk c;
+	wire_msg m;
 
-	if (q.has_hash)
-		memcpy(q.hash, pb->hash.data, sizeof q.hash);
+	memcpy(q.hash, in->hash, sizeof q.hash);
 	if (sched_worker_data(s, from, &q, &c) < 0) {
 		send_error(o, from, UNKNOWN_WORKER);
 		return;
 	}
-	chunk.hash = pb->hash;
-	chunk.offset = pb->offset;
-	chunk.total = c.total;
-	chunk.data.data = (uint8_t *)c.data;
-	chunk.data.len = c.len;
-	chunk.error = (char *)c.error;
-	env.body_case = EMC__ENVELOPE__BODY_DATA_CHUNK;
-	env.data_chunk = &chunk;
-	send_env(o, from, &env);
+	wire_msg_init(&m, WIRE_DATA_CHUNK);
+	/* The request's hash goes back as it came (a wrong length as none). */
+	m.data_chunk.has_hash = in->has_hash;
+	memcpy(m.data_chunk.hash, in->hash, sizeof m.data_chunk.hash);
+	m.data_chunk.offset = in->offset;
+	m.data_chunk.total = c.total;
+	m.data_chunk.data = c.data;
+	m.data_chunk.len = c.len;
+	snprintf(m.data_chunk.error, sizeof m.data_chunk.error, "%s", c.error ? c.error : "");
+	send_msg(o, from, &m);
 }
 
-static void on_envelope(sched *s, outbox *o, const sched_peer *from, const Emc__Envelope *env)
+static void on_message(sched *s, outbox *o, const sched_peer *from, const wire_msg *m)
 {
 	bool known = sched_worker_seen(s, from);
-	sched_result r;
 
-	switch (env->body_case) {
-	case EMC__ENVELOPE__BODY_HELLO:
-		on_hello(s, o, from, env->hello);
+	switch (m->kind) {
+	case WIRE_HELLO:
+		on_hello(s, o, from, &m->hello);
 		break;
-	case EMC__ENVELOPE__BODY_RESULT:
-		/* Recorded even from a worker we do not know yet: after our
-		 * restart, its result for an orphaned attempt still counts. */
-		result_from_pb(env->result, &r);
-		send_ack(o, from, env->result->attempt_id, sched_worker_result(s, from, &r));
-		if (!known)
+	case WIRE_RESULT:
+		on_result(s, o, from, &m->result, known);
+		break;
+	case WIRE_READY:
+		if (sched_worker_ready(s, from, m->ready.credit) < 0)
 			send_error(o, from, UNKNOWN_WORKER);
 		break;
-	case EMC__ENVELOPE__BODY_READY:
-		if (sched_worker_ready(s, from, env->ready->credit) < 0)
-			send_error(o, from, UNKNOWN_WORKER);
+	case WIRE_HEARTBEAT:
+		on_heartbeat(s, o, from, &m->heartbeat);
 		break;
-	case EMC__ENVELOPE__BODY_HEARTBEAT:
-		on_heartbeat(s, o, from, env->heartbeat);
-		break;
-	case EMC__ENVELOPE__BODY_BYE:
+	case WIRE_BYE:
 		sched_worker_bye(s, from);
 		break;
-	case EMC__ENVELOPE__BODY_DATA_REQUEST:
-		on_data_request(s, o, from, env->data_request);
+	case WIRE_DATA_REQUEST:
+		on_data_request(s, o, from, &m->data_request);
 		break;
 	default:
-		log_warn("from %s: unexpected message (body %d)", known ? "a worker" : "an unknown peer",
-			 (int)env->body_case);
+		log_warn("from %s: unexpected message (%s)", known ? "a worker" : "an unknown peer",
+			 wire_kind_name(m->kind));
 		send_error(o, from, "unexpected message");
 		break;
 	}
@@ -256,7 +214,7 @@ static void on_envelope(sched *s, outbox *o, const sched_peer *from, const Emc__
 
 void pw_message(sched *s, outbox *o, const uint8_t *id, size_t id_len, const uint8_t *buf, size_t len)
 {
-	Emc__Envelope *env = NULL;
+	static wire_msg m; /* about 50 KiB; the loop's thread only */
 	sched_peer from;
 	emc_err err;
 
@@ -266,11 +224,11 @@ void pw_message(sched *s, outbox *o, const uint8_t *id, size_t id_len, const uin
 	}
 	from.len = id_len;
 	memcpy(from.id, id, id_len);
-	if (wire_decode(buf, len, &env, &err) < 0) {
+	if (wire_unpack(buf, len, &m, &err) < 0) {
 		log_warn("from peer: %s", err.msg);
 		send_error(o, &from, err.msg);
 		return;
 	}
-	on_envelope(s, o, &from, env);
-	wire_free(&env);
+	on_message(s, o, &from, &m);
+	wire_msg_deinit(&m);
 }

@@ -633,25 +633,6 @@ static int cell_insert(store *s, sqlite3_stmt *st, int64_t campaign_id, int idx,
 	return r;
 }
 
-/* The dataset reference is stored once, whole (every format's fields), in
- * the encoding the wire uses for it: *ret_blob, which the caller frees. */
-static int dataset_ref_pack(const emc_dataset_ref *ref, uint8_t **ret_blob, size_t *ret_len, emc_err *err)
-{
-	Emc__DatasetRef pb;
-	uint8_t *blob;
-	size_t len;
-
-	wire_dataset_to_pb(ref, &pb);
-	len = emc__dataset_ref__get_packed_size(&pb);
-	blob = malloc(len ? len : 1);
-	if (!blob)
-		return emc_err_set(err, -ENOMEM, "store: out of memory");
-	emc__dataset_ref__pack(&pb, blob);
-	*ret_blob = blob;
-	*ret_len = len;
-	return 0;
-}
-
 static int campaign_row_insert(store *s, const emc_campaign_spec *spec, const char *spec_text, const char *spec_hash,
 			       const store_dataset_info *ds, emc_err *err)
 {
@@ -662,7 +643,9 @@ static int campaign_row_insert(store *s, const emc_campaign_spec *spec, const ch
 
 	if (!st)
 		return -EIO;
-	r = dataset_ref_pack(&spec->dataset, &ref_blob, &ref_len, err);
+	/* The dataset reference is stored once, whole (every format's fields),
+	 * in the encoding the wire uses for it. */
+	r = wire_dataset_pack(&spec->dataset, &ref_blob, &ref_len, err);
 	if (r < 0)
 		return r;
 	sqlite3_bind_text(st, 1, spec->name, -1, SQLITE_STATIC);
@@ -766,15 +749,10 @@ static int dataset_ref_read(sqlite3_stmt *st, int i, int64_t campaign_id, emc_da
 {
 	const void *blob = sqlite3_column_blob(st, i);
 	int len = sqlite3_column_bytes(st, i);
-	Emc__DatasetRef *pb = NULL;
 	int r = -EIO;
 
-	if (sqlite3_column_type(st, i) == SQLITE_BLOB)
-		pb = emc__dataset_ref__unpack(NULL, (size_t)len, blob);
-	if (pb && wire_dataset_from_pb(pb, ret, NULL) == 0)
+	if (sqlite3_column_type(st, i) == SQLITE_BLOB && wire_dataset_unpack(blob, (size_t)len, ret, NULL) == 0)
 		r = 0;
-	if (pb)
-		emc__dataset_ref__free_unpacked(pb, NULL);
 	if (r < 0)
 		emc_err_set(err, r, "store: campaign %lld: stored dataset reference is %s", (long long)campaign_id,
 			    sqlite3_column_type(st, i) == SQLITE_BLOB ? "corrupt" : "missing");

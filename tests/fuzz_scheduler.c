@@ -1,7 +1,7 @@
 /* fuzz_scheduler.c — a libFuzzer target for the message decoder and for the
  * coordinator's handling of every message a peer can send.
  *
- * Each input goes first, whole, to wire_decode(). Then it is cut into
+ * Each input goes first, whole, to wire_unpack(). Then it is cut into
  * frames and fed to one scheduler, as the coordinator's loop would feed it,
  * so that sequences (Hello, Ready, Result, ...) are explored and not only
  * single messages. A frame is
@@ -39,7 +39,7 @@
  *
  * Checked after every input (any failure aborts, which libFuzzer reports):
  * every frame the scheduler sends names a peer (1..255 bytes of identity)
- * and decodes again with wire_decode(); in the store, a trial is running
+ * and decodes again with wire_unpack(); in the store, a trial is running
  * exactly when it has one running attempt, and a campaign that is done has
  * no pending or running trial left. Sanitizers catch the rest.
  *
@@ -142,38 +142,38 @@ static void check(bool ok, const char *what)
 static void on_send(void *ctx, outbox_channel ch, const uint8_t *identity, size_t identity_len, const uint8_t *buf,
 		    size_t len)
 {
-	Emc__Envelope *back = NULL;
+	static wire_msg back; /* about 50 KiB */
 	emc_err err;
 
 	(void)ctx;
 	check(ch == OUTBOX_WORKERS || ch == OUTBOX_CONTROL, "send on an unknown channel");
 	check(identity != NULL && identity_len >= 1 && identity_len <= 255, "send to a bad identity");
 	check(buf != NULL || len == 0, "send of no frame");
-	if (wire_decode(buf, len, &back, &err) < 0)
+	if (wire_unpack(buf, len, &back, &err) < 0)
 		die("a message the scheduler sent does not decode", err.msg);
-	switch (back->body_case) {
-	case EMC__ENVELOPE__BODY_RESULT_ACK:
-		if (back->result_ack->recorded)
+	switch (back.kind) {
+	case WIRE_RESULT_ACK:
+		if (back.result_ack.recorded)
 			F.acks_recorded++;
 		else
 			F.acks_fenced++;
 		break;
-	case EMC__ENVELOPE__BODY_ASSIGN:
-		check(back->assign->attempt_id > 0 && back->assign->trial_id > 0 && back->assign->n > 0,
+	case WIRE_ASSIGN:
+		check(back.assign.attempt_id > 0 && back.assign.trial_id > 0 && back.assign.n > 0,
 		      "an Assign without attempt, trial or size");
-		check(back->assign->cell != NULL && back->assign->dataset != NULL, "an Assign without cell or data");
+		check(back.assign.rc == 0, "an Assign without a usable cell or data");
 		if (F.verbose)
-			fprintf(stderr, "  assign attempt %" PRIu64 " of trial %" PRIu64 " (n=%" PRIu64 ")\n",
-				back->assign->attempt_id, back->assign->trial_id, back->assign->n);
+			fprintf(stderr, "  assign attempt %" PRIu64 " of trial %" PRIu64 " (n=%" PRId64 ")\n",
+				back.assign.attempt_id, back.assign.trial_id, back.assign.n);
 		F.assigns++;
 		break;
-	case EMC__ENVELOPE__BODY_ERROR:
+	case WIRE_ERROR:
 		F.errors++;
 		break;
 	default:
 		break;
 	}
-	wire_free(&back);
+	wire_msg_deinit(&back);
 	F.sent++;
 }
 
@@ -368,19 +368,17 @@ static void batch_end(front *f)
 /* Submit of a spec that would load real data or much of it: not passed on. */
 static bool submit_too_costly(const uint8_t *buf, size_t len)
 {
-	Emc__Envelope *env = NULL;
+	static wire_msg m; /* about 50 KiB */
 	emc_campaign_spec *spec = NULL;
-	const Emc__Submit *sub;
+	const wire_submit *sub;
 	bool costly = false;
 	emc_err err;
 
-	if (wire_decode(buf, len, &env, &err) < 0)
+	if (wire_unpack(buf, len, &m, &err) < 0)
 		return false;
-	sub = env->body_case == EMC__ENVELOPE__BODY_SUBMIT ? env->submit : NULL;
-	if (sub && sub->spec_text &&
-	    emc_spec_parse_string(sub->spec_text, strlen(sub->spec_text),
-				  sub->origin && *sub->origin ? sub->origin : "spec",
-				  sub->base_dir && *sub->base_dir ? sub->base_dir : NULL, &spec, &err) == 0) {
+	sub = m.kind == WIRE_SUBMIT ? &m.submit : NULL;
+	if (sub && emc_spec_parse_string(sub->spec_text, sub->spec_len, *sub->origin ? sub->origin : "spec",
+					 *sub->base_dir ? sub->base_dir : NULL, &spec, &err) == 0) {
 		const emc_dataset_ref *d = &spec->dataset;
 
 		costly = d->name[0] || strcmp(d->format, "synthetic") != 0 || spec->n_cells > SUBMIT_MAX_CELLS ||
@@ -388,7 +386,7 @@ static bool submit_too_costly(const uint8_t *buf, size_t len)
 			 d->synth_classes > SUBMIT_MAX_VALUES / d->synth_dim;
 		emc_spec_destroy(&spec);
 	}
-	wire_free(&env);
+	wire_msg_deinit(&m);
 	return costly;
 }
 
@@ -405,18 +403,17 @@ static void tick(front *f, unsigned kind)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	Emc__Envelope *env = NULL;
+	static wire_msg m; /* about 50 KiB */
 	front *f = NULL;
 	sched *s;
 	size_t off = 0;
 	emc_err err;
 
 	/* The decoder alone, on the whole input. */
-	if (wire_decode(data, size, &env, &err) == 0) {
-		check(env->version == EMC_PROTOCOL_VERSION && env->body_case != EMC__ENVELOPE__BODY__NOT_SET,
-		      "wire_decode accepted a frame it should refuse");
-		wire_free(&env);
-		check(env == NULL, "wire_free left the pointer set");
+	if (wire_unpack(data, size, &m, &err) == 0) {
+		check(m.kind > WIRE_NONE && m.kind < WIRE_KIND_COUNT, "wire_unpack accepted a frame without a body");
+		wire_msg_deinit(&m);
+		check(m.kind == WIRE_NONE, "wire_msg_deinit left the message set");
 	}
 
 	restore_snapshot();
@@ -481,13 +478,15 @@ typedef struct seed {
 	size_t len;
 } seed;
 
-static void seed_frame(seed *sd, unsigned flags, Emc__Envelope *env)
+static wire_msg seed_msg; /* about 50 KiB: the message being built */
+
+static void seed_frame(seed *sd, unsigned flags, const wire_msg *m)
 {
 	uint8_t *buf;
 	size_t len;
 	emc_err err;
 
-	if (wire_encode(env, &buf, &len, &err) < 0)
+	if (wire_pack(m, &buf, &len, &err) < 0)
 		die("seed", err.msg);
 	if (sd->len + FRAME_HEADER_BYTES + len > sizeof sd->buf)
 		die("seed", "too long");
@@ -501,119 +500,86 @@ static void seed_frame(seed *sd, unsigned flags, Emc__Envelope *env)
 
 static void seed_hello(seed *sd, unsigned flags, uint32_t slots, uint64_t *running, size_t n_running)
 {
-	Emc__Envelope env = EMC__ENVELOPE__INIT;
-	Emc__Hello h = EMC__HELLO__INIT;
+	wire_hello *h = &seed_msg.hello;
 
-	h.protocol = EMC_PROTOCOL_VERSION;
-	h.host = "fuzz";
-	h.pid = 1;
-	h.slots = slots;
-	h.blas_threads = 1;
-	h.running_attempts = running;
-	h.n_running_attempts = n_running;
-	env.body_case = EMC__ENVELOPE__BODY_HELLO;
-	env.hello = &h;
-	seed_frame(sd, flags, &env);
+	wire_msg_init(&seed_msg, WIRE_HELLO);
+	h->protocol = EMC_PROTOCOL_VERSION;
+	snprintf(h->host, sizeof h->host, "fuzz");
+	h->pid = 1;
+	h->slots = slots;
+	h->blas_threads = 1;
+	h->n_running = n_running;
+	memcpy(h->running, running, n_running * sizeof *running);
+	seed_frame(sd, flags, &seed_msg);
 }
 
 static void seed_ready(seed *sd, unsigned flags, uint32_t credit)
 {
-	Emc__Envelope env = EMC__ENVELOPE__INIT;
-	Emc__Ready r = EMC__READY__INIT;
-
-	r.credit = credit;
-	env.body_case = EMC__ENVELOPE__BODY_READY;
-	env.ready = &r;
-	seed_frame(sd, flags, &env);
+	wire_msg_init(&seed_msg, WIRE_READY);
+	seed_msg.ready.credit = credit;
+	seed_frame(sd, flags, &seed_msg);
 }
 
 static void seed_heartbeat(seed *sd, unsigned flags, uint64_t attempt_id)
 {
-	Emc__Envelope env = EMC__ENVELOPE__INIT;
-	Emc__Heartbeat hb = EMC__HEARTBEAT__INIT;
-	Emc__AttemptProgress p = EMC__ATTEMPT_PROGRESS__INIT, *pp = &p;
-
-	p.attempt_id = attempt_id;
-	p.epoch = 3;
-	p.step = 30;
-	p.loss = 0.5;
-	p.accuracy = 0.75;
-	p.seconds = 1.5;
-	hb.attempts = &pp;
-	hb.n_attempts = attempt_id ? 1 : 0;
-	env.body_case = EMC__ENVELOPE__BODY_HEARTBEAT;
-	env.heartbeat = &hb;
-	seed_frame(sd, flags, &env);
+	wire_msg_init(&seed_msg, WIRE_HEARTBEAT);
+	seed_msg.heartbeat.attempts[0] = (wire_progress){
+	    .attempt_id = attempt_id, .epoch = 3, .step = 30, .loss = 0.5, .accuracy = 0.75, .seconds = 1.5};
+	seed_msg.heartbeat.n_attempts = attempt_id ? 1 : 0;
+	seed_frame(sd, flags, &seed_msg);
 }
 
-static void seed_result(seed *sd, unsigned flags, uint64_t attempt_id, uint64_t trial_id, Emc__Outcome outcome)
+static void seed_result(seed *sd, unsigned flags, uint64_t attempt_id, uint64_t trial_id, emc_outcome outcome)
 {
-	Emc__Envelope env = EMC__ENVELOPE__INIT;
-	Emc__Result r = EMC__RESULT__INIT;
+	emc_trial_result *r = &seed_msg.result.r;
 
-	r.attempt_id = attempt_id;
-	r.trial_id = trial_id;
-	r.outcome = outcome;
-	r.reason = outcome == EMC__OUTCOME__OUTCOME_FIT ? EMC__STOP_REASON__STOP_FIT : EMC__STOP_REASON__STOP_PLATEAU;
-	r.epochs = 10;
-	r.steps = 100;
-	r.train_seconds = 0.25;
-	r.loss = 0.01;
-	r.accuracy = outcome == EMC__OUTCOME__OUTCOME_FIT ? 1.0 : 0.9;
-	r.params = 42;
-	r.error = outcome == EMC__OUTCOME__OUTCOME_FAILED ? "out of memory" : "";
-	env.body_case = EMC__ENVELOPE__BODY_RESULT;
-	env.result = &r;
-	seed_frame(sd, flags, &env);
+	wire_msg_init(&seed_msg, WIRE_RESULT);
+	seed_msg.result.attempt_id = attempt_id;
+	seed_msg.result.trial_id = trial_id;
+	r->outcome = outcome;
+	r->reason = outcome == EMC_OUTCOME_FIT ? EMC_STOP_FIT : EMC_STOP_PLATEAU;
+	r->epochs = 10;
+	r->steps = 100;
+	r->train_seconds = 0.25;
+	r->loss = 0.01;
+	r->accuracy = outcome == EMC_OUTCOME_FIT ? 1.0 : 0.9;
+	r->params = 42;
+	snprintf(r->error, sizeof r->error, "%s", outcome == EMC_OUTCOME_FAILED ? "out of memory" : "");
+	seed_frame(sd, flags, &seed_msg);
 }
 
 static void seed_bye(seed *sd, unsigned flags)
 {
-	Emc__Envelope env = EMC__ENVELOPE__INIT;
-	Emc__Bye b = EMC__BYE__INIT;
-
-	b.reason = "drained";
-	env.body_case = EMC__ENVELOPE__BODY_BYE;
-	env.bye = &b;
-	seed_frame(sd, flags, &env);
+	wire_msg_init(&seed_msg, WIRE_BYE);
+	snprintf(seed_msg.bye.reason, sizeof seed_msg.bye.reason, "drained");
+	seed_frame(sd, flags, &seed_msg);
 }
 
 static void seed_data_request(seed *sd, unsigned flags, const uint8_t hash[32], uint64_t offset, uint32_t length)
 {
-	Emc__Envelope env = EMC__ENVELOPE__INIT;
-	Emc__DataRequest q = EMC__DATA_REQUEST__INIT;
-
-	q.hash.data = (uint8_t *)hash;
-	q.hash.len = 32;
-	q.offset = offset;
-	q.length = length;
-	env.body_case = EMC__ENVELOPE__BODY_DATA_REQUEST;
-	env.data_request = &q;
-	seed_frame(sd, flags, &env);
+	wire_msg_init(&seed_msg, WIRE_DATA_REQUEST);
+	seed_msg.data_request.has_hash = true;
+	memcpy(seed_msg.data_request.hash, hash, 32);
+	seed_msg.data_request.offset = offset;
+	seed_msg.data_request.length = length;
+	seed_frame(sd, flags, &seed_msg);
 }
 
 static void seed_submit(seed *sd, unsigned flags, const char *text)
 {
-	Emc__Envelope env = EMC__ENVELOPE__INIT;
-	Emc__Submit sub = EMC__SUBMIT__INIT;
-
-	sub.spec_text = (char *)text;
-	sub.origin = "tiny.yaml";
-	env.body_case = EMC__ENVELOPE__BODY_SUBMIT;
-	env.submit = &sub;
-	seed_frame(sd, flags | FLAG_CONTROL, &env);
+	wire_msg_init(&seed_msg, WIRE_SUBMIT);
+	seed_msg.submit.spec_text = text;
+	seed_msg.submit.spec_len = strlen(text);
+	seed_msg.submit.origin = "tiny.yaml";
+	seed_frame(sd, flags | FLAG_CONTROL, &seed_msg);
 }
 
 static void seed_control(seed *sd, unsigned flags, const char *verb, const char *campaign)
 {
-	Emc__Envelope env = EMC__ENVELOPE__INIT;
-	Emc__Control c = EMC__CONTROL__INIT;
-
-	c.verb = (char *)verb;
-	c.campaign = (char *)campaign;
-	env.body_case = EMC__ENVELOPE__BODY_CONTROL;
-	env.control = &c;
-	seed_frame(sd, flags | FLAG_CONTROL, &env);
+	wire_msg_init(&seed_msg, WIRE_CONTROL);
+	snprintf(seed_msg.control.verb, sizeof seed_msg.control.verb, "%s", verb);
+	snprintf(seed_msg.control.campaign, sizeof seed_msg.control.campaign, "%s", campaign);
+	seed_frame(sd, flags | FLAG_CONTROL, &seed_msg);
 }
 
 static void seed_write(const char *dir, const char *name, const seed *sd)
@@ -663,21 +629,21 @@ static void write_seeds(const char *dir)
 	sd.len = 0;
 	seed_hello(&sd, 1, 1, NULL, 0);
 	seed_ready(&sd, 1 | TURN, 1);
-	seed_result(&sd, 1 | TURN, 2, 2, EMC__OUTCOME__OUTCOME_FIT);
+	seed_result(&sd, 1 | TURN, 2, 2, EMC_OUTCOME_FIT);
 	seed_ready(&sd, 1 | TURN, 1);
-	seed_result(&sd, 1 | TURN, 3, 3, EMC__OUTCOME__OUTCOME_NO_FIT);
-	seed_result(&sd, 1 | TURN, 2, 2, EMC__OUTCOME__OUTCOME_FIT); /* a duplicate: fenced */
+	seed_result(&sd, 1 | TURN, 3, 3, EMC_OUTCOME_NO_FIT);
+	seed_result(&sd, 1 | TURN, 2, 2, EMC_OUTCOME_FIT); /* a duplicate: fenced */
 	seed_write(dir, "result", &sd);
 
 	sd.len = 0;
-	seed_result(&sd, 1, 1, 1, EMC__OUTCOME__OUTCOME_NO_FIT);
+	seed_result(&sd, 1, 1, 1, EMC_OUTCOME_NO_FIT);
 	seed_hello(&sd, 1 | TURN, 2, &orphan, 1);
 	seed_write(dir, "result-orphan", &sd);
 
 	sd.len = 0;
 	seed_hello(&sd, 0, 2, &orphan, 1);
 	seed_heartbeat(&sd, 0, 1);
-	seed_result(&sd, 0 | TURN, 1, 1, EMC__OUTCOME__OUTCOME_FAILED);
+	seed_result(&sd, 0 | TURN, 1, 1, EMC_OUTCOME_FAILED);
 	seed_write(dir, "reclaim-failed", &sd);
 
 	sd.len = 0;
@@ -699,13 +665,13 @@ static void write_seeds(const char *dir)
 	sd.len = 0;
 	seed_hello(&sd, 1, 4, NULL, 0);
 	seed_ready(&sd, 1 | TURN, 4);
-	seed_result(&sd, 1, 2, 2, EMC__OUTCOME__OUTCOME_FIT);
-	seed_result(&sd, 1, 5, 5, EMC__OUTCOME__OUTCOME_FIT);
-	seed_result(&sd, 1, 3, 3, EMC__OUTCOME__OUTCOME_FIT);
-	seed_result(&sd, 1 | TURN, 4, 4, EMC__OUTCOME__OUTCOME_FIT);
-	seed_result(&sd, 1 | TURN, 1, 1, EMC__OUTCOME__OUTCOME_NO_FIT);
+	seed_result(&sd, 1, 2, 2, EMC_OUTCOME_FIT);
+	seed_result(&sd, 1, 5, 5, EMC_OUTCOME_FIT);
+	seed_result(&sd, 1, 3, 3, EMC_OUTCOME_FIT);
+	seed_result(&sd, 1 | TURN, 4, 4, EMC_OUTCOME_FIT);
+	seed_result(&sd, 1 | TURN, 1, 1, EMC_OUTCOME_NO_FIT);
 	seed_ready(&sd, 1 | TURN, 4);
-	seed_result(&sd, 1 | TURN, 6, 6, EMC__OUTCOME__OUTCOME_FIT);
+	seed_result(&sd, 1 | TURN, 6, 6, EMC_OUTCOME_FIT);
 	seed_write(dir, "campaign-done", &sd);
 
 	/* Preempted, then stopped on its own (not asked), then preempted
@@ -713,11 +679,11 @@ static void write_seeds(const char *dir)
 	sd.len = 0;
 	seed_hello(&sd, 2, 1, NULL, 0);
 	seed_ready(&sd, 2 | TURN, 1);
-	seed_result(&sd, 2 | TURN, 2, 2, EMC__OUTCOME__OUTCOME_PREEMPTED);
+	seed_result(&sd, 2 | TURN, 2, 2, EMC_OUTCOME_PREEMPTED);
 	seed_ready(&sd, 2 | TURN, 1);
-	seed_result(&sd, 2 | TURN, 3, 3, EMC__OUTCOME__OUTCOME_CANCELLED);
+	seed_result(&sd, 2 | TURN, 3, 3, EMC_OUTCOME_CANCELLED);
 	seed_ready(&sd, 2 | TURN, 1);
-	seed_result(&sd, 2 | TURN, 4, 2, EMC__OUTCOME__OUTCOME_PREEMPTED);
+	seed_result(&sd, 2 | TURN, 4, 2, EMC_OUTCOME_PREEMPTED);
 	seed_ready(&sd, 2 | TURN, 1);
 	seed_write(dir, "give-up", &sd);
 

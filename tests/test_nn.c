@@ -1339,11 +1339,11 @@ static void test_hessian_certificate(void **state)
 	cfg.budget.max_epochs = 50;
 	cfg.budget.hessian = true;
 	assert_int_equal(nn_train(&cfg, &data, NULL, &res, &err), 0);
-	assert_true(res.has_hessian);
-	assert_true(isfinite(res.hessian_min) && isfinite(res.hessian_max));
-	assert_true(res.hessian_max > 0.0);
-	assert_true(res.hessian_min <= res.hessian_max);
-	assert_true(res.hessian_min > -1e-3 * res.hessian_max);
+	assert_true(res.r.has_hessian);
+	assert_true(isfinite(res.r.hessian_min) && isfinite(res.r.hessian_max));
+	assert_true(res.r.hessian_max > 0.0);
+	assert_true(res.r.hessian_min <= res.r.hessian_max);
+	assert_true(res.r.hessian_min > -1e-3 * res.r.hessian_max);
 
 	base_cfg(&cfg, EMC_FAMILY_MLP, 4);
 	cfg.model.activation = EMC_ACT_TANH;
@@ -1352,14 +1352,14 @@ static void test_hessian_certificate(void **state)
 	cfg.budget.max_epochs = 30;
 	cfg.budget.hessian = true;
 	assert_int_equal(nn_train(&cfg, &data, NULL, &res, &err), 0);
-	assert_true(res.has_hessian);
-	assert_true(isfinite(res.hessian_min) && res.hessian_max > 0.0);
-	assert_true(res.hessian_min <= res.hessian_max);
+	assert_true(res.r.has_hessian);
+	assert_true(isfinite(res.r.hessian_min) && res.r.hessian_max > 0.0);
+	assert_true(res.r.hessian_min <= res.r.hessian_max);
 
 	/* without the flag, no certificate */
 	cfg.budget.hessian = false;
 	assert_int_equal(nn_train(&cfg, &data, NULL, &res, &err), 0);
-	assert_false(res.has_hessian);
+	assert_false(res.r.has_hessian);
 }
 
 /* At a known point of a tiny MLP, the certificate's extremes equal those
@@ -1477,12 +1477,12 @@ static void test_fit_separable(void **state)
 	cfg.budget.max_epochs = 2000;
 	cfg.budget.plateau_epochs = 0;
 	assert_int_equal(nn_train(&cfg, &data, NULL, &res, &err), 0);
-	assert_int_equal(res.outcome, EMC_OUTCOME_FIT);
-	assert_int_equal(res.reason, EMC_STOP_FIT);
-	assert_float_near(res.last.accuracy, 1.0, 0);
-	assert_true(res.last.epoch >= 1 && res.last.epoch < 2000);
-	assert_int_equal(res.last.step, res.last.epoch * ((N + 7) / 8)); /* the partial batch counts */
-	assert_int_equal(res.params, 2 * 16 + 16 + 16 * 2 + 2);
+	assert_int_equal(res.r.outcome, EMC_OUTCOME_FIT);
+	assert_int_equal(res.r.reason, EMC_STOP_FIT);
+	assert_float_near(res.r.accuracy, 1.0, 0);
+	assert_true(res.r.epochs >= 1 && res.r.epochs < 2000);
+	assert_int_equal(res.r.steps, res.r.epochs * ((N + 7) / 8)); /* the partial batch counts */
+	assert_int_equal(res.r.params, 2 * 16 + 16 + 16 * 2 + 2);
 
 	/* The same budget cannot make a linear model fit XOR. */
 	base_cfg(&cfg, EMC_FAMILY_LINEAR, 0);
@@ -1491,8 +1491,8 @@ static void test_fit_separable(void **state)
 	cfg.optim.batch = 8;
 	cfg.budget.max_epochs = 2000;
 	assert_int_equal(nn_train(&cfg, &data, NULL, &res, &err), 0);
-	assert_int_equal(res.outcome, EMC_OUTCOME_NO_FIT);
-	assert_true(res.last.accuracy < 0.9);
+	assert_int_equal(res.r.outcome, EMC_OUTCOME_NO_FIT);
+	assert_true(res.r.accuracy < 0.9);
 }
 
 /* Random labels on random inputs: the situation EMC measures. A wide
@@ -1520,8 +1520,8 @@ static void test_fit_memorise(void **state)
 	cfg.budget.max_epochs = 3000;
 	cfg.budget.plateau_epochs = 0;
 	assert_int_equal(nn_train(&cfg, &data, NULL, &res, NULL), 0);
-	assert_int_equal(res.outcome, EMC_OUTCOME_FIT);
-	assert_float_near(res.last.accuracy, 1.0, 0);
+	assert_int_equal(res.r.outcome, EMC_OUTCOME_FIT);
+	assert_float_near(res.r.accuracy, 1.0, 0);
 }
 
 /* Full-batch gd on more rows than one chunk holds: gradients and the fit
@@ -1546,20 +1546,20 @@ static void test_fit_gd_chunked(void **state)
 	cfg.budget.max_epochs = 3000;
 	cfg.budget.grad_tol = 1e-9;
 	assert_int_equal(nn_train(&cfg, &data, NULL, &res, &err), 0);
-	assert_int_equal(res.outcome, EMC_OUTCOME_FIT);
-	assert_int_equal(res.last.step, res.last.epoch); /* one step per epoch */
-	assert_true(res.last.grad_norm > 0.0);
+	assert_int_equal(res.r.outcome, EMC_OUTCOME_FIT);
+	assert_int_equal(res.r.steps, res.r.epochs); /* one step per epoch */
+	assert_true(res.r.grad_norm > 0.0);
 	/* One mislabelled sample makes it unfittable at threshold 1.0 but
 	 * fittable at (n - 1) / n. */
 	y[5] = (uint8_t)(1 - y[5]);
 	cfg.budget.max_epochs = 300;
 	cfg.budget.fit_threshold = (double)(N - 1) / N;
 	assert_int_equal(nn_train(&cfg, &data, NULL, &res, &err), 0);
-	assert_int_equal(res.outcome, EMC_OUTCOME_FIT);
-	assert_float_near(res.last.accuracy, (double)(N - 1) / N, 1e-12);
+	assert_int_equal(res.r.outcome, EMC_OUTCOME_FIT);
+	assert_float_near(res.r.accuracy, (double)(N - 1) / N, 1e-12);
 	cfg.budget.fit_threshold = 1.0;
 	assert_int_equal(nn_train(&cfg, &data, NULL, &res, &err), 0);
-	assert_int_equal(res.outcome, EMC_OUTCOME_NO_FIT);
+	assert_int_equal(res.r.outcome, EMC_OUTCOME_NO_FIT);
 	free(x);
 	free(y);
 }
@@ -1592,18 +1592,18 @@ static void test_nonseparable(void **state)
 	cfg.budget.plateau_epochs = 20;
 	cfg.budget.plateau_rel = 1e-4;
 	assert_int_equal(nn_train(&cfg, &data, NULL, &res, &err), 0);
-	assert_int_equal(res.outcome, EMC_OUTCOME_NO_FIT);
-	assert_int_equal(res.reason, EMC_STOP_PLATEAU);
-	assert_float_near(res.last.loss, log(2.0), 1e-3);
-	assert_true(res.last.budget_used < 0.5);
+	assert_int_equal(res.r.outcome, EMC_OUTCOME_NO_FIT);
+	assert_int_equal(res.r.reason, EMC_STOP_PLATEAU);
+	assert_float_near(res.r.loss, log(2.0), 1e-3);
+	assert_true(res.r.budget_used < 0.5);
 
 	cfg.budget.plateau_epochs = 0;
 	cfg.budget.grad_tol = 1e-4;
 	assert_int_equal(nn_train(&cfg, &data, NULL, &res, &err), 0);
-	assert_int_equal(res.outcome, EMC_OUTCOME_NO_FIT);
-	assert_int_equal(res.reason, EMC_STOP_GRADNORM);
-	assert_true(res.last.grad_norm < 1e-4);
-	assert_true(res.last.budget_used < 0.5);
+	assert_int_equal(res.r.outcome, EMC_OUTCOME_NO_FIT);
+	assert_int_equal(res.r.reason, EMC_STOP_GRADNORM);
+	assert_true(res.r.grad_norm < 1e-4);
+	assert_true(res.r.budget_used < 0.5);
 }
 
 /* n samples of the tiny image shape: inputs in [0, 1], labels cycling. */
@@ -1645,13 +1645,13 @@ static void test_determinism(void **state)
 		if (nn_train(&cfg, &data, NULL, &a, &err) < 0)
 			fail_msg("%s: %s", emc_family_name(f), err.msg);
 		assert_int_equal(nn_train(&cfg, &data, NULL, &b, NULL), 0);
-		assert_int_equal(a.reason, EMC_STOP_BUDGET);
-		assert_true(isfinite(a.last.loss));
-		if (memcmp(&a.last.loss, &b.last.loss, sizeof a.last.loss) != 0)
-			fail_msg("%s: loss %.17g then %.17g", emc_family_name(f), a.last.loss, b.last.loss);
+		assert_int_equal(a.r.reason, EMC_STOP_BUDGET);
+		assert_true(isfinite(a.r.loss));
+		if (memcmp(&a.r.loss, &b.r.loss, sizeof a.r.loss) != 0)
+			fail_msg("%s: loss %.17g then %.17g", emc_family_name(f), a.r.loss, b.r.loss);
 		cfg.seed = 43;
 		assert_int_equal(nn_train(&cfg, &data, NULL, &c, NULL), 0);
-		assert_true(a.last.loss != c.last.loss);
+		assert_true(a.r.loss != c.r.loss);
 	}
 }
 
@@ -1677,7 +1677,7 @@ static void replay(const emc_cell_cfg *cfg, const nn_data *data, int batch, int 
 
 	assert_true(N <= 64);
 	assert_int_equal(nn_train(cfg, data, NULL, &res, NULL), 0);
-	assert_int_equal(res.last.step, epochs * steps);
+	assert_int_equal(res.r.steps, epochs * steps);
 
 	assert_int_equal(nn_model_new(&cfg->model, &data->shape, N, &m, NULL), 0);
 	nn_model_init_params(m, cfg->seed, NN_STREAM_INIT);
@@ -1696,7 +1696,7 @@ static void replay(const emc_cell_cfg *cfg, const nn_data *data, int batch, int 
 		}
 	}
 	nn_model_pass(m, data->x, data->y, NULL, N, NN_MODE_EVAL, false, &pass);
-	assert_memory_equal(&pass.loss, &res.last.loss, sizeof pass.loss);
+	assert_memory_equal(&pass.loss, &res.r.loss, sizeof pass.loss);
 	(void)dim;
 	nn_optim_destroy(&o);
 	nn_model_destroy(&m);
@@ -1767,7 +1767,7 @@ static void test_memory_estimate(void **state)
 			if (res.memory_bytes != want)
 				fail_msg("%s: allocated %lld, estimated %lld", emc_family_name(f),
 					 (long long)res.memory_bytes, (long long)want);
-			assert_int_equal(res.has_hessian, v == 1);
+			assert_int_equal(res.r.has_hessian, v == 1);
 		}
 	/* the estimate grows with the work space the options add */
 	{
@@ -1792,7 +1792,7 @@ static void test_memory_limit(void **state)
 	uint8_t y[N];
 	nn_data data = { .x = x, .y = y, .n = N, .shape = tiny_shape };
 	emc_cell_cfg cfg;
-	nn_trial_result res = { .params = -7 };
+	nn_trial_result res = { .r.params = -7 };
 	nn_hooks hooks = { 0 };
 	emc_err err = { { 0 } };
 	int64_t need;
@@ -1813,7 +1813,7 @@ static void test_memory_limit(void **state)
 	assert_contains(err.msg, want);
 	snprintf(want, sizeof want, "%lld bytes", (long long)need - 1);
 	assert_contains(err.msg, want);
-	assert_int_equal(res.params, -7);
+	assert_int_equal(res.r.params, -7);
 	hooks.memory_limit_bytes = need;
 	assert_int_equal(nn_train(&cfg, &data, &hooks, &res, &err), 0);
 	assert_int_equal(res.memory_bytes, need);
@@ -1844,11 +1844,11 @@ static void test_cancel(void **state)
 	cfg.optim.batch = 5;
 	cfg.budget.max_epochs = 1000;
 	assert_int_equal(nn_train(&cfg, &data, &hooks, &res, NULL), 0);
-	assert_int_equal(res.outcome, EMC_OUTCOME_CANCELLED);
-	assert_int_equal(res.reason, EMC_STOP_CANCELLED);
+	assert_int_equal(res.r.outcome, EMC_OUTCOME_CANCELLED);
+	assert_int_equal(res.r.reason, EMC_STOP_CANCELLED);
 	/* The flag rose at the first evaluation (after epoch 1); the next step saw it. */
-	assert_int_equal(res.last.epoch, 1);
-	assert_int_equal(res.last.step, 4);
+	assert_int_equal(res.r.epochs, 1);
+	assert_int_equal(res.r.steps, 4);
 }
 
 static int progress_calls;
@@ -1879,11 +1879,11 @@ static void test_budget_steps(void **state)
 	cfg.budget.plateau_epochs = 0;
 	progress_calls = 0;
 	assert_int_equal(nn_train(&cfg, &data, &hooks, &res, NULL), 0);
-	assert_int_equal(res.outcome, EMC_OUTCOME_NO_FIT);
-	assert_int_equal(res.reason, EMC_STOP_BUDGET);
-	assert_int_equal(res.last.step, 7);
-	assert_int_equal(res.last.epoch, 1); /* stopped inside the second epoch */
-	assert_float_near(res.last.budget_used, 1.0, 1e-12);
+	assert_int_equal(res.r.outcome, EMC_OUTCOME_NO_FIT);
+	assert_int_equal(res.r.reason, EMC_STOP_BUDGET);
+	assert_int_equal(res.r.steps, 7);
+	assert_int_equal(res.r.epochs, 1); /* stopped inside the second epoch */
+	assert_float_near(res.r.budget_used, 1.0, 1e-12);
 	assert_int_equal(progress_calls, 2); /* after epoch 1, and at the stop */
 
 	/* An epoch budget with evaluations every 3 epochs. */
@@ -1892,10 +1892,10 @@ static void test_budget_steps(void **state)
 	cfg.budget.eval_every = 3;
 	progress_calls = 0;
 	assert_int_equal(nn_train(&cfg, &data, &hooks, &res, NULL), 0);
-	assert_int_equal(res.reason, EMC_STOP_BUDGET);
-	assert_int_equal(res.last.epoch, 10);
-	assert_int_equal(res.last.step, 50);
-	assert_float_near(res.last.budget_used, 1.0, 1e-12);
+	assert_int_equal(res.r.reason, EMC_STOP_BUDGET);
+	assert_int_equal(res.r.epochs, 10);
+	assert_int_equal(res.r.steps, 50);
+	assert_float_near(res.r.budget_used, 1.0, 1e-12);
 	assert_int_equal(progress_calls, 4); /* epochs 3, 6, 9 and 10 */
 }
 

@@ -19,6 +19,7 @@
  *   truncated-hello        the first half of a valid Hello
  *   multipart:K            one message of K frames, each a valid Hello
  *   hello:SLOTS[:RUNNING]  a Hello with SLOTS slots listing RUNNING attempts
+ *                          (at most WIRE_SLOTS_MAX: the wire carries no more)
  *   version:V              a valid Hello in an envelope of protocol version V
  *   result:ATTEMPT:TRIAL   a Result FIT for that attempt and trial, its epochs
  *                          set to the marker 424242 so a test can look for it
@@ -42,7 +43,6 @@
 
 #include <zmq.h>
 
-#include "emc.pb-c.h"
 #include "wire.h"
 
 #define ZSEND_MARKER_EPOCHS 424242
@@ -95,48 +95,39 @@ static int read_key(const char *dir, const char *name, char out[41])
 	return 0;
 }
 
-/* Pack env with the given envelope version into a new buffer. */
-static uint8_t *pack(Emc__Envelope *env, uint32_t version, size_t *len)
-{
-	uint8_t *buf;
+static wire_msg out; /* about 50 KiB: the message being built */
 
-	env->version = version;
-	*len = emc__envelope__get_packed_size(env);
-	buf = malloc(*len ? *len : 1);
-	if (buf)
-		emc__envelope__pack(env, buf);
+/* Pack out with the given envelope version into a new buffer. */
+static uint8_t *pack(uint32_t version, size_t *len)
+{
+	uint8_t *buf = NULL;
+	emc_err err;
+
+	if (wire_pack_version(&out, version, &buf, len, &err) < 0) {
+		fprintf(stderr, "zsend: %s\n", err.msg);
+		return NULL;
+	}
 	return buf;
 }
 
+/* A Hello claiming n_running attempts; the wire carries at most
+ * WIRE_SLOTS_MAX of them, more than any worker may run. */
 static uint8_t *make_hello(uint32_t slots, size_t n_running, uint32_t version, size_t *len)
 {
-	Emc__Envelope env = EMC__ENVELOPE__INIT;
-	Emc__Hello h = EMC__HELLO__INIT;
-	char *caps[] = { "family:mlp" };
-	uint64_t *running = NULL;
-	uint8_t *buf;
+	wire_hello *h = &out.hello;
 
-	if (n_running > 0) {
-		running = calloc(n_running, sizeof *running);
-		if (!running)
-			return NULL;
-		for (size_t i = 0; i < n_running; i++)
-			running[i] = 1000000 + i;
-	}
-	h.protocol = EMC_PROTOCOL_VERSION;
-	h.host = "zsend";
-	h.pid = (uint32_t)getpid();
-	h.slots = slots;
-	h.blas_threads = 1;
-	h.n_capabilities = 1;
-	h.capabilities = caps;
-	h.n_running_attempts = n_running;
-	h.running_attempts = running;
-	env.body_case = EMC__ENVELOPE__BODY_HELLO;
-	env.hello = &h;
-	buf = pack(&env, version, len);
-	free(running);
-	return buf;
+	wire_msg_init(&out, WIRE_HELLO);
+	h->n_running = n_running < WIRE_SLOTS_MAX ? n_running : WIRE_SLOTS_MAX;
+	for (size_t i = 0; i < h->n_running; i++)
+		h->running[i] = 1000000 + i;
+	h->protocol = EMC_PROTOCOL_VERSION;
+	snprintf(h->host, sizeof h->host, "zsend");
+	h->pid = (uint32_t)getpid();
+	h->slots = slots;
+	h->blas_threads = 1;
+	h->n_capabilities = 1;
+	snprintf(h->capabilities[0], sizeof h->capabilities[0], "family:mlp");
+	return pack(version, len);
 }
 
 static int send_frame(void *sock, const void *buf, size_t len, int flags)
@@ -192,7 +183,6 @@ static const char *arg_of(const char *a, const char *name)
 
 static int run_action(void *sock, const char *a)
 {
-	Emc__Envelope env = EMC__ENVELOPE__INIT;
 	const char *v;
 	uint64_t x, y;
 	size_t len;
@@ -259,7 +249,7 @@ static int run_action(void *sock, const char *a)
 		return send_owned(sock, buf, len);
 	}
 	if ((v = arg_of(a, "result"))) {
-		Emc__Result r = EMC__RESULT__INIT;
+		emc_trial_result *r = &out.result.r;
 		const char *colon = strchr(v, ':');
 		char attempt[32];
 
@@ -269,56 +259,40 @@ static int run_action(void *sock, const char *a)
 		attempt[colon - v] = '\0';
 		if (!parse_u64(attempt, UINT64_MAX, &x) || !parse_u64(colon + 1, UINT64_MAX, &y))
 			goto bad;
-		r.attempt_id = x;
-		r.trial_id = y;
-		r.outcome = EMC__OUTCOME__OUTCOME_FIT;
-		r.reason = EMC__STOP_REASON__STOP_FIT;
-		r.epochs = ZSEND_MARKER_EPOCHS;
-		r.steps = ZSEND_MARKER_EPOCHS;
-		r.accuracy = 1.0;
-		r.error = "";
-		env.body_case = EMC__ENVELOPE__BODY_RESULT;
-		env.result = &r;
-		buf = pack(&env, EMC_PROTOCOL_VERSION, &len);
+		wire_msg_init(&out, WIRE_RESULT);
+		out.result.attempt_id = x;
+		out.result.trial_id = y;
+		r->outcome = EMC_OUTCOME_FIT;
+		r->reason = EMC_STOP_FIT;
+		r->epochs = ZSEND_MARKER_EPOCHS;
+		r->steps = ZSEND_MARKER_EPOCHS;
+		r->accuracy = 1.0;
+		buf = pack(EMC_PROTOCOL_VERSION, &len);
 		return send_owned(sock, buf, len);
 	}
 	if ((v = arg_of(a, "ready"))) {
-		Emc__Ready r = EMC__READY__INIT;
-
 		if (!parse_u64(v, UINT32_MAX, &x))
 			goto bad;
-		r.credit = (uint32_t)x;
-		env.body_case = EMC__ENVELOPE__BODY_READY;
-		env.ready = &r;
-		buf = pack(&env, EMC_PROTOCOL_VERSION, &len);
+		wire_msg_init(&out, WIRE_READY);
+		out.ready.credit = (uint32_t)x;
+		buf = pack(EMC_PROTOCOL_VERSION, &len);
 		return send_owned(sock, buf, len);
 	}
 	if ((v = arg_of(a, "heartbeat"))) {
-		Emc__Heartbeat hb = EMC__HEARTBEAT__INIT;
-		Emc__AttemptProgress p = EMC__ATTEMPT_PROGRESS__INIT;
-		Emc__AttemptProgress *pp = &p;
-
+		wire_msg_init(&out, WIRE_HEARTBEAT);
 		if (*v) {
 			if (!parse_u64(v, UINT64_MAX, &x))
 				goto bad;
-			p.attempt_id = x;
-			hb.n_attempts = 1;
-			hb.attempts = &pp;
+			out.heartbeat.attempts[0].attempt_id = x;
+			out.heartbeat.n_attempts = 1;
 		}
-		env.body_case = EMC__ENVELOPE__BODY_HEARTBEAT;
-		env.heartbeat = &hb;
-		buf = pack(&env, EMC_PROTOCOL_VERSION, &len);
+		buf = pack(EMC_PROTOCOL_VERSION, &len);
 		return send_owned(sock, buf, len);
 	}
 	if ((v = arg_of(a, "welcome"))) {
-		Emc__Welcome w = EMC__WELCOME__INIT;
-
-		w.worker_id = 1;
-		w.heartbeat_ms = 50;
-		w.lease_ms = 100;
-		env.body_case = EMC__ENVELOPE__BODY_WELCOME;
-		env.welcome = &w;
-		buf = pack(&env, EMC_PROTOCOL_VERSION, &len);
+		wire_msg_init(&out, WIRE_WELCOME);
+		out.welcome = (wire_welcome){.worker_id = 1, .heartbeat_ms = 50, .lease_ms = 100};
+		buf = pack(EMC_PROTOCOL_VERSION, &len);
 		return send_owned(sock, buf, len);
 	}
 	if ((v = arg_of(a, "sleep"))) {
@@ -332,40 +306,39 @@ bad:
 	return -2;
 }
 
-static void print_reply(zmq_msg_t *msg)
+static void print_reply(zmq_msg_t *frame)
 {
-	Emc__Envelope *env = NULL;
+	static wire_msg m; /* about 50 KiB */
 	emc_err err;
 
-	if (wire_decode(zmq_msg_data(msg), zmq_msg_size(msg), &env, &err) < 0) {
-		printf("undecodable %zu\n", zmq_msg_size(msg));
+	if (wire_unpack(zmq_msg_data(frame), zmq_msg_size(frame), &m, &err) < 0) {
+		printf("undecodable %zu\n", zmq_msg_size(frame));
 		return;
 	}
-	switch (env->body_case) {
-	case EMC__ENVELOPE__BODY_ERROR:
-		printf("error %s\n", env->error->message ? env->error->message : "");
+	switch (m.kind) {
+	case WIRE_ERROR:
+		printf("error %s\n", m.error.message);
 		break;
-	case EMC__ENVELOPE__BODY_WELCOME:
-		printf("welcome %" PRIu64 "\n", env->welcome->worker_id);
+	case WIRE_WELCOME:
+		printf("welcome %" PRIu64 "\n", m.welcome.worker_id);
 		break;
-	case EMC__ENVELOPE__BODY_RESULT_ACK:
-		printf("result_ack %" PRIu64 " recorded=%d\n", env->result_ack->attempt_id,
-		       env->result_ack->recorded ? 1 : 0);
+	case WIRE_RESULT_ACK:
+		printf("result_ack %" PRIu64 " recorded=%d\n", m.result_ack.attempt_id, m.result_ack.recorded ? 1 : 0);
 		break;
-	case EMC__ENVELOPE__BODY_HEARTBEAT:
+	case WIRE_HEARTBEAT:
 		printf("heartbeat\n");
 		break;
-	case EMC__ENVELOPE__BODY_CANCEL:
-		printf("cancel %" PRIu64 "\n", env->cancel->attempt_id);
+	case WIRE_CANCEL:
+		printf("cancel %" PRIu64 "\n", m.cancel.attempt_id);
 		break;
-	case EMC__ENVELOPE__BODY_ASSIGN:
-		printf("assign %" PRIu64 "\n", env->assign->attempt_id);
+	case WIRE_ASSIGN:
+		printf("assign %" PRIu64 "\n", m.assign.attempt_id);
 		break;
 	default:
-		printf("other %d\n", (int)env->body_case);
+		printf("other %s\n", wire_kind_name(m.kind));
 		break;
 	}
-	wire_free(&env);
+	wire_msg_deinit(&m);
 }
 
 static void usage(FILE *f)

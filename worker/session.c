@@ -17,10 +17,10 @@
  * them, and are sent again after every Welcome: a result is never lost to
  * a dropped connection, and a duplicate is fenced by the coordinator.
  *
- * This is the one worker file that speaks protobuf: each message is turned
- * into the C structs of session.h here, checked, and handed to the
- * session's handlers; no handler sees an Emc__ type or keeps a pointer into
- * a decoded message.
+ * This is the one worker file that speaks to the wire module: each message
+ * is unpacked (and checked) by wire_unpack() into a wire_msg here and
+ * handed to the session's handlers; no handler keeps a pointer into it
+ * past its call.
  *
  * The socket is CURVE-encrypted with the worker's key pair and the
  * coordinator's public key unless no key directory is given (the caller
@@ -72,12 +72,12 @@ struct session {
 
 /* ---- sending ----------------------------------------------------------- */
 
-static int send_env(session *s, Emc__Envelope *env)
+static int send_msg(session *s, const wire_msg *m)
 {
 	uint8_t *buf;
 	size_t len;
 	emc_err err;
-	int r = wire_encode(env, &buf, &len, &err);
+	int r = wire_pack(m, &buf, &len, &err);
 
 	if (r < 0) {
 		log_error("%s", err.msg);
@@ -94,25 +94,21 @@ static int send_env(session *s, Emc__Envelope *env)
 
 static void send_hello(session *s)
 {
-	Emc__Envelope env = EMC__ENVELOPE__INIT;
-	Emc__Hello hello = EMC__HELLO__INIT;
-	char host[HOST_NAME_MAX + 1] = "";
-	char *caps[] = {"family:linear", "family:mlp", "format:idx"};
-	uint64_t running[SESSION_MAX_SLOTS];
+	static const char *const caps[] = {"family:linear", "family:mlp", "format:idx"};
+	static wire_msg m; /* about 50 KiB; the main thread only */
+	wire_hello *h = &m.hello;
 
-	gethostname(host, sizeof host - 1);
-	hello.protocol = EMC_PROTOCOL_VERSION;
-	hello.host = host;
-	hello.pid = (uint32_t)getpid();
-	hello.slots = (uint32_t)s->slots;
-	hello.blas_threads = (uint32_t)s->blas_threads;
-	hello.n_capabilities = sizeof caps / sizeof caps[0];
-	hello.capabilities = caps;
-	hello.n_running_attempts = s->h.running(s->h.ctx, running, SESSION_MAX_SLOTS);
-	hello.running_attempts = running;
-	env.body_case = EMC__ENVELOPE__BODY_HELLO;
-	env.hello = &hello;
-	send_env(s, &env);
+	wire_msg_init(&m, WIRE_HELLO);
+	gethostname(h->host, sizeof h->host - 1);
+	h->protocol = EMC_PROTOCOL_VERSION;
+	h->pid = (uint32_t)getpid();
+	h->slots = (uint32_t)s->slots;
+	h->blas_threads = (uint32_t)s->blas_threads;
+	h->n_capabilities = sizeof caps / sizeof caps[0];
+	for (size_t i = 0; i < h->n_capabilities; i++)
+		snprintf(h->capabilities[i], sizeof h->capabilities[i], "%s", caps[i]);
+	h->n_running = s->h.running(s->h.ctx, h->running, SESSION_MAX_SLOTS);
+	send_msg(s, &m);
 	s->last_hello_ms = emc_now_ms();
 }
 
@@ -128,15 +124,11 @@ static void lose_coordinator(session *s, const char *why)
 
 void session_send_ready(session *s, uint32_t credit)
 {
-	Emc__Envelope env = EMC__ENVELOPE__INIT;
-	Emc__Ready ready = EMC__READY__INIT;
+	wire_msg m = {.kind = WIRE_READY, .ready = {.credit = credit}};
 
 	if (credit == 0 || s->stop_asking)
 		return;
-	ready.credit = credit;
-	env.body_case = EMC__ENVELOPE__BODY_READY;
-	env.ready = &ready;
-	send_env(s, &env);
+	send_msg(s, &m);
 }
 
 void session_stop_asking(session *s)
@@ -146,72 +138,52 @@ void session_stop_asking(session *s)
 
 static void send_heartbeat(session *s)
 {
-	Emc__Envelope env = EMC__ENVELOPE__INIT;
-	Emc__Heartbeat hb = EMC__HEARTBEAT__INIT;
+	static wire_msg m; /* about 50 KiB; the main thread only */
 	session_progress got[SESSION_MAX_SLOTS];
-	Emc__AttemptProgress progress[SESSION_MAX_SLOTS];
-	Emc__AttemptProgress *ptrs[SESSION_MAX_SLOTS];
 	size_t n = s->h.progress(s->h.ctx, got, SESSION_MAX_SLOTS);
 
-	for (size_t i = 0; i < n; i++) {
-		emc__attempt_progress__init(&progress[i]);
-		progress[i].attempt_id = got[i].attempt_id;
-		progress[i].epoch = got[i].progress.epoch;
-		progress[i].step = got[i].progress.step;
-		progress[i].loss = got[i].progress.loss;
-		progress[i].accuracy = got[i].progress.accuracy;
-		progress[i].seconds = got[i].progress.seconds;
-		ptrs[i] = &progress[i];
-	}
-	hb.n_attempts = n;
-	hb.attempts = ptrs;
-	env.body_case = EMC__ENVELOPE__BODY_HEARTBEAT;
-	env.heartbeat = &hb;
-	send_env(s, &env);
+	wire_msg_init(&m, WIRE_HEARTBEAT);
+	for (size_t i = 0; i < n; i++)
+		m.heartbeat.attempts[i] = (wire_progress){.attempt_id = got[i].attempt_id,
+							  .epoch = got[i].progress.epoch,
+							  .step = got[i].progress.step,
+							  .loss = got[i].progress.loss,
+							  .accuracy = got[i].progress.accuracy,
+							  .seconds = got[i].progress.seconds};
+	m.heartbeat.n_attempts = n;
+	send_msg(s, &m);
 	s->last_heartbeat_ms = emc_now_ms();
 }
 
-static void result_to_pb(const session_result *r, Emc__Result *res)
+/* The engine's result goes out as it is; only what the slot knows beyond
+ * it — the trial could not run, or our own drain stopped it — changes it. */
+static void result_fill(const session_result *r, wire_result *res)
 {
-	const nn_progress *last = &r->result.last;
-
 	res->attempt_id = r->attempt_id;
 	res->trial_id = r->trial_id;
 	if (r->rc < 0) {
-		res->outcome = EMC__OUTCOME__OUTCOME_FAILED;
-		res->reason = EMC__STOP_REASON__STOP_ERROR;
-		res->error = (char *)r->err.msg;
+		memset(&res->r, 0, sizeof res->r);
+		res->r.outcome = EMC_OUTCOME_FAILED;
+		res->r.reason = EMC_STOP_ERROR;
+		/* Cut to the result's array, as the coordinator always cut it. */
+		snprintf(res->r.error, sizeof res->r.error, "%.*s", (int)sizeof res->r.error - 1, r->err.msg);
 		return;
 	}
-	res->outcome = (Emc__Outcome)r->result.outcome;
-	res->reason = (Emc__StopReason)r->result.reason;
-	res->epochs = last->epoch;
-	res->steps = last->step;
-	res->train_seconds = last->seconds;
-	res->loss = last->loss;
-	res->accuracy = last->accuracy;
-	res->grad_norm = last->grad_norm;
-	res->budget_used = last->budget_used;
-	res->params = r->result.params;
-	res->has_hessian = r->result.has_hessian;
-	res->hessian_min = r->result.hessian_min;
-	res->hessian_max = r->result.hessian_max;
+	res->r = r->result;
 	if (r->preempted && r->result.outcome == EMC_OUTCOME_CANCELLED)
-		res->outcome = EMC__OUTCOME__OUTCOME_PREEMPTED;
+		res->r.outcome = EMC_OUTCOME_PREEMPTED;
 }
 
 void session_send_result(session *s, const session_result *r)
 {
-	Emc__Envelope env = EMC__ENVELOPE__INIT;
-	Emc__Result res = EMC__RESULT__INIT;
+	wire_msg m;
 	uint8_t *buf;
 	size_t len;
 	emc_err err;
 
-	result_to_pb(r, &res);
-	env.body_case = EMC__ENVELOPE__BODY_RESULT;
-	env.result = &res;
-	if (wire_encode(&env, &buf, &len, &err) < 0) {
+	wire_msg_init(&m, WIRE_RESULT);
+	result_fill(r, &m.result);
+	if (wire_pack(&m, &buf, &len, &err) < 0) {
 		log_error("%s", err.msg);
 		return;
 	}
@@ -250,32 +222,25 @@ static void outbox_resend(session *s)
 
 int session_send_data_request(session *s, const uint8_t hash[32], uint64_t offset, uint32_t length)
 {
-	Emc__Envelope env = EMC__ENVELOPE__INIT;
-	Emc__DataRequest q = EMC__DATA_REQUEST__INIT;
+	wire_msg m = {.kind = WIRE_DATA_REQUEST,
+		      .data_request = {.has_hash = true, .offset = offset, .length = length}};
 
-	q.hash.data = (uint8_t *)hash;
-	q.hash.len = 32;
-	q.offset = offset;
-	q.length = length;
-	env.body_case = EMC__ENVELOPE__BODY_DATA_REQUEST;
-	env.data_request = &q;
-	return send_env(s, &env);
+	memcpy(m.data_request.hash, hash, sizeof m.data_request.hash);
+	return send_msg(s, &m);
 }
 
 void session_send_bye(session *s, const char *reason)
 {
-	Emc__Envelope env = EMC__ENVELOPE__INIT;
-	Emc__Bye bye = EMC__BYE__INIT;
+	wire_msg m;
 
-	bye.reason = (char *)reason;
-	env.body_case = EMC__ENVELOPE__BODY_BYE;
-	env.bye = &bye;
-	send_env(s, &env);
+	wire_msg_init(&m, WIRE_BYE);
+	snprintf(m.bye.reason, sizeof m.bye.reason, "%s", reason);
+	send_msg(s, &m);
 }
 
 /* ---- receiving ---------------------------------------------------------- */
 
-static void on_welcome(session *s, const Emc__Welcome *w)
+static void on_welcome(session *s, const wire_welcome *w)
 {
 	if (!s->welcomed)
 		log_info("welcomed as worker %llu", (unsigned long long)w->worker_id);
@@ -289,36 +254,15 @@ static void on_welcome(session *s, const Emc__Welcome *w)
 	s->h.welcomed(s->h.ctx);
 }
 
-static void on_assign(session *s, const Emc__Assign *pb)
-{
-	session_assign a;
-
-	memset(&a, 0, sizeof a);
-	a.attempt_id = pb->attempt_id;
-	a.trial_id = pb->trial_id;
-	a.n = (int64_t)pb->n;
-	emc_err_clear(&a.err);
-	if (!pb->cell || !pb->dataset) {
-		a.rc = emc_err_set(&a.err, EINVAL, "worker: assignment lacks its cell or dataset");
-	} else if (wire_cell_from_pb(pb->cell, &a.cell, &a.err) < 0 ||
-		   wire_dataset_from_pb(pb->dataset, &a.dataset, &a.err) < 0) {
-		a.rc = -EINVAL;
-	} else if (pb->dataset->content_hash.len == 32) {
-		a.has_hash = true;
-		memcpy(a.hash, pb->dataset->content_hash.data, 32);
-	}
-	s->h.assign(s->h.ctx, &a);
-}
-
-static void on_chunk(session *s, const Emc__DataChunk *pb)
+static void on_chunk(session *s, const wire_data_chunk *in)
 {
 	session_chunk c = {
-	    .hash = pb->hash.len == 32 ? pb->hash.data : NULL,
-	    .offset = pb->offset,
-	    .total = pb->total,
-	    .data = pb->data.data,
-	    .len = pb->data.len,
-	    .error = pb->error,
+	    .hash = in->has_hash ? in->hash : NULL,
+	    .offset = in->offset,
+	    .total = in->total,
+	    .data = in->data,
+	    .len = in->len,
+	    .error = in->error,
 	};
 
 	s->h.chunk(s->h.ctx, &c);
@@ -326,49 +270,49 @@ static void on_chunk(session *s, const Emc__DataChunk *pb)
 
 static void handle_message(session *s, const uint8_t *buf, size_t len)
 {
-	Emc__Envelope *env = NULL;
+	static wire_msg m; /* about 50 KiB; the main thread only */
 	emc_err err;
 
-	if (wire_decode(buf, len, &env, &err) < 0) {
+	if (wire_unpack(buf, len, &m, &err) < 0) {
 		log_warn("from coordinator: %s", err.msg);
 		return;
 	}
 	s->last_heard_ms = emc_now_ms();
-	switch (env->body_case) {
-	case EMC__ENVELOPE__BODY_WELCOME:
-		on_welcome(s, env->welcome);
+	switch (m.kind) {
+	case WIRE_WELCOME:
+		on_welcome(s, &m.welcome);
 		break;
-	case EMC__ENVELOPE__BODY_DATA_CHUNK:
-		on_chunk(s, env->data_chunk);
+	case WIRE_DATA_CHUNK:
+		on_chunk(s, &m.data_chunk);
 		break;
-	case EMC__ENVELOPE__BODY_HEARTBEAT:
+	case WIRE_HEARTBEAT:
 		break;
-	case EMC__ENVELOPE__BODY_ASSIGN:
+	case WIRE_ASSIGN:
 		if (s->welcomed)
-			on_assign(s, env->assign);
+			s->h.assign(s->h.ctx, &m.assign);
 		break;
-	case EMC__ENVELOPE__BODY_CANCEL:
-		s->h.cancel(s->h.ctx, env->cancel->attempt_id);
+	case WIRE_CANCEL:
+		s->h.cancel(s->h.ctx, m.cancel.attempt_id);
 		break;
-	case EMC__ENVELOPE__BODY_RESULT_ACK:
-		if (!env->result_ack->recorded)
+	case WIRE_RESULT_ACK:
+		if (!m.result_ack.recorded)
 			log_info("attempt %llu: the coordinator did not record the result (stale)",
-				 (unsigned long long)env->result_ack->attempt_id);
-		outbox_remove(s, env->result_ack->attempt_id);
+				 (unsigned long long)m.result_ack.attempt_id);
+		outbox_remove(s, m.result_ack.attempt_id);
 		break;
-	case EMC__ENVELOPE__BODY_ERROR:
+	case WIRE_ERROR:
 		/* Messages queued while the connection was down each earn an
 		 * Error from a restarted coordinator: one Hello answers them all. */
 		if (s->welcomed) {
-			log_warn("coordinator says: %s", env->error->message);
+			log_warn("coordinator says: %s", m.error.message);
 			lose_coordinator(s, "does not know us");
 		}
 		break;
 	default:
-		log_warn("from coordinator: unexpected message (body %d)", (int)env->body_case);
+		log_warn("from coordinator: unexpected message (%s)", wire_kind_name(m.kind));
 		break;
 	}
-	wire_free(&env);
+	wire_msg_deinit(&m);
 }
 
 void session_receive(session *s)

@@ -2,9 +2,10 @@
  *
  * Owns: the DEALER socket (CURVE or plain text), the conversation's state
  * (welcomed or not, heartbeat and lease, hello back-off) and the outbox of
- * results sent but not yet acknowledged. The only worker module that knows
- * the wire format: every message in is turned into the C structs below
- * before a handler sees it, every message out is built from them.
+ * results sent but not yet acknowledged. The only worker module that
+ * speaks to the wire module: every message in is unpacked into the C
+ * structs below before a handler sees it, every message out is built from
+ * them.
  *
  * Main thread only: no function here may be called from a slot thread.
  */
@@ -18,21 +19,13 @@
 #include "cell.h"
 #include "err.h"
 #include "nn.h"
-#include "spec.h"
+#include "result.h"
+#include "wire.h"
 
-/* An Assign, checked. When rc < 0 the cell or dataset was unusable (err
- * says why) and only the ids are meaningful: the attempt is to be answered
- * FAILED. */
-typedef struct session_assign {
-	uint64_t attempt_id, trial_id;
-	int64_t n;
-	emc_cell_cfg cell;
-	emc_dataset_ref dataset; /* zeroed, then filled: comparable byte for byte */
-	bool has_hash;		 /* the coordinator named the dataset's content */
-	uint8_t hash[32];
-	int rc;
-	emc_err err;
-} session_assign;
+/* An Assign, checked, as the wire unpacked it. When rc < 0 the cell or
+ * dataset was unusable (err says why) and only the ids are meaningful: the
+ * attempt is to be answered FAILED. */
+typedef wire_assign session_assign;
 
 /* One DataChunk of a dataset transfer. data is borrowed for the handler's
  * call only. */
@@ -49,7 +42,7 @@ typedef struct session_result {
 	uint64_t attempt_id, trial_id;
 	int rc; /* < 0: the trial could not run; err says why */
 	emc_err err;
-	nn_trial_result result; /* rc == 0 */
+	emc_trial_result result; /* rc == 0: what the engine reported, sent as it is */
 	bool preempted;		/* stopped by our own drain: a CANCELLED outcome is sent PREEMPTED */
 } session_result;
 

@@ -205,19 +205,19 @@ static void finish(slots *s, slot *sl)
 	    .trial_id = sl->a.trial_id,
 	    .rc = sl->rc,
 	    .err = sl->err,
-	    .result = sl->result,
+	    .result = sl->result.r,
 	    .preempted = sl->preempted,
 	};
-	const nn_progress *last = &sl->result.last;
+	const emc_trial_result *res = &sl->result.r;
 
 	session_send_result(s->session, &r);
 	log_info("attempt %llu: n=%lld %s (%s) after %lld epochs, %.2fs", (unsigned long long)sl->a.attempt_id,
 		 (long long)sl->a.n,
 		 sl->rc < 0							? "failed"
-		 : sl->preempted && sl->result.outcome == EMC_OUTCOME_CANCELLED ? "preempted"
-										: emc_outcome_name(sl->result.outcome),
-		 sl->rc < 0 ? sl->err.msg : emc_stop_reason_name(sl->result.reason), (long long)last->epoch,
-		 last->seconds);
+		 : sl->preempted && res->outcome == EMC_OUTCOME_CANCELLED ? "preempted"
+									  : emc_outcome_name(res->outcome),
+		 sl->rc < 0 ? sl->err.msg : emc_stop_reason_name(res->reason), (long long)res->epochs,
+		 res->train_seconds);
 	sl->state = SLOT_FREE;
 }
 
@@ -226,8 +226,8 @@ static void finish_cancelled(slots *s, slot *sl, emc_stop_reason reason)
 {
 	sl->rc = 0;
 	memset(&sl->result, 0, sizeof sl->result);
-	sl->result.outcome = EMC_OUTCOME_CANCELLED;
-	sl->result.reason = reason;
+	sl->result.r.outcome = EMC_OUTCOME_CANCELLED;
+	sl->result.r.reason = reason;
 	finish(s, sl);
 }
 
@@ -313,8 +313,8 @@ static void collect_one(slots *s, slot *sl, int kind)
 	}
 	if (kind == NOTICE_NEED_DATA) { /* cancelled while it looked for data */
 		sl->rc = 0;
-		sl->result.outcome = EMC_OUTCOME_CANCELLED;
-		sl->result.reason = EMC_STOP_CANCELLED;
+		sl->result.r.outcome = EMC_OUTCOME_CANCELLED;
+		sl->result.r.reason = EMC_STOP_CANCELLED;
 	}
 	finish(s, sl);
 	if (session_welcomed(s->session))

@@ -31,6 +31,7 @@
 
 #include "cell.h"
 #include "err.h"
+#include "result.h"
 
 /* The samples of one trial: borrowed, not copied. */
 typedef struct nn_data {
@@ -61,14 +62,14 @@ typedef struct nn_hooks {
 	int64_t memory_limit_bytes; /* 0 = none; a trial that would need more is refused (-ENOMEM) before it allocates */
 } nn_hooks;
 
+/* What a trial reports (r: the one result struct the wire carries and the
+ * store records, filled here so that nobody copies it field by field),
+ * and what only the engine's own callers need. */
 typedef struct nn_trial_result {
-	emc_outcome outcome;    /* FIT, NO_FIT or CANCELLED */
-	emc_stop_reason reason;
-	nn_progress last;       /* the final evaluation */
-	int64_t params;         /* trainable parameters of the network built */
-	bool has_hessian;       /* budget.hessian was set and the certificate computed */
-	double hessian_min, hessian_max; /* extreme eigenvalues of the loss Hessian at the end point */
-	int64_t memory_bytes;   /* what the trial allocated (equals nn_trial_memory_bytes) */
+	emc_trial_result r;   /* outcome FIT, NO_FIT or CANCELLED; the final evaluation;
+			       * params of the network built; the Hessian certificate
+			       * when budget.hessian was set; error is empty */
+	int64_t memory_bytes; /* what the trial allocated (equals nn_trial_memory_bytes) */
 } nn_trial_result;
 
 /* Bytes a trial of cfg on n samples of this shape allocates in the engine

@@ -383,14 +383,20 @@ int nn_train(const emc_cell_cfg *cfg, const nn_data *data, const nn_hooks *hooks
 	}
 
 	clock_gettime(CLOCK_MONOTONIC, &t.t0);
-	res.outcome = run(&t, &res.reason);
-	if (cfg->budget.hessian && res.outcome != EMC_OUTCOME_CANCELLED) {
+	res.r.outcome = run(&t, &res.r.reason);
+	if (cfg->budget.hessian && res.r.outcome != EMC_OUTCOME_CANCELLED) {
 		/* A diverged end point (non-finite products) has no certificate. */
-		res.has_hessian = nn_hessian_extremes(t.model, data->x, data->y, t.n, nn_optim_l2(t.opt), cfg->seed,
-						      hessian_work, &res.hessian_min, &res.hessian_max) == 0;
+		res.r.has_hessian = nn_hessian_extremes(t.model, data->x, data->y, t.n, nn_optim_l2(t.opt), cfg->seed,
+							hessian_work, &res.r.hessian_min, &res.r.hessian_max) == 0;
 	}
-	res.last = t.last;
-	res.params = (int64_t)t.model->n_params;
+	res.r.epochs = t.last.epoch;
+	res.r.steps = t.last.step;
+	res.r.train_seconds = t.last.seconds;
+	res.r.loss = t.last.loss;
+	res.r.accuracy = t.last.accuracy;
+	res.r.grad_norm = t.last.grad_norm;
+	res.r.budget_used = t.last.budget_used;
+	res.r.params = (int64_t)t.model->n_params;
 	*ret = res;
 	r = 0;
 fail:
