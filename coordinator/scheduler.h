@@ -15,7 +15,10 @@
  * attempts a worker still runs) before they count as lost.
  *
  * The input structs hold plain values only (no pointers into a decoded
- * message), so that they can serve as the bodies of the wire's messages.
+ * message). They are the model's own, not the wire's: ids here are the
+ * store's int64 row ids, and each struct holds only what the model reads;
+ * proto_worker.c converts once at the edge (the result travels whole, as
+ * emc_trial_result).
  */
 #ifndef EMC_SCHEDULER_H
 #define EMC_SCHEDULER_H
