@@ -159,6 +159,28 @@ static int print_results(const char *db_path, const char *campaign, report_forma
 	return 0;
 }
 
+/* Read the spec file at path and check it all the way down (campaign_prepare).
+ * On success the caller owns *ret_text, *ret_dir and *ret_prep; on failure
+ * the error is printed and nothing is left to free. */
+static int spec_prepare(const char *path, char **ret_text, size_t *ret_len, char **ret_dir, campaign_prep *ret_prep)
+{
+	char *text = NULL, *dir = NULL;
+	size_t len;
+	emc_err err;
+
+	if (campaign_read_file(path, &text, &len, &dir, &err) < 0 ||
+	    campaign_prepare(text, len, path, dir, ret_prep, &err) < 0) {
+		fprintf(stderr, "emcctl: %s\n", err.msg);
+		free(text);
+		free(dir);
+		return -1;
+	}
+	*ret_text = text;
+	*ret_len = len;
+	*ret_dir = dir;
+	return 0;
+}
+
 /* What `emcctl run` was asked for. */
 typedef struct run_options {
 	const char *db_path, *blas, *max_probes;
@@ -306,7 +328,6 @@ static int cmd_run(int argc, char **argv)
 	campaign_prep prep;
 	local_run lr;
 	size_t len;
-	emc_err err;
 	int64_t started_ms = emc_now_ms();
 	struct sigaction sa;
 	int status, rc;
@@ -315,13 +336,8 @@ static int cmd_run(int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 	/* Check everything before anything starts or is written. */
-	if (campaign_read_file(argv[optind], &text, &len, &dir, &err) < 0 ||
-	    campaign_prepare(text, len, argv[optind], dir, &prep, &err) < 0) {
-		fprintf(stderr, "emcctl: %s\n", err.msg);
-		free(text);
-		free(dir);
+	if (spec_prepare(argv[optind], &text, &len, &dir, &prep) < 0)
 		return 2;
-	}
 	free(text);
 	free(dir);
 	emc_dataset_destroy(&prep.data); /* the coordinator decodes its own */
@@ -484,7 +500,6 @@ static int cmd_launch(int argc, char **argv)
 	char *text = NULL, *dir = NULL;
 	size_t len;
 	campaign_prep prep;
-	emc_err err;
 	int opt, rc = 1;
 	static wire_msg req, reply; /* about 50 KiB each */
 
@@ -500,13 +515,8 @@ static int cmd_launch(int argc, char **argv)
 		fprintf(stderr, "emcctl launch: expected SPEC and --coordinator ENDPOINT\n");
 		return 2;
 	}
-	if (campaign_read_file(argv[optind], &text, &len, &dir, &err) < 0 ||
-	    campaign_prepare(text, len, argv[optind], dir, &prep, &err) < 0) {
-		fprintf(stderr, "emcctl: %s\n", err.msg);
-		free(text);
-		free(dir);
+	if (spec_prepare(argv[optind], &text, &len, &dir, &prep) < 0)
 		return 2;
-	}
 	campaign_prep_deinit(&prep);
 
 	wire_msg_init(&req, WIRE_SUBMIT);
