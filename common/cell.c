@@ -836,11 +836,16 @@ static bool nesterov_has_momentum(const emc_cell_cfg *c, char *what, size_t len)
 	return SAY("needs optimizer.momentum > 0");
 }
 
+/* Only for the family that reads the field: another family's layers or
+ * widths may be 0, and a shift by -1 is undefined. */
 static bool cnn_channels(const emc_cell_cfg *c, char *what, size_t len)
 {
-	int64_t ch = (int64_t)c->model.filters << (c->model.layers - 1);
+	int64_t ch;
 
-	if (c->model.family != EMC_FAMILY_CNN || ch <= ENGINE_MAX_WIDTH)
+	if (c->model.family != EMC_FAMILY_CNN || c->model.layers < 1)
+		return true;
+	ch = (int64_t)c->model.filters << (c->model.layers - 1);
+	if (ch <= ENGINE_MAX_WIDTH)
 		return true;
 	return SAY("cnn: the last convolution has filters * 2^(layers - 1) = %lld channels, more than %d",
 		   (long long)ch, ENGINE_MAX_WIDTH);
@@ -848,9 +853,12 @@ static bool cnn_channels(const emc_cell_cfg *c, char *what, size_t len)
 
 static bool resnet_channels(const emc_cell_cfg *c, char *what, size_t len)
 {
-	int64_t ch = (int64_t)c->model.width << (c->model.n_widths - 1);
+	int64_t ch;
 
-	if (c->model.family != EMC_FAMILY_RESNET || ch <= ENGINE_MAX_WIDTH)
+	if (c->model.family != EMC_FAMILY_RESNET || c->model.n_widths < 1)
+		return true;
+	ch = (int64_t)c->model.width << (c->model.n_widths - 1);
+	if (ch <= ENGINE_MAX_WIDTH)
 		return true;
 	return SAY("resnet: the last stage has width * 2^(stages - 1) = %lld channels, more than %d",
 		   (long long)ch, ENGINE_MAX_WIDTH);
