@@ -727,7 +727,8 @@ int measure_path(const measure *m, int i, measure_step *ret, int max)
 	if (m->cfg.method == MEASURE_GRID)
 		return grid_steps(m, ret, max);
 	w = &m->walks[i];
-	memcpy(ret, w->steps, (size_t)(w->nsteps < max ? w->nsteps : max) * sizeof *ret);
+	if (max > 0)
+		memcpy(ret, w->steps, (size_t)(w->nsteps < max ? w->nsteps : max) * sizeof *ret);
 	return w->nsteps;
 }
 
