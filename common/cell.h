@@ -119,7 +119,11 @@ typedef struct emc_cell_cfg {
 	double label_noise; /* EMC_LABELS_NOISY: fraction in (0, 1] */
 	emc_inputs inputs;
 	int classes;        /* merge into this many super-classes; 0 = the dataset's own */
-	uint64_t seed;      /* weights, batch order and subset */
+	uint64_t seed;      /* the replicate seed of a trial: weights, batch order, subset and,
+			     * unless data_seed_fixed, the data variant's randomness */
+	uint64_t data_seed; /* with data_seed_fixed: the seed of the variant's randomness
+			     * (random / noisy labels, permutations, Gaussian inputs) */
+	bool data_seed_fixed;
 } emc_cell_cfg;
 
 /* How a trial ended. Stored as these names in the database and on the wire. */

@@ -25,18 +25,41 @@
 #define EMC_SPEC_MAX_BYTES (1 << 20) /* larger spec files are refused */
 #define EMC_SPEC_MAX_CELLS 100000    /* larger grids are refused */
 
+#define EMC_SPEC_MAX_SEEDS 256 /* replicate seeds in a pool (MEASURE_SEEDS_MAX) */
+
+/* How a cell's EMC is measured over its replicate seeds (docs/method.md). */
+typedef enum emc_search_method {
+	EMC_SEARCH_BISECT = 0, /* replicated sequential bisection (default) */
+	EMC_SEARCH_PER_SEED,   /* one bisection per seed; median of the per-seed EMCs */
+	EMC_SEARCH_GRID,       /* the authors' protocol: every seed at every size of a log grid */
+	EMC_SEARCH_METHOD_COUNT
+} emc_search_method;
+
 typedef struct emc_search_cfg {
 	int64_t start;    /* first n tried (default 16) */
 	double precision; /* stop when hi - lo <= max(1, precision * lo) (default 0.01) */
 	int64_t max_n;    /* largest n tried; 0 = the dataset's size */
+	emc_search_method method;
+	double quantile;     /* q: EMC_q is the largest n with p(n) >= q (default 0.5) */
+	int min_seeds;       /* seeds read before a sure decision (default 3, capped by the pool) */
+	double confidence;   /* of the interval [emc_low, emc_high] (default 0.95) */
+	int grid_points;     /* grid: sizes of the log grid (default 20) */
+	int spec_depth;      /* bisect: decisions speculation looks ahead (default 2) */
+	double indifference; /* bisect: half-width of the sequential test's zone around q (default 0.2) */
 } emc_search_cfg;
 
 typedef struct emc_campaign_spec {
 	char name[EMC_NAME_MAX];
 	emc_dataset_ref dataset;
 	emc_search_cfg search;
+	/* The ordered pool of replicate seeds every cell is measured over:
+	 * `seeds: [0, 1, 2]`, or `seeds: 5` for [0, 1, 2, 3, 4]. A trial is
+	 * (cell, n, seed index); its cell configuration's `seed` is
+	 * seeds[index]. */
+	int n_seeds;
+	uint64_t seeds[EMC_SPEC_MAX_SEEDS];
 	int n_cells;
-	emc_cell_cfg *cells; /* (n_cells), in a stable grid order */
+	emc_cell_cfg *cells; /* (n_cells), in a stable grid order; cells[i].seed = seeds[0] */
 } emc_campaign_spec;
 
 /* Parse the spec in `path`. On success *ret is a new spec the caller frees
