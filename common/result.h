@@ -15,6 +15,7 @@
 #include "cell.h"
 
 #define EMC_RESULT_ERROR_MAX 256
+#define EMC_RESULT_HOST_MAX 128
 
 typedef struct emc_trial_result {
 	emc_outcome outcome;
@@ -29,6 +30,14 @@ typedef struct emc_trial_result {
 					   * it may fill the array unterminated */
 	bool has_hessian;        /* the minimum-or-saddle certificate was computed */
 	double hessian_min, hessian_max; /* extreme eigenvalues of the loss Hessian */
+	int64_t sample_grads;    /* compute: the rows of every optimizer step's batch, summed */
+	/* Provenance: which worker, build and kernel produced the result. The
+	 * engine leaves these empty; the coordinator fills them from the Hello
+	 * of the worker that held the attempt. */
+	char host[EMC_RESULT_HOST_MAX];
+	char emc_version[32];    /* the worker's emc version */
+	char blas_core[32];      /* the OpenBLAS kernel it ran (openblas_get_corename) */
+	int blas_threads;        /* BLAS threads per slot */
 } emc_trial_result;
 
 #endif
