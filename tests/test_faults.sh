@@ -309,8 +309,11 @@ for ((k = 2; k <= crashes; k += 2)); do
 done
 kept_ids="$(paste -sd, "$work/crash-kept.txt")"
 kept_total="$(wc -l <"$work/crash-kept.txt")"
-kept_done="$(qd "$db" "SELECT count(*) FROM attempts WHERE id IN (${kept_ids:-0}) AND state = 'done'")"
-note "coordinator crashes: $((SECONDS - t0)) s, $crashes crashes; $orphans_lost orphans requeued; $reclaimed reclaimed by a Hello; $kept_done of $kept_total running at a kill before a 6 s grace finished by their own worker"
+# A kept attempt ends done, or cancelled when another probe's result made it
+# pointless (parallel probes are on, as users get them); never lost.
+kept_done="$(qd "$db" "SELECT count(*) FROM attempts WHERE id IN (${kept_ids:-0}) AND state IN ('done', 'cancelled')")"
+kept_cancelled="$(qd "$db" "SELECT count(*) FROM attempts WHERE id IN (${kept_ids:-0}) AND state = 'cancelled'")"
+note "coordinator crashes: $((SECONDS - t0)) s, $crashes crashes; $orphans_lost orphans requeued; $reclaimed reclaimed by a Hello; $kept_done of $kept_total running at a kill before a 6 s grace finished by their own worker ($kept_cancelled of them cancelled as pointless)"
 if ((crashes >= 3)); then ok "coordinator crashes: the coordinator was killed $crashes times mid-campaign"
 else not_ok "coordinator crashes: only $crashes kills landed before the campaign ended"; fi
 # Each restarted coordinator heard from the workers: a Hello, or a result
