@@ -313,6 +313,7 @@ kept_total="$(wc -l <"$work/crash-kept.txt")"
 # pointless (parallel probes are on, as users get them); never lost.
 kept_done="$(qd "$db" "SELECT count(*) FROM attempts WHERE id IN (${kept_ids:-0}) AND state IN ('done', 'cancelled')")"
 kept_cancelled="$(qd "$db" "SELECT count(*) FROM attempts WHERE id IN (${kept_ids:-0}) AND state = 'cancelled'")"
+note "coordinator crashes: kept attempts by state: $(qd "$db" "SELECT group_concat(state || ' ' || n, ', ') FROM (SELECT state, count(*) AS n FROM attempts WHERE id IN (${kept_ids:-0}) GROUP BY state)")"
 note "coordinator crashes: $((SECONDS - t0)) s, $crashes crashes; $orphans_lost orphans requeued; $reclaimed reclaimed by a Hello; $kept_done of $kept_total running at a kill before a 6 s grace finished by their own worker ($kept_cancelled of them cancelled as pointless)"
 if ((crashes >= 3)); then ok "coordinator crashes: the coordinator was killed $crashes times mid-campaign"
 else not_ok "coordinator crashes: only $crashes kills landed before the campaign ended"; fi
