@@ -709,8 +709,8 @@ static int copy_name(char *dst, size_t cap, const char *src, const char *field, 
 		unsigned char c = (unsigned char)src[i];
 
 		if (c < 0x20 || c > 0x7e)
-			return emc_err_set(err, EINVAL, "wire: hello.%s holds byte 0x%02x at %zu, not printable",
-					   field, c, i);
+			return emc_err_set(err, EINVAL, "wire: hello.%s holds byte 0x%02x at %zu, not printable", field,
+					   c, i);
 	}
 	memcpy(dst, src ? src : "", len + 1);
 	return 0;

@@ -455,8 +455,8 @@ static int cmd_control(int argc, char **argv, const char *verb)
 		if (!r->ok) {
 			fprintf(stderr, "emcctl: %s\n", r->message);
 		} else if (workers) {
-			printf("%6s  %-32s %5s %4s %14s %11s  %s\n", "worker", "host", "slots", "busy", "last heartbeat",
-			       "trials done", "kernel");
+			printf("%6s  %-32s %5s %4s %14s %11s  %s\n", "worker", "host", "slots", "busy",
+			       "last heartbeat", "trials done", "kernel");
 			for (size_t i = 0; i < r->n_workers; i++) {
 				const wire_worker_info *w = &r->workers[i];
 

@@ -685,8 +685,8 @@ int sched_worker_hello(sched *s, const sched_peer *peer, const sched_hello *h, s
 	worker_reclaim(s, w, h);
 	w->credit = 0;
 	log_info("worker %" PRId64 " (%s) joined with %d slot(s), %d running; emc %s, BLAS %s x%d", w->db_id, w->host,
-		 w->slots, w->running, w->emc_version[0] ? w->emc_version : "?",
-		 w->blas_core[0] ? w->blas_core : "?", w->blas_threads);
+		 w->slots, w->running, w->emc_version[0] ? w->emc_version : "?", w->blas_core[0] ? w->blas_core : "?",
+		 w->blas_threads);
 	ret->worker_id = w->db_id;
 	ret->heartbeat_ms = s->cfg.heartbeat_ms;
 	ret->lease_ms = s->cfg.lease_ms;
