@@ -389,6 +389,8 @@ static void hello_to_pb(const wire_hello *h, pack_storage *st)
 	pb->pid = h->pid;
 	pb->slots = h->slots;
 	pb->blas_threads = h->blas_threads;
+	pb->emc_version = str(h->emc_version);
+	pb->blas_core = str(h->blas_core);
 	for (size_t i = 0; i < n_caps; i++)
 		st->caps[i] = str(h->capabilities[i]);
 	pb->n_capabilities = n_caps;
@@ -462,6 +464,7 @@ static int result_to_pb(const wire_result *res, pack_storage *st, emc_err *err)
 	pb->has_hessian = r->has_hessian;
 	pb->hessian_min = r->hessian_min;
 	pb->hessian_max = r->hessian_max;
+	pb->sample_grads = r->sample_grads;
 	/* The array may be full and unterminated (result.h): send a copy. */
 	st->heap[0] = malloc(elen + 1);
 	if (!st->heap[0])
@@ -510,6 +513,7 @@ static int control_reply_to_pb(const wire_control_reply *c, pack_storage *st, em
 		w[i].busy = c->workers[i].busy;
 		w[i].last_heartbeat_ms_ago = c->workers[i].last_heartbeat_ms_ago;
 		w[i].trials_done = c->workers[i].trials_done;
+		w[i].blas_core = str(c->workers[i].blas_core);
 		ptrs[i] = &w[i];
 	}
 	st->control_reply.n_workers = c->n_workers;
@@ -692,8 +696,35 @@ static char *dup_str(const char *src)
 	return strdup(src ? src : "");
 }
 
-static void hello_from_pb(const Emc__Hello *pb, wire_hello *h)
+/* A name that says what produced a result: refused, never cut, when it is
+ * longer than its array or holds bytes a terminal or a CSV would read as
+ * something else. */
+static int copy_name(char *dst, size_t cap, const char *src, const char *field, emc_err *err)
 {
+	size_t len = src ? strlen(src) : 0;
+
+	if (len >= cap)
+		return emc_err_set(err, EINVAL, "wire: hello.%s is %zu bytes, at most %zu", field, len, cap - 1);
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)src[i];
+
+		if (c < 0x20 || c > 0x7e)
+			return emc_err_set(err, EINVAL, "wire: hello.%s holds byte 0x%02x at %zu, not printable", field,
+					   c, i);
+	}
+	memcpy(dst, src ? src : "", len + 1);
+	return 0;
+}
+
+static int hello_from_pb(const Emc__Hello *pb, wire_hello *h, emc_err *err)
+{
+	int r;
+
+	r = copy_name(h->emc_version, sizeof h->emc_version, pb->emc_version, "emc_version", err);
+	if (r == 0)
+		r = copy_name(h->blas_core, sizeof h->blas_core, pb->blas_core, "blas_core", err);
+	if (r < 0)
+		return r;
 	h->protocol = pb->protocol;
 	cut(h->host, sizeof h->host, pb->host ? pb->host : "?");
 	h->pid = pb->pid;
@@ -706,6 +737,7 @@ static void hello_from_pb(const Emc__Hello *pb, wire_hello *h)
 	h->n_running = pb->n_running_attempts;
 	for (size_t i = 0; i < h->n_running && i < WIRE_SLOTS_MAX; i++)
 		h->running[i] = pb->running_attempts[i];
+	return 0;
 }
 
 static void assign_from_pb(const Emc__Assign *pb, wire_assign *a)
@@ -763,6 +795,7 @@ static void result_from_pb(const Emc__Result *pb, wire_result *res)
 	r->has_hessian = pb->has_hessian;
 	r->hessian_min = pb->hessian_min;
 	r->hessian_max = pb->hessian_max;
+	r->sample_grads = pb->sample_grads;
 	cut(r->error, sizeof r->error, pb->error);
 }
 
@@ -811,6 +844,7 @@ static int control_reply_from_pb(const Emc__ControlReply *pb, wire_control_reply
 		o->busy = w->busy;
 		o->last_heartbeat_ms_ago = w->last_heartbeat_ms_ago;
 		o->trials_done = w->trials_done;
+		cut(o->blas_core, sizeof o->blas_core, w->blas_core);
 	}
 	return 0;
 }
@@ -884,8 +918,7 @@ static int body_from_pb(const Emc__Envelope *env, wire_msg *m, emc_err *err)
 {
 	switch (m->kind) {
 	case WIRE_HELLO:
-		hello_from_pb(env->hello, &m->hello);
-		return 0;
+		return hello_from_pb(env->hello, &m->hello, err);
 	case WIRE_ASSIGN:
 		assign_from_pb(env->assign, &m->assign);
 		return 0;

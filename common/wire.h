@@ -15,7 +15,9 @@
  * wire_msg holds no pointer into the frame it came from.
  *
  * Cuts and clamps, as the protocol's handlers have always applied them: a
- * host name, a text or a bye reason longer than its array is cut; a Hello
+ * host name, a text or a bye reason longer than its array is cut (a
+ * Hello's emc_version and blas_core are refused instead: they name what
+ * produced a result, and a cut could name something else); a Hello
  * keeps the number of running attempts its worker claimed (the model
  * refuses more than WIRE_SLOTS_MAX) but reads at most WIRE_SLOTS_MAX; a
  * Heartbeat's list is cut to WIRE_SLOTS_MAX; a Result's outcome or stop
@@ -47,6 +49,7 @@
 #define WIRE_VERB_MAX	  48		  /* bytes of a Control verb kept (unknown ones are quoted) */
 #define WIRE_CAMPAIGN_MAX 256		  /* a Control's campaign name: longer is refused, never cut */
 #define WIRE_HASH_BYTES	  32		  /* a dataset's BLAKE2b-256 */
+#define WIRE_PROV_MAX	  31		  /* a Hello's emc_version or blas_core: longer is refused, never cut */
 
 typedef enum wire_kind {
 	WIRE_NONE = 0, /* no body: only wire_pack_version() packs it, to test peers */
@@ -77,6 +80,10 @@ typedef struct wire_hello {
 	uint32_t protocol;
 	char host[WIRE_HOST_MAX + 1];
 	uint32_t pid, slots, blas_threads;
+	/* Provenance of its results: printable ASCII, at most WIRE_PROV_MAX
+	 * bytes (a cut name could name another build or kernel). */
+	char emc_version[WIRE_PROV_MAX + 1];
+	char blas_core[WIRE_PROV_MAX + 1];
 	size_t n_capabilities; /* at most WIRE_CAPS_MAX */
 	char capabilities[WIRE_CAPS_MAX][WIRE_CAP_MAX + 1];
 	size_t n_running; /* as claimed: may exceed WIRE_SLOTS_MAX, running[] holds the first ones */
@@ -167,6 +174,7 @@ typedef struct wire_worker_info {
 	uint32_t slots, busy;
 	int64_t last_heartbeat_ms_ago;
 	uint64_t trials_done;
+	char blas_core[WIRE_PROV_MAX + 1]; /* cut on unpack: it is only shown */
 } wire_worker_info;
 
 typedef struct wire_control_reply {

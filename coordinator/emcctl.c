@@ -71,7 +71,7 @@ static void usage(FILE *out)
 		"  pause|resume|cancel CAMPAIGN --coordinator ENDPOINT\n"
 		"        stop handing out a campaign's trials, start again, or give it up\n"
 		"  workers --coordinator ENDPOINT\n"
-		"        connected workers: host, slots, busy, last heartbeat, trials done\n"
+		"        connected workers: host, slots, busy, last heartbeat, trials done, BLAS kernel\n"
 		"  keygen DIR NAME\n"
 		"        write a CURVE key pair DIR/NAME.key (secret) and DIR/NAME.pub\n"
 		"\n"
@@ -455,14 +455,14 @@ static int cmd_control(int argc, char **argv, const char *verb)
 		if (!r->ok) {
 			fprintf(stderr, "emcctl: %s\n", r->message);
 		} else if (workers) {
-			printf("%6s  %-32s %5s %4s %14s %11s\n", "worker", "host", "slots", "busy", "last heartbeat",
-			       "trials done");
+			printf("%6s  %-32s %5s %4s %14s %11s  %s\n", "worker", "host", "slots", "busy",
+			       "last heartbeat", "trials done", "kernel");
 			for (size_t i = 0; i < r->n_workers; i++) {
 				const wire_worker_info *w = &r->workers[i];
 
-				printf("%6llu  %-32.32s %5u %4u %12.1fs %11llu\n", (unsigned long long)w->id,
-				       w->host, w->slots, w->busy,
-				       (double)w->last_heartbeat_ms_ago / 1000.0, (unsigned long long)w->trials_done);
+				printf("%6llu  %-32.32s %5u %4u %12.1fs %11llu  %s\n", (unsigned long long)w->id,
+				       w->host, w->slots, w->busy, (double)w->last_heartbeat_ms_ago / 1000.0,
+				       (unsigned long long)w->trials_done, w->blas_core[0] ? w->blas_core : "?");
 			}
 			rc = 0;
 		} else {

@@ -116,6 +116,7 @@ static void on_workers(sched *s, outbox *o, const uint8_t *id, size_t id_len)
 		w[i].busy = (uint32_t)info[i].busy;
 		w[i].last_heartbeat_ms_ago = info[i].last_seen_ms_ago;
 		w[i].trials_done = (uint64_t)info[i].trials_done;
+		snprintf(w[i].blas_core, sizeof w[i].blas_core, "%s", info[i].blas_core);
 	}
 	control_reply(o, id, id_len, true, "", w, (size_t)n);
 out:

@@ -108,7 +108,16 @@ struct worker_rt {
 	int running;
 	int64_t last_seen_ms;
 	int64_t trials_done;
+	/* Provenance, from its last Hello, for the results it delivers. */
+	char machine[EMC_RESULT_HOST_MAX]; /* the Hello's host name (a longer one is cut) */
+	char emc_version[SCHED_PROV_MAX + 1];
+	char blas_core[SCHED_PROV_MAX + 1];
+	int blas_threads;
 };
+
+_Static_assert(sizeof(((emc_trial_result *)0)->emc_version) > SCHED_PROV_MAX &&
+		   sizeof(((emc_trial_result *)0)->blas_core) > SCHED_PROV_MAX,
+	       "a result holds the provenance a worker names");
 
 struct sched {
 	store *db;
@@ -664,6 +673,10 @@ int sched_worker_hello(sched *s, const sched_peer *peer, const sched_hello *h, s
 	for (size_t i = 0; i < peer->len; i++)
 		snprintf(ident_text + 2 * i, 3, "%02x", peer->id[i]);
 	snprintf(w->host, sizeof w->host, "%.128s:%u", h->host, h->pid);
+	snprintf(w->machine, sizeof w->machine, "%.*s", (int)sizeof w->machine - 1, h->host);
+	snprintf(w->emc_version, sizeof w->emc_version, "%.*s", SCHED_PROV_MAX, h->emc_version);
+	snprintf(w->blas_core, sizeof w->blas_core, "%.*s", SCHED_PROV_MAX, h->blas_core);
+	w->blas_threads = (int)(h->blas_threads > 1024 ? 1024 : h->blas_threads);
 	w->slots = (int)h->slots;
 	w->running = 0;
 	w->last_seen_ms = emc_now_ms();
@@ -671,8 +684,9 @@ int sched_worker_hello(sched *s, const sched_peer *peer, const sched_hello *h, s
 		log_error("%s", serr.msg);
 	worker_reclaim(s, w, h);
 	w->credit = 0;
-	log_info("worker %" PRId64 " (%s) joined with %d slot(s), %d running", w->db_id, w->host, w->slots,
-		 w->running);
+	log_info("worker %" PRId64 " (%s) joined with %d slot(s), %d running; emc %s, BLAS %s x%d", w->db_id, w->host,
+		 w->slots, w->running, w->emc_version[0] ? w->emc_version : "?", w->blas_core[0] ? w->blas_core : "?",
+		 w->blas_threads);
 	ret->worker_id = w->db_id;
 	ret->heartbeat_ms = s->cfg.heartbeat_ms;
 	ret->lease_ms = s->cfg.lease_ms;
@@ -749,6 +763,7 @@ int sched_worker_list(const sched *s, sched_worker_info *ret, int cap)
 		ret[n].busy = w->running;
 		ret[n].last_seen_ms_ago = now - w->last_seen_ms;
 		ret[n].trials_done = w->trials_done;
+		snprintf(ret[n].blas_core, sizeof ret[n].blas_core, "%s", w->blas_core);
 	}
 	return n;
 }
@@ -942,10 +957,23 @@ static bool result_record(sched *s, trial_rt *t, worker_rt *w, const emc_trial_r
 	return true;
 }
 
+/* Provenance: which worker, build and kernel produced the result, as the
+ * holder's Hello named them; a worker's own claim in the result does not
+ * count. No holder (an orphan's result from a peer not yet said hello):
+ * empty, as unknown. */
+static void result_stamp(emc_trial_result *r, const worker_rt *w)
+{
+	snprintf(r->host, sizeof r->host, "%s", w ? w->machine : "");
+	snprintf(r->emc_version, sizeof r->emc_version, "%s", w ? w->emc_version : "");
+	snprintf(r->blas_core, sizeof r->blas_core, "%s", w ? w->blas_core : "");
+	r->blas_threads = w ? w->blas_threads : 0;
+}
+
 bool sched_worker_result(sched *s, const sched_peer *peer, const sched_result *r)
 {
 	worker_rt *w = worker_find(s, peer);
 	trial_rt *t = result_trial(s, w, r);
+	emc_trial_result res;
 	int retry;
 
 	if (!t)
@@ -954,7 +982,13 @@ bool sched_worker_result(sched *s, const sched_peer *peer, const sched_result *r
 	retry = result_retry(s, t, r);
 	if (retry != 0)
 		return retry > 0;
-	return result_record(s, t, w, &r->r);
+	res = r->r;
+	result_stamp(&res, t->worker);
+	if (!result_record(s, t, w, &res))
+		return false;
+	if (s->out.recorded)
+		s->out.recorded(s->out_ctx, r->trial_id, &res);
+	return true;
 }
 
 /* ---- serving datasets ------------------------------------------------------ */

@@ -38,6 +38,7 @@ typedef struct sched sched;
 #define SCHED_IDENTITY_MAX   255	/* bytes of a peer's routing identity */
 #define SCHED_SLOTS_MAX	     1024	/* slots one worker may offer */
 #define SCHED_HOST_MAX	     128	/* bytes of a worker's host name kept */
+#define SCHED_PROV_MAX	     31		/* bytes of a worker's emc version or BLAS kernel name */
 #define SCHED_DATA_CHUNK_MAX (1u << 20) /* largest piece of a dataset one chunk carries */
 
 typedef struct sched_config {
@@ -72,6 +73,9 @@ typedef struct sched_assign {
 typedef struct sched_out {
 	void (*assign)(void *ctx, const sched_peer *worker, const sched_assign *a);
 	void (*cancel)(void *ctx, const sched_peer *worker, int64_t attempt_id);
+	/* Optional (NULL: not called): a result was handed to the store, as
+	 * the model handed it — provenance filled. For observers and tests. */
+	void (*recorded)(void *ctx, int64_t trial_id, const emc_trial_result *r);
 } sched_out;
 
 /* ---- life ----------------------------------------------------------------- */
@@ -88,6 +92,11 @@ typedef struct sched_hello {
 	uint32_t slots;
 	uint32_t pid;
 	char host[SCHED_HOST_MAX + 1];
+	/* Provenance of its results: the model copies these into every
+	 * result recorded from an attempt this worker holds. */
+	char emc_version[SCHED_PROV_MAX + 1];
+	char blas_core[SCHED_PROV_MAX + 1];
+	uint32_t blas_threads;
 	/* The attempts it still trains (after a reconnect). n_running is what
 	 * the worker said, and may exceed SCHED_SLOTS_MAX: such a Hello is
 	 * refused before running[] is read. */
@@ -130,7 +139,9 @@ typedef struct sched_result {
 
 /* A result. Counts only if it names its trial's live attempt and comes
  * from the worker holding it (or from anyone, for an orphan); a result
- * from a peer that has not said hello still counts. Returns true if the
+ * from a peer that has not said hello still counts. Its provenance (host,
+ * emc_version, blas_core, blas_threads) is what the holder's Hello said,
+ * whatever r carries (empty for a holder that has not said hello). Returns true if the
  * result was taken (recorded, or the attempt retried): the worker may
  * forget it once the store's batch is committed. */
 bool sched_worker_result(sched *s, const sched_peer *peer, const sched_result *r);
@@ -162,6 +173,7 @@ typedef struct sched_worker_info {
 	int slots, busy;
 	int64_t last_seen_ms_ago;
 	int64_t trials_done;
+	char blas_core[SCHED_PROV_MAX + 1];
 } sched_worker_info;
 
 int sched_worker_count(const sched *s);

@@ -1849,6 +1849,7 @@ static void test_cancel(void **state)
 	/* The flag rose at the first evaluation (after epoch 1); the next step saw it. */
 	assert_int_equal(res.r.epochs, 1);
 	assert_int_equal(res.r.steps, 4);
+	assert_int_equal(res.r.sample_grads, 4 * 5); /* the cancelled step did not run */
 }
 
 static int progress_calls;
@@ -1897,6 +1898,60 @@ static void test_budget_steps(void **state)
 	assert_int_equal(res.r.steps, 50);
 	assert_float_near(res.r.budget_used, 1.0, 1e-12);
 	assert_int_equal(progress_calls, 4); /* epochs 3, 6, 9 and 10 */
+}
+
+/* Compute: sample_grads sums the rows of every optimizer step's batch,
+ * worked out by hand. n = 10, batch 4: an epoch is steps of 4, 4 and 2. */
+static void test_sample_grads(void **state)
+{
+	enum { N = 10, D = 3 };
+	float x[N * D];
+	uint8_t y[N];
+	nn_data data = { .x = x, .y = y, .n = N, .shape = { 1, 1, D, 2 } };
+	emc_cell_cfg cfg;
+	nn_trial_result res;
+
+	(void)state;
+	unfittable(x, y, N, D);
+	base_cfg(&cfg, EMC_FAMILY_MLP, 4);
+	cfg.optim.batch = 4;
+	cfg.budget.max_epochs = 3;
+	cfg.budget.plateau_epochs = 0;
+	assert_int_equal(nn_train(&cfg, &data, NULL, &res, NULL), 0);
+	assert_int_equal(res.r.steps, 9);
+	assert_int_equal(res.r.sample_grads, (4 + 4 + 2) * 3);
+
+	/* A budget in steps ends inside the second epoch: 4 + 4 + 2, then 4. */
+	cfg.budget.max_epochs = 0;
+	cfg.budget.max_steps = 4;
+	assert_int_equal(nn_train(&cfg, &data, NULL, &res, NULL), 0);
+	assert_int_equal(res.r.reason, EMC_STOP_BUDGET);
+	assert_int_equal(res.r.sample_grads, 4 + 4 + 2 + 4);
+
+	/* Full batch, by batch 0 and by gd: n rows per step. */
+	cfg.budget.max_steps = 0;
+	cfg.budget.max_epochs = 3;
+	cfg.optim.batch = 0;
+	assert_int_equal(nn_train(&cfg, &data, NULL, &res, NULL), 0);
+	assert_int_equal(res.r.steps, 3);
+	assert_int_equal(res.r.sample_grads, 3 * N);
+	cfg.optim.name = EMC_OPT_GD;
+	cfg.optim.batch = 4;
+	assert_int_equal(nn_train(&cfg, &data, NULL, &res, NULL), 0);
+	assert_int_equal(res.r.sample_grads, 3 * N);
+
+	/* A fit stops the count where training stopped, well inside the budget. */
+	make_clusters(5, N, D, 2, 0.1, x, y);
+	base_cfg(&cfg, EMC_FAMILY_MLP, 8);
+	cfg.optim.name = EMC_OPT_ADAM;
+	cfg.optim.lr = 0.01;
+	cfg.optim.batch = 4;
+	cfg.budget.max_epochs = 1000;
+	cfg.budget.plateau_epochs = 0;
+	assert_int_equal(nn_train(&cfg, &data, NULL, &res, NULL), 0);
+	assert_int_equal(res.r.outcome, EMC_OUTCOME_FIT);
+	assert_true(res.r.epochs >= 1 && res.r.epochs < 1000);
+	assert_int_equal(res.r.sample_grads, res.r.epochs * N);
 }
 
 static void test_invalid(void **state)
@@ -2024,6 +2079,7 @@ int main(void)
 		cmocka_unit_test(test_memory_limit),
 		cmocka_unit_test(test_cancel),
 		cmocka_unit_test(test_budget_steps),
+		cmocka_unit_test(test_sample_grads),
 		cmocka_unit_test(test_invalid),
 	};
 

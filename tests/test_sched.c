@@ -71,6 +71,9 @@ typedef struct fixture {
 	int64_t campaign_id;
 	event ev[MAX_EVENTS];
 	int n_ev;
+	int n_recorded; /* results the model handed to the store */
+	int64_t recorded_trial;
+	emc_trial_result recorded; /* the last one, as handed over */
 } fixture;
 
 /* ---- outputs ------------------------------------------------------------- */
@@ -92,7 +95,16 @@ static void on_cancel(void *ctx, const sched_peer *w, int64_t attempt_id)
 	f->ev[f->n_ev++] = (event){EV_CANCEL, w->id[0], attempt_id, 0, 0};
 }
 
-static const sched_out capture = {.assign = on_assign, .cancel = on_cancel};
+static void on_recorded(void *ctx, int64_t trial_id, const emc_trial_result *r)
+{
+	fixture *f = ctx;
+
+	f->n_recorded++;
+	f->recorded_trial = trial_id;
+	f->recorded = *r;
+}
+
+static const sched_out capture = {.assign = on_assign, .cancel = on_cancel, .recorded = on_recorded};
 
 /* The one event a step must have produced, and forget it. */
 static event take_one(fixture *f, event_kind kind)
@@ -257,6 +269,9 @@ static void hello(fixture *f, char name, uint32_t slots, const int64_t *running,
 	h.slots = slots;
 	h.pid = 42;
 	snprintf(h.host, sizeof h.host, "host-%c", name);
+	snprintf(h.emc_version, sizeof h.emc_version, "v-%c", name);
+	snprintf(h.blas_core, sizeof h.blas_core, "core-%c", name);
+	h.blas_threads = (uint32_t)(name - 'A' + 1);
 	h.n_running = n_running;
 	for (size_t i = 0; i < n_running; i++)
 		h.running[i] = running[i];
@@ -297,6 +312,11 @@ static bool result(fixture *f, char name, const event *a, emc_outcome outcome)
 	r.r.outcome = outcome;
 	r.r.reason = outcome == EMC_OUTCOME_FIT ? EMC_STOP_FIT : EMC_STOP_PLATEAU;
 	r.r.epochs = 3;
+	/* A worker's own claim of provenance never counts: the model fills it. */
+	snprintf(r.r.host, sizeof r.r.host, "claimed");
+	snprintf(r.r.emc_version, sizeof r.r.emc_version, "claimed");
+	snprintf(r.r.blas_core, sizeof r.r.blas_core, "claimed");
+	r.r.blas_threads = 99;
 	if (outcome == EMC_OUTCOME_FAILED)
 		snprintf(r.r.error, sizeof r.r.error, "out of memory in slot 0");
 	return sched_worker_result(f->s, &p, &r);
@@ -443,6 +463,57 @@ static void test_fencing(void **state)
 	assert_int_equal(sched_results_fenced(f->s), 3);
 	assert_int_equal(sql_int(f, "SELECT count(*) FROM trials WHERE state = 'fit' AND id = %" PRId64, live.trial_id),
 			 1);
+}
+
+/* Provenance: the model hands the store each result with the host, emc
+ * version and BLAS kernel and threads of the worker that holds the attempt
+ * (its Hello's, not what the result claims), seen through the `recorded`
+ * hook since the store keeps no column for them yet. */
+static void assert_provenance(fixture *f, const char *host, const char *version, const char *core, int threads)
+{
+	assert_string_equal(f->recorded.host, host);
+	assert_string_equal(f->recorded.emc_version, version);
+	assert_string_equal(f->recorded.blas_core, core);
+	assert_int_equal(f->recorded.blas_threads, threads);
+}
+
+static void test_result_provenance(void **state)
+{
+	fixture *f = *state;
+	event lost = expire_lease(f), live = lost, next;
+
+	live.attempt_id =
+	    sql_int(f, "SELECT id FROM attempts WHERE trial_id = %" PRId64 " AND state = 'running'", lost.trial_id);
+	/* A's stale result is not handed over; B holds the trial now. */
+	assert_false(result(f, 'A', &lost, EMC_OUTCOME_FIT));
+	hello(f, 'A', 1, NULL, 0);
+	assert_int_equal(f->n_recorded, 0);
+	assert_true(result(f, 'B', &live, EMC_OUTCOME_FIT));
+	assert_int_equal(f->n_recorded, 1);
+	assert_int_equal(f->recorded_trial, live.trial_id);
+	assert_int_equal(f->recorded.outcome, EMC_OUTCOME_FIT);
+	assert_int_equal(f->recorded.epochs, 3); /* the rest travels as the worker sent it */
+	assert_provenance(f, "host-B", "v-B", "core-B", 2);
+
+	/* The next probe runs on A: A's provenance. */
+	ready(f, 'A', 1);
+	sched_dispatch(f->s);
+	next = take_one(f, EV_ASSIGN);
+	assert_int_equal(next.peer, 'A');
+	assert_true(result(f, 'A', &next, EMC_OUTCOME_FIT));
+	assert_int_equal(f->n_recorded, 2);
+	assert_provenance(f, "host-A", "v-A", "core-A", 1);
+
+	/* After a restart, an orphan's result from a peer that has not said
+	 * hello counts, with its provenance unknown (empty), not claimed. */
+	sched_dispatch(f->s);
+	ready(f, 'A', 1);
+	next = take_one(f, EV_ASSIGN);
+	restart(f);
+	f->n_recorded = 0;
+	assert_true(result(f, 'A', &next, EMC_OUTCOME_NO_FIT));
+	assert_int_equal(f->n_recorded, 1);
+	assert_provenance(f, "", "", "", 0);
 }
 
 /* max_lost = 1: the second lost attempt fails the trial and its cell. */
@@ -722,6 +793,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_lease_expiry, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_heartbeat_renews_lease, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fencing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_result_provenance, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_retries_lost, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_retries_failed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reclaim_after_restart, setup, teardown),

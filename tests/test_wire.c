@@ -73,7 +73,8 @@ static const emc_dataset_ref sample_ref = {.name = "fashion-mnist",
 					   .synth_teacher = "mlp"};
 
 static wire_worker_info sample_workers[2] = {
-    {.id = 3, .host = "alpha", .slots = 4, .busy = 2, .last_heartbeat_ms_ago = 1500, .trials_done = 77},
+    {.id = 3, .host = "alpha", .slots = 4, .busy = 2, .last_heartbeat_ms_ago = 1500, .trials_done = 77,
+     .blas_core = "Haswell"},
     {.id = (1ULL << 40), .host = "beta", .slots = 1, .busy = 0, .last_heartbeat_ms_ago = -1, .trials_done = 0},
 };
 static const uint8_t sample_bytes[5] = {0, 1, 2, 250, 255};
@@ -85,6 +86,8 @@ static void fill_hello(wire_msg *m)
 	m->hello.pid = 4242;
 	m->hello.slots = 3;
 	m->hello.blas_threads = 2;
+	snprintf(m->hello.emc_version, sizeof m->hello.emc_version, "0.1.0");
+	snprintf(m->hello.blas_core, sizeof m->hello.blas_core, "SkylakeX");
 	m->hello.n_capabilities = 2;
 	snprintf(m->hello.capabilities[0], sizeof m->hello.capabilities[0], "family:mlp");
 	snprintf(m->hello.capabilities[1], sizeof m->hello.capabilities[1], "format:idx");
@@ -133,6 +136,7 @@ static void fill_result(wire_msg *m)
 	r->has_hessian = true;
 	r->hessian_min = -1e-4;
 	r->hessian_max = 42.0;
+	r->sample_grads = (int64_t)1 << 40;
 }
 
 static void fill_small(wire_msg *m)
@@ -390,6 +394,51 @@ static void test_control_campaign_bounded(void **state)
 	assert_int_equal(strlen(got.control.campaign), WIRE_CAMPAIGN_MAX - 1);
 }
 
+/* A Hello's provenance names are kept whole or refused: too long, or a
+ * byte that is not printable ASCII, fails the unpack and says which field. */
+static void test_hello_provenance_checked(void **state)
+{
+	static const struct {
+		const char *version, *core, *field; /* field NULL: taken */
+	} cases[] = {
+	    {"0.1.0", "Haswell", NULL},
+	    {"", "", NULL}, /* an old worker says nothing: taken, empty */
+	    {"v-31-bytes-are-just-at-the-cap!", "Zen", NULL},
+	    {"v-32-bytes-are-one-beyond-a-cap!", "Zen", "emc_version"},
+	    {"0.1.0", "Haswell\n", "blas_core"},
+	    {"0.1.0", "Has\x7fwell", "blas_core"},
+	    {"0.1.0\xc3\xa9", "Haswell", "emc_version"},
+	};
+	Emc__Envelope env = EMC__ENVELOPE__INIT;
+	Emc__Hello h = EMC__HELLO__INIT;
+	uint8_t buf[256];
+	size_t len;
+	emc_err err;
+
+	(void)state;
+	assert_int_equal(strlen(cases[2].version), WIRE_PROV_MAX);
+	env.version = EMC_PROTOCOL_VERSION;
+	env.body_case = EMC__ENVELOPE__BODY_HELLO;
+	env.hello = &h;
+	h.host = "node";
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		h.emc_version = (char *)cases[i].version;
+		h.blas_core = (char *)cases[i].core;
+		len = emc__envelope__pack(&env, buf);
+		got.kind = WIRE_READY; /* untouched on failure */
+		if (!cases[i].field) {
+			if (wire_unpack(buf, len, &got, &err) < 0)
+				fail_msg("case %zu: %s", i, err.msg);
+			assert_string_equal(got.hello.emc_version, cases[i].version);
+			assert_string_equal(got.hello.blas_core, cases[i].core);
+			continue;
+		}
+		assert_int_equal(wire_unpack(buf, len, &got, &err), -EINVAL);
+		assert_contains(err.msg, cases[i].field);
+		assert_int_equal(got.kind, WIRE_READY);
+	}
+}
+
 /* ---- hostile frames -------------------------------------------------------------- */
 
 static void test_garbage_is_refused(void **state)
@@ -645,6 +694,7 @@ int main(void)
 		cmocka_unit_test(test_cuts_and_clamps),
 		cmocka_unit_test(test_bad_assign_keeps_ids),
 		cmocka_unit_test(test_control_campaign_bounded),
+		cmocka_unit_test(test_hello_provenance_checked),
 		cmocka_unit_test(test_garbage_is_refused),
 		cmocka_unit_test(test_truncated_is_refused),
 		cmocka_unit_test(test_version_and_body),

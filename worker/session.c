@@ -2,7 +2,8 @@
  *
  * One DEALER socket to the coordinator's ROUTER, used by the main thread
  * alone. The conversation (docs/protocol.md):
- *   worker: Hello(slots, protocol)      coordinator: Welcome(heartbeat, lease)
+ *   worker: Hello(slots, protocol,      coordinator: Welcome(heartbeat, lease)
+ *                 version, BLAS kernel and threads)
  *   worker: Ready(credit = free slots)  coordinator: Assign(attempt, n, cell, dataset)
  *   worker: Heartbeat(progress)…        coordinator: Cancel(attempt)
  *   worker: Result(attempt, outcome)    coordinator: ResultAck
@@ -58,6 +59,7 @@ struct session {
 	void *sock;
 	session_handlers h;
 	int slots, blas_threads;
+	char blas_core[WIRE_PROV_MAX + 1];
 	bool welcomed;
 	bool stop_asking;
 	uint32_t heartbeat_ms;
@@ -104,6 +106,8 @@ static void send_hello(session *s)
 	h->pid = (uint32_t)getpid();
 	h->slots = (uint32_t)s->slots;
 	h->blas_threads = (uint32_t)s->blas_threads;
+	snprintf(h->emc_version, sizeof h->emc_version, "%s", EMC_VERSION);
+	snprintf(h->blas_core, sizeof h->blas_core, "%s", s->blas_core);
 	h->n_capabilities = sizeof caps / sizeof caps[0];
 	for (size_t i = 0; i < h->n_capabilities; i++)
 		snprintf(h->capabilities[i], sizeof h->capabilities[i], "%s", caps[i]);
@@ -437,6 +441,7 @@ int session_new(void *zmq_ctx, const session_config *cfg, const session_handlers
 	s->h = *handlers;
 	s->slots = cfg->slots;
 	s->blas_threads = cfg->blas_threads;
+	snprintf(s->blas_core, sizeof s->blas_core, "%s", cfg->blas_core ? cfg->blas_core : "");
 	s->heartbeat_ms = 1000;
 	s->lease_ms = 10000;
 	s->hello_backoff_ms = BACKOFF_MIN_MS;

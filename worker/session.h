@@ -71,6 +71,7 @@ typedef struct session_config {
 	const char *keys_dir; /* NULL: plain text */
 	int slots;
 	int blas_threads;
+	const char *blas_core; /* the kernel the BLAS library loaded (NULL: unknown); copied */
 } session_config;
 
 typedef struct session session;

@@ -46,6 +46,7 @@
 #define FLUSH_MS 3000
 
 extern void openblas_set_num_threads(int num_threads);
+extern char *openblas_get_corename(void);
 
 /* Signals received; the handler's only way to reach the main loop. */
 static volatile sig_atomic_t stop_requested;
@@ -367,7 +368,8 @@ static int worker_init(worker *w)
 	const session_config scfg = {.endpoint = w->opt.endpoint,
 				     .keys_dir = w->opt.keys_dir,
 				     .slots = w->opt.n_slots,
-				     .blas_threads = w->opt.blas_threads};
+				     .blas_threads = w->opt.blas_threads,
+				     .blas_core = openblas_get_corename()};
 	const fetch_config fcfg = {.cache_dir = w->opt.cache_dir,
 				   .cache_limit_bytes = w->opt.cache_limit_bytes,
 				   .bytes_per_ms = w->opt.fetch_bytes_per_ms};
@@ -439,8 +441,9 @@ int main(int argc, char **argv)
 		worker_deinit(&w);
 		return rc;
 	}
-	log_info("connecting to %s (%s) with %d slot(s), %d BLAS thread(s) each", w.opt.endpoint,
-		 w.opt.insecure ? "plain text" : "CURVE", w.opt.n_slots, w.opt.blas_threads);
+	log_info("emc %s connecting to %s (%s) with %d slot(s), %d BLAS thread(s) each, kernel %s", EMC_VERSION,
+		 w.opt.endpoint, w.opt.insecure ? "plain text" : "CURVE", w.opt.n_slots, w.opt.blas_threads,
+		 openblas_get_corename());
 	session_start(w.session);
 
 	while (!stop_requested)

@@ -68,7 +68,8 @@ typedef struct nn_hooks {
 typedef struct nn_trial_result {
 	emc_trial_result r;   /* outcome FIT, NO_FIT or CANCELLED; the final evaluation;
 			       * params of the network built; the Hessian certificate
-			       * when budget.hessian was set; error is empty */
+			       * when budget.hessian was set; sample_grads; error and
+			       * the provenance fields are empty */
 	int64_t memory_bytes; /* what the trial allocated (equals nn_trial_memory_bytes) */
 } nn_trial_result;
 

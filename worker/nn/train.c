@@ -33,6 +33,12 @@
  * nn_trial_memory_bytes() is exactly what nn_train() allocates, and a
  * trial over the caller's limit is refused before it takes a byte.
  *
+ * The compute a trial spent is counted where it is spent: sample_grads
+ * is the sum over optimizer steps of the rows in that step's batch (n per
+ * full-batch step, the partial last batch counted as it is), so trials of
+ * different batch sizes and stops compare on one scale. Evaluations are
+ * not counted: they are the fit test, not training.
+ *
  * Workload: small networks (784-8-10 is typical) trained for thousands of
  * epochs, where the fixed cost of a step matters as much as its GEMMs; a
  * step is one gather of the batch rows, the GEMMs, and one fused optimizer
@@ -76,6 +82,7 @@ typedef struct trainer {
 	int64_t n, batch, need;
 	struct timespec t0;
 	int64_t epoch, step;
+	int64_t sample_grads; /* rows of every step's batch so far */
 	double best_loss;
 	int64_t best_epoch;
 	nn_progress last;
@@ -219,6 +226,7 @@ static emc_outcome run(trainer *t, emc_stop_reason *ret_reason)
 			nn_optim_set_lr(t->opt, nn_schedule_lr(&t->sched, t->step));
 			nn_optim_step(t->opt, t->model->params, pass.grad);
 			t->step++;
+			t->sample_grads += rows;
 			if ((b->max_steps > 0 && t->step >= b->max_steps) ||
 			    (b->max_seconds > 0.0 && seconds_since(&t->t0) >= b->max_seconds)) {
 				budget_hit = true;
@@ -391,6 +399,7 @@ int nn_train(const emc_cell_cfg *cfg, const nn_data *data, const nn_hooks *hooks
 	}
 	res.r.epochs = t.last.epoch;
 	res.r.steps = t.last.step;
+	res.r.sample_grads = t.sample_grads;
 	res.r.train_seconds = t.last.seconds;
 	res.r.loss = t.last.loss;
 	res.r.accuracy = t.last.accuracy;
