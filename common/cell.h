@@ -187,7 +187,7 @@ int emc_schedule_parse(const char *s, emc_schedule *ret);
 typedef enum emc_cell_type {
 	EMC_CELL_INT,    /* int */
 	EMC_CELL_INT64,  /* int64_t */
-	EMC_CELL_UINT64, /* uint64_t, any value (seeds) */
+	EMC_CELL_UINT64, /* uint64_t, any value */
 	EMC_CELL_DOUBLE, /* double, finite */
 	EMC_CELL_BOOL,   /* bool */
 	EMC_CELL_ENUM,   /* an enum (int-sized), spelled by names[] */

@@ -20,8 +20,9 @@
  * crossing). Every cell carries the pool's first seed; the coordinator
  * sets a trial's seed from its index in the pool. The `search` keys say
  * how the seeds are spent (method, quantile, min_seeds, ...); they are the
- * campaign's, never axes, and their ranges are exactly those the
- * measurement accepts, so a spec that parses never fails to start.
+ * campaign's, never axes, and their ranges are those the measurement
+ * accepts (precision's alone narrower), so a spec that parses never fails
+ * to start.
  *
  * Invariants worth keeping:
  *  - All or nothing. The first problem fails the whole parse with one
@@ -1035,7 +1036,8 @@ static const field search_fields[S_COUNT] = {
 		       .n_names = EMC_SEARCH_METHOD_COUNT },
 	[S_QUANTILE] = { "search", "quantile", K_NUM, "a number in (0, 1)", 0, 1, true, true },
 	/* more than the pool is capped by it (emc_spec_parse_string) */
-	[S_MIN_SEEDS] = { "search", "min_seeds", K_INT, "an integer >= 1", .imin = 1, .imax = INT_MAX },
+	[S_MIN_SEEDS] = { "search", "min_seeds", K_INT, "an integer in [1, 2147483647]", .imin = 1,
+			  .imax = INT_MAX },
 	[S_CONFIDENCE] = { "search", "confidence", K_NUM, "a number in (0, 1)", 0, 1, true, true },
 	[S_GRID_POINTS] = { "search", "grid_points", K_INT, "an integer in [1, " STR(EMC_SPEC_MAX_GRID_POINTS) "]",
 			    .imin = 1, .imax = EMC_SPEC_MAX_GRID_POINTS },

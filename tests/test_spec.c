@@ -1118,7 +1118,7 @@ static int spec_with(const emc_cell_field *f, const char *text, char *buf, size_
 {
 	const char *dot = strchr(f->key, '.');
 
-	if (!dot) { /* seeds */
+	if (!dot) { /* a top-level row (none today: seeds are the pool, not a row) */
 		snprintf(buf, len, HEADM "%s: %s\n", f->key, text);
 		return 4;
 	}
@@ -1437,7 +1437,7 @@ static const search_bound search_bounds[] = {
 	{ "max_n", true, 0, INT64_MAX, 0, 0, false, false, "an integer >= 0" },
 	{ "precision", false, 0, 0, 0, 1, false, true, "a number in [0, 1)" },
 	{ "quantile", false, 0, 0, 0, 1, true, true, "a number in (0, 1)" },
-	{ "min_seeds", true, 1, INT_MAX, 0, 0, false, false, "an integer >= 1" },
+	{ "min_seeds", true, 1, INT_MAX, 0, 0, false, false, "an integer in [1, 2147483647]" },
 	{ "confidence", false, 0, 0, 0, 1, true, true, "a number in (0, 1)" },
 	{ "grid_points", true, 1, 1000, 0, 0, false, false, "an integer in [1, 1000]" },
 	{ "spec_depth", true, 0, 4, 0, 0, false, false, "an integer in [0, 4]" },
