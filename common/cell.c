@@ -399,7 +399,8 @@ _Static_assert(sizeof(emc_family) == sizeof(int) && sizeof(emc_activation) == si
 	  READ_BY(fams, EMC_OPTS_ALL), .normalize = (fams) != EMC_FAMILIES_ALL, .idef = (def) }
 
 /* The order of this table is the grid order: the first axis varies
- * slowest, seeds fastest. docs/spec.md documents every row; keep them
+ * slowest, the last fastest. The replicate seed has no row: seeds are a
+ * campaign's pool, not an axis (spec.h). docs/spec.md documents every row; keep them
  * together. The ranges are what every reader can do: a value the spec
  * accepts trains on every worker and reloads from every store. */
 static const emc_cell_field fields[] = {
@@ -452,6 +453,10 @@ static const emc_cell_field fields[] = {
 	ENUM("variant.inputs", inputs, "inputs", inputs_names, EMC_FAMILIES_ALL, EMC_INPUTS_TRUE),
 	{ .key = "variant.classes", AT(classes), .column = "classes", .type = EMC_CELL_INT, .imin = 2,
 	  .imax = EMC_DATASET_MAX_CLASSES, .zero = "the dataset's classes", EVERYONE },
+	/* given, it fixes the variant's randomness for every trial; else each
+	 * trial's replicate seed draws it (subset.h) */
+	{ .key = "variant.data_seed", AT(data_seed), .aux = offsetof(emc_cell_cfg, data_seed_fixed),
+	  .column = "data_seed", .type = EMC_CELL_SEED, .zero_word = "replicate", EVERYONE },
 	INT64("budget.max_epochs", budget.max_epochs, "max_epochs", 1000),
 	INT64("budget.max_steps", budget.max_steps, "max_steps", 0),
 	NUM("budget.max_seconds", budget.max_seconds, "max_seconds", 0, CLOSED, 1e9, CLOSED, EMC_OPTS_ALL, 0),
@@ -462,7 +467,6 @@ static const emc_cell_field fields[] = {
 	NUM("budget.fit_threshold", budget.fit_threshold, "fit_threshold", 0, OPEN, 1, CLOSED, EMC_OPTS_ALL, 1.0),
 	NUM("budget.grad_tol", budget.grad_tol, "grad_tol", 0, CLOSED, 1e9, CLOSED, EMC_OPTS_ALL, 0),
 	{ .key = "budget.hessian", AT(budget.hessian), .column = "hessian", .type = EMC_CELL_BOOL, EVERYONE },
-	{ .key = "seeds", AT(seed), .column = "seed", .type = EMC_CELL_UINT64, EVERYONE },
 };
 
 #define N_FIELDS ((int)(sizeof fields / sizeof fields[0]))
@@ -502,6 +506,10 @@ void emc_cell_field_get(const emc_cell_field *f, const emc_cell_cfg *c, emc_cell
 	case EMC_CELL_UINT64:
 		v.u = *CSLOT(uint64_t, c, f->offset);
 		break;
+	case EMC_CELL_SEED:
+		v.u = *CSLOT(uint64_t, c, f->offset);
+		v.i = *CSLOT(bool, c, f->aux);
+		break;
 	case EMC_CELL_DOUBLE:
 		v.d = *CSLOT(double, c, f->offset);
 		break;
@@ -532,6 +540,10 @@ void emc_cell_field_set(const emc_cell_field *f, emc_cell_cfg *c, const emc_cell
 		break;
 	case EMC_CELL_UINT64:
 		*SLOT(uint64_t, c, f->offset) = v->u;
+		break;
+	case EMC_CELL_SEED:
+		*SLOT(uint64_t, c, f->offset) = v->u;
+		*SLOT(bool, c, f->aux) = v->i != 0;
 		break;
 	case EMC_CELL_DOUBLE:
 		*SLOT(double, c, f->offset) = v->d;
@@ -571,6 +583,7 @@ bool emc_cell_value_ok(const emc_cell_field *f, const emc_cell_value *v)
 		return (v->i >= f->imin && v->i <= f->imax) || (f->zero && v->i == 0);
 	case EMC_CELL_UINT64:
 	case EMC_CELL_BOOL:
+	case EMC_CELL_SEED:
 		return true;
 	case EMC_CELL_DOUBLE:
 		return num_ok(f, v->d);
@@ -660,6 +673,9 @@ char *emc_cell_field_expect(const emc_cell_field *f, char *buf, size_t len)
 	case EMC_CELL_UINT64:
 		append(buf, len, &off, "an integer >= 0");
 		break;
+	case EMC_CELL_SEED:
+		append(buf, len, &off, "an integer >= 0 or %s", f->zero_word);
+		break;
 	case EMC_CELL_DOUBLE:
 		append(buf, len, &off, "a number in ");
 		append_range(buf, len, &off, f);
@@ -707,6 +723,12 @@ char *emc_cell_field_format(const emc_cell_field *f, const emc_cell_cfg *c, char
 		break;
 	case EMC_CELL_UINT64:
 		append(buf, len, &off, "%llu", (unsigned long long)v.u);
+		break;
+	case EMC_CELL_SEED:
+		if (v.i)
+			append(buf, len, &off, "%llu", (unsigned long long)v.u);
+		else
+			append(buf, len, &off, "%s", f->zero_word);
 		break;
 	case EMC_CELL_DOUBLE:
 		append(buf, len, &off, "%g", v.d);
@@ -781,8 +803,11 @@ void emc_cell_normalize(emc_cell_cfg *c)
 		emc_cell_field_get(f, c, &v);
 		if (f->type == EMC_CELL_LABELS && v.i != EMC_LABELS_NOISY)
 			v.d = 0; /* the fraction means something only for noisy labels */
+		if (f->type == EMC_CELL_SEED && !v.i)
+			v.u = 0; /* a seed not given is drawn per trial: its value is nothing */
 		emc_cell_field_set(f, &keep, &v);
 	}
+	keep.seed = c->seed; /* no row: the trial's, not the procedure's */
 	memcpy(c, &keep, sizeof keep);
 }
 

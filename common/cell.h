@@ -178,17 +178,23 @@ int emc_schedule_parse(const char *s, emc_schedule *ret);
  * this one table, so a value one of them accepts the others accept too.
  * Adding a parameter is adding a member to emc_cell_cfg, a row in cell.c
  * and a field to the wire message.
+ *
+ * The one member no row holds is `seed`: a cell is a procedure and its
+ * replicate seeds are the campaign's pool (spec.h), not a grid axis; the
+ * coordinator sets `seed` per trial.
  */
 
 typedef enum emc_cell_type {
 	EMC_CELL_INT,    /* int */
 	EMC_CELL_INT64,  /* int64_t */
-	EMC_CELL_UINT64, /* uint64_t, any value (seeds) */
+	EMC_CELL_UINT64, /* uint64_t, any value */
 	EMC_CELL_DOUBLE, /* double, finite */
 	EMC_CELL_BOOL,   /* bool */
 	EMC_CELL_ENUM,   /* an enum (int-sized), spelled by names[] */
 	EMC_CELL_LIST,   /* int count at offset, int items[EMC_MAX_LAYERS] at aux; the range is per item */
 	EMC_CELL_LABELS, /* emc_labels at offset and, for noisy, the fraction (double) at aux; the range is the fraction's */
+	EMC_CELL_SEED,   /* an optional seed: uint64_t at offset, whether it is given (bool) at aux; any
+			  * value; not given is spelled zero_word and stores 0 */
 } emc_cell_type;
 
 #define EMC_FAMILY_BIT(f) (1u << (f))
@@ -200,7 +206,7 @@ typedef enum emc_cell_type {
 #define EMC_CELL_MAX_FIELDS 64
 
 typedef struct emc_cell_field {
-	const char *key;    /* spec key path: "optimizer.lr", "seeds" */
+	const char *key;    /* spec key path: "optimizer.lr", "variant.data_seed" */
 	const char *member; /* member path in emc_cell_cfg: "optim.lr" (named in wire and engine errors) */
 	const char *column; /* report column: "lr" */
 	emc_cell_type type;
@@ -234,8 +240,8 @@ typedef struct emc_cell_field {
 /* One value of one field, as the spec parser holds it before a cell
  * exists. Zeroed whole, it compares and copies without surprises. */
 typedef struct emc_cell_value {
-	int64_t i;  /* INT, INT64, BOOL, ENUM; LABELS: the emc_labels */
-	uint64_t u; /* UINT64 */
+	int64_t i;  /* INT, INT64, BOOL, ENUM; LABELS: the emc_labels; SEED: 1 if given */
+	uint64_t u; /* UINT64, SEED */
 	double d;   /* DOUBLE; LABELS: the fraction (0 unless noisy) */
 	int n;      /* LIST: the items */
 	int items[EMC_MAX_LAYERS];
@@ -273,8 +279,9 @@ void emc_cell_cfg_defaults(emc_cell_cfg *c);
 /* Set the defaults of the keys that only c->model.family reads (a cnn's
  * layers, a resnet's blocks, a vit's gelu). */
 void emc_cell_family_defaults(emc_cell_cfg *c);
-/* Zero what c does not read (the rows marked normalize), so that cells
- * that train alike are equal byte for byte. */
+/* Zero what c does not read (the rows marked normalize, a data seed not
+ * given), so that cells that train alike are equal byte for byte. The
+ * replicate seed is kept. */
 void emc_cell_normalize(emc_cell_cfg *c);
 
 /* Why emc_cell_check refused a cell: the rows involved, the one to blame

@@ -8,10 +8,21 @@
  * it may be; this file only knows YAML scalars and lists. Every value is
  * checked and converted once, and a key whose value is a list becomes an
  * axis holding all its values. Finally the grid is the cross product of the
- * axes in table order, the last axis (seeds) varying fastest, and each point
- * is a cell built from emc_cell_cfg_defaults() plus the axis values, then
+ * axes in table order, the last row varying fastest, and each point is a
+ * cell built from emc_cell_cfg_defaults() plus the axis values, then
  * passed through emc_cell_check(), the same check the wire and the engine
  * make, with a failure reported at the line of the key to blame.
+ *
+ * A cell is a procedure; `seeds` are its replicates. The seeds are not an
+ * axis but the campaign's ordered pool (a count k for 0 … k − 1, or a list
+ * of distinct seeds; [0, 1, 2] when absent, so that a spec that says
+ * nothing still gets a measurement over seeds rather than one seed's
+ * crossing). Every cell carries the pool's first seed; the coordinator
+ * sets a trial's seed from its index in the pool. The `search` keys say
+ * how the seeds are spent (method, quantile, min_seeds, ...); they are the
+ * campaign's, never axes, and their ranges are those the measurement
+ * accepts (precision's alone narrower), so a spec that parses never fails
+ * to start.
  *
  * Invariants worth keeping:
  *  - All or nothing. The first problem fails the whole parse with one
@@ -26,8 +37,9 @@
  *  - Cells are compared as bytes. Each is built in zeroed memory (the
  *    defaults start with a memset) and copied with memcpy, so equal
  *    configurations are equal byte for byte, padding included; duplicates
- *    (a linear model crossed with a widths axis, a repeated seed) are
- *    dropped, keeping the first, so the order stays the documented one.
+ *    (a linear model crossed with a widths axis) are dropped, keeping the
+ *    first, so the order stays the documented one. A repeated seed in the
+ *    pool is an error instead: it would silently count one replicate twice.
  *  - Model keys belong to families. Each cell starts from its family's
  *    defaults (a cnn's layers, a vit's gelu), and after the axes are
  *    applied the keys its family does not use are zeroed, so that a
@@ -364,7 +376,7 @@ static bool name_ok(const char *s)
 
 /* The dataset and search keys: plain scalars, never axes. (A cell's keys
  * are the rows of the cell table in cell.c.) */
-enum kind { K_BOOL, K_NUM, K_INT };
+enum kind { K_BOOL, K_NUM, K_INT, K_ENUM };
 
 typedef struct field {
 	const char *section;
@@ -374,6 +386,8 @@ typedef struct field {
 	double lo, hi;      /* K_NUM: allowed range */
 	bool lo_open, hi_open;
 	int64_t imin, imax; /* K_INT: allowed range */
+	const char *const *names; /* K_ENUM: the spellings, value = index */
+	int n_names;
 } field;
 
 typedef struct value {
@@ -408,6 +422,13 @@ static int parse_value(const ctx *c, const field *f, const node *n, const char *
 		break;
 	case K_INT:
 		ok = scan_int(n->text, &v.i) && v.i >= f->imin && v.i <= f->imax;
+		break;
+	case K_ENUM:
+		for (int i = 0; i < f->n_names && !ok; i++)
+			if (strcmp(n->text, f->names[i]) == 0) {
+				v.i = i;
+				ok = true;
+			}
 		break;
 	}
 	if (!ok)
@@ -449,6 +470,9 @@ static bool scan_cell_value(const emc_cell_field *f, const char *s, emc_cell_val
 		return scan_int(s, &v->i) && (v->i != 0 || !f->zero_word);
 	case EMC_CELL_UINT64:
 		return scan_uint(s, &v->u);
+	case EMC_CELL_SEED:
+		v->i = strcmp(s, f->zero_word) != 0; /* given, or drawn per replicate */
+		return !v->i || scan_uint(s, &v->u);
 	case EMC_CELL_DOUBLE:
 		return scan_num(s, &v->d);
 	case EMC_CELL_BOOL:
@@ -577,7 +601,7 @@ static int parse_axis(const ctx *c, const emc_cell_field *f, const node *n, cons
 	if (r < 0)
 		return r;
 	for (int i = 0; i < n->n; i++) {
-		snprintf(sub, sizeof sub, "%s[%d]", path, i);
+		snprintf(sub, sizeof sub, "%.160s[%d]", path, i);
 		r = parse_one(c, f, n->kids[i], sub, &a->v[i]);
 		if (r < 0)
 			return r;
@@ -982,21 +1006,122 @@ static int parse_dataset(const ctx *c, const node *map, emc_dataset_ref *ds)
 	return 0;
 }
 
-enum { S_START, S_PRECISION, S_MAX_N, S_COUNT };
+/* The search keys. Each range is the one the measurement accepts
+ * (measure_new in the coordinator), so a spec that parses always starts;
+ * precision alone is narrower than it could be, as it always was. */
+enum {
+	S_START,
+	S_PRECISION,
+	S_MAX_N,
+	S_METHOD,
+	S_QUANTILE,
+	S_MIN_SEEDS,
+	S_CONFIDENCE,
+	S_GRID_POINTS,
+	S_SPEC_DEPTH,
+	S_INDIFFERENCE,
+	S_COUNT
+};
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+static const char *const method_names[EMC_SEARCH_METHOD_COUNT] = { "bisect", "per-seed", "grid" };
 
 static const field search_fields[S_COUNT] = {
 	[S_START] = { "search", "start", K_INT, "an integer >= 1", .imin = 1, .imax = INT64_MAX },
 	[S_PRECISION] = { "search", "precision", K_NUM, "a number in [0, 1)", 0, 1, false, true },
 	[S_MAX_N] = { "search", "max_n", K_INT, "an integer >= 0", .imin = 0, .imax = INT64_MAX },
+	[S_METHOD] = { "search", "method", K_ENUM, "bisect, per-seed or grid", .names = method_names,
+		       .n_names = EMC_SEARCH_METHOD_COUNT },
+	[S_QUANTILE] = { "search", "quantile", K_NUM, "a number in (0, 1)", 0, 1, true, true },
+	/* more than the pool is capped by it (emc_spec_parse_string) */
+	[S_MIN_SEEDS] = { "search", "min_seeds", K_INT, "an integer in [1, 2147483647]", .imin = 1,
+			  .imax = INT_MAX },
+	[S_CONFIDENCE] = { "search", "confidence", K_NUM, "a number in (0, 1)", 0, 1, true, true },
+	[S_GRID_POINTS] = { "search", "grid_points", K_INT, "an integer in [1, " STR(EMC_SPEC_MAX_GRID_POINTS) "]",
+			    .imin = 1, .imax = EMC_SPEC_MAX_GRID_POINTS },
+	[S_SPEC_DEPTH] = { "search", "spec_depth", K_INT, "an integer in [0, " STR(EMC_SPEC_MAX_SPEC_DEPTH) "]",
+			   .imin = 0, .imax = EMC_SPEC_MAX_SPEC_DEPTH },
+	[S_INDIFFERENCE] = { "search", "indifference", K_NUM, "a number in (0, 0.5)", 0, 0.5, true, true },
 };
+
+const char *emc_search_method_name(emc_search_method m)
+{
+	return (unsigned)m < EMC_SEARCH_METHOD_COUNT ? method_names[m] : NULL;
+}
+
+int emc_search_method_parse(const char *s, emc_search_method *ret)
+{
+	for (int i = 0; i < EMC_SEARCH_METHOD_COUNT; i++)
+		if (strcmp(s, method_names[i]) == 0) {
+			*ret = (emc_search_method)i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+void emc_search_cfg_defaults(emc_search_cfg *s)
+{
+	*s = (emc_search_cfg){
+		.start = 16,
+		.precision = 0.01,
+		.max_n = 0,
+		.method = EMC_SEARCH_BISECT,
+		.quantile = 0.5,
+		.min_seeds = 3,
+		.confidence = 0.95,
+		.grid_points = 20,
+		.spec_depth = 2,
+		.indifference = 0.2,
+	};
+}
+
+static void search_set(emc_search_cfg *s, int id, const value *v)
+{
+	switch (id) {
+	case S_START:
+		s->start = v->i;
+		break;
+	case S_PRECISION:
+		s->precision = v->d;
+		break;
+	case S_MAX_N:
+		s->max_n = v->i;
+		break;
+	case S_METHOD:
+		s->method = (emc_search_method)v->i;
+		break;
+	case S_QUANTILE:
+		s->quantile = v->d;
+		break;
+	case S_MIN_SEEDS:
+		s->min_seeds = (int)v->i;
+		break;
+	case S_CONFIDENCE:
+		s->confidence = v->d;
+		break;
+	case S_GRID_POINTS:
+		s->grid_points = (int)v->i;
+		break;
+	case S_SPEC_DEPTH:
+		s->spec_depth = (int)v->i;
+		break;
+	case S_INDIFFERENCE:
+		s->indifference = v->d;
+		break;
+	}
+}
 
 static int parse_search(const ctx *c, const node *map, emc_search_cfg *s)
 {
-	static const char *const names[S_COUNT] = { "start", "precision", "max_n" };
+	const char *names[S_COUNT];
 	bool seen[S_COUNT] = { false };
 	char path[PATH_BUF];
 	int r;
 
+	for (int id = 0; id < S_COUNT; id++)
+		names[id] = search_fields[id].key;
 	r = expect_map(c, map, "search");
 	if (r < 0)
 		return r;
@@ -1021,18 +1146,53 @@ static int parse_search(const ctx *c, const node *map, emc_search_cfg *s)
 		r = parse_value(c, f, v, path, &val);
 		if (r < 0)
 			return r;
-		switch (id) {
-		case S_START:
-			s->start = val.i;
-			break;
-		case S_PRECISION:
-			s->precision = val.d;
-			break;
-		case S_MAX_N:
-			s->max_n = val.i;
-			break;
-		}
+		search_set(s, id, &val);
 	}
+	return 0;
+}
+
+/* ---- the seeds --------------------------------------------------------------- */
+
+#define SEEDS_EXPECT "a count of seeds in [1, " STR(EMC_SPEC_MAX_SEEDS) "] or a list of distinct seeds"
+
+/* The replicate pool: a count k (the seeds 0 … k − 1) or a list of
+ * distinct seeds, kept in the order written, which is the order a
+ * measurement reads them in. */
+static int parse_seeds(const ctx *c, const node *n, emc_campaign_spec *spec)
+{
+	char sub[PATH_BUF];
+	int64_t k;
+
+	if (n->type == N_SCALAR) {
+		if (!scan_int(n->text, &k) || k < 1 || k > EMC_SPEC_MAX_SEEDS)
+			return fail_expected(c, n, "seeds", SEEDS_EXPECT);
+		for (int i = 0; i < k; i++)
+			spec->seeds[i] = (uint64_t)i;
+		spec->n_seeds = (int)k;
+		return 0;
+	}
+	if (n->type != N_SEQ)
+		return fail_expected(c, n, "seeds", SEEDS_EXPECT);
+	if (n->n == 0)
+		return fail_at(c, n->line, "seeds", "expected %s, got an empty list", SEEDS_EXPECT);
+	if (n->n > EMC_SPEC_MAX_SEEDS)
+		return fail_at(c, n->line, "seeds", "a pool holds at most %d seeds, got %d", EMC_SPEC_MAX_SEEDS,
+			       n->n);
+	for (int i = 0; i < n->n; i++) {
+		const node *item = n->kids[i];
+		uint64_t seed;
+
+		snprintf(sub, sizeof sub, "seeds[%d]", i);
+		if (item->type != N_SCALAR || !scan_uint(item->text, &seed))
+			return fail_expected(c, item, sub, "a seed, an integer >= 0");
+		for (int j = 0; j < i; j++)
+			if (spec->seeds[j] == seed)
+				return fail_at(c, item->line, sub,
+					       "seed %llu is already seeds[%d]; a pool's replicates are distinct",
+					       (unsigned long long)seed, j);
+		spec->seeds[i] = seed;
+	}
+	spec->n_seeds = n->n;
 	return 0;
 }
 
@@ -1047,11 +1207,8 @@ static const char *const top_names[T_COUNT] = { "name",    "dataset", "model",  
 static int parse_top(const ctx *c, const node *root, emc_campaign_spec *spec, axis *axes, int *lines)
 {
 	static const char *const required[] = { "name", "dataset", "model" };
-	const emc_cell_field *seeds = emc_cell_field_find("seeds"), *rows;
 	bool seen[T_COUNT] = { false };
-	int n_rows, r;
-
-	rows = emc_cell_fields(&n_rows);
+	int r;
 
 	if (!root)
 		return fail_at(c, 1, NULL, "the spec is empty; it needs at least name, dataset and model");
@@ -1080,8 +1237,7 @@ static int parse_top(const ctx *c, const node *root, emc_campaign_spec *spec, ax
 			r = parse_dataset(c, v, &spec->dataset);
 			break;
 		case T_SEEDS:
-			assert(seeds);
-			r = parse_axis(c, seeds, v, "seeds", &axes[seeds - rows]);
+			r = parse_seeds(c, v, spec);
 			break;
 		case T_SEARCH:
 			r = parse_search(c, v, &spec->search);
@@ -1175,7 +1331,8 @@ static void cell_build(const axis *axes, const int *idx, int family, emc_cell_cf
 	emc_cell_normalize(cell);
 }
 
-/* The cross product of the axes, seeds fastest, duplicates dropped. */
+/* The cross product of the axes, the last row fastest, duplicates
+ * dropped; every cell carries the pool's first seed. */
 static int expand(const ctx *c, const axis *axes, const int *lines, emc_campaign_spec *spec)
 {
 	int idx[EMC_CELL_MAX_FIELDS] = { 0 };
@@ -1211,6 +1368,7 @@ static int expand(const ctx *c, const axis *axes, const int *lines, emc_campaign
 		size_t slot;
 
 		cell_build(axes, idx, family, &cell);
+		cell.seed = spec->seeds[0];
 		r = cell_check(c, axes, lines, &cell);
 		if (r < 0)
 			goto fail;
@@ -1262,9 +1420,7 @@ int emc_spec_parse_string(const char *text, size_t len, const char *origin, cons
 		goto fail;
 	}
 	strcpy(spec->dataset.split, "train");
-	spec->search.start = 16;
-	spec->search.precision = 0.01;
-	spec->search.max_n = 0;
+	emc_search_cfg_defaults(&spec->search);
 
 	r = tree_load(&c, text ? text : "", len, &root);
 	if (r < 0)
@@ -1272,6 +1428,13 @@ int emc_spec_parse_string(const char *text, size_t len, const char *origin, cons
 	r = parse_top(&c, root, spec, axes, lines);
 	if (r < 0)
 		goto fail;
+	if (spec->n_seeds == 0) {
+		spec->n_seeds = EMC_SPEC_DEFAULT_SEEDS;
+		for (int i = 0; i < spec->n_seeds; i++)
+			spec->seeds[i] = (uint64_t)i;
+	}
+	if (spec->search.min_seeds > spec->n_seeds) /* as the measurement caps it */
+		spec->search.min_seeds = spec->n_seeds;
 	r = expand(&c, axes, lines, spec);
 	if (r < 0)
 		goto fail;

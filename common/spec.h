@@ -3,7 +3,9 @@
  * A spec names a dataset, a model, an optimizer, seeds, search settings and
  * a budget. Wherever a scalar is expected, a YAML sequence instead makes
  * that key an axis; the campaign's grid is the cross product of all axes
- * and each point of it is a cell (see docs/spec.md for every key).
+ * and each point of it is a cell (see docs/spec.md for every key). A cell
+ * is a procedure; `seeds` is not an axis but the ordered pool of replicate
+ * seeds every cell is measured over.
  *
  * Parsing is all-or-nothing: an unknown key, a wrong type, an impossible
  * value or a duplicated key fails with a message naming the file, the line
@@ -26,6 +28,9 @@
 #define EMC_SPEC_MAX_CELLS 100000    /* larger grids are refused */
 
 #define EMC_SPEC_MAX_SEEDS 256 /* replicate seeds in a pool (MEASURE_SEEDS_MAX) */
+#define EMC_SPEC_DEFAULT_SEEDS 3 /* a spec without `seeds` gets the pool [0, 1, 2] */
+#define EMC_SPEC_MAX_GRID_POINTS 1000 /* search.grid_points (MEASURE_GRID_MAX) */
+#define EMC_SPEC_MAX_SPEC_DEPTH 4     /* search.spec_depth (MEASURE_DEPTH_MAX) */
 
 /* How a cell's EMC is measured over its replicate seeds (docs/method.md). */
 typedef enum emc_search_method {
@@ -41,7 +46,7 @@ typedef struct emc_search_cfg {
 	int64_t max_n;    /* largest n tried; 0 = the dataset's size */
 	emc_search_method method;
 	double quantile;     /* q: EMC_q is the largest n with p(n) >= q (default 0.5) */
-	int min_seeds;       /* seeds read before a sure decision (default 3, capped by the pool) */
+	int min_seeds;       /* seeds read before a sure decision (default 3; the parser caps it by the pool) */
 	double confidence;   /* of the interval [emc_low, emc_high] (default 0.95) */
 	int grid_points;     /* grid: sizes of the log grid (default 20) */
 	int spec_depth;      /* bisect: decisions speculation looks ahead (default 2) */
@@ -61,6 +66,16 @@ typedef struct emc_campaign_spec {
 	int n_cells;
 	emc_cell_cfg *cells; /* (n_cells), in a stable grid order; cells[i].seed = seeds[0] */
 } emc_campaign_spec;
+
+/* The search defaults of docs/spec.md: start 16, precision 0.01, max_n 0,
+ * bisect, quantile 0.5, min_seeds 3, confidence 0.95, grid_points 20,
+ * spec_depth 2, indifference 0.2. */
+void emc_search_cfg_defaults(emc_search_cfg *s);
+
+/* "bisect", "per-seed", "grid"; NULL for a bad value. */
+const char *emc_search_method_name(emc_search_method m);
+/* 0 on success, -EINVAL for an unknown name. */
+int emc_search_method_parse(const char *s, emc_search_method *ret);
 
 /* Parse the spec in `path`. On success *ret is a new spec the caller frees
  * with emc_spec_destroy(). On failure returns -EINVAL (or -errno for I/O)

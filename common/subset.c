@@ -17,9 +17,15 @@
  * Variants. Everything random about a variant — a sample's random label,
  * whether its label is noisy, the permutation of its values, its Gaussian
  * replacement — is drawn from a generator seeded by (key, sample index),
- * where the key comes from the campaign-wide EMC_DATA_SEED and a stream id
- * per use. So it depends on the index alone: not on n, not on the subset
- * seed, not on the cell, and not on the order samples are visited in.
+ * where the key comes from the variant's data seed and a stream id per
+ * use. So for one data seed it depends on the index alone: not on n, not
+ * on the subset seed, and not on the order samples are visited in. The
+ * data seed is the trial's replicate seed unless the spec fixes one
+ * (emc_variant_of_cell), so replicates redraw the labelling — the
+ * randomness of a random-label experiment is part of what seeds sample —
+ * while a fixed data seed holds it still across replicates. The streams
+ * differ from the subset's, so a replicate's subset order and its labels
+ * are independent draws even though one seed makes both.
  * Labels are computed for all N samples (O(N), cheap next to training) and
  * the subset order is drawn on those labels, so stratification and nesting
  * hold for the labels the network actually sees. A noisy sample takes the
@@ -217,7 +223,8 @@ emc_variant emc_variant_of_cell(const emc_cell_cfg *cell)
 	return (emc_variant){ .labels = cell->labels,
 			      .label_noise = cell->label_noise,
 			      .inputs = cell->inputs,
-			      .classes = cell->classes };
+			      .classes = cell->classes,
+			      .data_seed = cell->data_seed_fixed ? cell->data_seed : cell->seed };
 }
 
 int emc_variant_classes(const emc_dataset *ds, const emc_variant *v, emc_err *err)
@@ -243,8 +250,8 @@ int emc_variant_classes(const emc_dataset *ds, const emc_variant *v, emc_err *er
 /* The label every sample index carries under v, for all N samples. */
 static void variant_labels(const emc_dataset *ds, const emc_variant *v, int k, uint8_t *ret)
 {
-	uint64_t rkey = stream_key(EMC_DATA_SEED, STREAM_LABELS);
-	uint64_t nkey = stream_key(EMC_DATA_SEED, STREAM_NOISY);
+	uint64_t rkey = stream_key(v->data_seed, STREAM_LABELS);
+	uint64_t nkey = stream_key(v->data_seed, STREAM_NOISY);
 	int group = ds->shape.classes / k;
 
 	for (int64_t i = 0; i < ds->n; i++) {
@@ -328,9 +335,9 @@ int emc_subset_materialize(const emc_dataset *ds, const emc_variant *v, uint64_t
 		goto out;
 	}
 	if (v->inputs == EMC_INPUTS_PERMUTED)
-		key = stream_key(EMC_DATA_SEED, STREAM_PERMUTE);
+		key = stream_key(v->data_seed, STREAM_PERMUTE);
 	else if (v->inputs == EMC_INPUTS_GAUSSIAN)
-		key = stream_key(EMC_DATA_SEED, STREAM_GAUSS);
+		key = stream_key(v->data_seed, STREAM_GAUSS);
 	for (int64_t i = 0; i < n; i++) {
 		y_out[i] = labels[order[i]];
 		variant_input(ds, v->inputs, key, order[i], x_out + i * ds->dim);

@@ -20,20 +20,22 @@
 #include "dataset.h"
 #include "err.h"
 
-/* The seed of everything about a variant that must not change with the
- * cell or the subset: random labels, which labels are noisy, input
- * permutations and Gaussian inputs are drawn per sample index from it. */
-#define EMC_DATA_SEED 0x5eed1abe15ULL
-
 /* A cell's data variant (the fields of emc_cell_cfg that concern data). */
 typedef struct emc_variant {
 	emc_labels labels;
 	double label_noise; /* EMC_LABELS_NOISY: fraction in [0, 1] */
 	emc_inputs inputs;
 	int classes;        /* merge into this many super-classes; 0 = the dataset's own */
+	/* The seed of everything random about the variant: random labels,
+	 * which labels are noisy, input permutations and Gaussian inputs are
+	 * drawn per sample index from it. */
+	uint64_t data_seed;
 } emc_variant;
 
-/* The variant of a cell (labels, label_noise, inputs, classes). */
+/* The variant of a trial's cell configuration (labels, label_noise, inputs,
+ * classes), with data_seed = cell->data_seed if the spec fixed it, else
+ * the trial's replicate seed cell->seed: each replicate redraws the random
+ * labels and inputs, unless the campaign pins them. */
 emc_variant emc_variant_of_cell(const emc_cell_cfg *cell);
 
 /* The nested, stratified order of all n samples with labels y for `seed`.
@@ -54,8 +56,10 @@ int emc_variant_classes(const emc_dataset *ds, const emc_variant *v, emc_err *er
 /* subset(n) of ds under variant v for subset_seed: x_out (n, dim) and
  * y_out (n), both caller-owned with room for n samples; 1 <= n <= ds->n.
  * Everything random about the variant is drawn per sample index from
- * EMC_DATA_SEED, never from subset_seed, so every cell and every n sees
- * the same random labels, noisy indices, permutations and noise:
+ * v->data_seed alone, never from subset_seed or n, so within one data seed
+ * every n sees the same random labels, noisy indices, permutations and
+ * noise (and a cell's subsets stay nested); two data seeds draw them
+ * independently:
  * - classes merged: new = old / (C / K);
  * - random: each index gets a label uniform in [0, K);
  * - noisy: each index is chosen with probability label_noise and then

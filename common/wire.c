@@ -94,6 +94,8 @@ static Emc__CellConfig *wire_cell_to_pb(const emc_cell_cfg *c, wire_cell_storage
 	st->cell.label_noise = c->label_noise;
 	st->cell.inputs = (uint32_t)c->inputs;
 	st->cell.classes = (uint32_t)c->classes;
+	st->cell.data_seed = c->data_seed;
+	st->cell.data_seed_fixed = c->data_seed_fixed;
 	return &st->cell;
 }
 
@@ -161,6 +163,8 @@ static int wire_cell_from_pb(const Emc__CellConfig *pb, emc_cell_cfg *ret, emc_e
 	c.inputs = (emc_inputs)count_of(pb->inputs);
 	c.classes = count_of(pb->classes);
 	c.seed = pb->seed;
+	c.data_seed = pb->data_seed;
+	c.data_seed_fixed = pb->data_seed_fixed;
 	if (emc_cell_check(&c, &why) < 0)
 		return emc_err_set(err, EINVAL, "wire: cell: %s", why.msg);
 	*ret = c;

@@ -211,6 +211,13 @@ static inline int walk_cases(walk_case *out)
 			v.u = 0;
 			walk_add(out, &n, f, true, &v, "min", true);
 			break;
+		case EMC_CELL_SEED: /* the default is "not given"; any seed may be */
+			v = walk_int(1);
+			v.u = UINT64_MAX;
+			walk_add(out, &n, f, true, &v, "given, max", true);
+			v.u = 0;
+			walk_add(out, &n, f, true, &v, "given, 0", true);
+			break;
 		case EMC_CELL_BOOL:
 			v = walk_int(1);
 			walk_add(out, &n, f, true, &v, "true", true);
@@ -265,6 +272,12 @@ static inline void walk_spell(const emc_cell_field *f, const emc_cell_value *v, 
 		break;
 	case EMC_CELL_UINT64:
 		snprintf(buf, len, "%llu", (unsigned long long)v->u);
+		break;
+	case EMC_CELL_SEED:
+		if (v->i)
+			snprintf(buf, len, "%llu", (unsigned long long)v->u);
+		else
+			snprintf(buf, len, "%s", f->zero_word);
 		break;
 	case EMC_CELL_DOUBLE:
 		snprintf(buf, len, "%.17g", v->d);

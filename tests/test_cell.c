@@ -113,6 +113,8 @@ static void test_defaults(void **state)
 	assert_true(c.budget.grad_tol == 0);
 	assert_int_equal(c.labels, EMC_LABELS_TRUE);
 	assert_int_equal(c.seed, 0);
+	assert_int_equal(c.data_seed, 0);
+	assert_false(c.data_seed_fixed); /* drawn from each trial's replicate seed */
 	/* the new knobs start at "off": constant schedule, no warm-up, no
 	 * Hessian, true inputs, the dataset's own classes, and no cnn, resnet
 	 * or vit sizes (the spec gives each family its own defaults) */
@@ -619,7 +621,11 @@ static void test_table_names(void **state)
 	}
 	assert_null(emc_cell_field_find("optimizer.speed"));
 	assert_string_equal(rows[0].key, "model.family"); /* the grid's slowest axis */
-	assert_string_equal(rows[n - 1].key, "seeds");    /* and its fastest */
+	/* a cell is a procedure: its replicate seeds are the campaign's pool,
+	 * not a row of the grid */
+	assert_null(emc_cell_field_find("seeds"));
+	for (int i = 0; i < n; i++)
+		assert_true(rows[i].offset != offsetof(emc_cell_cfg, seed));
 }
 
 static void expect_rule(const emc_cell_cfg *c, const char *key, const char *why)
@@ -734,7 +740,10 @@ static void test_format(void **state)
 	assert_string_equal(COLUMN("optimizer.nesterov"), "false");
 	assert_string_equal(COLUMN("variant.labels"), "noisy:0.25");
 	assert_string_equal(COLUMN("budget.max_epochs"), "1000");
-	assert_string_equal(COLUMN("seeds"), "18446744073709551615");
+	assert_string_equal(COLUMN("variant.data_seed"), "replicate");
+	c.data_seed_fixed = true;
+	c.data_seed = UINT64_MAX;
+	assert_string_equal(COLUMN("variant.data_seed"), "18446744073709551615");
 	c.model.activation = (emc_activation)42;
 	assert_string_equal(COLUMN("model.activation"), "?");
 #undef COLUMN
@@ -758,6 +767,7 @@ static void test_format(void **state)
 	assert_string_equal(EXPECT("optimizer.name"), "one of sgd, adam, adamw, gd");
 	assert_string_equal(EXPECT("budget.max_steps"), "an integer >= 0");
 	assert_string_equal(EXPECT("model.blocks"), "an integer in [1, 64]");
+	assert_string_equal(EXPECT("variant.data_seed"), "an integer >= 0 or replicate");
 #undef EXPECT
 }
 
@@ -793,6 +803,27 @@ static void test_normalize(void **state)
 	assert_int_equal(a.optim.batch, 0);
 	assert_true(a.label_noise == 0);
 	assert_true(a.optim.momentum == 0.9); /* kept: cells always stored it */
+
+	/* a data seed not given is nothing; given, it is kept, 0 included;
+	 * the replicate seed, which no row holds, is kept */
+	emc_cell_cfg_defaults(&a);
+	a.seed = 99;
+	a.data_seed = 5;
+	b = a;
+	b.data_seed = 6;
+	emc_cell_normalize(&a);
+	emc_cell_normalize(&b);
+	assert_memory_equal(&a, &b, sizeof a);
+	assert_int_equal(a.data_seed, 0);
+	assert_int_equal(a.seed, 99);
+	a.data_seed_fixed = true;
+	a.data_seed = 5;
+	emc_cell_normalize(&a);
+	assert_int_equal(a.data_seed, 5);
+	assert_true(a.data_seed_fixed);
+	a.data_seed = 0;
+	emc_cell_normalize(&a);
+	assert_true(a.data_seed_fixed);
 }
 
 int main(void)

@@ -2089,11 +2089,20 @@ static void test_variant_classes(void **state)
 	cell.label_noise = 0.25;
 	cell.inputs = EMC_INPUTS_GAUSSIAN;
 	cell.classes = 5;
+	cell.seed = 41;
 	v = emc_variant_of_cell(&cell);
 	assert_int_equal(v.labels, EMC_LABELS_NOISY);
 	assert_true(v.label_noise == 0.25);
 	assert_int_equal(v.inputs, EMC_INPUTS_GAUSSIAN);
 	assert_int_equal(v.classes, 5);
+	/* the data seed is the replicate's unless the spec fixed one */
+	assert_int_equal(v.data_seed, 41);
+	cell.data_seed = 7;
+	assert_int_equal(emc_variant_of_cell(&cell).data_seed, 41);
+	cell.data_seed_fixed = true;
+	assert_int_equal(emc_variant_of_cell(&cell).data_seed, 7);
+	cell.data_seed = 0;
+	assert_int_equal(emc_variant_of_cell(&cell).data_seed, 0);
 	emc_dataset_destroy(&d);
 }
 
@@ -2101,7 +2110,7 @@ static void test_variant_classes(void **state)
 static void test_variant_true_is_plain_subset(void **state)
 {
 	emc_dataset *d = variant_dataset();
-	emc_variant v = { 0 };
+	emc_variant v = { .data_seed = 77 };
 	int32_t order[VN];
 	uint8_t lab[VN], y[VN];
 	float *x = malloc(VN * VDIM * sizeof *x);
@@ -2109,16 +2118,16 @@ static void test_variant_true_is_plain_subset(void **state)
 
 	(void)state;
 	assert_non_null(x);
-	assert_int_equal(emc_labels_variant(d->y, VN, VC, EMC_LABELS_TRUE, EMC_DATA_SEED, lab), 0);
+	assert_int_equal(emc_labels_variant(d->y, VN, VC, EMC_LABELS_TRUE, v.data_seed, lab), 0);
 	assert_int_equal(emc_subset_order(lab, VN, VC, 21, order), 0);
 	materialize(d, &v, 21, 250, x, y);
 	for (int i = 0; i < 250; i++) {
 		assert_int_equal(y[i], d->y[order[i]]);
 		assert_memory_equal(x + i * VDIM, d->x + order[i] * VDIM, VDIM * sizeof *x);
 	}
-	/* Random labels with the campaign's data seed: the same labels too. */
+	/* Random labels with the variant's data seed: the same labels too. */
 	v.labels = EMC_LABELS_RANDOM;
-	assert_int_equal(emc_labels_variant(d->y, VN, VC, EMC_LABELS_RANDOM, EMC_DATA_SEED, lab), 0);
+	assert_int_equal(emc_labels_variant(d->y, VN, VC, EMC_LABELS_RANDOM, v.data_seed, lab), 0);
 	assert_int_equal(emc_subset_order(lab, VN, VC, 21, order), 0);
 	materialize(d, &v, 21, 250, x, y);
 	for (int i = 0; i < 250; i++) {
@@ -2323,6 +2332,93 @@ static void test_variant_gaussian(void **state)
 	emc_dataset_destroy(&d);
 }
 
+/* The indices where a and b (labels by index, -1 = absent) differ. */
+static int differ(const int *a, const int *b)
+{
+	int k = 0;
+
+	for (int i = 0; i < VN; i++)
+		k += a[i] != b[i];
+	return k;
+}
+
+/* A trial's data variant is drawn from its replicate seed: two seeds give
+ * two labellings and two sets of random inputs; a data seed the spec
+ * fixes gives one labelling whatever the replicate seed, while the subset
+ * still follows the replicate. */
+static void test_variant_data_seed(void **state)
+{
+	emc_dataset *d = variant_dataset();
+	emc_cell_cfg cell;
+	emc_variant v;
+	int a[VN], b[VN];
+	float *xa = malloc(VN * VDIM * sizeof *xa), *xb = malloc(VN * VDIM * sizeof *xb);
+	uint8_t ya[VN], yb[VN];
+	int32_t oa[VN], ob[VN];
+
+	(void)state;
+	assert_non_null(xa);
+	assert_non_null(xb);
+	emc_cell_cfg_defaults(&cell);
+	cell.labels = EMC_LABELS_RANDOM;
+
+	/* Two replicate seeds: labels independent per index (agree ~ 1/10). */
+	cell.seed = 1;
+	labels_by_index(d, emc_variant_of_cell(&cell), cell.seed, VN, a);
+	cell.seed = 2;
+	labels_by_index(d, emc_variant_of_cell(&cell), cell.seed, VN, b);
+	assert_true(differ(a, b) > VN * 3 / 4);
+
+	/* A fixed data seed: one labelling for both replicates ... */
+	cell.data_seed_fixed = true;
+	cell.data_seed = 7;
+	cell.seed = 1;
+	labels_by_index(d, emc_variant_of_cell(&cell), cell.seed, VN, a);
+	cell.seed = 2;
+	labels_by_index(d, emc_variant_of_cell(&cell), cell.seed, VN, b);
+	assert_int_equal(differ(a, b), 0);
+	/* ... and it is the labelling replicate seed 7 would draw */
+	cell.data_seed_fixed = false;
+	cell.seed = 7;
+	labels_by_index(d, emc_variant_of_cell(&cell), 1, VN, b);
+	assert_int_equal(differ(a, b), 0);
+	/* ... while the subset still follows the replicate seed */
+	cell.data_seed_fixed = true;
+	for (uint64_t s = 1; s <= 2; s++) {
+		cell.seed = s;
+		v = emc_variant_of_cell(&cell);
+		v.inputs = EMC_INPUTS_TRUE;
+		materialize(d, &v, cell.seed, VN, s == 1 ? xa : xb, s == 1 ? ya : yb);
+	}
+	for (int i = 0; i < VN; i++) {
+		oa[i] = (int32_t)row_index(xa + i * VDIM);
+		ob[i] = (int32_t)row_index(xb + i * VDIM);
+	}
+	assert_memory_not_equal(oa, ob, sizeof oa);
+
+	/* Noisy indices, permutations and Gaussian inputs are redrawn too. */
+	v = (emc_variant){ .labels = EMC_LABELS_NOISY, .label_noise = 0.5, .data_seed = 1 };
+	labels_by_index(d, v, 3, VN, a);
+	v.data_seed = 2;
+	labels_by_index(d, v, 3, VN, b);
+	assert_true(differ(a, b) > VN / 4);
+	for (int in = EMC_INPUTS_PERMUTED; in <= EMC_INPUTS_GAUSSIAN; in++) {
+		int same = 0;
+
+		v = (emc_variant){ .inputs = (emc_inputs)in, .data_seed = 1 };
+		materialize(d, &v, 3, VN, xa, ya);
+		v.data_seed = 2;
+		materialize(d, &v, 3, VN, xb, yb);
+		assert_memory_equal(ya, yb, VN); /* the order is the subset seed's */
+		for (int i = 0; i < VN; i++)
+			same += memcmp(xa + i * VDIM, xb + i * VDIM, VDIM * sizeof *xa) == 0;
+		assert_true(same < 5);
+	}
+	free(xa);
+	free(xb);
+	emc_dataset_destroy(&d);
+}
+
 /* Every prefix of the label sequence y (of n) is stratified to quota. */
 static void check_prefix_quota(const uint8_t *y, int64_t n, int classes)
 {
@@ -2352,23 +2448,26 @@ static void test_variant_nested_stratified(void **state)
 	(void)state;
 	assert_non_null(full);
 	assert_non_null(x);
-	for (int l = 0; l < EMC_LABELS_COUNT; l++)
-		for (int in = 0; in < EMC_INPUTS_COUNT; in++)
-			for (int c = 0; c < 3; c++) {
-				emc_variant v = { .labels = (emc_labels)l,
-						  .label_noise = 0.4,
-						  .inputs = (emc_inputs)in,
-						  .classes = c == 0 ? 0 : c == 1 ? 5 : 2 };
-				int k = v.classes ? v.classes : VC;
+	/* data seed 31 is the replicate's own (a trial's default); 7 a fixed one */
+	for (int ds = 0; ds < 2; ds++)
+		for (int l = 0; l < EMC_LABELS_COUNT; l++)
+			for (int in = 0; in < EMC_INPUTS_COUNT; in++)
+				for (int c = 0; c < 3; c++) {
+					emc_variant v = { .labels = (emc_labels)l,
+							  .label_noise = 0.4,
+							  .inputs = (emc_inputs)in,
+							  .classes = c == 0 ? 0 : c == 1 ? 5 : 2,
+							  .data_seed = ds ? 7 : 31 };
+					int k = v.classes ? v.classes : VC;
 
-				materialize(d, &v, 31, VN, full, yfull);
-				check_prefix_quota(yfull, VN, k);
-				for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
-					materialize(d, &v, 31, sizes[s], x, y);
-					assert_memory_equal(y, yfull, (size_t)sizes[s]);
-					assert_memory_equal(x, full, (size_t)sizes[s] * VDIM * sizeof *x);
+					materialize(d, &v, 31, VN, full, yfull);
+					check_prefix_quota(yfull, VN, k);
+					for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+						materialize(d, &v, 31, sizes[s], x, y);
+						assert_memory_equal(y, yfull, (size_t)sizes[s]);
+						assert_memory_equal(x, full, (size_t)sizes[s] * VDIM * sizeof *x);
+					}
 				}
-			}
 	free(full);
 	free(x);
 	emc_dataset_destroy(&d);
@@ -2415,6 +2514,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_variant_noisy_labels),
 		cmocka_unit_test(test_variant_permuted),
 		cmocka_unit_test(test_variant_gaussian),
+		cmocka_unit_test(test_variant_data_seed),
 		cmocka_unit_test(test_variant_nested_stratified),
 	};
 

@@ -85,6 +85,9 @@ static void test_example(void **state)
 	assert_int_equal(spec->search.start, 32);
 	assert_true(spec->search.precision == 0.05);
 	assert_int_equal(spec->search.max_n, 5000);
+	assert_int_equal(spec->n_seeds, 1);
+	assert_int_equal(spec->seeds[0], 7);
+	assert_int_equal(spec->search.min_seeds, 1); /* capped by the pool */
 	/* widths vary slower than the optimizer */
 	assert_int_equal(spec->n_cells, 6);
 	for (int i = 0; i < 6; i++) {
@@ -135,11 +138,24 @@ static void test_defaults(void **state)
 	assert_int_equal(spec->search.start, 16);
 	assert_true(spec->search.precision == 0.01);
 	assert_int_equal(spec->search.max_n, 0);
+	/* a measurement over three replicate seeds, not one seed's crossing */
+	assert_int_equal(spec->n_seeds, 3);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(spec->seeds[i], i);
+	assert_int_equal(spec->search.method, EMC_SEARCH_BISECT);
+	assert_true(spec->search.quantile == 0.5);
+	assert_int_equal(spec->search.min_seeds, 3);
+	assert_true(spec->search.confidence == 0.95);
+	assert_int_equal(spec->search.grid_points, 20);
+	assert_int_equal(spec->search.spec_depth, 2);
+	assert_true(spec->search.indifference == 0.2);
+	assert_false(spec->cells[0].data_seed_fixed);
 	emc_spec_destroy(&spec);
 }
 
-/* Four axes: widths, activation, lr, seeds — seeds fastest, then lr, then
- * activation, widths slowest (the order of docs/spec.md). */
+/* Three axes: widths, activation, lr — lr fastest, widths slowest (the
+ * order of docs/spec.md). The seeds are not an axis: every cell is
+ * measured over the whole pool and carries its first seed. */
 static void test_grid_order(void **state)
 {
 	emc_campaign_spec *spec = parse_ok("name: g\n"
@@ -152,21 +168,21 @@ static void test_grid_order(void **state)
 	static const emc_activation acts[2] = { EMC_ACT_RELU, EMC_ACT_TANH };
 	static const double lrs[2] = { 0.1, 0.01 };
 
-	assert_int_equal(spec->n_cells, 24);
+	assert_int_equal(spec->n_cells, 8);
+	assert_int_equal(spec->n_seeds, 3);
 	for (int w = 0; w < 2; w++)
 		for (int a = 0; a < 2; a++)
-			for (int l = 0; l < 2; l++)
-				for (int s = 0; s < 3; s++) {
-					const emc_cell_cfg *c = &spec->cells[((w * 2 + a) * 2 + l) * 3 + s];
+			for (int l = 0; l < 2; l++) {
+				const emc_cell_cfg *c = &spec->cells[(w * 2 + a) * 2 + l];
 
-					assert_int_equal(c->model.n_widths, w + 1);
-					assert_int_equal(c->model.widths[0], w ? 16 : 8);
-					if (w)
-						assert_int_equal(c->model.widths[1], 4);
-					assert_int_equal(c->model.activation, acts[a]);
-					assert_true(c->optim.lr == lrs[l]);
-					assert_int_equal(c->seed, s + 1);
-				}
+				assert_int_equal(c->model.n_widths, w + 1);
+				assert_int_equal(c->model.widths[0], w ? 16 : 8);
+				if (w)
+					assert_int_equal(c->model.widths[1], 4);
+				assert_int_equal(c->model.activation, acts[a]);
+				assert_true(c->optim.lr == lrs[l]);
+				assert_int_equal(c->seed, 1);
+			}
 	emc_spec_destroy(&spec);
 }
 
@@ -221,7 +237,8 @@ static void test_widths_forms(void **state)
 }
 
 /* A linear model has no hidden widths: crossing it with a widths axis
- * gives one linear cell per seed, not one per width. */
+ * gives one linear cell, not one per width (and the seeds multiply
+ * nothing). */
 static void test_linear_dedup(void **state)
 {
 	emc_campaign_spec *spec = parse_ok("name: l\n"
@@ -231,25 +248,16 @@ static void test_linear_dedup(void **state)
 					   "  widths: [[8], [16]]\n"
 					   "seeds: [0, 1]\n");
 
-	assert_int_equal(spec->n_cells, 6);
-	for (int i = 0; i < 2; i++) {
-		assert_int_equal(spec->cells[i].model.family, EMC_FAMILY_LINEAR);
-		assert_int_equal(spec->cells[i].model.n_widths, 0);
-		assert_int_equal(spec->cells[i].model.widths[0], 0);
-		assert_int_equal(spec->cells[i].seed, i);
-	}
-	for (int i = 2; i < 6; i++) {
+	assert_int_equal(spec->n_cells, 3);
+	assert_int_equal(spec->cells[0].model.family, EMC_FAMILY_LINEAR);
+	assert_int_equal(spec->cells[0].model.n_widths, 0);
+	assert_int_equal(spec->cells[0].model.widths[0], 0);
+	for (int i = 1; i < 3; i++) {
 		assert_int_equal(spec->cells[i].model.family, EMC_FAMILY_MLP);
-		assert_int_equal(spec->cells[i].model.widths[0], i < 4 ? 8 : 16);
-		assert_int_equal(spec->cells[i].seed, i % 2);
+		assert_int_equal(spec->cells[i].model.widths[0], i < 2 ? 8 : 16);
 	}
-	emc_spec_destroy(&spec);
-
-	/* a repeated seed is the same procedure */
-	spec = parse_ok("name: l\ndataset: {name: x}\nmodel: {family: linear}\nseeds: [3, 3, 4]\n");
-	assert_int_equal(spec->n_cells, 2);
-	assert_int_equal(spec->cells[0].seed, 3);
-	assert_int_equal(spec->cells[1].seed, 4);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(spec->cells[i].seed, 0);
 	emc_spec_destroy(&spec);
 }
 
@@ -277,7 +285,7 @@ static void test_scalars(void **state)
 					   "model: {family: mlp}\n"
 					   "optimizer: {nesterov: [false, true], lr: \"0.5\"}\n"
 					   "variant: {labels: [true, random]}\n"
-					   "seeds: 9223372036854775807\n");
+					   "seeds: [9223372036854775807, 18446744073709551615]\n");
 
 	assert_string_equal(spec->name, "A.b_c-9");
 	assert_int_equal(spec->n_cells, 4);
@@ -287,6 +295,7 @@ static void test_scalars(void **state)
 	assert_true(spec->cells[2].optim.nesterov);
 	assert_true(spec->cells[3].optim.lr == 0.5);
 	assert_true(spec->cells[3].seed == (uint64_t)INT64_MAX);
+	assert_true(spec->seeds[1] == UINT64_MAX);
 	emc_spec_destroy(&spec);
 }
 
@@ -761,6 +770,31 @@ static const bad_case bad_cases[] = {
 	{ HEADM "seeds: [0, -1]\n", "spec.yaml:4: seeds[1]", "an integer >= 0, got '-1'" },
 	{ HEADM "seeds: -3\n", "spec.yaml:4: seeds", "got '-3'" },
 	{ HEADM "seeds: []\n", "spec.yaml:4: seeds", "empty list" },
+	/* the replicate pool */
+	{ HEADM "seeds: 0\n", "spec.yaml:4: seeds", "a count of seeds in [1, 256] or a list of distinct seeds, got '0'" },
+	{ HEADM "seeds: 257\n", "spec.yaml:4: seeds", "in [1, 256]" },
+	{ HEADM "seeds: 2.5\n", "spec.yaml:4: seeds", "got '2.5'" },
+	{ HEADM "seeds: three\n", "spec.yaml:4: seeds", "got 'three'" },
+	{ HEADM "seeds: {a: 1}\n", "spec.yaml:4: seeds", "got a mapping" },
+	{ HEADM "seeds: [1, 2, 1]\n", "spec.yaml:4: seeds[2]", "seed 1 is already seeds[0]" },
+	{ HEADM "seeds:\n  - 5\n  - 6\n  - 5\n", "spec.yaml:7: seeds[2]", "already seeds[0]" },
+	{ HEADM "seeds: [0, 1.5]\n", "spec.yaml:4: seeds[1]", "an integer >= 0, got '1.5'" },
+	{ HEADM "seeds: [[1]]\n", "spec.yaml:4: seeds[0]", "got a list" },
+	{ HEADM "seeds: [18446744073709551616]\n", "spec.yaml:4: seeds[0]", "got '18446744073709551616'" },
+	{ HEADM "seeds: [0x10]\n", "spec.yaml:4: seeds[0]", "got '0x10'" },
+	/* the search keys: every bound is walked in test_search_bounds */
+	{ HEADM "search: {method: bisection}\n", "spec.yaml:4: search.method",
+	  "expected bisect, per-seed or grid, got 'bisection'" },
+	{ HEADM "search: {method: [bisect, grid]}\n", "spec.yaml:4: search.method", "not axes" },
+	{ HEADM "search: {quantile: [0.5, 0.9]}\n", "spec.yaml:4: search.quantile", "not axes" },
+	{ HEADM "search: {min_seeds: 2, min_seeds: 3}\n", "spec.yaml:4: search.min_seeds", "duplicate key" },
+	{ HEADM "search: {confidence: high}\n", "spec.yaml:4: search.confidence", "a number in (0, 1), got 'high'" },
+	{ HEADM "search: {grid_points: 2.5}\n", "spec.yaml:4: search.grid_points", "an integer in [1, 1000], got '2.5'" },
+	/* the data seed */
+	{ HEADM "variant: {data_seed: -1}\n", "spec.yaml:4: variant.data_seed",
+	  "expected an integer >= 0 or replicate, got '-1'" },
+	{ HEADM "variant: {data_seed: replicated}\n", "spec.yaml:4: variant.data_seed", "got 'replicated'" },
+	{ HEADM "variant: {data_seed: [1, x]}\n", "spec.yaml:4: variant.data_seed[1]", "got 'x'" },
 	{ HEADM "budget:\n  max_epochs: 0\n", "spec.yaml:5: budget", "at least one of max_epochs" },
 	{ "name: a b\ndataset: {name: x}\nmodel: {}\n", "spec.yaml:1: name", "got 'a b'" },
 	{ "name: ''\ndataset: {name: x}\nmodel: {}\n", "spec.yaml:1: name", "got nothing" },
@@ -968,7 +1002,7 @@ static void test_too_deep(void **state)
 	assert_contains(err.msg, "nested more than");
 }
 
-/* 1000 learning rates × 101 seeds is more than EMC_SPEC_MAX_CELLS. */
+/* 1000 learning rates × 101 epoch budgets is more than EMC_SPEC_MAX_CELLS. */
 static void test_too_many_cells(void **state)
 {
 	size_t cap = 64 * 1024, off;
@@ -980,9 +1014,9 @@ static void test_too_many_cells(void **state)
 	off = (size_t)snprintf(text, cap, HEADM "optimizer:\n  lr: [");
 	for (int i = 1; i <= 1000; i++)
 		off += (size_t)snprintf(text + off, cap - off, "%s%d", i > 1 ? ", " : "", i);
-	off += (size_t)snprintf(text + off, cap - off, "]\nseeds: [");
-	for (int i = 0; i <= 100; i++)
-		off += (size_t)snprintf(text + off, cap - off, "%s%d", i ? ", " : "", i);
+	off += (size_t)snprintf(text + off, cap - off, "]\nbudget:\n  max_epochs: [");
+	for (int i = 1; i <= 101; i++)
+		off += (size_t)snprintf(text + off, cap - off, "%s%d", i > 1 ? ", " : "", i);
 	snprintf(text + off, cap - off, "]\n");
 	assert_int_equal(parse(text, &spec, &err), -EINVAL);
 	assert_ptr_equal(spec, SENTINEL);
@@ -993,14 +1027,14 @@ static void test_too_many_cells(void **state)
 	off = (size_t)snprintf(text, cap, HEADM "optimizer:\n  lr: [");
 	for (int i = 1; i <= 1000; i++)
 		off += (size_t)snprintf(text + off, cap - off, "%s%d", i > 1 ? ", " : "", i);
-	off += (size_t)snprintf(text + off, cap - off, "]\nseeds: [");
-	for (int i = 0; i < 100; i++)
-		off += (size_t)snprintf(text + off, cap - off, "%s%d", i ? ", " : "", i);
+	off += (size_t)snprintf(text + off, cap - off, "]\nbudget:\n  max_epochs: [");
+	for (int i = 1; i <= 100; i++)
+		off += (size_t)snprintf(text + off, cap - off, "%s%d", i > 1 ? ", " : "", i);
 	snprintf(text + off, cap - off, "]\n");
 	spec = parse_ok(text);
 	assert_int_equal(spec->n_cells, EMC_SPEC_MAX_CELLS);
 	assert_true(spec->cells[EMC_SPEC_MAX_CELLS - 1].optim.lr == 1000);
-	assert_int_equal(spec->cells[EMC_SPEC_MAX_CELLS - 1].seed, 99);
+	assert_int_equal(spec->cells[EMC_SPEC_MAX_CELLS - 1].budget.max_epochs, 100);
 	emc_spec_destroy(&spec);
 	free(text);
 }
@@ -1084,7 +1118,7 @@ static int spec_with(const emc_cell_field *f, const char *text, char *buf, size_
 {
 	const char *dot = strchr(f->key, '.');
 
-	if (!dot) { /* seeds */
+	if (!dot) { /* a top-level row (none today: seeds are the pool, not a row) */
 		snprintf(buf, len, HEADM "%s: %s\n", f->key, text);
 		return 4;
 	}
@@ -1259,6 +1293,256 @@ static void test_rules_at_spec(void **state)
 		       "1280000 wide");
 }
 
+/* ---- the replicate pool ------------------------------------------------------ */
+
+/* `seeds: k` is the pool 0 … k − 1; a list is the pool in the order
+ * written; the pool's size never multiplies the cells. */
+static void test_seed_pool(void **state)
+{
+	static const char grid[] = HEAD "model: {widths: [[8], [16]]}\n";
+	char text[8192];
+	emc_campaign_spec *spec;
+	size_t off;
+
+	(void)state;
+	snprintf(text, sizeof text, "%sseeds: 5\n", grid);
+	spec = parse_ok(text);
+	assert_int_equal(spec->n_seeds, 5);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(spec->seeds[i], i);
+	assert_int_equal(spec->n_cells, 2);
+	assert_int_equal(spec->cells[1].seed, 0);
+	emc_spec_destroy(&spec);
+
+	snprintf(text, sizeof text, "%sseeds: [4, 0, 18446744073709551615, 2]\n", grid);
+	spec = parse_ok(text);
+	assert_int_equal(spec->n_seeds, 4);
+	assert_int_equal(spec->seeds[0], 4);
+	assert_int_equal(spec->seeds[1], 0);
+	assert_true(spec->seeds[2] == UINT64_MAX);
+	assert_int_equal(spec->seeds[3], 2);
+	assert_int_equal(spec->n_cells, 2); /* not 8 */
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(spec->cells[i].seed, 4); /* the pool's first */
+	emc_spec_destroy(&spec);
+
+	/* the smallest and largest pools, as a count and as a list */
+	snprintf(text, sizeof text, "%sseeds: 1\n", grid);
+	spec = parse_ok(text);
+	assert_int_equal(spec->n_seeds, 1);
+	assert_int_equal(spec->seeds[0], 0);
+	emc_spec_destroy(&spec);
+	snprintf(text, sizeof text, "%sseeds: %d\n", grid, EMC_SPEC_MAX_SEEDS);
+	spec = parse_ok(text);
+	assert_int_equal(spec->n_seeds, EMC_SPEC_MAX_SEEDS);
+	assert_int_equal(spec->seeds[EMC_SPEC_MAX_SEEDS - 1], EMC_SPEC_MAX_SEEDS - 1);
+	emc_spec_destroy(&spec);
+	for (int extra = 0; extra <= 1; extra++) {
+		emc_err err = { "" };
+
+		off = (size_t)snprintf(text, sizeof text, "%sseeds: [", grid);
+		for (int i = 0; i < EMC_SPEC_MAX_SEEDS + extra; i++)
+			off += (size_t)snprintf(text + off, sizeof text - off, "%s%d", i ? ", " : "", 1000 - i);
+		snprintf(text + off, sizeof text - off, "]\n");
+		if (!extra) {
+			spec = parse_ok(text);
+			assert_int_equal(spec->n_seeds, EMC_SPEC_MAX_SEEDS);
+			assert_int_equal(spec->seeds[EMC_SPEC_MAX_SEEDS - 1], 1000 - EMC_SPEC_MAX_SEEDS + 1);
+			emc_spec_destroy(&spec);
+			continue;
+		}
+		spec = SENTINEL;
+		assert_int_equal(parse(text, &spec, &err), -EINVAL);
+		assert_ptr_equal(spec, SENTINEL);
+		assert_contains(err.msg, "spec.yaml:4: seeds: a pool holds at most 256 seeds, got 257");
+	}
+}
+
+/* min_seeds is capped by the pool, as the measurement caps it, so the
+ * spec shows what will be used. */
+static void test_min_seeds_capped(void **state)
+{
+	emc_campaign_spec *spec;
+
+	(void)state;
+	spec = parse_ok(HEADM "seeds: 2\n");
+	assert_int_equal(spec->search.min_seeds, 2);
+	emc_spec_destroy(&spec);
+	spec = parse_ok(HEADM "seeds: 8\n");
+	assert_int_equal(spec->search.min_seeds, 3);
+	emc_spec_destroy(&spec);
+	spec = parse_ok(HEADM "seeds: 8\nsearch: {min_seeds: 5}\n");
+	assert_int_equal(spec->search.min_seeds, 5);
+	emc_spec_destroy(&spec);
+	spec = parse_ok(HEADM "search: {min_seeds: 2147483647}\nseeds: 4\n"); /* either order */
+	assert_int_equal(spec->search.min_seeds, 4);
+	emc_spec_destroy(&spec);
+}
+
+/* ---- the search keys ------------------------------------------------------- */
+
+static void test_search_keys(void **state)
+{
+	emc_campaign_spec *spec;
+	emc_search_method m;
+
+	(void)state;
+	spec = parse_ok(HEADM "seeds: 9\n"
+			      "search:\n"
+			      "  method: per-seed\n"
+			      "  quantile: 0.9\n"
+			      "  min_seeds: 4\n"
+			      "  confidence: 0.8\n"
+			      "  grid_points: 7\n"
+			      "  spec_depth: 0\n"
+			      "  indifference: 0.05\n"
+			      "  start: 4\n");
+	assert_int_equal(spec->search.method, EMC_SEARCH_PER_SEED);
+	assert_true(spec->search.quantile == 0.9);
+	assert_int_equal(spec->search.min_seeds, 4);
+	assert_true(spec->search.confidence == 0.8);
+	assert_int_equal(spec->search.grid_points, 7);
+	assert_int_equal(spec->search.spec_depth, 0);
+	assert_true(spec->search.indifference == 0.05);
+	assert_int_equal(spec->search.start, 4);
+	assert_true(spec->search.precision == 0.01); /* untouched: the default */
+	emc_spec_destroy(&spec);
+	for (int i = 0; i < EMC_SEARCH_METHOD_COUNT; i++) {
+		char text[256];
+
+		snprintf(text, sizeof text, HEADM "search: {method: %s}\n", emc_search_method_name((emc_search_method)i));
+		spec = parse_ok(text);
+		assert_int_equal(spec->search.method, i);
+		emc_spec_destroy(&spec);
+		assert_int_equal(emc_search_method_parse(emc_search_method_name((emc_search_method)i), &m), 0);
+		assert_int_equal(m, i);
+	}
+	assert_string_equal(emc_search_method_name(EMC_SEARCH_GRID), "grid");
+	assert_null(emc_search_method_name(EMC_SEARCH_METHOD_COUNT));
+	assert_int_equal(emc_search_method_parse("per_seed", &m), -EINVAL);
+}
+
+/* A search key's range, as the measurement accepts it. */
+typedef struct search_bound {
+	const char *key;
+	bool integer;
+	int64_t imin, imax; /* integer */
+	double min, max;    /* number */
+	bool min_open, max_open;
+	const char *expect;
+} search_bound;
+
+static const search_bound search_bounds[] = {
+	{ "start", true, 1, INT64_MAX, 0, 0, false, false, "an integer >= 1" },
+	{ "max_n", true, 0, INT64_MAX, 0, 0, false, false, "an integer >= 0" },
+	{ "precision", false, 0, 0, 0, 1, false, true, "a number in [0, 1)" },
+	{ "quantile", false, 0, 0, 0, 1, true, true, "a number in (0, 1)" },
+	{ "min_seeds", true, 1, INT_MAX, 0, 0, false, false, "an integer in [1, 2147483647]" },
+	{ "confidence", false, 0, 0, 0, 1, true, true, "a number in (0, 1)" },
+	{ "grid_points", true, 1, 1000, 0, 0, false, false, "an integer in [1, 1000]" },
+	{ "spec_depth", true, 0, 4, 0, 0, false, false, "an integer in [0, 4]" },
+	{ "indifference", false, 0, 0, 0, 0.5, true, true, "a number in (0, 0.5)" },
+};
+
+/* The value of search.key in s, as a double and as an integer. */
+static void search_value(const emc_search_cfg *s, const char *key, double *ret_d, int64_t *ret_i)
+{
+	*ret_d = strcmp(key, "precision") == 0	  ? s->precision
+		 : strcmp(key, "quantile") == 0	  ? s->quantile
+		 : strcmp(key, "confidence") == 0 ? s->confidence
+		 : strcmp(key, "indifference") == 0 ? s->indifference
+						    : 0;
+	*ret_i = strcmp(key, "start") == 0	 ? s->start
+		 : strcmp(key, "max_n") == 0	 ? s->max_n
+		 : strcmp(key, "min_seeds") == 0 ? s->min_seeds
+		 : strcmp(key, "grid_points") == 0 ? s->grid_points
+		 : strcmp(key, "spec_depth") == 0  ? s->spec_depth
+						   : 0;
+}
+
+/* Every bound of every search key: the value at it is taken and stored,
+ * the value just past it is refused at its line, naming the key. */
+static void test_search_bounds(void **state)
+{
+	(void)state;
+	for (size_t k = 0; k < sizeof search_bounds / sizeof search_bounds[0]; k++) {
+		const search_bound *b = &search_bounds[k];
+		char in[2][64], out[2][64], text[512], where[128];
+		double dv[2] = { 0, 0 };
+		int64_t iv[2] = { 0, 0 };
+
+		if (b->integer) {
+			iv[0] = b->imin;
+			iv[1] = b->imax;
+			snprintf(in[0], sizeof in[0], "%lld", (long long)b->imin);
+			snprintf(in[1], sizeof in[1], "%lld", (long long)b->imax);
+			snprintf(out[0], sizeof out[0], "%lld", (long long)b->imin - 1);
+			snprintf(out[1], sizeof out[1], "%llu", (unsigned long long)b->imax + 1);
+		} else {
+			dv[0] = b->min_open ? nextafter(b->min, INFINITY) : b->min;
+			dv[1] = b->max_open ? nextafter(b->max, -INFINITY) : b->max;
+			snprintf(in[0], sizeof in[0], "%.17g", dv[0]);
+			snprintf(in[1], sizeof in[1], "%.17g", dv[1]);
+			snprintf(out[0], sizeof out[0], "%.17g", b->min_open ? b->min : nextafter(b->min, -INFINITY));
+			snprintf(out[1], sizeof out[1], "%.17g", b->max_open ? b->max : nextafter(b->max, INFINITY));
+		}
+		for (int j = 0; j < 2; j++) {
+			emc_campaign_spec *spec;
+			double d;
+			int64_t i;
+
+			snprintf(text, sizeof text, HEADM "seeds: 256\nsearch:\n  %s: %s\n", b->key, in[j]);
+			spec = parse_ok(text);
+			search_value(&spec->search, b->key, &d, &i);
+			if (b->integer ? i != (strcmp(b->key, "min_seeds") == 0 && iv[j] > 256 ? 256 : iv[j])
+				       : memcmp(&d, &dv[j], sizeof d) != 0)
+				fail_msg("search.%s = %s: stored another value", b->key, in[j]);
+			emc_spec_destroy(&spec);
+
+			snprintf(text, sizeof text, HEADM "seeds: 256\nsearch:\n  %s: %s\n", b->key, out[j]);
+			snprintf(where, sizeof where, "spec.yaml:6: search.%s: expected %s, got '%s'", b->key, b->expect,
+				 out[j]);
+			expect_refused(text, where, "");
+		}
+	}
+}
+
+/* ---- the data seed --------------------------------------------------------- */
+
+/* variant.data_seed fixes the variant's randomness for every trial; it is
+ * a cell key like any other, so an axis of it makes cells. */
+static void test_data_seed(void **state)
+{
+	emc_campaign_spec *spec;
+
+	(void)state;
+	spec = parse_ok(HEADM "variant: {labels: random, data_seed: 7}\nseeds: 3\n");
+	assert_int_equal(spec->n_cells, 1);
+	assert_true(spec->cells[0].data_seed_fixed);
+	assert_int_equal(spec->cells[0].data_seed, 7);
+	emc_spec_destroy(&spec);
+
+	spec = parse_ok(HEADM "variant: {labels: random, data_seed: [replicate, 0, 18446744073709551615]}\n");
+	assert_int_equal(spec->n_cells, 3);
+	assert_false(spec->cells[0].data_seed_fixed);
+	assert_int_equal(spec->cells[0].data_seed, 0);
+	assert_true(spec->cells[1].data_seed_fixed);
+	assert_int_equal(spec->cells[1].data_seed, 0);
+	assert_true(spec->cells[2].data_seed_fixed);
+	assert_true(spec->cells[2].data_seed == UINT64_MAX);
+	emc_spec_destroy(&spec);
+
+	/* written "replicate" is the default: the same cell */
+	spec = parse_ok(HEADM "variant: {data_seed: [replicate]}\n");
+	{
+		emc_campaign_spec *plain = parse_ok(HEADM);
+
+		assert_memory_equal(&spec->cells[0], &plain->cells[0], sizeof spec->cells[0]);
+		emc_spec_destroy(&plain);
+	}
+	emc_spec_destroy(&spec);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1288,6 +1572,11 @@ int main(void)
 		cmocka_unit_test(test_table_inside_at_spec),
 		cmocka_unit_test(test_former_mismatches),
 		cmocka_unit_test(test_rules_at_spec),
+		cmocka_unit_test(test_seed_pool),
+		cmocka_unit_test(test_min_seeds_capped),
+		cmocka_unit_test(test_search_keys),
+		cmocka_unit_test(test_search_bounds),
+		cmocka_unit_test(test_data_seed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -37,6 +37,8 @@ static emc_cell_cfg sample_cell(void)
 	c.budget.grad_tol = 1e-5;
 	c.labels = EMC_LABELS_RANDOM;
 	c.seed = 0xfeedfacecafeULL;
+	c.data_seed = 0xdeadbeef12345678ULL;
+	c.data_seed_fixed = true;
 	return c;
 }
 
@@ -50,6 +52,15 @@ static void test_cell_roundtrip(void **state)
 	(void)state;
 	assert_int_equal(wire_cell_pack(&in, &buf, &len, &err), 0);
 	assert_int_equal(wire_cell_unpack(buf, len, &out, &err), 0);
+	assert_memory_equal(&in, &out, sizeof in);
+	assert_true(out.data_seed == 0xdeadbeef12345678ULL && out.data_seed_fixed);
+	free(buf);
+
+	/* a data seed of 0, fixed, is not "not fixed" */
+	in.data_seed = 0;
+	assert_int_equal(wire_cell_pack(&in, &buf, &len, &err), 0);
+	assert_int_equal(wire_cell_unpack(buf, len, &out, &err), 0);
+	assert_true(out.data_seed_fixed);
 	assert_memory_equal(&in, &out, sizeof in);
 	free(buf);
 }
