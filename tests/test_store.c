@@ -232,7 +232,7 @@ static int64_t run_trial(fixture *f, int cell, int64_t n, emc_outcome outcome, e
 		res.hessian_min = -0.00125;
 		res.hessian_max = 42.5;
 	}
-	assert_int_equal(store_trial_insert(f->s, f->cell_ids[cell], n, &trial, &err), 0);
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[cell], n, 0, 0, &trial, &err), 0);
 	assert_int_equal(store_attempt_start(f->s, trial, 0, 60000, &attempt, &err), 0);
 	if (store_trial_finish(f->s, trial, attempt, &res, u, &err) < 0)
 		fail_msg("%s", err.msg);
@@ -335,7 +335,7 @@ static int on_trial(void *ctx, const store_trial_row *t)
 		int64_t id;
 		emc_err err = { "" };
 
-		if (store_trial_insert(w->f->s, t->cell_id, 1000 + t->n, &id, &err) < 0)
+		if (store_trial_insert(w->f->s, t->cell_id, 1000 + t->n, 0, 0, &id, &err) < 0)
 			fail_msg("write during walk: %s", err.msg);
 	}
 	return w->n_trials == w->stop_at_trial ? 42 : 0;
@@ -356,8 +356,8 @@ static void test_campaign_roundtrip(void **state)
 	assert_int_equal(store_campaign_find(f->s, "nope", &id, NULL, &err), 0);
 	assert_int_equal(id, -1);
 
-	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 16, &t1, &err), 0);
-	assert_int_equal(store_trial_insert(f->s, f->cell_ids[2], 32, &t2, &err), 0);
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 16, 0, 0, &t1, &err), 0);
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[2], 32, 0, 0, &t2, &err), 0);
 	assert_int_equal(store_load_active(f->s, on_campaign, on_cell, on_trial, &w, &err), 0);
 	assert_string_equal(w.order, "cllltt");
 
@@ -424,7 +424,7 @@ static void test_load_active_stop_and_write(void **state)
 	int64_t t;
 
 	for (int64_t n = 1; n <= 3; n++)
-		assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], n, &t, &err), 0);
+		assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], n, 0, 0, &t, &err), 0);
 	assert_int_equal(store_load_active(f->s, on_campaign, on_cell, on_trial, &w, &err), 42);
 	assert_int_equal(w.n_trials, 2);
 	/* callbacks may write while the walk is on */
@@ -441,18 +441,18 @@ static void test_trial_insert_idempotent(void **state)
 	emc_err err = { "" };
 	int64_t a = 0, b = 0, c = 0, d = -1;
 
-	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 64, &a, &err), 0);
-	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 64, &b, &err), 0);
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 64, 0, 0, &a, &err), 0);
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 64, 0, 0, &b, &err), 0);
 	assert_int_equal(a, b);
-	assert_int_equal(store_trial_insert(f->s, f->cell_ids[1], 64, &c, &err), 0);
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[1], 64, 0, 0, &c, &err), 0);
 	assert_true(c != a);
 	assert_sql_int(f->path, 2, "SELECT count(*) FROM trials");
-	assert_int_equal(store_trial_insert(f->s, 987654, 64, &d, &err), -ENOENT);
+	assert_int_equal(store_trial_insert(f->s, 987654, 64, 0, 0, &d, &err), -ENOENT);
 	assert_int_equal(d, -1);
-	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 0, &d, &err), -EINVAL);
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 0, 0, 0, &d, &err), -EINVAL);
 	assert_sql_int(f->path, 2, "SELECT count(*) FROM trials");
 	/* the failed insert left no transaction open */
-	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 128, &d, &err), 0);
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 128, 0, 0, &d, &err), 0);
 }
 
 /* Group commit: writes of a batch share one transaction; a failed write
@@ -466,9 +466,9 @@ static void test_batch(void **state)
 
 	assert_int_equal(store_batch_begin(f->s, &err), 0);
 	assert_int_equal(store_batch_begin(f->s, &err), -EBUSY);
-	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 64, &a, &err), 0);
-	assert_int_equal(store_trial_insert(f->s, 987654, 64, &d, &err), -ENOENT); /* undone alone */
-	assert_int_equal(store_trial_insert(f->s, f->cell_ids[1], 64, &b, &err), 0);
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 64, 0, 0, &a, &err), 0);
+	assert_int_equal(store_trial_insert(f->s, 987654, 64, 0, 0, &d, &err), -ENOENT); /* undone alone */
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[1], 64, 0, 0, &b, &err), 0);
 	/* Another connection does not see the batch before it commits. */
 	assert_int_equal(store_open(f->path, true, &other, &err), 0);
 	assert_sql_int(f->path, 0, "SELECT count(*) FROM trials");
@@ -479,7 +479,7 @@ static void test_batch(void **state)
 	/* A batch abandoned by a crash (here: the connection closes without
 	 * ending it) leaves nothing behind. */
 	assert_int_equal(store_batch_begin(f->s, &err), 0);
-	assert_int_equal(store_trial_insert(f->s, f->cell_ids[2], 64, &d, &err), 0);
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[2], 64, 0, 0, &d, &err), 0);
 	store_close(&f->s);
 	assert_int_equal(store_open(f->path, false, &f->s, &err), 0);
 	assert_sql_int(f->path, 2, "SELECT count(*) FROM trials");
@@ -502,7 +502,7 @@ static void test_attempt_start_finish(void **state)
 	assert_int_equal(store_worker_seen(f->s, w1, &err), 0);
 	assert_int_equal(store_worker_seen(f->s, w1 + 100, &err), -ENOENT);
 
-	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 16, &trial, &err), 0);
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 16, 0, 0, &trial, &err), 0);
 	assert_int_equal(store_attempt_start(f->s, trial, w1, 30000, &a1, &err), 0);
 	assert_sql_text(f->path, "running", "SELECT state FROM trials WHERE id = %lld", (long long)trial);
 	assert_sql_int(f->path, 1, "SELECT number FROM attempts WHERE id = %lld", (long long)a1);
@@ -539,7 +539,7 @@ static void test_attempt_start_finish(void **state)
 	res.outcome = EMC_OUTCOME_NONE;
 	assert_int_equal(store_trial_finish(f->s, trial, a1, &res, NULL, &err), -EINVAL);
 	/* an unknown worker cannot lease */
-	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 32, &trial, &err), 0);
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 32, 0, 0, &trial, &err), 0);
 	assert_int_equal(store_attempt_start(f->s, trial, w1 + 100, 30000, &a2, &err), -ENOENT);
 	assert_sql_text(f->path, "pending", "SELECT state FROM trials WHERE id = %lld", (long long)trial);
 }
@@ -552,7 +552,7 @@ static void test_lost_attempt_fenced(void **state)
 	store_cell_update u = { .lo = 0, .hi = 16 };
 	int64_t trial, a1, a2;
 
-	assert_int_equal(store_trial_insert(f->s, f->cell_ids[1], 16, &trial, &err), 0);
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[1], 16, 0, 0, &trial, &err), 0);
 	assert_int_equal(store_attempt_start(f->s, trial, 0, 1000, &a1, &err), 0);
 	assert_int_equal(store_attempt_lost(f->s, a1, &err), 0);
 	assert_sql_text(f->path, "lost", "SELECT state FROM attempts WHERE id = %lld", (long long)a1);
@@ -589,7 +589,7 @@ static void test_recover_running(void **state)
 	int64_t t[3], a[3];
 
 	for (int i = 0; i < 3; i++)
-		assert_int_equal(store_trial_insert(f->s, f->cell_ids[i], 16, &t[i], &err), 0);
+		assert_int_equal(store_trial_insert(f->s, f->cell_ids[i], 16, 0, 0, &t[i], &err), 0);
 	assert_int_equal(store_attempt_start(f->s, t[0], 0, 1000, &a[0], &err), 0);
 	assert_int_equal(store_attempt_start(f->s, t[1], 0, 1000, &a[1], &err), 0);
 
@@ -617,9 +617,9 @@ static void test_counts(void **state)
 
 	run_trial(f, 0, 16, EMC_OUTCOME_FIT, EMC_STOP_FIT, 1.0, NULL);
 	run_trial(f, 0, 32, EMC_OUTCOME_NO_FIT, EMC_STOP_PLATEAU, 1.0, &done);
-	assert_int_equal(store_trial_insert(f->s, f->cell_ids[1], 16, &t, &err), 0);
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[1], 16, 0, 0, &t, &err), 0);
 	assert_int_equal(store_attempt_start(f->s, t, 0, 1000, &a, &err), 0);
-	assert_int_equal(store_trial_insert(f->s, f->cell_ids[2], 16, &t, &err), 0);
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[2], 16, 0, 0, &t, &err), 0);
 	assert_int_equal(store_cell_set(f->s, f->cell_ids[2], NULL, STORE_CELL_FAILED, &err), 0);
 	assert_int_equal(store_cell_set(f->s, f->cell_ids[2], NULL, (store_cell_state)-1, &err), -EINVAL);
 	assert_int_equal(store_cell_set(f->s, 31337, NULL, STORE_CELL_FAILED, &err), -ENOENT);
@@ -687,14 +687,14 @@ static void test_readonly(void **state)
 	sqlite3 *ro_db;
 
 	/* a committed write is visible to a reader while the writer is open */
-	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 16, &t, &err), 0);
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 16, 0, 0, &t, &err), 0);
 	ro_db = store_open_seen(f->path, true, &ro);
 	assert_int_equal(store_campaign_find(ro, "mnist, \"small\"", &id, NULL, &err), 1);
 	assert_int_equal(id, f->campaign_id);
 	assert_int_equal(store_counts_get(ro, 0, &c, &err), 0);
 	assert_int_equal(c.trials_pending, 1);
 
-	assert_int_equal(store_trial_insert(ro, f->cell_ids[0], 32, &t, &err), -EROFS);
+	assert_int_equal(store_trial_insert(ro, f->cell_ids[0], 32, 0, 0, &t, &err), -EROFS);
 	assert_contains(err.msg, "read-only");
 	assert_int_equal(store_worker_upsert(ro, "w", "h", 1, &id, &err), -EROFS);
 	/* and SQLite itself refuses, whatever the caller tries */
@@ -746,7 +746,7 @@ static void fill_results(fixture *f)
 	run_trial(f, 1, 100, EMC_OUTCOME_FIT, EMC_STOP_FIT, 4.0, &u1);
 	run_trial(f, 2, 16, EMC_OUTCOME_FIT, EMC_STOP_FIT, 0.5, &u2a);
 	run_trial(f, 2, 40, EMC_OUTCOME_NO_FIT, EMC_STOP_PLATEAU, 0.25, &u2); /* converged no-fit */
-	assert_int_equal(store_trial_insert(f->s, f->cell_ids[2], 32, &t, &err), 0);
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[2], 32, 0, 0, &t, &err), 0);
 }
 
 static char *capture_results(store *s, const char *campaign, report_format fmt, int expect)
@@ -1003,7 +1003,7 @@ static void test_state_names(void **state)
 	CHECK_NAMES(attempt, STORE_ATTEMPT_STATE_COUNT);
 
 	/* the tables are the schema's: one row of each kind, every name tried */
-	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 16, &t, &err), 0);
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 16, 0, 0, &t, &err), 0);
 	assert_int_equal(store_attempt_start(f->s, t, 0, 1000, &a, &err), 0);
 	for (int i = 0; i < STORE_CAMPAIGN_STATE_COUNT; i++)
 		names[i] = store_campaign_state_name((store_campaign_state)i);
@@ -1030,7 +1030,7 @@ static void test_state_sets(void **state)
 	char sql[256];
 
 	for (int i = 0; i < STORE_TRIAL_STATE_COUNT; i++) {
-		assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 100 + i, &t, &err), 0);
+		assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 100 + i, 0, 0, &t, &err), 0);
 		snprintf(sql, sizeof sql, "UPDATE trials SET state = '%s' WHERE id = %lld",
 			 store_trial_state_name((store_trial_state)i), (long long)t);
 		assert_int_equal(sql_exec(f->path, sql), SQLITE_OK);
@@ -1187,7 +1187,7 @@ static void test_report_rows(void **state)
 	for (int64_t n = 20; n <= 21; n++) {
 		int64_t t, a;
 
-		assert_int_equal(store_trial_insert(f->s, f->cell_ids[2], n, &t, &err), 0);
+		assert_int_equal(store_trial_insert(f->s, f->cell_ids[2], n, 0, 0, &t, &err), 0);
 		assert_int_equal(store_attempt_start(f->s, t, 0, 1000, &a, &err), 0);
 	}
 	assert_int_equal(store_report_status(f->s, NULL, rows_campaign, rows_cell, &r, &err), 1);
