@@ -165,3 +165,37 @@ void campaign_measure_config(const emc_search_cfg *search, int64_t n_total, int 
 	ret->spec_depth = search->spec_depth;
 	ret->indifference = search->indifference;
 }
+
+bool campaign_measure_outcome(emc_outcome o, emc_stop_reason why, measure_outcome *ret)
+{
+	switch (o) {
+	case EMC_OUTCOME_FIT:
+		*ret = (measure_outcome){ MEASURE_FIT, MEASURE_STOP_NONE };
+		return true;
+	case EMC_OUTCOME_NO_FIT:
+		*ret = (measure_outcome){ MEASURE_NO_FIT, why == EMC_STOP_PLATEAU	 ? MEASURE_STOP_PLATEAU
+							  : why == EMC_STOP_GRADNORM ? MEASURE_STOP_GRADNORM
+							  : why == EMC_STOP_BUDGET   ? MEASURE_STOP_BUDGET
+										     : MEASURE_STOP_NONE };
+		return true;
+	case EMC_OUTCOME_FAILED:
+		*ret = (measure_outcome){ MEASURE_FAILED, MEASURE_STOP_NONE };
+		return true;
+	default:
+		return false;
+	}
+}
+
+bool campaign_trial_outcome(store_trial_state state, emc_stop_reason why, measure_outcome *ret)
+{
+	switch (state) {
+	case STORE_TRIAL_FIT:
+		return campaign_measure_outcome(EMC_OUTCOME_FIT, why, ret);
+	case STORE_TRIAL_NO_FIT:
+		return campaign_measure_outcome(EMC_OUTCOME_NO_FIT, why, ret);
+	case STORE_TRIAL_FAILED:
+		return campaign_measure_outcome(EMC_OUTCOME_FAILED, why, ret);
+	default:
+		return false;
+	}
+}

@@ -9,6 +9,7 @@
 #ifndef EMC_CAMPAIGN_H
 #define EMC_CAMPAIGN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "dataset.h"
@@ -41,5 +42,12 @@ void campaign_prep_deinit(campaign_prep *p);
  * spec or database that predates the measurement keys (quantile 0, never a
  * valid one) takes measure_config_default's values for all of them. */
 void campaign_measure_config(const emc_search_cfg *search, int64_t n_total, int n_seeds, measure_config *ret);
+
+/* The measurement's view of a trial's terminal outcome (why: its stop
+ * reason); false for one it does not count (cancelled, or not terminal). */
+bool campaign_measure_outcome(emc_outcome o, emc_stop_reason why, measure_outcome *ret);
+
+/* The same for a stored trial state. */
+bool campaign_trial_outcome(store_trial_state state, emc_stop_reason why, measure_outcome *ret);
 
 #endif

@@ -389,28 +389,6 @@ static bool trial_pointless(const trial_rt *t)
 	return cell->decided || !cell->m || measure_pointless(cell->m, t->n, t->seed);
 }
 
-/* The measurement's view of a trial's terminal outcome; false for one it
- * does not count (cancelled). */
-static bool outcome_of(emc_outcome o, emc_stop_reason why, measure_outcome *ret)
-{
-	switch (o) {
-	case EMC_OUTCOME_FIT:
-		*ret = (measure_outcome){ MEASURE_FIT, MEASURE_STOP_NONE };
-		return true;
-	case EMC_OUTCOME_NO_FIT:
-		*ret = (measure_outcome){ MEASURE_NO_FIT, why == EMC_STOP_PLATEAU	 ? MEASURE_STOP_PLATEAU
-							  : why == EMC_STOP_GRADNORM ? MEASURE_STOP_GRADNORM
-							  : why == EMC_STOP_BUDGET   ? MEASURE_STOP_BUDGET
-										     : MEASURE_STOP_NONE };
-		return true;
-	case EMC_OUTCOME_FAILED:
-		*ret = (measure_outcome){ MEASURE_FAILED, MEASURE_STOP_NONE };
-		return true;
-	default:
-		return false;
-	}
-}
-
 /* True when a decided step of the cell's path rests on no observation:
  * every seed it read at that size failed. Such a cell is failed. */
 static bool cell_rests_on_nothing(const cell_rt *cell)
@@ -656,7 +634,7 @@ static bool cell_take(cell_rt *cell, const trial_rt *t, emc_outcome o, emc_stop_
 	measure_outcome mo;
 	int rec = 1;
 
-	if (cell->m && outcome_of(o, why, &mo)) {
+	if (cell->m && campaign_measure_outcome(o, why, &mo)) {
 		rec = measure_record(cell->m, t->n, t->seed, mo);
 		if (rec < 0)
 			log_error("cell %" PRId64 " n=%" PRId64 " seed %d: outcome refused by the measurement (%d)",
@@ -1362,14 +1340,10 @@ static int load_trial(void *ctx, const store_trial_row *row)
 static int replay_one(void *ctx, const store_outcome_row *o)
 {
 	cell_rt *cell = ctx;
-	emc_outcome kind = o->state == STORE_TRIAL_FIT	   ? EMC_OUTCOME_FIT
-			   : o->state == STORE_TRIAL_NO_FIT ? EMC_OUTCOME_NO_FIT
-			   : o->state == STORE_TRIAL_FAILED ? EMC_OUTCOME_FAILED
-							    : EMC_OUTCOME_CANCELLED;
 	measure_outcome mo;
 	int r;
 
-	if (!cell->m || !outcome_of(kind, o->reason, &mo))
+	if (!cell->m || !campaign_trial_outcome(o->state, o->reason, &mo))
 		return 0;
 	r = measure_record(cell->m, o->n, o->seed_index, mo);
 	if (r < 0)

@@ -561,22 +561,21 @@ static int seeds_read(sqlite3_stmt *st, int i, uint64_t fallback, int *ret_n, ui
 	return 0;
 }
 
-/* The names a measurement method is stored as (the spec's spelling). */
-static const char *const method_names[EMC_SEARCH_METHOD_COUNT] = {
+const char *const store_method_names[EMC_SEARCH_METHOD_COUNT] = {
 	[EMC_SEARCH_BISECT] = "bisect",
 	[EMC_SEARCH_PER_SEED] = "per-seed",
 	[EMC_SEARCH_GRID] = "grid",
 };
 
 /* NULL (a version-1 file) reads as the default, bisect. */
-static int method_parse(const char *name, emc_search_method *ret)
+int store_method_parse(const char *name, emc_search_method *ret)
 {
 	if (!name) {
 		*ret = EMC_SEARCH_BISECT;
 		return 0;
 	}
 	for (int i = 0; i < EMC_SEARCH_METHOD_COUNT; i++)
-		if (strcmp(name, method_names[i]) == 0) {
+		if (strcmp(name, store_method_names[i]) == 0) {
 			*ret = (emc_search_method)i;
 			return 0;
 		}
@@ -880,7 +879,7 @@ static int campaign_row_insert(store *s, const emc_campaign_spec *spec, const ch
 	} else {
 		sqlite3_bind_null(st, 16);
 	}
-	sqlite3_bind_text(st, 17, method_names[spec->search.method], -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 17, store_method_names[spec->search.method], -1, SQLITE_STATIC);
 	sqlite3_bind_double(st, 18, spec->search.quantile);
 	sqlite3_bind_int(st, 19, spec->search.min_seeds);
 	sqlite3_bind_double(st, 20, spec->search.confidence);
@@ -1009,7 +1008,7 @@ static int campaign_row_read(sqlite3_stmt *st, store_campaign_row *c, emc_err *e
 	c->shape.classes = col_int(st, 10);
 	if (sqlite3_column_bytes(st, 12) == (int)sizeof c->dataset_hash)
 		memcpy(c->dataset_hash, sqlite3_column_blob(st, 12), sizeof c->dataset_hash);
-	if (method_parse(COL_TEXT(st, 13), &c->search.method) < 0)
+	if (store_method_parse(COL_TEXT(st, 13), &c->search.method) < 0)
 		return emc_err_set(err, -EIO, "store: campaigns: row %lld has an unknown method '%s'", (long long)c->id,
 				   COL_TEXT(st, 13));
 	/* NULL (a version-1 file) reads as 0: the defaults. */
