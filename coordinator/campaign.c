@@ -142,3 +142,60 @@ void campaign_prep_deinit(campaign_prep *p)
 	emc_spec_destroy(&p->spec);
 	emc_dataset_destroy(&p->data);
 }
+
+void campaign_measure_config(const emc_search_cfg *search, int64_t n_total, int n_seeds, measure_config *ret)
+{
+	static const measure_method methods[EMC_SEARCH_METHOD_COUNT] = {
+		[EMC_SEARCH_BISECT] = MEASURE_BISECT,
+		[EMC_SEARCH_PER_SEED] = MEASURE_PER_SEED,
+		[EMC_SEARCH_GRID] = MEASURE_GRID,
+	};
+	int64_t n_max = search->max_n > 0 ? search->max_n : n_total;
+
+	measure_config_default(ret, search->start, n_max, n_seeds);
+	ret->precision = search->precision;
+	if ((unsigned)search->method < EMC_SEARCH_METHOD_COUNT)
+		ret->method = methods[search->method];
+	if (search->quantile <= 0)
+		return;
+	ret->quantile = search->quantile;
+	ret->min_seeds = search->min_seeds;
+	ret->confidence = search->confidence;
+	ret->grid_points = search->grid_points;
+	ret->spec_depth = search->spec_depth;
+	ret->indifference = search->indifference;
+}
+
+bool campaign_measure_outcome(emc_outcome o, emc_stop_reason why, measure_outcome *ret)
+{
+	switch (o) {
+	case EMC_OUTCOME_FIT:
+		*ret = (measure_outcome){ MEASURE_FIT, MEASURE_STOP_NONE };
+		return true;
+	case EMC_OUTCOME_NO_FIT:
+		*ret = (measure_outcome){ MEASURE_NO_FIT, why == EMC_STOP_PLATEAU	 ? MEASURE_STOP_PLATEAU
+							  : why == EMC_STOP_GRADNORM ? MEASURE_STOP_GRADNORM
+							  : why == EMC_STOP_BUDGET   ? MEASURE_STOP_BUDGET
+										     : MEASURE_STOP_NONE };
+		return true;
+	case EMC_OUTCOME_FAILED:
+		*ret = (measure_outcome){ MEASURE_FAILED, MEASURE_STOP_NONE };
+		return true;
+	default:
+		return false;
+	}
+}
+
+bool campaign_trial_outcome(store_trial_state state, emc_stop_reason why, measure_outcome *ret)
+{
+	switch (state) {
+	case STORE_TRIAL_FIT:
+		return campaign_measure_outcome(EMC_OUTCOME_FIT, why, ret);
+	case STORE_TRIAL_NO_FIT:
+		return campaign_measure_outcome(EMC_OUTCOME_NO_FIT, why, ret);
+	case STORE_TRIAL_FAILED:
+		return campaign_measure_outcome(EMC_OUTCOME_FAILED, why, ret);
+	default:
+		return false;
+	}
+}

@@ -9,10 +9,12 @@
 #ifndef EMC_CAMPAIGN_H
 #define EMC_CAMPAIGN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "dataset.h"
 #include "err.h"
+#include "measure.h"
 #include "spec.h"
 #include "store.h"
 
@@ -33,5 +35,19 @@ int campaign_prepare(const char *text, size_t len, const char *origin, const cha
 int campaign_read_file(const char *path, char **ret_text, size_t *ret_len, char **ret_dir, emc_err *err);
 
 void campaign_prep_deinit(campaign_prep *p);
+
+/* The measurement of one cell of a campaign: its search settings, sizes up
+ * to max_n (or the dataset's n_total when max_n is 0), over a pool of
+ * n_seeds replicate seeds. The settings map 1:1 onto measure_config; a
+ * spec or database that predates the measurement keys (quantile 0, never a
+ * valid one) takes measure_config_default's values for all of them. */
+void campaign_measure_config(const emc_search_cfg *search, int64_t n_total, int n_seeds, measure_config *ret);
+
+/* The measurement's view of a trial's terminal outcome (why: its stop
+ * reason); false for one it does not count (cancelled, or not terminal). */
+bool campaign_measure_outcome(emc_outcome o, emc_stop_reason why, measure_outcome *ret);
+
+/* The same for a stored trial state. */
+bool campaign_trial_outcome(store_trial_state state, emc_stop_reason why, measure_outcome *ret);
 
 #endif

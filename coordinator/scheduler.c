@@ -3,9 +3,13 @@
  *
  * Memory here is a cache of the store, rebuilt at start:
  *   campaigns  the active ones (running or paused);
- *   cells      each with its search bracket and its probes: the trials of
- *              the cell that are pending or running (several at once when
- *              workers are idle — k-section of the bracket, search.c);
+ *   cells      each a training procedure with its pool of replicate seeds,
+ *              its measurement (measure.h: a pure function of the cell's
+ *              terminal outcomes, rebuilt at start by replaying them) and
+ *              its probes: the trials of the cell that are pending or
+ *              running, each one (n, seed index) — as many as
+ *              measure_wanted asks for while workers are idle, up to
+ *              max_probes per cell;
  *   trials     every pending or running trial is on the `active` list; a
  *              pending one is also on the queue; a running one has a live
  *              attempt held by a worker (or, after a restart, by nobody
@@ -20,14 +24,25 @@
  *     the store checks the same in the recording transaction;
  *   - a cell is finished (done or failed) in memory only when it has no
  *     probes left, so no trial is left pending or running behind it;
+ *   - every terminal outcome of a cell is in its measurement, late ones
+ *     (of trials already cancelled as pointless) included: the module
+ *     guarantees they cannot change a decision, so they are kept and shown
+ *     and the answer stays a function of the spec alone;
+ *   - a trial is only ever made for a pair measure_wanted returned, which
+ *     never has an outcome: no size that has a result is asked for again
+ *     (the store refuses such a trial too, so none can be queued that
+ *     could never start);
  *   - a peer cannot make us allocate without bound: workers, probes per
  *     cell and slots per worker are capped.
  *
  * Lost work is retried: an attempt that is lost (lease expired, worker
  * gone) or preempted (worker drained) returns its trial to the queue, up to
  * max_lost times; a failed attempt, up to max_failed times. Past either
- * budget the trial is FAILED with its error, its cell is failed, and the
- * campaign goes on.
+ * budget the trial is FAILED with its error and its measurement reads the
+ * next seed (MEASURE_FAILED is no observation). A cell is failed only when
+ * a decision on its path rests on no observation at all — every seed it
+ * read at that size failed (for per-seed, that seed's one trial): such a
+ * decision is the pool running dry, not a measurement of the procedure.
  *
  * This file speaks no protocol: its inputs are the C structs of
  * scheduler.h, its unasked outputs (assignments, cancels) go through the
@@ -46,7 +61,7 @@
 #include "campaign.h"
 #include "dataset.h"
 #include "log.h"
-#include "search.h"
+#include "measure.h"
 
 #define MAX_PROBES_LIMIT 64
 
@@ -76,11 +91,14 @@ struct cell_rt {
 	int64_t id;
 	campaign_rt *campaign;
 	emc_cell_cfg cfg;
-	search_state search;
+	int n_seeds;
+	uint64_t *seeds; /* (n_seeds) the pool: trial (n, i) runs with seed seeds[i] */
+	measure *m;      /* NULL only when its settings cannot be measured (the cell fails) */
 	trial_rt *probes[MAX_PROBES_LIMIT];
 	int n_probes;
-	bool decided; /* done or failed in the store; waiting for its probes to end */
+	bool decided;  /* done or failed in the store; waiting for its probes to end */
 	bool finished;
+	bool replayed; /* its stored outcomes are in m */
 	cell_rt *next;
 };
 
@@ -88,6 +106,7 @@ struct trial_rt {
 	int64_t id;
 	cell_rt *cell;
 	int64_t n;
+	int seed; /* index into the cell's pool */
 	bool running;
 	bool orphaned;   /* running in the store, no worker has claimed it since our start */
 	bool cancelling; /* Cancel sent: the probe became pointless */
@@ -244,6 +263,13 @@ static int cell_index_add(sched *s, cell_rt *c)
 	return 0;
 }
 
+static void cell_free(cell_rt *cell)
+{
+	measure_destroy(&cell->m);
+	free(cell->seeds);
+	free(cell);
+}
+
 /* Drop finished campaigns and their cells from memory (the store keeps
  * them): a long-running coordinator's memory and walks stay proportional
  * to the work still open. Only called at a safe point (a tick), never from
@@ -262,7 +288,7 @@ static void forget_finished(sched *s)
 
 		if (cell->campaign->finished && cell->n_probes == 0) {
 			*pp = cell->next;
-			free(cell);
+			cell_free(cell);
 		} else {
 			pp = &cell->next;
 		}
@@ -364,8 +390,75 @@ static void cell_maybe_finish(sched *s, cell_rt *cell)
 	campaign_cell_finished(s, cell->campaign);
 }
 
+/* A probe whose outcome can no longer matter to its cell. */
+static bool trial_pointless(const trial_rt *t)
+{
+	const cell_rt *cell = t->cell;
+
+	return cell->decided || !cell->m || measure_pointless(cell->m, t->n, t->seed);
+}
+
+/* True when a decided step of the cell's path rests on no observation:
+ * every seed it read at that size failed. Such a cell is failed. */
+static bool cell_rests_on_nothing(const cell_rt *cell)
+{
+	for (int i = 0; cell->m && i < measure_path_count(cell->m); i++) {
+		int n = measure_path(cell->m, i, NULL, 0);
+		measure_step small[64], *steps = n <= 64 ? small : malloc((size_t)n * sizeof *steps);
+		bool none = false;
+
+		if (!steps)
+			return false;
+		n = measure_path(cell->m, i, steps, n);
+		for (int k = 0; k < n; k++)
+			none |= steps[k].fits + steps[k].nofits == 0;
+		if (steps != small)
+			free(steps);
+		if (none)
+			return true;
+	}
+	return false;
+}
+
+/* The cell's measurement as the store records it. */
+static void cell_update_get(const cell_rt *cell, store_cell_update *up)
+{
+	measure_result r;
+
+	memset(up, 0, sizeof *up);
+	if (!cell->m) {
+		up->failed = true;
+		return;
+	}
+	measure_result_get(cell->m, &r);
+	*up = (store_cell_update){
+		.lo = r.emc,
+		.hi = r.hi,
+		.done = r.done,
+		.full = r.full,
+		.emc_low = r.emc_low,
+		.emc_high = r.emc_high,
+		.seeds_used = r.seeds_used,
+		.lo_fits = r.lo_fits,
+		.lo_total = r.lo_total,
+		.hi_fits = r.hi_fits,
+		.hi_total = r.hi_total,
+		.hi_plateau = r.hi_plateau,
+		.hi_gradnorm = r.hi_gradnorm,
+		.hi_budget = r.hi_budget,
+		.unconverged = r.unconverged,
+		.plateau_decided = r.plateau_decided,
+		.nonmonotone = r.nonmonotone,
+		.uncertain = r.uncertain,
+		.trials_consumed = r.trials_consumed,
+	};
+	up->failed = cell_rests_on_nothing(cell);
+	up->done = up->done || up->failed;
+}
+
 /* Cancel the probes a result made pointless: pending ones at once, running
- * ones by asking their worker (they end when it answers). */
+ * ones by asking their worker (they end when it answers, and what they
+ * answer is still recorded). */
 static void cell_prune(sched *s, cell_rt *cell)
 {
 	emc_err err;
@@ -373,50 +466,66 @@ static void cell_prune(sched *s, cell_rt *cell)
 	for (int i = cell->n_probes - 1; i >= 0; i--) {
 		trial_rt *t = cell->probes[i];
 
-		if (!cell->decided && !search_pointless(&cell->search, t->n))
+		if (!trial_pointless(t))
 			continue;
 		if (!t->running) {
 			if (store_trial_cancel(s->db, t->id, &err) < 0) {
 				log_error("%s", err.msg);
 				continue;
 			}
-			log_debug("cell %" PRId64 " n=%" PRId64 ": pending probe cancelled", cell->id, t->n);
+			log_debug("cell %" PRId64 " n=%" PRId64 " seed %d: pending probe cancelled", cell->id, t->n,
+				  t->seed);
 			trial_drop(s, t);
 		} else if (t->worker && !t->cancelling) {
 			t->cancelling = true;
-			log_debug("cell %" PRId64 " n=%" PRId64 ": running probe cancelled", cell->id, t->n);
+			log_debug("cell %" PRId64 " n=%" PRId64 " seed %d: running probe cancelled", cell->id, t->n,
+				  t->seed);
 			send_cancel(s, t->worker, t->attempt_id);
 		}
 	}
 	cell_maybe_finish(s, cell);
 }
 
-/* Record in the store that the cell is decided: done (its search met the
- * precision) or failed. */
-static void cell_decide(sched *s, cell_rt *cell, bool failed)
+/* The store says the cell is decided (done or failed): stop its probes. */
+static void cell_decided(sched *s, cell_rt *cell, const store_cell_update *up)
 {
-	store_cell_update up = { .lo = cell->search.lo,
-				 .hi = cell->search.hi,
-				 .done = true,
-				 .full = search_full(&cell->search) };
-	emc_err err;
-
 	if (cell->decided)
 		return;
-	if (store_cell_set(s->db, cell->id, &up, failed ? STORE_CELL_FAILED : STORE_CELL_DONE, &err) < 0) {
-		log_error("%s", err.msg);
-		return;
-	}
 	cell->decided = true;
-	if (!failed)
-		log_info("cell %" PRId64 ": EMC %s%" PRId64, cell->id, up.full ? ">=" : "", cell->search.lo);
+	if (!up->failed)
+		log_info("cell %" PRId64 ": EMC %s%" PRId64 " [%" PRId64 ", %" PRId64 "]%s", cell->id,
+			 up->full ? ">=" : "", up->lo, up->emc_low, up->emc_high, up->unconverged ? " unconverged" : "");
 	else
-		log_warn("cell %" PRId64 ": failed", cell->id);
+		log_warn("cell %" PRId64 ": failed (every seed read at one size failed)", cell->id);
 	cell_prune(s, cell);
 	cell_maybe_finish(s, cell);
 }
 
-static trial_rt *probe_add(sched *s, cell_rt *cell, int64_t trial_id, int64_t n)
+/* Record that the cell is decided without a result to carry it (at load,
+ * or when its settings cannot be measured). */
+static void cell_decide(sched *s, cell_rt *cell)
+{
+	store_cell_update up;
+	emc_err err;
+
+	if (cell->decided)
+		return;
+	cell_update_get(cell, &up);
+	up.done = true;
+	if (store_cell_set(s->db, cell->id, &up, up.failed ? STORE_CELL_FAILED : STORE_CELL_DONE, &err) < 0) {
+		log_error("%s", err.msg);
+		return;
+	}
+	cell_decided(s, cell, &up);
+}
+
+/* The measurement needs nothing more: done, or failed. */
+static bool cell_over(const cell_rt *cell)
+{
+	return !cell->m || measure_done(cell->m) || cell_rests_on_nothing(cell);
+}
+
+static trial_rt *probe_add(sched *s, cell_rt *cell, int64_t trial_id, int64_t n, int seed)
 {
 	trial_rt *t;
 
@@ -430,42 +539,48 @@ static trial_rt *probe_add(sched *s, cell_rt *cell, int64_t trial_id, int64_t n)
 	t->id = trial_id;
 	t->cell = cell;
 	t->n = n;
+	t->seed = seed;
 	cell->probes[cell->n_probes++] = t;
 	active_add(s, t);
 	return t;
 }
 
-/* Give the cell up to max_new new probes; decide it when its search is
- * over. Returns the number of probes added. */
+/* Give the cell up to max_new new probes, the pairs its measurement wants
+ * given those in flight; decide it when it needs none. Returns the number
+ * of probes added. */
 static int cell_refill(sched *s, cell_rt *cell, int max_new)
 {
-	int64_t inflight[MAX_PROBES_LIMIT];
-	int k = 0, added = 0;
+	measure_pair inflight[MAX_PROBES_LIMIT], want[MAX_PROBES_LIMIT];
+	int k, room, added = 0;
 	emc_err err;
 
 	if (cell->decided || cell->campaign->paused)
 		return 0;
-	if (search_done(&cell->search)) {
-		cell_decide(s, cell, false);
+	if (cell_over(cell)) {
+		cell_decide(s, cell);
 		return 0;
 	}
+	room = s->cfg.max_probes - cell->n_probes;
+	if (room > max_new)
+		room = max_new;
+	if (room <= 0)
+		return 0;
 	for (int i = 0; i < cell->n_probes; i++)
-		inflight[k++] = cell->probes[i]->n;
-	while (added < max_new && cell->n_probes < s->cfg.max_probes) {
-		int64_t n, trial_id;
+		inflight[i] = (measure_pair){ cell->probes[i]->n, cell->probes[i]->seed };
+	k = measure_wanted(cell->m, inflight, cell->n_probes, room, want);
+	for (int i = 0; i < k; i++) {
+		int64_t trial_id;
 		trial_rt *t;
 
-		if (search_next(&cell->search, inflight, k, &n) != 1)
-			break;
-		if (store_trial_insert(s->db, cell->id, n, &trial_id, &err) < 0) {
+		if (store_trial_insert(s->db, cell->id, want[i].n, want[i].seed, cell->seeds[want[i].seed], &trial_id,
+				       &err) < 0) {
 			log_error("%s", err.msg);
 			break;
 		}
-		t = probe_add(s, cell, trial_id, n);
+		t = probe_add(s, cell, trial_id, want[i].n, want[i].seed);
 		if (!t)
 			break;
 		queue_push(s, t);
-		inflight[k++] = n;
 		added++;
 	}
 	return added;
@@ -489,23 +604,81 @@ static int refill_round(sched *s)
 	return added;
 }
 
+/* Rebuild the cell's measurement from what the store holds, after a write
+ * that failed left memory ahead of it. */
+static int replay_one(void *ctx, const store_outcome_row *o);
+
+static void cell_replay(sched *s, cell_rt *cell)
+{
+	measure_config cfg;
+	emc_err err;
+
+	measure_destroy(&cell->m);
+	campaign_measure_config(&cell->campaign->search, cell->campaign->n_total, cell->n_seeds, &cfg);
+	if (measure_new(&cfg, &cell->m) < 0 || store_load_outcomes(s->db, cell->id, replay_one, cell, &err) < 0)
+		log_error("cell %" PRId64 ": cannot rebuild its measurement from the store", cell->id);
+}
+
+/* After a recorded result (up: the cell's update written with it, NULL
+ * when the cell was decided before): decide the cell, prune what became
+ * pointless, or give the cell its next probe. */
+static void cell_after_result(sched *s, cell_rt *cell, const store_cell_update *up)
+{
+	if (up && up->done) {
+		cell_decided(s, cell, up);
+	} else if (!cell->decided) {
+		cell_prune(s, cell);
+		if (cell->n_probes == 0)
+			cell_refill(s, cell, 1);
+	}
+	cell_maybe_finish(s, cell);
+}
+
+/* Put t's outcome into its cell's measurement and fill the cell's update.
+ * Returns whether the outcome was new (a failed store write must then undo
+ * it) and whether there is an update (*ret_up: the cell is not decided). */
+static bool cell_take(cell_rt *cell, const trial_rt *t, emc_outcome o, emc_stop_reason why, store_cell_update *up,
+		      const store_cell_update **ret_up)
+{
+	measure_outcome mo;
+	int rec = 1;
+
+	if (cell->m && campaign_measure_outcome(o, why, &mo)) {
+		rec = measure_record(cell->m, t->n, t->seed, mo);
+		if (rec < 0)
+			log_error("cell %" PRId64 " n=%" PRId64 " seed %d: outcome refused by the measurement (%d)",
+				  cell->id, t->n, t->seed, rec);
+	}
+	*ret_up = NULL;
+	if (!cell->decided) {
+		cell_update_get(cell, up);
+		*ret_up = up;
+	}
+	return rec == 0;
+}
+
 /* ---- losing and giving up ----------------------------------------------- */
 
+/* The trial's retry budget is spent: it is FAILED, and its cell reads the
+ * next seed. */
 static void trial_give_up(sched *s, trial_rt *t, const char *error)
 {
 	cell_rt *cell = t->cell;
-	store_cell_update up = { .lo = cell->search.lo, .hi = cell->search.hi, .done = true, .full = false };
+	store_cell_update up;
+	const store_cell_update *upp;
+	bool fresh = cell_take(cell, t, EMC_OUTCOME_FAILED, EMC_STOP_ERROR, &up, &upp);
 	emc_err err;
 
-	if (store_trial_fail(s->db, t->id, error, cell->id, &up, &err) < 0) {
+	if (store_trial_fail(s->db, t->id, error, cell->id, upp, &err) < 0) {
 		log_error("%s", err.msg);
+		if (fresh)
+			cell_replay(s, cell);
 		return;
 	}
-	log_error("cell %" PRId64 " n=%" PRId64 ": trial %" PRId64 " failed: %s", cell->id, t->n, t->id, error);
+	log_error("cell %" PRId64 " n=%" PRId64 " seed %d: trial %" PRId64 " failed: %s", cell->id, t->n, t->seed,
+		  t->id, error);
 	trial_drop(s, t);
-	cell->decided = true; /* the store marked it failed */
-	cell_prune(s, cell);
-	cell_maybe_finish(s, cell);
+	cell_after_result(s, cell, upp);
 }
 
 /* The live attempt of t ended without a result that counts. The trial
@@ -521,8 +694,8 @@ static void trial_lose(sched *s, trial_rt *t, store_attempt_state how, const cha
 		log_error("%s", err.msg);
 		return;
 	}
-	log_warn("trial %" PRId64 " (cell %" PRId64 ", n=%" PRId64 "): attempt %" PRId64 " %s: %s", t->id,
-		 t->cell->id, t->n, t->attempt_id, store_attempt_state_name(how), why);
+	log_warn("trial %" PRId64 " (cell %" PRId64 ", n=%" PRId64 ", seed %d): attempt %" PRId64 " %s: %s", t->id,
+		 t->cell->id, t->n, t->seed, t->attempt_id, store_attempt_state_name(how), why);
 	if (t->worker)
 		t->worker->running--;
 	t->running = false;
@@ -541,7 +714,7 @@ static void trial_lose(sched *s, trial_rt *t, store_attempt_state how, const cha
 		return;
 	}
 	queue_push(s, t);
-	if (t->cell->decided || search_pointless(&t->cell->search, t->n)) {
+	if (trial_pointless(t)) {
 		cell_rt *cell = t->cell;
 
 		cell_prune(s, cell);
@@ -648,7 +821,7 @@ static void worker_reclaim(sched *s, worker_rt *w, const sched_hello *h)
 			t->orphaned = false;
 			t->deadline_ms = w->last_seen_ms + s->cfg.lease_ms;
 			w->running++;
-			if (t->cancelling || t->cell->decided || search_pointless(&t->cell->search, t->n)) {
+			if (t->cancelling || trial_pointless(t)) {
 				t->cancelling = true;
 				send_cancel(s, w, aid);
 			}
@@ -791,10 +964,12 @@ static int assign(sched *s, worker_rt *w, trial_rt *t)
 	a.trial_id = t->id;
 	a.n = t->n;
 	a.cell = t->cell->cfg;
+	a.cell.seed = t->cell->seeds[t->seed]; /* the replicate this trial is */
 	a.dataset = t->cell->campaign->dataset;
 	memcpy(a.dataset_hash, t->cell->campaign->hash, sizeof a.dataset_hash);
-	log_debug("trial %" PRId64 " (cell %" PRId64 ", n=%" PRId64 ") -> worker %" PRId64 " as attempt %" PRId64,
-		  t->id, t->cell->id, t->n, w->db_id, attempt_id);
+	log_debug("trial %" PRId64 " (cell %" PRId64 ", n=%" PRId64 ", seed %d) -> worker %" PRId64
+		  " as attempt %" PRId64,
+		  t->id, t->cell->id, t->n, t->seed, w->db_id, attempt_id);
 	s->out.assign(s->out_ctx, &w->peer, &a);
 	return 0;
 }
@@ -907,53 +1082,30 @@ static int result_retry(sched *s, trial_rt *t, const sched_result *r)
 	}
 }
 
-/* After a recorded result: decide the cell, prune what became pointless,
- * or give the cell its next probe. */
-static void cell_after_result(sched *s, cell_rt *cell, const emc_trial_result *sr)
-{
-	if (sr->outcome == EMC_OUTCOME_FAILED) {
-		log_error("cell %" PRId64 ": trial failed: %s", cell->id, sr->error);
-		cell_decide(s, cell, true);
-	} else if (!cell->decided) {
-		cell_prune(s, cell);
-		if (search_done(&cell->search))
-			cell_decide(s, cell, false);
-		else if (cell->n_probes == 0)
-			cell_refill(s, cell, 1);
-	}
-	cell_maybe_finish(s, cell);
-}
-
-/* Record a terminal result of t's live attempt with the cell's new search
- * state in one transaction. Returns whether the store took it. */
+/* Record a terminal result of t's live attempt with the cell's new
+ * measurement in one transaction. A result of a probe already cancelled
+ * as pointless is recorded too, and its outcome goes into the measurement,
+ * which cannot let it change a decision. Returns whether the store took it. */
 static bool result_record(sched *s, trial_rt *t, worker_rt *w, const emc_trial_result *sr)
 {
 	cell_rt *cell = t->cell;
 	store_cell_update up;
-	search_state next = cell->search;
+	const store_cell_update *upp;
+	bool fresh = cell_take(cell, t, sr->outcome, sr->reason, &up, &upp);
 	emc_err err;
 
-	if (sr->outcome == EMC_OUTCOME_FIT || sr->outcome == EMC_OUTCOME_NO_FIT)
-		search_record(&next, t->n, sr->outcome == EMC_OUTCOME_FIT);
-	memset(&up, 0, sizeof up);
-	up.lo = next.lo;
-	up.hi = next.hi;
-	/* A failed trial leaves the cell searching here; cell_decide() marks
-	 * it failed. */
-	up.done = sr->outcome != EMC_OUTCOME_FAILED && search_done(&next);
-	up.full = search_full(&next);
-	if (store_trial_finish(s->db, t->id, t->attempt_id, sr, cell->decided ? NULL : &up, &err) < 0) {
+	if (store_trial_finish(s->db, t->id, t->attempt_id, sr, upp, &err) < 0) {
 		log_error("%s", err.msg);
-		return false; /* the store is the authority: if it refused, so do we */
+		if (fresh)
+			cell_replay(s, cell); /* the store is the authority: if it refused, so do we */
+		return false;
 	}
 	if (w)
 		w->trials_done++;
-	if (!cell->decided)
-		cell->search = next;
-	log_info("cell %" PRId64 " n=%" PRId64 ": %s (%s) -> [%" PRId64 ", %" PRId64 ")", cell->id, t->n,
-		 emc_outcome_name(sr->outcome), emc_stop_reason_name(sr->reason), next.lo, next.hi);
+	log_info("cell %" PRId64 " n=%" PRId64 " seed %d: %s (%s)%s", cell->id, t->n, t->seed,
+		 emc_outcome_name(sr->outcome), emc_stop_reason_name(sr->reason), t->cancelling ? ", off the path" : "");
 	trial_drop(s, t);
-	cell_after_result(s, cell, sr);
+	cell_after_result(s, cell, upp);
 	return true;
 }
 
@@ -1153,23 +1305,28 @@ static int load_cell(void *ctx, const store_cell_row *row)
 {
 	sched *s = ctx;
 	campaign_rt *camp = campaign_find(s, row->campaign_id);
+	measure_config cfg;
 	cell_rt *c;
-	int64_t n_max;
 
 	if (!camp || camp->cells_loaded)
 		return 0;
 	c = calloc(1, sizeof *c);
 	if (!c)
 		return -ENOMEM;
-	c->id = row->id;
-	c->campaign = camp;
-	c->cfg = row->cfg;
-	n_max = camp->search.max_n > 0 ? camp->search.max_n : camp->n_total;
-	search_restore(&c->search, camp->search.start, camp->search.precision, n_max, row->lo, row->hi);
-	if (cell_index_add(s, c) < 0) {
+	c->seeds = malloc((size_t)row->n_seeds * sizeof *c->seeds);
+	if (!c->seeds || cell_index_add(s, c) < 0) {
+		free(c->seeds);
 		free(c);
 		return -ENOMEM;
 	}
+	memcpy(c->seeds, row->seeds, (size_t)row->n_seeds * sizeof *c->seeds);
+	c->n_seeds = row->n_seeds;
+	c->id = row->id;
+	c->campaign = camp;
+	c->cfg = row->cfg;
+	campaign_measure_config(&camp->search, camp->n_total, c->n_seeds, &cfg);
+	if (measure_new(&cfg, &c->m) < 0)
+		log_error("cell %" PRId64 ": its search settings cannot be measured; it fails", c->id);
 	c->decided = row->state != STORE_CELL_SEARCHING;
 	c->finished = c->decided;
 	if (!c->finished)
@@ -1193,7 +1350,11 @@ static int load_trial(void *ctx, const store_trial_row *row)
 	for (int i = 0; i < cell->n_probes; i++)
 		if (cell->probes[i]->id == row->id)
 			return 0;
-	t = probe_add(s, cell, row->id, row->n);
+	if (row->seed_index < 0 || row->seed_index >= cell->n_seeds) {
+		log_error("trial %" PRId64 ": seed index %d outside its cell's pool; ignored", row->id, row->seed_index);
+		return 0;
+	}
+	t = probe_add(s, cell, row->id, row->n, row->seed_index);
 	if (!t)
 		return 0;
 	t->lost = row->attempts_lost;
@@ -1209,23 +1370,62 @@ static int load_trial(void *ctx, const store_trial_row *row)
 	return 0;
 }
 
+/* A stored outcome into its cell's measurement (ctx: the cell). */
+static int replay_one(void *ctx, const store_outcome_row *o)
+{
+	cell_rt *cell = ctx;
+	measure_outcome mo;
+	int r;
+
+	if (!cell->m || !campaign_trial_outcome(o->state, o->reason, &mo))
+		return 0;
+	r = measure_record(cell->m, o->n, o->seed_index, mo);
+	if (r < 0)
+		log_warn("trial %" PRId64 " (cell %" PRId64 ", n=%" PRId64 ", seed %d): outcome not replayed (%d)",
+			 o->trial_id, cell->id, o->n, o->seed_index, r);
+	return 0;
+}
+
+/* Every stored outcome of the cells not yet replayed. */
+static int load_outcome(void *ctx, const store_outcome_row *o)
+{
+	cell_rt *cell = cell_find(ctx, o->cell_id);
+
+	return cell && !cell->replayed ? replay_one(cell, o) : 0;
+}
+
+/* A loaded cell: cancel what its replayed measurement made pointless,
+ * decide it if it needs nothing more, else give it work. */
+static void cell_resume(sched *s, cell_rt *c)
+{
+	if (c->decided) {
+		/* Decided before the restart with probes still out: cancel them. */
+		cell_prune(s, c);
+		cell_maybe_finish(s, c);
+	} else if (cell_over(c)) {
+		cell_decide(s, c);
+	} else {
+		cell_prune(s, c);
+		if (c->n_probes == 0)
+			cell_refill(s, c, 1);
+	}
+}
+
 static int load_state(sched *s, emc_err *err)
 {
 	int r = store_load_active(s->db, load_campaign, load_cell, load_trial, s, err);
 
+	if (r == 0)
+		r = store_load_outcomes(s->db, 0, load_outcome, s, err);
 	if (r < 0)
 		return r;
 	for (campaign_rt *c = s->campaigns; c; c = c->next)
 		c->cells_loaded = true;
-	for (cell_rt *c = s->cells; c; c = c->next) {
-		if (c->decided) {
-			/* Decided before the restart with probes still out: cancel them. */
-			cell_prune(s, c);
-			cell_maybe_finish(s, c);
-		} else if (c->n_probes == 0) {
-			cell_refill(s, c, 1);
+	for (cell_rt *c = s->cells; c; c = c->next)
+		if (!c->replayed) {
+			c->replayed = true;
+			cell_resume(s, c);
 		}
-	}
 	for (campaign_rt *c = s->campaigns; c; c = c->next)
 		if (c->cells_active == 0 && !c->finished) {
 			if (store_campaign_set_state(s->db, c->id, STORE_CAMPAIGN_DONE, err) < 0)
@@ -1364,7 +1564,7 @@ void sched_destroy(sched **p)
 		cell_rt *c = s->cells;
 
 		s->cells = c->next;
-		free(c);
+		cell_free(c);
 	}
 	for (int i = 0; i < s->n_workers; i++)
 		free(s->workers[i]);

@@ -54,13 +54,15 @@
  * id handed out by a transaction that then died must not come back as
  * another trial's attempt.
  *
- * The schema is the file format of version 1, written out as it was: its
- * CHECKs list the names of store_state.h, and a test holds the two equal.
- * The dataset_name .. dataset_labels columns are no longer written (the
- * dataset_ref blob holds the whole reference) but stay, so that files
+ * schema_v1_sql is the file format of version 1, written out as it was: a
+ * new file is created with it and then migrated like any version-1 file,
+ * so there is one way to reach the current schema and every test walks it.
+ * Its CHECKs list the names of store_state.h, and a test holds the two
+ * equal. The dataset_name .. dataset_labels columns are no longer written
+ * (the dataset_ref blob holds the whole reference) but stay, so that files
  * written before keep their schema; reports still fall back on
  * dataset_name for those. */
-static const char schema_sql[] =
+static const char schema_v1_sql[] =
 	"CREATE TABLE campaigns ("
 	" id INTEGER PRIMARY KEY,"
 	" name TEXT UNIQUE NOT NULL,"
@@ -113,6 +115,83 @@ static const char schema_sql[] =
 	"CREATE INDEX attempts_state ON attempts (state);"
 	"CREATE INDEX attempts_worker ON attempts (worker_id);";
 
+/* Version 1 to 2: a cell is a training procedure measured over replicate
+ * seeds, a trial is (cell, n, seed index).
+ *
+ *   campaigns  + the seed pool (8-byte little-endian words) and the
+ *                measurement settings; NULL settings (a file of version 1)
+ *                read as 0, which the scheduler takes as the defaults;
+ *   cells      + the cell's own pool (NULL: the one seed of its
+ *                configuration — every cell of a version-1 file, which
+ *                crossed seeds as an axis) and the measurement result,
+ *                written with the result that decided it; its compute
+ *                (sample_grads, train_seconds) sums every recorded trial;
+ *   trials     rebuilt (SQLite cannot change a UNIQUE constraint): + the
+ *                seed index and value, UNIQUE (cell_id, n, seed_index),
+ *                the compute and the provenance of the result. Old trials
+ *                are seed index 0 of their cell's one seed; ids and the
+ *                AUTOINCREMENT counter are kept, so attempts still point
+ *                at them.
+ *
+ * Runs with foreign keys off (the trials table is dropped and replaced);
+ * migrate() checks them after. A decided version-1 cell keeps its EMC
+ * (lo) as emc; what it cannot know (its interval) stays NULL. */
+static const char migrate_v2_sql[] =
+	"ALTER TABLE campaigns ADD COLUMN seeds BLOB;"
+	"ALTER TABLE campaigns ADD COLUMN search_method TEXT"
+	" CHECK (search_method IN ('bisect', 'per-seed', 'grid'));"
+	"ALTER TABLE campaigns ADD COLUMN search_quantile REAL;"
+	"ALTER TABLE campaigns ADD COLUMN search_min_seeds INTEGER;"
+	"ALTER TABLE campaigns ADD COLUMN search_confidence REAL;"
+	"ALTER TABLE campaigns ADD COLUMN search_grid_points INTEGER;"
+	"ALTER TABLE campaigns ADD COLUMN search_spec_depth INTEGER;"
+	"ALTER TABLE campaigns ADD COLUMN search_indifference REAL;"
+	"ALTER TABLE cells ADD COLUMN seeds BLOB;"
+	"ALTER TABLE cells ADD COLUMN emc INTEGER;"
+	"ALTER TABLE cells ADD COLUMN emc_low INTEGER;"
+	"ALTER TABLE cells ADD COLUMN emc_high INTEGER;"
+	"ALTER TABLE cells ADD COLUMN seeds_used INTEGER;"
+	"ALTER TABLE cells ADD COLUMN lo_fits INTEGER;"
+	"ALTER TABLE cells ADD COLUMN lo_total INTEGER;"
+	"ALTER TABLE cells ADD COLUMN hi_fits INTEGER;"
+	"ALTER TABLE cells ADD COLUMN hi_total INTEGER;"
+	"ALTER TABLE cells ADD COLUMN hi_plateau INTEGER;"
+	"ALTER TABLE cells ADD COLUMN hi_gradnorm INTEGER;"
+	"ALTER TABLE cells ADD COLUMN hi_budget INTEGER;"
+	"ALTER TABLE cells ADD COLUMN unconverged INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE cells ADD COLUMN plateau_decided INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE cells ADD COLUMN nonmonotone INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE cells ADD COLUMN uncertain INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE cells ADD COLUMN trials_consumed INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE cells ADD COLUMN sample_grads INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE cells ADD COLUMN train_seconds REAL NOT NULL DEFAULT 0;"
+	"UPDATE cells SET emc = lo, seeds_used = 1 WHERE state = 'done';"
+	"UPDATE cells SET train_seconds = (SELECT total(t.train_seconds) FROM trials t WHERE t.cell_id = cells.id"
+	" AND t.state IN ('fit', 'no_fit', 'failed', 'cancelled'));"
+	"CREATE TABLE trials_v2 ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" cell_id INTEGER NOT NULL REFERENCES cells (id),"
+	" n INTEGER NOT NULL,"
+	" seed_index INTEGER NOT NULL DEFAULT 0 CHECK (seed_index >= 0),"
+	" seed INTEGER,"
+	" state TEXT NOT NULL CHECK (state IN ('pending', 'running', 'fit', 'no_fit', 'failed', 'cancelled')),"
+	" reason TEXT, epochs INTEGER, steps INTEGER, train_seconds REAL, loss REAL, accuracy REAL,"
+	" grad_norm REAL, budget_used REAL, error TEXT, hessian_min REAL, hessian_max REAL,"
+	" attempts INTEGER NOT NULL DEFAULT 0,"
+	" created_at INTEGER, finished_at INTEGER,"
+	" sample_grads INTEGER, host TEXT, emc_version TEXT, blas_core TEXT, blas_threads INTEGER,"
+	" UNIQUE (cell_id, n, seed_index));"
+	"INSERT INTO trials_v2 (id, cell_id, n, seed_index, seed, state, reason, epochs, steps, train_seconds,"
+	" loss, accuracy, grad_norm, budget_used, error, hessian_min, hessian_max, attempts, created_at, finished_at)"
+	" SELECT t.id, t.cell_id, t.n, 0, ce.seed, t.state, t.reason, t.epochs, t.steps, t.train_seconds,"
+	" t.loss, t.accuracy, t.grad_norm, t.budget_used, t.error, t.hessian_min, t.hessian_max, t.attempts,"
+	" t.created_at, t.finished_at FROM trials t JOIN cells ce ON ce.id = t.cell_id;"
+	"DELETE FROM sqlite_sequence WHERE name = 'trials_v2';"
+	"INSERT INTO sqlite_sequence (name, seq) SELECT 'trials_v2', seq FROM sqlite_sequence WHERE name = 'trials';"
+	"DROP TABLE trials;"
+	"ALTER TABLE trials_v2 RENAME TO trials;"
+	"CREATE INDEX trials_state ON trials (state);";
+
 enum stmt_id {
 	ST_BEGIN,
 	ST_COMMIT,
@@ -126,6 +205,8 @@ enum stmt_id {
 	ST_LOAD_CAMPAIGNS,
 	ST_LOAD_CELLS,
 	ST_LOAD_TRIALS,
+	ST_LOAD_OUTCOMES,
+	ST_CELL_COMPUTE,
 	ST_RECOVER_ATTEMPTS,
 	ST_RECOVER_TRIALS,
 	ST_TRIAL_INSERT,
@@ -163,20 +244,24 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_CAMPAIGN_FIND] = "SELECT id, spec_hash FROM campaigns WHERE name = ?1",
 	[ST_CAMPAIGN_INSERT] = "INSERT INTO campaigns (name, state, spec_text, spec_hash, dataset_desc,"
 			       " n_total, channels, height, width, classes, search_start, search_precision,"
-			       " search_max_n, created_at, dataset_ref, dataset_hash)"
+			       " search_max_n, created_at, dataset_ref, dataset_hash, seeds, search_method,"
+			       " search_quantile, search_min_seeds, search_confidence, search_grid_points,"
+			       " search_spec_depth, search_indifference)"
 			       " VALUES (?1, " SQL_STATE(CAMPAIGN, RUNNING) ", ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
-			       " ?10, ?11, ?12, ?13, ?14, ?15)",
+			       " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
 	[ST_CELL_INSERT] = "INSERT INTO cells (campaign_id, idx, model, family, activation, optimizer, lr, batch,"
-			   " labels, seed, params, config, inputs, classes, state, lo, hi, full)"
+			   " labels, seed, params, config, inputs, classes, state, lo, hi, full, seeds)"
 			   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
-			   SQL_STATE(CELL, SEARCHING) ", 0, 0, 0)",
+			   SQL_STATE(CELL, SEARCHING) ", 0, 0, 0, ?15)",
 	[ST_LOAD_CAMPAIGNS] = "SELECT id, name, state, search_start, search_precision, search_max_n,"
-			      " n_total, channels, height, width, classes, dataset_ref, dataset_hash"
+			      " n_total, channels, height, width, classes, dataset_ref, dataset_hash,"
+			      " search_method, search_quantile, search_min_seeds, search_confidence,"
+			      " search_grid_points, search_spec_depth, search_indifference"
 			      " FROM campaigns WHERE state IN " SQL_CAMPAIGN_ACTIVE " ORDER BY id",
-	[ST_LOAD_CELLS] = "SELECT ce.id, ce.campaign_id, ce.idx, ce.config, ce.state, ce.lo, ce.hi"
+	[ST_LOAD_CELLS] = "SELECT ce.id, ce.campaign_id, ce.idx, ce.config, ce.state, ce.lo, ce.hi, ce.seeds"
 			  " FROM cells ce JOIN campaigns c ON c.id = ce.campaign_id"
 			  " WHERE c.state IN " SQL_CAMPAIGN_ACTIVE " ORDER BY ce.campaign_id, ce.idx",
-	[ST_LOAD_TRIALS] = "SELECT t.id, t.cell_id, t.n, t.state,"
+	[ST_LOAD_TRIALS] = "SELECT t.id, t.cell_id, t.n, t.state, t.seed_index,"
 			   " (SELECT a.id FROM attempts a WHERE a.trial_id = t.id"
 			   "  AND a.state = " SQL_STATE(ATTEMPT, RUNNING) "),"
 			   " (SELECT count(*) FROM attempts a WHERE a.trial_id = t.id AND a.state IN " SQL_ATTEMPT_LOST "),"
@@ -185,22 +270,30 @@ static const char *const stmt_sql[ST_COUNT] = {
 			   " FROM trials t JOIN cells ce ON ce.id = t.cell_id JOIN campaigns c ON c.id = ce.campaign_id"
 			   " WHERE c.state IN " SQL_CAMPAIGN_ACTIVE " AND t.state IN " SQL_TRIAL_OPEN
 			   " ORDER BY t.id",
+	[ST_LOAD_OUTCOMES] = "SELECT t.id, t.cell_id, t.n, t.seed_index, t.state, t.reason"
+			     " FROM trials t JOIN cells ce ON ce.id = t.cell_id JOIN campaigns c ON c.id = ce.campaign_id"
+			     " WHERE (?1 = 0 AND c.state IN " SQL_CAMPAIGN_ACTIVE " OR t.cell_id = ?1)"
+			     " AND t.state IN " SQL_TRIAL_TERMINAL " ORDER BY t.id",
+	[ST_CELL_COMPUTE] = "UPDATE cells SET sample_grads = sample_grads + ?2, train_seconds = train_seconds + ?3"
+			    " WHERE id = ?1",
 	[ST_RECOVER_ATTEMPTS] = "UPDATE attempts SET state = " SQL_STATE(ATTEMPT, LOST) ", finished_at = ?1"
 				" WHERE state = " SQL_STATE(ATTEMPT, RUNNING),
 	[ST_RECOVER_TRIALS] = "UPDATE trials SET state = " SQL_STATE(TRIAL, PENDING)
 			      " WHERE state = " SQL_STATE(TRIAL, RUNNING),
-	[ST_TRIAL_INSERT] = "INSERT INTO trials (cell_id, n, state, created_at)"
-			    " VALUES (?1, ?2, " SQL_STATE(TRIAL, PENDING) ", ?3)"
-			    " ON CONFLICT (cell_id, n) DO NOTHING",
+	[ST_TRIAL_INSERT] = "INSERT INTO trials (cell_id, n, seed_index, seed, state, created_at)"
+			    " VALUES (?1, ?2, ?3, ?4, " SQL_STATE(TRIAL, PENDING) ", ?5)"
+			    " ON CONFLICT (cell_id, n, seed_index) DO NOTHING",
 	[ST_TRIAL_REVIVE] = "UPDATE trials SET state = " SQL_STATE(TRIAL, PENDING) ", reason = NULL, error = NULL,"
-			    " finished_at = NULL WHERE cell_id = ?1 AND n = ?2 AND state = " SQL_STATE(TRIAL, CANCELLED),
-	[ST_TRIAL_FIND] = "SELECT id FROM trials WHERE cell_id = ?1 AND n = ?2",
+			    " finished_at = NULL WHERE cell_id = ?1 AND n = ?2 AND seed_index = ?3"
+			    " AND state = " SQL_STATE(TRIAL, CANCELLED),
+	[ST_TRIAL_FIND] = "SELECT id, state FROM trials WHERE cell_id = ?1 AND n = ?2 AND seed_index = ?3",
 	[ST_TRIAL_GET] = "SELECT state, attempts, cell_id FROM trials WHERE id = ?1",
 	[ST_TRIAL_START] = "UPDATE trials SET state = " SQL_STATE(TRIAL, RUNNING) ", attempts = ?2"
 			   " WHERE id = ?1 AND state = " SQL_STATE(TRIAL, PENDING),
 	[ST_TRIAL_FINISH] = "UPDATE trials SET state = ?2, reason = ?3, epochs = ?4, steps = ?5, train_seconds = ?6,"
 			    " loss = ?7, accuracy = ?8, grad_norm = ?9, budget_used = ?10, error = ?11,"
-			    " finished_at = ?12, hessian_min = ?13, hessian_max = ?14"
+			    " finished_at = ?12, hessian_min = ?13, hessian_max = ?14, sample_grads = ?15, host = ?16,"
+			    " emc_version = ?17, blas_core = ?18, blas_threads = ?19"
 			    " WHERE id = ?1 AND state = " SQL_STATE(TRIAL, RUNNING),
 	[ST_TRIAL_REQUEUE] = "UPDATE trials SET state = " SQL_STATE(TRIAL, PENDING)
 			     " WHERE id = ?1 AND state = " SQL_STATE(TRIAL, RUNNING),
@@ -217,7 +310,11 @@ static const char *const stmt_sql[ST_COUNT] = {
 			       " AND state = " SQL_STATE(ATTEMPT, RUNNING),
 	[ST_ATTEMPT_END] = "UPDATE attempts SET state = ?2, finished_at = ?3"
 			   " WHERE id = ?1 AND state = " SQL_STATE(ATTEMPT, RUNNING),
-	[ST_CELL_UPDATE] = "UPDATE cells SET lo = ?2, hi = ?3, full = ?4, state = ?5 WHERE id = ?1",
+	[ST_CELL_UPDATE] = "UPDATE cells SET lo = ?2, hi = ?3, full = ?4, state = ?5, emc = ?2, emc_low = ?6,"
+			   " emc_high = ?7, seeds_used = ?8, lo_fits = ?9, lo_total = ?10, hi_fits = ?11, hi_total = ?12,"
+			   " hi_plateau = ?13, hi_gradnorm = ?14, hi_budget = ?15, unconverged = ?16,"
+			   " plateau_decided = ?17, nonmonotone = ?18, uncertain = ?19, trials_consumed = ?20"
+			   " WHERE id = ?1",
 	[ST_CELL_SET_STATE] = "UPDATE cells SET state = ?2 WHERE id = ?1",
 	[ST_CAMPAIGN_SET_STATE] = "UPDATE campaigns SET state = ?2, finished_at = CASE WHEN ?2 IN " SQL_CAMPAIGN_FINISHED
 				  " THEN coalesce(finished_at, ?3) ELSE NULL END WHERE id = ?1",
@@ -390,6 +487,15 @@ static void bind_text(sqlite3_stmt *st, int i, const char *text)
 		sqlite3_bind_null(st, i);
 }
 
+/* A fixed array that may hold its text unterminated; empty is NULL. */
+static void bind_text_n(sqlite3_stmt *st, int i, const char *text, size_t size)
+{
+	if (text[0])
+		sqlite3_bind_text(st, i, text, (int)strnlen(text, size), SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, i);
+}
+
 /* Copy a text column into a fixed buffer, truncating; NULL reads as "". */
 static void col_text(sqlite3_stmt *st, int i, char *buf, size_t size)
 {
@@ -421,6 +527,60 @@ static int bad_state(sqlite3_stmt *st, int i, const char *table, int64_t id, emc
 }
 
 #define COL_TEXT(st, i) ((const char *)sqlite3_column_text((st), (i)))
+
+/* A seed pool as stored: 8 bytes per seed, little-endian, in pool order. */
+static void seeds_pack(const uint64_t *seeds, int n, uint8_t *buf)
+{
+	for (int i = 0; i < n; i++)
+		for (int b = 0; b < 8; b++)
+			buf[8 * i + b] = (uint8_t)(seeds[i] >> (8 * b));
+}
+
+/* Read a stored pool; NULL (a cell of a version-1 file) is [fallback].
+ * -EIO for a blob that is not whole seeds or holds too many. */
+static int seeds_read(sqlite3_stmt *st, int i, uint64_t fallback, int *ret_n, uint64_t *ret_seeds)
+{
+	const uint8_t *blob = sqlite3_column_blob(st, i);
+	int len = sqlite3_column_bytes(st, i);
+
+	if (sqlite3_column_type(st, i) == SQLITE_NULL) {
+		ret_seeds[0] = fallback;
+		*ret_n = 1;
+		return 0;
+	}
+	if (!blob || len <= 0 || len % 8 != 0 || len / 8 > EMC_SPEC_MAX_SEEDS)
+		return -EIO;
+	for (int k = 0; k < len / 8; k++) {
+		uint64_t v = 0;
+
+		for (int b = 7; b >= 0; b--)
+			v = v << 8 | blob[8 * k + b];
+		ret_seeds[k] = v;
+	}
+	*ret_n = len / 8;
+	return 0;
+}
+
+const char *const store_method_names[EMC_SEARCH_METHOD_COUNT] = {
+	[EMC_SEARCH_BISECT] = "bisect",
+	[EMC_SEARCH_PER_SEED] = "per-seed",
+	[EMC_SEARCH_GRID] = "grid",
+};
+
+/* NULL (a version-1 file) reads as the default, bisect. */
+int store_method_parse(const char *name, emc_search_method *ret)
+{
+	if (!name) {
+		*ret = EMC_SEARCH_BISECT;
+		return 0;
+	}
+	for (int i = 0; i < EMC_SEARCH_METHOD_COUNT; i++)
+		if (strcmp(name, store_method_names[i]) == 0) {
+			*ret = (emc_search_method)i;
+			return 0;
+		}
+	return -EINVAL;
+}
 
 /* ---- open, schema ------------------------------------------------------- */
 
@@ -460,11 +620,43 @@ static int version_check(const char *path, int version, emc_err *err)
 	return 0;
 }
 
-/* Create the schema in an empty database, under the write lock so that two
- * coordinators started at once cannot both do it. */
+/* One migration step: the SQL, then the new version, in the caller's
+ * transaction. */
+static int migrate_step(store *s, const char *sql, int to, emc_err *err)
+{
+	char pragma[64];
+	int r = exec_sql(s, sql, "migrate schema", err);
+
+	if (r < 0)
+		return r;
+	snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", to);
+	return exec_sql(s, pragma, "set schema version", err);
+}
+
+/* The rows a migration left pointing nowhere: none, or the file is damaged. */
+static int foreign_keys_check(store *s, const char *path, emc_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, r = 0;
+
+	if (sqlite3_prepare_v2(s->db, "PRAGMA foreign_key_check", -1, &st, NULL) != SQLITE_OK)
+		return db_fail(s, "foreign_key_check", err);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		r = emc_err_set(err, -EIO, "store: %s: table %s has a row that points nowhere; not migrated", path,
+				COL_TEXT(st, 0));
+	else if (rc != SQLITE_DONE)
+		r = db_fail(s, "foreign_key_check", err);
+	sqlite3_finalize(st);
+	return r;
+}
+
+/* Create the schema in an empty database (version 1, then migrated like
+ * any version-1 file) or upgrade an older one, under the write lock so that
+ * two coordinators started at once cannot both do it. The caller has
+ * foreign keys off: a step may replace a table others point at. */
 static int migrate(store *s, const char *path, emc_err *err)
 {
-	char sql[64];
 	int version, r;
 
 	r = tx_begin(s, err);
@@ -477,15 +669,18 @@ static int migrate(store *s, const char *path, emc_err *err)
 	if (r < 0)
 		goto fail;
 	if (version == 0) {
-		r = exec_sql(s, schema_sql, "create schema", err);
+		r = migrate_step(s, schema_v1_sql, 1, err);
 		if (r < 0)
 			goto fail;
-		snprintf(sql, sizeof sql, "PRAGMA user_version = %d", STORE_SCHEMA_VERSION);
-		r = exec_sql(s, sql, "set schema version", err);
+		version = 1;
+	}
+	if (version == 1) {
+		r = migrate_step(s, migrate_v2_sql, 2, err);
+		if (r == 0)
+			r = foreign_keys_check(s, path, err);
 		if (r < 0)
 			goto fail;
 	}
-	/* Versions 1 .. STORE_SCHEMA_VERSION - 1 would be upgraded here. */
 	return tx_commit(s, err);
 fail:
 	tx_rollback(s);
@@ -525,12 +720,19 @@ int store_open(const char *path, bool readonly, store **ret, emc_err *err)
 		r = emc_err_set(err, -ENOENT, "store: %s: not a campaign database (no schema)", path);
 		goto fail;
 	}
+	if (readonly && version < STORE_SCHEMA_VERSION) {
+		r = emc_err_set(err, -ENOTSUP,
+				"store: %s: schema version %d is older than this program's (%d); "
+				"start emc-coordinator on it once to migrate it",
+				path, version, STORE_SCHEMA_VERSION);
+		goto fail;
+	}
 	if (!readonly) {
 		r = exec_sql(s, "PRAGMA journal_mode = WAL", "journal_mode", err);
 		if (r < 0)
 			goto fail;
 	}
-	r = exec_sql(s, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON", "pragmas", err);
+	r = exec_sql(s, "PRAGMA synchronous = FULL", "pragmas", err);
 	if (r < 0)
 		goto fail;
 	if (!readonly) {
@@ -538,6 +740,10 @@ int store_open(const char *path, bool readonly, store **ret, emc_err *err)
 		if (r < 0)
 			goto fail;
 	}
+	/* On only now: a migration may replace a table that others point at. */
+	r = exec_sql(s, "PRAGMA foreign_keys = ON", "pragmas", err);
+	if (r < 0)
+		goto fail;
 	*ret = s;
 	return 0;
 fail:
@@ -582,7 +788,7 @@ int store_campaign_find(store *s, const char *name, int64_t *ret_id, char *ret_s
 }
 
 static int cell_insert(store *s, sqlite3_stmt *st, int64_t campaign_id, int idx, const emc_cell_cfg *c,
-		       const emc_input_shape *shape, emc_err *err)
+		       const emc_input_shape *shape, const uint8_t *pool, int pool_len, emc_err *err)
 {
 	char model[128];
 	uint8_t *blob = NULL;
@@ -628,6 +834,7 @@ static int cell_insert(store *s, sqlite3_stmt *st, int64_t campaign_id, int idx,
 	sqlite3_bind_blob(st, 12, blob, (int)len, SQLITE_STATIC);
 	bind_text(st, 13, emc_inputs_name(c->inputs));
 	sqlite3_bind_int(st, 14, c->classes > 0 ? c->classes : shape->classes);
+	sqlite3_bind_blob(st, 15, pool, pool_len, SQLITE_STATIC);
 	r = exec_done(s, st, "insert cell", err);
 	free(blob);
 	return r;
@@ -664,6 +871,21 @@ static int campaign_row_insert(store *s, const emc_campaign_spec *spec, const ch
 	sqlite3_bind_int64(st, 13, emc_wall_ms());
 	sqlite3_bind_blob(st, 14, ref_blob, (int)ref_len, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 15, ds->hash, sizeof ds->hash, SQLITE_STATIC);
+	if (spec->n_seeds > 0) {
+		uint8_t pool[8 * EMC_SPEC_MAX_SEEDS];
+
+		seeds_pack(spec->seeds, spec->n_seeds, pool);
+		sqlite3_bind_blob(st, 16, pool, 8 * spec->n_seeds, SQLITE_TRANSIENT);
+	} else {
+		sqlite3_bind_null(st, 16);
+	}
+	sqlite3_bind_text(st, 17, store_method_names[spec->search.method], -1, SQLITE_STATIC);
+	sqlite3_bind_double(st, 18, spec->search.quantile);
+	sqlite3_bind_int(st, 19, spec->search.min_seeds);
+	sqlite3_bind_double(st, 20, spec->search.confidence);
+	sqlite3_bind_int(st, 21, spec->search.grid_points);
+	sqlite3_bind_int(st, 22, spec->search.spec_depth);
+	sqlite3_bind_double(st, 23, spec->search.indifference);
 	r = exec_done(s, st, "insert campaign", err);
 	free(ref_blob);
 	if (r == -EEXIST)
@@ -680,6 +902,10 @@ int store_campaign_insert(store *s, const emc_campaign_spec *spec, const char *s
 
 	assert(spec && spec_text && spec_hash && ds);
 	assert(spec->n_cells == 0 || spec->cells);
+	if (spec->n_seeds < 0 || spec->n_seeds > EMC_SPEC_MAX_SEEDS ||
+	    (unsigned)spec->search.method >= EMC_SEARCH_METHOD_COUNT)
+		return emc_err_set(err, -EINVAL, "store: campaign '%s': %d seeds or method %d out of range", spec->name,
+				   spec->n_seeds, (int)spec->search.method);
 	r = tx_begin(s, err);
 	if (r < 0)
 		return r;
@@ -694,7 +920,12 @@ int store_campaign_insert(store *s, const emc_campaign_spec *spec, const char *s
 		goto fail;
 	}
 	for (int i = 0; i < spec->n_cells; i++) {
-		r = cell_insert(s, st, id, i, &spec->cells[i], &ds->shape, err);
+		/* A spec without a pool measures each cell over its own seed. */
+		uint8_t pool[8 * EMC_SPEC_MAX_SEEDS];
+		int n = spec->n_seeds > 0 ? spec->n_seeds : 1;
+
+		seeds_pack(spec->n_seeds > 0 ? spec->seeds : &spec->cells[i].seed, n, pool);
+		r = cell_insert(s, st, id, i, &spec->cells[i], &ds->shape, pool, 8 * n, err);
 		if (r < 0)
 			goto fail;
 	}
@@ -777,6 +1008,16 @@ static int campaign_row_read(sqlite3_stmt *st, store_campaign_row *c, emc_err *e
 	c->shape.classes = col_int(st, 10);
 	if (sqlite3_column_bytes(st, 12) == (int)sizeof c->dataset_hash)
 		memcpy(c->dataset_hash, sqlite3_column_blob(st, 12), sizeof c->dataset_hash);
+	if (store_method_parse(COL_TEXT(st, 13), &c->search.method) < 0)
+		return emc_err_set(err, -EIO, "store: campaigns: row %lld has an unknown method '%s'", (long long)c->id,
+				   COL_TEXT(st, 13));
+	/* NULL (a version-1 file) reads as 0: the defaults. */
+	c->search.quantile = sqlite3_column_double(st, 14);
+	c->search.min_seeds = col_int(st, 15);
+	c->search.confidence = sqlite3_column_double(st, 16);
+	c->search.grid_points = col_int(st, 17);
+	c->search.spec_depth = col_int(st, 18);
+	c->search.indifference = sqlite3_column_double(st, 19);
 	return dataset_ref_read(st, 11, c->id, &c->dataset, err);
 }
 
@@ -833,6 +1074,11 @@ static int load_cells(store *s, store_cell_fn fn, void *ctx, emc_err *err)
 		}
 		c.lo = sqlite3_column_int64(st, 5);
 		c.hi = sqlite3_column_int64(st, 6);
+		if (seeds_read(st, 7, c.cfg.seed, &c.n_seeds, c.seeds) < 0) {
+			r = emc_err_set(err, -EIO, "store: cell %lld: stored seed pool is corrupt", (long long)c.id);
+			stmt_done(st);
+			return r;
+		}
 		r = fn(ctx, &c);
 		if (r != 0) {
 			stmt_done(st);
@@ -861,10 +1107,43 @@ static int load_trials(store *s, store_trial_fn fn, void *ctx, emc_err *err)
 			stmt_done(st);
 			return r;
 		}
-		t.attempt_id = sqlite3_column_int64(st, 4);
-		t.attempts_lost = col_int(st, 5);
-		t.attempts_failed = col_int(st, 6);
+		t.seed_index = col_int(st, 4);
+		t.attempt_id = sqlite3_column_int64(st, 5);
+		t.attempts_lost = col_int(st, 6);
+		t.attempts_failed = col_int(st, 7);
 		r = fn(ctx, &t);
+		if (r != 0) {
+			stmt_done(st);
+			return r;
+		}
+	}
+	return r;
+}
+
+int store_load_outcomes(store *s, int64_t cell_id, store_outcome_fn fn, void *ctx, emc_err *err)
+{
+	sqlite3_stmt *st = stmt_get(s, ST_LOAD_OUTCOMES, err);
+	int r;
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, cell_id);
+	while ((r = step_row(s, st, "load outcomes", err)) == 1) {
+		store_outcome_row o = {
+			.trial_id = sqlite3_column_int64(st, 0),
+			.cell_id = sqlite3_column_int64(st, 1),
+			.n = sqlite3_column_int64(st, 2),
+			.seed_index = col_int(st, 3),
+			.reason = EMC_STOP_NONE,
+		};
+
+		if (store_trial_state_parse(COL_TEXT(st, 4), &o.state) < 0)
+			r = bad_state(st, 4, "trials", o.trial_id, err);
+		else if (COL_TEXT(st, 5) && emc_stop_reason_parse(COL_TEXT(st, 5), &o.reason) < 0)
+			r = emc_err_set(err, -EIO, "store: trials: row %lld has an unknown stop reason '%s'",
+					(long long)o.trial_id, COL_TEXT(st, 5));
+		else
+			r = fn(ctx, &o);
 		if (r != 0) {
 			stmt_done(st);
 			return r;
@@ -923,19 +1202,47 @@ fail:
 
 /* ---- trials and attempts ------------------------------------------------ */
 
-/* Asking again for a size whose trial was cancelled (a probe that had
- * become pointless, which a later result made useful again) puts that
- * trial back in the queue, rather than failing: there is still one trial
- * per (cell, n). Any other existing trial is returned as it is. */
-int store_trial_insert(store *s, int64_t cell_id, int64_t n, int64_t *ret_trial_id, emc_err *err)
+/* Asking again for a trial that was cancelled (in flight when it became
+ * pointless, or its campaign was cancelled) puts it back in the queue:
+ * there is still one trial per (cell, n, seed index). One with a result is
+ * refused, so that a caller can never queue a trial that cannot start. */
+static int trial_find(store *s, int64_t cell_id, int64_t n, int seed_index, int64_t *ret_id, emc_err *err)
 {
-	sqlite3_stmt *st;
-	int64_t id;
+	sqlite3_stmt *st = stmt_get(s, ST_TRIAL_FIND, err);
+	store_trial_state state;
 	int r;
 
-	if (n < 1)
-		return emc_err_set(err, -EINVAL, "store: cell %lld: invalid trial size %lld", (long long)cell_id,
-				   (long long)n);
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, cell_id);
+	sqlite3_bind_int64(st, 2, n);
+	sqlite3_bind_int(st, 3, seed_index);
+	r = step_row(s, st, "find trial", err);
+	if (r == 0)
+		return emc_err_set(err, -EIO, "store: trial (cell %lld, n %lld, seed %d) vanished", (long long)cell_id,
+				   (long long)n, seed_index);
+	if (r < 0)
+		return r;
+	*ret_id = sqlite3_column_int64(st, 0);
+	if (store_trial_state_parse(COL_TEXT(st, 1), &state) < 0)
+		r = bad_state(st, 1, "trials", *ret_id, err);
+	else if (store_trial_state_terminal(state))
+		r = emc_err_set(err, -EALREADY, "store: trial %lld (cell %lld, n %lld, seed %d) already has a result",
+				(long long)*ret_id, (long long)cell_id, (long long)n, seed_index);
+	stmt_done(st);
+	return r;
+}
+
+int store_trial_insert(store *s, int64_t cell_id, int64_t n, int seed_index, uint64_t seed, int64_t *ret_trial_id,
+		       emc_err *err)
+{
+	sqlite3_stmt *st;
+	int64_t id = 0;
+	int r;
+
+	if (n < 1 || seed_index < 0 || seed_index >= EMC_SPEC_MAX_SEEDS)
+		return emc_err_set(err, -EINVAL, "store: cell %lld: invalid trial (n %lld, seed index %d)",
+				   (long long)cell_id, (long long)n, seed_index);
 	r = tx_begin(s, err);
 	if (r < 0)
 		return r;
@@ -946,7 +1253,9 @@ int store_trial_insert(store *s, int64_t cell_id, int64_t n, int64_t *ret_trial_
 	}
 	sqlite3_bind_int64(st, 1, cell_id);
 	sqlite3_bind_int64(st, 2, n);
-	sqlite3_bind_int64(st, 3, emc_wall_ms());
+	sqlite3_bind_int(st, 3, seed_index);
+	sqlite3_bind_int64(st, 4, (int64_t)seed); /* its bit pattern, as cells.seed */
+	sqlite3_bind_int64(st, 5, emc_wall_ms());
 	r = exec_done(s, st, "insert trial", err);
 	if (r == -ENOENT)
 		r = emc_err_set(err, -ENOENT, "store: no cell with id %lld", (long long)cell_id);
@@ -960,25 +1269,12 @@ int store_trial_insert(store *s, int64_t cell_id, int64_t n, int64_t *ret_trial_
 	}
 	sqlite3_bind_int64(st, 1, cell_id);
 	sqlite3_bind_int64(st, 2, n);
+	sqlite3_bind_int(st, 3, seed_index);
 	r = exec_done(s, st, "requeue cancelled trial", err);
-	if (r < 0)
-		goto fail;
-
-	st = stmt_get(s, ST_TRIAL_FIND, err);
-	if (!st) {
-		r = -EIO;
-		goto fail;
-	}
-	sqlite3_bind_int64(st, 1, cell_id);
-	sqlite3_bind_int64(st, 2, n);
-	r = step_row(s, st, "find trial", err);
 	if (r == 0)
-		r = emc_err_set(err, -EIO, "store: trial (cell %lld, n %lld) vanished", (long long)cell_id,
-				(long long)n);
+		r = trial_find(s, cell_id, n, seed_index, &id, err);
 	if (r < 0)
 		goto fail;
-	id = sqlite3_column_int64(st, 0);
-	stmt_done(st);
 	r = tx_commit(s, err);
 	if (r < 0)
 		return r;
@@ -1073,10 +1369,20 @@ fail:
 	return r;
 }
 
+/* The state a cell update writes. */
+static store_cell_state update_state(const store_cell_update *cell)
+{
+	return cell->failed ? STORE_CELL_FAILED : cell->done ? STORE_CELL_DONE : STORE_CELL_SEARCHING;
+}
+
 static int cell_update(store *s, int64_t cell_id, const store_cell_update *cell, store_cell_state state,
 		       emc_err *err)
 {
 	sqlite3_stmt *st = stmt_get(s, ST_CELL_UPDATE, err);
+	const int counts[] = { cell->seeds_used,  cell->lo_fits,    cell->lo_total,    cell->hi_fits,
+			       cell->hi_total,	  cell->hi_plateau, cell->hi_gradnorm, cell->hi_budget,
+			       cell->unconverged, cell->plateau_decided, cell->nonmonotone, cell->uncertain,
+			       cell->trials_consumed };
 	int r;
 
 	if (!st)
@@ -1086,6 +1392,10 @@ static int cell_update(store *s, int64_t cell_id, const store_cell_update *cell,
 	sqlite3_bind_int64(st, 3, cell->hi);
 	sqlite3_bind_int(st, 4, cell->full ? 1 : 0);
 	sqlite3_bind_text(st, 5, store_cell_state_name(state), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, cell->emc_low);
+	sqlite3_bind_int64(st, 7, cell->emc_high);
+	for (int i = 0; i < (int)(sizeof counts / sizeof counts[0]); i++)
+		sqlite3_bind_int(st, 8 + i, counts[i]);
 	r = exec_done(s, st, "update cell", err);
 	if (r == 0 && sqlite3_changes(s->db) == 0)
 		r = emc_err_set(err, -ENOENT, "store: no cell with id %lld", (long long)cell_id);
@@ -1176,7 +1486,29 @@ static int finish_trial_row(store *s, int64_t trial_id, store_trial_state state,
 		sqlite3_bind_null(st, 13);
 		sqlite3_bind_null(st, 14);
 	}
+	sqlite3_bind_int64(st, 15, res->sample_grads);
+	/* Provenance came from a worker's Hello: bounded, maybe unterminated. */
+	bind_text_n(st, 16, res->host, sizeof res->host);
+	bind_text_n(st, 17, res->emc_version, sizeof res->emc_version);
+	bind_text_n(st, 18, res->blas_core, sizeof res->blas_core);
+	if (res->blas_threads > 0)
+		sqlite3_bind_int(st, 19, res->blas_threads);
+	else
+		sqlite3_bind_null(st, 19);
 	return exec_done(s, st, "finish trial", err);
+}
+
+/* The cell's compute grows by the trial's, whatever the trial decided. */
+static int cell_add_compute(store *s, int64_t cell_id, const emc_trial_result *res, emc_err *err)
+{
+	sqlite3_stmt *st = stmt_get(s, ST_CELL_COMPUTE, err);
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, cell_id);
+	sqlite3_bind_int64(st, 2, res->sample_grads > 0 ? res->sample_grads : 0);
+	sqlite3_bind_double(st, 3, res->train_seconds > 0 ? res->train_seconds : 0);
+	return exec_done(s, st, "add cell compute", err);
 }
 
 static int attempt_set_end(store *s, int64_t attempt_id, store_attempt_state state, int64_t now, emc_err *err)
@@ -1219,8 +1551,10 @@ int store_trial_finish(store *s, int64_t trial_id, int64_t attempt_id, const emc
 			sqlite3_bind_int64(st, 1, worker_id);
 		r = st ? exec_done(s, st, "count worker's trial", err) : -EIO;
 	}
+	if (r == 0)
+		r = cell_add_compute(s, cell_id, res, err);
 	if (r == 0 && cell)
-		r = cell_update(s, cell_id, cell, cell->done ? STORE_CELL_DONE : STORE_CELL_SEARCHING, err);
+		r = cell_update(s, cell_id, cell, update_state(cell), err);
 	if (r < 0) {
 		tx_rollback(s);
 		return r;
@@ -1361,7 +1695,7 @@ int store_trial_fail(store *s, int64_t trial_id, const char *error, int64_t cell
 		goto fail;
 	}
 	if (cell) {
-		r = cell_update(s, cell_id, cell, STORE_CELL_FAILED, err);
+		r = cell_update(s, cell_id, cell, update_state(cell), err);
 		if (r < 0)
 			goto fail;
 	}

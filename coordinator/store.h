@@ -6,8 +6,10 @@
  * one transaction; statements are prepared once at open. The schema is
  * versioned with PRAGMA user_version (see docs/architecture.md).
  *
- * Tables: campaigns, cells, trials (one per cell and n: UNIQUE), attempts
- * (one lease of a trial to a worker), workers. The states of campaigns,
+ * Tables: campaigns (with the seed pool and the measurement settings),
+ * cells (one training procedure each, with its measurement result), trials
+ * (one per cell, n and seed index: UNIQUE), attempts (one lease of a trial
+ * to a worker), workers. The states of campaigns,
  * cells, trials and attempts are the enums of store_state.h; the
  * read-only queries behind emcctl's reports are in store_report.h.
  */
@@ -23,7 +25,7 @@
 #include "spec.h"
 #include "store_state.h"
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 typedef struct store store;
 
@@ -54,7 +56,9 @@ int store_campaign_find(store *s, const char *name, int64_t *ret_id, char *ret_s
 
 /* Insert a campaign and all its cells in one transaction (state running,
  * every cell searching with lo = hi = 0). spec_hash identifies the spec
- * text (hex). params of each cell are computed from ds->shape. */
+ * text (hex). params of each cell are computed from ds->shape. Every cell
+ * is measured over the spec's seed pool; a spec with no pool
+ * (n_seeds == 0) gives each cell the pool [its own seed]. */
 int store_campaign_insert(store *s, const emc_campaign_spec *spec, const char *spec_text,
 			  const char *spec_hash, const store_dataset_info *ds, int64_t *ret_id, emc_err *err);
 
@@ -76,10 +80,13 @@ typedef struct store_cell_row {
 	emc_cell_cfg cfg;
 	store_cell_state state;
 	int64_t lo, hi;
+	int n_seeds;      /* its pool of replicate seeds: a trial's seed is seeds[seed_index] */
+	uint64_t seeds[EMC_SPEC_MAX_SEEDS];
 } store_cell_row;
 
 typedef struct store_trial_row {
 	int64_t id, cell_id, n;
+	int seed_index;
 	store_trial_state state;
 	int64_t attempt_id;  /* its running attempt, when state is running */
 	int attempts_lost;   /* attempts that ended lost or preempted */
@@ -98,30 +105,61 @@ typedef int (*store_trial_fn)(void *ctx, const store_trial_row *t);
 int store_load_active(store *s, store_campaign_fn on_campaign, store_cell_fn on_cell, store_trial_fn on_trial,
 		      void *ctx, emc_err *err);
 
+/* A terminal trial of an active campaign's cell, for replaying its cell's
+ * measurement: the state (fit, no_fit, failed or cancelled) and, for a
+ * no_fit, why it stopped (EMC_STOP_NONE when not recorded). */
+typedef struct store_outcome_row {
+	int64_t trial_id, cell_id, n;
+	int seed_index;
+	store_trial_state state;
+	emc_stop_reason reason;
+} store_outcome_row;
+
+typedef int (*store_outcome_fn)(void *ctx, const store_outcome_row *o);
+/* Every terminal trial of the cell cell_id (0: of every cell of an active
+ * campaign), in id order. A callback returning nonzero stops the walk
+ * with that value; an unreadable row stops it with -EIO. */
+int store_load_outcomes(store *s, int64_t cell_id, store_outcome_fn fn, void *ctx, emc_err *err);
+
 /* At coordinator start: every attempt still running is marked lost and its
  * trial is pending again. Returns the number of trials requeued. */
 int store_recover_running(store *s, emc_err *err);
 
-/* New pending trial of a cell at size n. If the cell already has a trial at
- * n, returns its id instead (never two trials per (cell, n)). */
-int store_trial_insert(store *s, int64_t cell_id, int64_t n, int64_t *ret_trial_id, emc_err *err);
+/* New pending trial of a cell at size n with replicate seed seed_index of
+ * its pool (whose value, seed, is recorded with it). Never two trials per
+ * (cell, n, seed_index): an existing pending or running one is returned as
+ * it is, a cancelled one is pending again; one with a result is refused
+ * with -EALREADY — a measurement never asks twice for what it knows. */
+int store_trial_insert(store *s, int64_t cell_id, int64_t n, int seed_index, uint64_t seed, int64_t *ret_trial_id,
+		       emc_err *err);
 
 /* Lease a pending trial to a worker: new attempt (number = previous + 1),
  * trial running. Returns -EALREADY if the trial is not pending. */
 int store_attempt_start(store *s, int64_t trial_id, int64_t worker_id, int64_t lease_ms, int64_t *ret_attempt_id,
 			emc_err *err);
 
-/* The cell's search state after the result, written in the same transaction. */
+/* The cell's measurement after a result (measure_result), written in the
+ * same transaction. The cell's state becomes failed with `failed`, else
+ * done with `done`, else searching. */
 typedef struct store_cell_update {
-	int64_t lo, hi;
+	int64_t lo, hi;  /* lo is the EMC estimate; hi the smallest size decided not to fit (0: none) */
 	bool done;
-	bool full; /* the whole dataset fit: EMC is ">= n_total" */
+	bool failed;
+	bool full;       /* the whole allowed range fit: EMC is ">= lo" */
+	int64_t emc_low, emc_high; /* the interval of EMC_q */
+	int seeds_used;
+	int lo_fits, lo_total, hi_fits, hi_total;
+	int hi_plateau, hi_gradnorm, hi_budget;
+	bool unconverged, plateau_decided;
+	int nonmonotone, uncertain, trials_consumed;
 } store_cell_update;
 
 /* Record a result in one transaction: the trial gets the terminal state of
- * r->outcome (FIT, NO_FIT, FAILED or CANCELLED; any other is -EINVAL), the
- * attempt is done (cancelled for CANCELLED), the cell gets `cell` (if
- * non-NULL). r->params is not recorded: a cell's parameter count is.
+ * r->outcome (FIT, NO_FIT, FAILED or CANCELLED; any other is -EINVAL) with
+ * its measurements, compute and provenance, the attempt is done (cancelled
+ * for CANCELLED), the cell's compute grows by the trial's, and the cell
+ * gets `cell` (if non-NULL). r->params is not recorded: a cell's parameter
+ * count is.
  * Fencing: if the trial is already terminal, or the attempt is not that
  * trial's running attempt, nothing is written and -EALREADY is returned. */
 int store_trial_finish(store *s, int64_t trial_id, int64_t attempt_id, const emc_trial_result *r,
@@ -142,7 +180,8 @@ int store_trial_cancel(store *s, int64_t trial_id, emc_err *err);
 
 /* Give up on a trial (its retry budget is spent): trial failed with error,
  * any running attempt failed, and the cell (if cell != NULL) gets `cell`
- * and state failed — one transaction. -EALREADY if the trial is terminal. */
+ * (its state as store_cell_update says) — one transaction. -EALREADY if
+ * the trial is terminal. */
 int store_trial_fail(store *s, int64_t trial_id, const char *error, int64_t cell_id, const store_cell_update *cell,
 		     emc_err *err);
 

@@ -17,6 +17,11 @@ sqlite3 *store_sqlite(store *s);
 /* Turn the connection's last error into err and an errno (see store.c). */
 int store_fail(store *s, const char *what, emc_err *err);
 
+/* The names a measurement method is stored as (the spec's spelling), and
+ * their parse: NULL (a version-1 file) is bisect, an unknown name -EINVAL. */
+extern const char *const store_method_names[EMC_SEARCH_METHOD_COUNT];
+int store_method_parse(const char *name, emc_search_method *ret);
+
 /* ---- states as SQL, from the lists of store_state.h ---------------------- */
 
 /* One state as an SQL literal: SQL_STATE(TRIAL, RUNNING) is "'running'". */

@@ -41,6 +41,19 @@ static void snapshot_end(store *s)
 	sqlite3_exec(store_sqlite(s), "RELEASE report", NULL, NULL, NULL);
 }
 
+int store_report_snapshot_begin(store *s, emc_err *err)
+{
+	return snapshot_begin(s, err);
+}
+
+void store_report_snapshot_end(store *s)
+{
+	snapshot_end(s);
+}
+
+/* The size of a stored pool: NULL (a version-1 cell) is its one seed. */
+#define SQL_POOL_SIZE(col) "coalesce(length(" col ") / 8, 1)"
+
 static int prepare(store *s, const char *sql, sqlite3_stmt **ret, emc_err *err)
 {
 	if (sqlite3_prepare_v2(store_sqlite(s), sql, -1, ret, NULL) != SQLITE_OK) {
@@ -93,7 +106,8 @@ static const char status_cells_sql[] =
 	"SELECT ce.idx, ce.model, ce.activation, ce.optimizer, ce.labels, ce.seed, ce.state, ce.lo, ce.hi,"
 	" count(CASE WHEN t.state IN " SQL_TRIAL_TERMINAL " THEN 1 END),"
 	" count(CASE WHEN t.state = " SQL_STATE(TRIAL, RUNNING) " THEN 1 END),"
-	" count(CASE WHEN t.state = " SQL_STATE(TRIAL, PENDING) " THEN 1 END)"
+	" count(CASE WHEN t.state = " SQL_STATE(TRIAL, PENDING) " THEN 1 END),"
+	" " SQL_POOL_SIZE("ce.seeds")
 	" FROM cells ce LEFT JOIN trials t ON t.cell_id = ce.id"
 	" WHERE ce.campaign_id = ?1 GROUP BY ce.id ORDER BY ce.idx";
 
@@ -116,6 +130,7 @@ static int status_cells(store *s, sqlite3_stmt *st, int64_t campaign_id, store_s
 			.trials_done = sqlite3_column_int64(st, 9),
 			.trials_running = sqlite3_column_int64(st, 10),
 			.trials_pending = sqlite3_column_int64(st, 11),
+			.n_seeds = sqlite3_column_int(st, 12),
 		};
 
 		if (store_cell_state_parse(COL_TEXT(st, 6), &c.state) < 0)
@@ -176,19 +191,26 @@ out:
 
 /* ---- results ------------------------------------------------------------------ */
 
-/* ?2 is the stop reason of a budget stop. */
+/* ?2 is the stop reason of a budget stop. The measurement's columns were
+ * written with the result that decided them; a decided version-1 cell has
+ * none (emc_low NULL), and its unconverged flag is read from its trials as
+ * version 1 did. The compute is the cell's running sum. */
 static const char results_sql[] =
 	"SELECT c.name, ce.idx, ce.model, ce.activation, ce.optimizer,"
 	" coalesce(c.dataset_desc, c.dataset_name, ''), ce.labels, ce.inputs, ce.classes, ce.seed, ce.params,"
 	" ce.state, ce.lo, ce.hi, ce.full,"
 	" (SELECT count(*) FROM trials t WHERE t.cell_id = ce.id AND t.state IN " SQL_TRIAL_TERMINAL "),"
-	" (SELECT total(t.train_seconds) FROM trials t WHERE t.cell_id = ce.id AND t.state IN " SQL_TRIAL_TERMINAL "),"
-	" EXISTS (SELECT 1 FROM trials t WHERE t.cell_id = ce.id AND ce.hi > 0 AND t.n = ce.hi"
-	"  AND t.state = " SQL_STATE(TRIAL, NO_FIT) " AND t.reason = ?2),"
+	" ce.train_seconds,"
+	" ce.unconverged OR (ce.emc_low IS NULL AND EXISTS (SELECT 1 FROM trials t WHERE t.cell_id = ce.id"
+	"  AND ce.hi > 0 AND t.n = ce.hi AND t.state = " SQL_STATE(TRIAL, NO_FIT) " AND t.reason = ?2)),"
 	" (SELECT t.hessian_min FROM trials t WHERE t.cell_id = ce.id AND t.n = ce.lo"
-	"  AND t.state = " SQL_STATE(TRIAL, FIT) "),"
+	"  AND t.state = " SQL_STATE(TRIAL, FIT) " ORDER BY t.seed_index LIMIT 1),"
 	" (SELECT t.hessian_max FROM trials t WHERE t.cell_id = ce.id AND t.n = ce.lo"
-	"  AND t.state = " SQL_STATE(TRIAL, FIT) ")"
+	"  AND t.state = " SQL_STATE(TRIAL, FIT) " ORDER BY t.seed_index LIMIT 1),"
+	" " SQL_POOL_SIZE("ce.seeds") ", ce.emc_low IS NOT NULL, ce.emc_low, ce.emc_high, ce.seeds_used,"
+	" ce.lo_fits, ce.lo_total, ce.hi_fits, ce.hi_total, ce.hi_plateau, ce.hi_gradnorm, ce.hi_budget,"
+	" ce.plateau_decided, ce.nonmonotone, ce.uncertain, ce.trials_consumed, ce.sample_grads,"
+	" (SELECT count(DISTINCT t.blas_core) FROM trials t WHERE t.cell_id = ce.id)"
 	" FROM cells ce JOIN campaigns c ON c.id = ce.campaign_id"
 	" WHERE ?1 IS NULL OR c.name = ?1 ORDER BY c.id, ce.idx";
 
@@ -217,6 +239,24 @@ static int results_row_read(sqlite3_stmt *st, store_results_row *r, emc_err *err
 		.unconverged = sqlite3_column_int(st, 17) != 0,
 		.lambda_min = col_double(st, 18),
 		.lambda_max = col_double(st, 19),
+		.n_seeds = sqlite3_column_int(st, 20),
+		.has_interval = sqlite3_column_int(st, 21) != 0,
+		.emc_low = sqlite3_column_int64(st, 22),
+		.emc_high = sqlite3_column_int64(st, 23),
+		.seeds_used = sqlite3_column_int(st, 24),
+		.lo_fits = sqlite3_column_int(st, 25),
+		.lo_total = sqlite3_column_int(st, 26),
+		.hi_fits = sqlite3_column_int(st, 27),
+		.hi_total = sqlite3_column_int(st, 28),
+		.hi_plateau = sqlite3_column_int(st, 29),
+		.hi_gradnorm = sqlite3_column_int(st, 30),
+		.hi_budget = sqlite3_column_int(st, 31),
+		.plateau_decided = sqlite3_column_int(st, 32) != 0,
+		.nonmonotone = sqlite3_column_int(st, 33),
+		.uncertain = sqlite3_column_int(st, 34),
+		.trials_consumed = sqlite3_column_int(st, 35),
+		.sample_grads = sqlite3_column_int64(st, 36),
+		.blas_cores = sqlite3_column_int(st, 37),
 	};
 	if (store_cell_state_parse(COL_TEXT(st, 11), &r->state) < 0)
 		return bad_value(st, 11, "cells", "state", err);
@@ -260,9 +300,13 @@ out:
 
 static const char trials_sql[] =
 	"SELECT c.name, ce.idx, ce.model, t.n, t.state, t.reason, t.epochs, t.steps, t.train_seconds, t.loss,"
-	" t.accuracy, t.budget_used, t.attempts, t.hessian_min, t.hessian_max, t.error"
+	" t.accuracy, t.budget_used, t.attempts, t.hessian_min, t.hessian_max, t.error,"
+	" t.seed_index, t.seed, t.sample_grads, t.host, t.blas_core,"
+	" c.search_start, c.search_precision, c.search_max_n, c.n_total, c.search_method, c.search_quantile,"
+	" c.search_min_seeds, c.search_confidence, c.search_grid_points, c.search_spec_depth,"
+	" c.search_indifference, " SQL_POOL_SIZE("ce.seeds")
 	" FROM trials t JOIN cells ce ON ce.id = t.cell_id JOIN campaigns c ON c.id = ce.campaign_id"
-	" WHERE c.name = ?1 AND (?2 < 0 OR ce.idx = ?2) ORDER BY ce.idx, t.n";
+	" WHERE c.name = ?1 AND (?2 < 0 OR ce.idx = ?2) ORDER BY ce.idx, t.n, t.seed_index";
 
 static int trials_row_read(sqlite3_stmt *st, store_trials_row *r, emc_err *err)
 {
@@ -284,7 +328,28 @@ static int trials_row_read(sqlite3_stmt *st, store_trials_row *r, emc_err *err)
 		.hessian_min = col_double(st, 13),
 		.hessian_max = col_double(st, 14),
 		.error = COL_TEXT(st, 15),
+		.seed_index = sqlite3_column_int(st, 16),
+		.seed = (uint64_t)sqlite3_column_int64(st, 17),
+		.has_sample_grads = sqlite3_column_type(st, 18) != SQLITE_NULL,
+		.sample_grads = sqlite3_column_int64(st, 18),
+		.host = COL_TEXT(st, 19),
+		.blas_core = COL_TEXT(st, 20),
+		.search = {
+			.start = sqlite3_column_int64(st, 21),
+			.precision = sqlite3_column_double(st, 22),
+			.max_n = sqlite3_column_int64(st, 23),
+			.quantile = sqlite3_column_double(st, 26),
+			.min_seeds = sqlite3_column_int(st, 27),
+			.confidence = sqlite3_column_double(st, 28),
+			.grid_points = sqlite3_column_int(st, 29),
+			.spec_depth = sqlite3_column_int(st, 30),
+			.indifference = sqlite3_column_double(st, 31),
+		},
+		.n_total = sqlite3_column_int64(st, 24),
+		.n_seeds = sqlite3_column_int(st, 32),
 	};
+	if (store_method_parse(COL_TEXT(st, 25), &r->search.method) < 0)
+		return bad_value(st, 25, "campaigns", "method", err);
 	if (store_trial_state_parse(COL_TEXT(st, 4), &r->state) < 0)
 		return bad_value(st, 4, "trials", "state", err);
 	if (COL_TEXT(st, 5) && emc_stop_reason_parse(COL_TEXT(st, 5), &r->reason) < 0)

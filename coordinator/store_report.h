@@ -35,7 +35,8 @@ typedef struct store_status_campaign {
 typedef struct store_status_cell {
 	int index;
 	const char *model, *activation, *optimizer, *labels;
-	uint64_t seed;
+	uint64_t seed;                                       /* the first of its pool */
+	int n_seeds;                                         /* its pool's size */
 	store_cell_state state;
 	int64_t lo, hi;                                      /* hi = 0: no no-fit yet */
 	int64_t trials_done, trials_running, trials_pending; /* as for the campaign */
@@ -59,16 +60,28 @@ typedef struct store_results_row {
 	const char *dataset; /* its description, else its name; "" when neither */
 	const char *inputs;  /* the inputs variant ("true" for files without the column) */
 	int64_t classes;
-	uint64_t seed;       /* SQLite integers are signed: stored as its bit pattern */
+	uint64_t seed;       /* the first of its pool; SQLite integers are signed: stored as its bit pattern */
+	int n_seeds;         /* the pool's size */
 	bool has_params;
 	int64_t params;
 	store_cell_state state;
-	int64_t lo, hi;      /* hi = 0: no no-fit yet */
+	int64_t lo, hi;      /* lo is EMC_q's estimate; hi = 0: no size decided not to fit yet */
 	bool full;           /* the whole allowed range fit: EMC is ">= lo" */
-	int64_t trials;      /* terminal trials */
+	bool has_interval;   /* a measured cell (a decided version-1 cell has none) */
+	int64_t emc_low, emc_high; /* the interval of EMC_q */
+	int seeds_used;      /* distinct seeds the decisions consumed */
+	int lo_fits, lo_total, hi_fits, hi_total; /* p̂ at lo and at hi, as counts */
+	int hi_plateau, hi_gradnorm, hi_budget;   /* the deciding no-fits at hi, by stop reason */
+	bool unconverged;    /* a deciding no-fit at hi stopped on its budget */
+	bool plateau_decided; /* a deciding no-fit at hi stopped on a loss plateau */
+	int nonmonotone;     /* consumed fits above a decided no-fit */
+	int uncertain;       /* decisions made by the pool's majority */
+	int trials_consumed; /* outcomes the decisions consumed */
+	int64_t trials;      /* terminal trials, on the path or not */
+	int64_t sample_grads; /* the cell's compute: every recorded trial's */
 	double train_seconds; /* their training time; 0 when none */
-	bool unconverged;    /* the no-fit at n = hi stopped on its budget */
-	double lambda_min, lambda_max; /* the certificate of the fit at n = lo */
+	int blas_cores;      /* distinct OpenBLAS kernels its trials ran on (> 1: a warning) */
+	double lambda_min, lambda_max; /* the certificate of a fit at n = lo (the first seed's) */
 } store_results_row;
 
 typedef int (*store_results_fn)(void *ctx, const store_results_row *r);
@@ -85,6 +98,13 @@ typedef struct store_trials_row {
 	int cell;
 	const char *model;
 	int64_t n;
+	int seed_index;         /* its replicate: seed index in the cell's pool */
+	uint64_t seed;          /* and that seed's value */
+	/* What measures the trial's cell (campaign_measure_config), so that a
+	 * report can recompute the decided path from the outcomes. */
+	emc_search_cfg search;
+	int64_t n_total;
+	int n_seeds;
 	store_trial_state state;
 	emc_stop_reason reason; /* EMC_STOP_NONE when none is recorded */
 	bool has_epochs, has_steps;
@@ -93,14 +113,22 @@ typedef struct store_trials_row {
 	int64_t attempts;
 	double hessian_min, hessian_max;
 	const char *error;
+	bool has_sample_grads;
+	int64_t sample_grads;
+	const char *host, *blas_core; /* provenance; NULL when not recorded */
 } store_trials_row;
 
 typedef int (*store_trials_fn)(void *ctx, const store_trials_row *r);
 
 /* Every trial of `campaign` (of its cell `cell` only, when cell >= 0) in
- * order of cell and n. Returns the number of rows, -ENOENT if there is no
- * such campaign, or -errno. */
+ * order of cell, n and seed index. Returns the number of rows, -ENOENT if
+ * there is no such campaign, or -errno. */
 int store_report_trials(store *s, const char *campaign, int cell, store_trials_fn fn, void *ctx, emc_err *err);
+
+/* Several reports from one snapshot: between begin and end every
+ * store_report_* call reads the same state of the database. */
+int store_report_snapshot_begin(store *s, emc_err *err);
+void store_report_snapshot_end(store *s);
 
 /* ---- numbers as the database prints them -------------------------------------- */
 

@@ -252,7 +252,7 @@ static void build_snapshot(void)
 	for (size_t i = 0; i < identities[0].len; i++)
 		snprintf(ident_text + 2 * i, 3, "%02x", identities[0].bytes[i]);
 	if (store_worker_upsert(F.db, ident_text, "fuzz:1", 2, &worker_id, &err) < 0 ||
-	    store_trial_insert(F.db, cell_id, 16, &trial_id, &err) < 0 ||
+	    store_trial_insert(F.db, cell_id, 16, 0, 0, &trial_id, &err) < 0 ||
 	    store_attempt_start(F.db, trial_id, worker_id, 10000, &attempt_id, &err) < 0)
 		die("orphan", err.msg);
 

@@ -11,7 +11,11 @@
  * lease or a grace period expires exactly when a test moves the clock.
  *
  * The campaign: one cell (or two) on a small synthetic dataset, search
- * from n = 16 up to 64, so that a few results decide it.
+ * from n = 16 up to 64, so that a few results decide it. The cell is
+ * measured over its one seed, unless a test gives the campaign a pool:
+ * then an oracle worker (fit(n, seed) known in advance) plays the trials
+ * in a chosen order, and what the store says the cell decided is compared
+ * across orders, slot counts and restarts.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -59,6 +63,7 @@ typedef struct event {
 	event_kind kind;
 	uint8_t peer; /* the first byte of the identity: tests name workers 'A', 'B', ... */
 	int64_t attempt_id, trial_id, n;
+	uint64_t seed; /* the replicate seed the assignment carries */
 } event;
 
 typedef struct fixture {
@@ -84,7 +89,7 @@ static void on_assign(void *ctx, const sched_peer *w, const sched_assign *a)
 
 	assert_true(f->n_ev < MAX_EVENTS);
 	assert_int_equal(a->cell.model.widths[0], 4); /* the cell's configuration travels whole */
-	f->ev[f->n_ev++] = (event){EV_ASSIGN, w->id[0], a->attempt_id, a->trial_id, a->n};
+	f->ev[f->n_ev++] = (event){EV_ASSIGN, w->id[0], a->attempt_id, a->trial_id, a->n, a->cell.seed};
 }
 
 static void on_cancel(void *ctx, const sched_peer *w, int64_t attempt_id)
@@ -92,7 +97,7 @@ static void on_cancel(void *ctx, const sched_peer *w, int64_t attempt_id)
 	fixture *f = ctx;
 
 	assert_true(f->n_ev < MAX_EVENTS);
-	f->ev[f->n_ev++] = (event){EV_CANCEL, w->id[0], attempt_id, 0, 0};
+	f->ev[f->n_ev++] = (event){EV_CANCEL, w->id[0], attempt_id, 0, 0, 0};
 }
 
 static void on_recorded(void *ctx, int64_t trial_id, const emc_trial_result *r)
@@ -161,7 +166,10 @@ static const char *sql_text(fixture *f, const char *fmt, int64_t arg)
 
 /* ---- set-up --------------------------------------------------------------------- */
 
-static void insert_campaign(fixture *f, const char *name, int n_cells)
+/* The pool of insert_campaign_pool: seed index i is seed POOL_BASE + i. */
+#define POOL_BASE 10
+
+static void insert_campaign_pool(fixture *f, const char *name, int n_cells, int n_seeds, int64_t max_n)
 {
 	emc_campaign_spec spec;
 	emc_cell_cfg cells[2];
@@ -178,7 +186,10 @@ static void insert_campaign(fixture *f, const char *name, int n_cells)
 	spec.dataset.synth_classes = 2;
 	spec.search.start = 16;
 	spec.search.precision = 0.01;
-	spec.search.max_n = 64;
+	spec.search.max_n = max_n;
+	spec.n_seeds = n_seeds;
+	for (int i = 0; i < n_seeds; i++)
+		spec.seeds[i] = POOL_BASE + (uint64_t)i;
 	for (int i = 0; i < n_cells; i++) {
 		emc_cell_cfg_defaults(&cells[i]);
 		cells[i].model.widths[0] = 4;
@@ -212,7 +223,7 @@ static void restart(fixture *f)
 	start(f);
 }
 
-static int setup(void **state)
+static int setup_with(void **state, int n_seeds, int64_t max_n)
 {
 	fixture *f = calloc(1, sizeof *f);
 	emc_err err;
@@ -230,9 +241,20 @@ static int setup(void **state)
 	f->cfg.max_probes = 1; /* one trial per cell at a time, unless a test wants k-section */
 	f->cfg.max_lost = 1;
 	f->cfg.max_failed = 1;
-	insert_campaign(f, "t", 1);
+	insert_campaign_pool(f, "t", 1, n_seeds, max_n);
 	*state = f;
 	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_with(state, 0, 64); /* no pool: the cell's own seed (as a version-1 file) */
+}
+
+/* One cell measured over a pool of 5 seeds, sizes up to 200. */
+static int setup_pool(void **state)
+{
+	return setup_with(state, 5, 200);
 }
 
 static int teardown(void **state)
@@ -686,6 +708,294 @@ static void test_campaign_pause_resume_cancel(void **state)
 	assert_int_equal(sql_int(f, "SELECT count(*) FROM trials WHERE state IN ('pending', 'running')", 0), 0);
 }
 
+/* ---- an oracle worker ----------------------------------------------------------- */
+
+/* fit(n, seed index): what training would do, known in advance. */
+typedef bool (*oracle_fn)(int64_t n, int seed);
+
+/* Fit up to 40 and at the hole 48 for every seed: the pattern whose late
+ * FIT at n >= hi moved the former search's bracket. */
+static bool fit_hole(int64_t n, int seed)
+{
+	(void)seed;
+	return n <= 40 || n == 48;
+}
+
+/* Replicates that disagree near capacity: seed i fits up to 100 + 13·i,
+ * seed 1 also fails at 64 (non-monotone), seed 3 fails everything above
+ * 16. */
+static bool fit_spread(int64_t n, int seed)
+{
+	if (seed == 3)
+		return n <= 16;
+	if (seed == 1 && n == 64)
+		return false;
+	return n <= 100 + 13 * seed;
+}
+
+typedef enum order { ORDER_FIFO, ORDER_LIFO, ORDER_RANDOM } order;
+
+typedef struct running {
+	event a;
+	bool cancelled; /* the model asked to stop it */
+} running;
+
+/* A worker 'A' with `slots` slots that plays trials by an oracle, in an
+ * order, answering a cancel with the outcome anyway when `late` (a worker
+ * that finished before the cancel reached it). */
+typedef struct player {
+	oracle_fn fit;
+	order ord;
+	bool late;
+	uint64_t rng;
+	running run[MAX_EVENTS];
+	int n_run;
+	int results, late_results;
+} player;
+
+static void player_collect(fixture *f, player *p)
+{
+	for (int i = 0; i < f->n_ev; i++) {
+		event *e = &f->ev[i];
+
+		if (e->kind == EV_ASSIGN) {
+			assert_true(p->n_run < MAX_EVENTS);
+			/* The assignment runs the seed its trial row records. */
+			assert_int_equal(e->seed, sql_int(f, "SELECT seed FROM trials WHERE id = %" PRId64, e->trial_id));
+			p->run[p->n_run++] = (running){ *e, false };
+		} else {
+			for (int k = 0; k < p->n_run; k++)
+				if (p->run[k].a.attempt_id == e->attempt_id)
+					p->run[k].cancelled = true;
+		}
+	}
+	f->n_ev = 0;
+}
+
+/* The seed index of an assignment: the pool is POOL_BASE + i, or (no pool)
+ * the cell's own seed 0. */
+static int seed_index_of(const event *e)
+{
+	return e->seed >= POOL_BASE ? (int)(e->seed - POOL_BASE) : 0;
+}
+
+/* Play one trial to its end. Returns false when nothing runs. */
+static bool player_step(fixture *f, player *p)
+{
+	sched_result r;
+	sched_peer pa = peer('A');
+	running cur;
+	int k;
+
+	player_collect(f, p);
+	if (p->n_run == 0)
+		return false;
+	if (p->ord == ORDER_FIFO) {
+		k = 0;
+	} else if (p->ord == ORDER_LIFO) {
+		k = p->n_run - 1;
+	} else {
+		p->rng = p->rng * 6364136223846793005ull + 1442695040888963407ull;
+		k = (int)((p->rng >> 33) % (uint64_t)p->n_run);
+	}
+	cur = p->run[k];
+	memmove(p->run + k, p->run + k + 1, (size_t)(p->n_run - k - 1) * sizeof *p->run);
+	p->n_run--;
+	memset(&r, 0, sizeof r);
+	r.attempt_id = cur.a.attempt_id;
+	r.trial_id = cur.a.trial_id;
+	if (cur.cancelled && !p->late) {
+		r.r.outcome = EMC_OUTCOME_CANCELLED;
+		r.r.reason = EMC_STOP_CANCELLED;
+	} else {
+		bool fit = p->fit(cur.a.n, seed_index_of(&cur.a));
+
+		r.r.outcome = fit ? EMC_OUTCOME_FIT : EMC_OUTCOME_NO_FIT;
+		r.r.reason = fit ? EMC_STOP_FIT : EMC_STOP_PLATEAU;
+		r.r.sample_grads = 100 * cur.a.n;
+		p->late_results += cur.cancelled;
+	}
+	r.r.epochs = 3;
+	r.r.train_seconds = 0.5;
+	assert_true(sched_worker_result(f->s, &pa, &r));
+	p->results++;
+	ready(f, 'A', 1);
+	return true;
+}
+
+/* Play until the campaign is done (or `steps` results, when > 0). */
+static void player_run(fixture *f, player *p, int steps)
+{
+	for (int i = 0; steps <= 0 || i < steps; i++) {
+		if (!player_step(f, p))
+			break;
+		assert_true(p->results < 400); /* a cell that never finishes is the bug */
+	}
+}
+
+/* What the store says the cell measured, as one line. */
+static const char *measured(fixture *f)
+{
+	return sql_text(f,
+			"SELECT printf('%%s emc=%%d hi=%%d full=%%d [%%d, %%d] seeds=%%d lo=%%d/%%d hi=%%d/%%d"
+			" plateau=%%d budget=%%d nonmono=%%d uncertain=%%d consumed=%%d unconv=%%d',"
+			" state, emc, hi, full, emc_low, emc_high, seeds_used, lo_fits, lo_total, hi_fits, hi_total,"
+			" hi_plateau, hi_budget, nonmonotone, uncertain, trials_consumed, unconverged)"
+			" FROM cells WHERE campaign_id = %" PRId64,
+			f->campaign_id);
+}
+
+/* Run the fixture's campaign with one worker of `slots` slots and give
+ * what it measured (copied into out). */
+static void play(fixture *f, int slots, int max_probes, player *p, char *out, size_t size)
+{
+	f->cfg.max_probes = max_probes;
+	start(f);
+	hello(f, 'A', (uint32_t)slots, NULL, 0);
+	ready(f, 'A', (uint32_t)slots);
+	player_run(f, p, 0);
+	assert_true(sched_all_done(f->s));
+	assert_string_equal(campaign_state(f), "done");
+	assert_int_equal(sql_int(f, "SELECT count(*) FROM trials WHERE state IN ('pending', 'running')", 0), 0);
+	snprintf(out, size, "%s", measured(f));
+}
+
+/* The former hang: with four slots, a cancelled probe's late FIT at a size
+ * the bracket had passed made the search ask again for a size that had a
+ * finished trial, which could never start. Now the late result is kept,
+ * changes nothing, and the cell finishes with the one-slot answer. */
+static void test_late_fit_after_cancel_finishes(void **state)
+{
+	fixture *f = *state;
+	player one = { .fit = fit_hole, .ord = ORDER_FIFO };
+	player four = { .fit = fit_hole, .ord = ORDER_FIFO, .late = true };
+	char want[256], got[256];
+
+	play(f, 1, 1, &one, want, sizeof want);
+	assert_contains(want, "done emc=48 hi=49");
+	assert_int_equal(one.late_results, 0);
+	teardown(state);
+	setup(state);
+	f = *state;
+	play(f, 4, 4, &four, got, sizeof got);
+	assert_true(four.late_results > 0); /* the case happened */
+	assert_string_equal(got, want);
+	/* Late results are recorded, not dropped; no pair was tried twice. */
+	assert_int_equal(sql_int(f, "SELECT count(*) FROM trials WHERE state IN ('fit', 'no_fit')", 0),
+			 four.results - sql_int(f, "SELECT count(*) FROM trials WHERE state = 'cancelled'", 0));
+	assert_int_equal(sql_int(f, "SELECT count(*) - count(DISTINCT n || '/' || seed_index) FROM trials", 0), 0);
+}
+
+/* Several seeds: each trial carries seeds[index], the rows say which; the
+ * answer is the same for one slot and five, in any order, with the
+ * cancelled probes' results ignored or delivered late. */
+static void test_pool_order_independent(void **state)
+{
+	fixture *f = *state;
+	player ref = { .fit = fit_spread, .ord = ORDER_FIFO };
+	char want[256], got[256];
+
+	play(f, 1, 1, &ref, want, sizeof want);
+	assert_contains(want, "done ");
+	assert_int_equal(sql_int(f, "SELECT count(*) FROM trials WHERE seed <> seed_index + 10", 0), 0);
+	assert_true(sql_int(f, "SELECT count(DISTINCT seed_index) FROM trials", 0) >= 3);
+	assert_int_equal(sql_int(f, "SELECT sample_grads FROM cells", 0),
+			 sql_int(f, "SELECT sum(sample_grads) FROM trials", 0));
+	for (int round = 0; round < 6; round++) {
+		player p = { .fit = fit_spread, .ord = (order)(round % 3), .late = round >= 3, .rng = (uint64_t)round };
+
+		teardown(state);
+		setup_pool(state);
+		f = *state;
+		play(f, 5, 8, &p, got, sizeof got);
+		assert_string_equal(got, want);
+	}
+}
+
+/* A restart in the middle replays the stored outcomes: the decisions, the
+ * EMC and its interval are those of the run without a restart. */
+static void test_restart_replays_same_decisions(void **state)
+{
+	fixture *f = *state;
+	player ref = { .fit = fit_spread, .ord = ORDER_FIFO };
+	player p = { .fit = fit_spread, .ord = ORDER_RANDOM, .late = true, .rng = 7 };
+	char want[256], got[256];
+	int64_t running_ids[MAX_EVENTS];
+
+	play(f, 3, 3, &ref, want, sizeof want);
+	for (int cut = 2; cut <= 8; cut += 3) {
+		teardown(state);
+		setup_pool(state);
+		f = *state;
+		f->cfg.max_probes = 3;
+		start(f);
+		hello(f, 'A', 3, NULL, 0);
+		ready(f, 'A', 3);
+		player_run(f, &p, cut);
+		player_collect(f, &p);
+		restart(f);
+		/* The worker comes back with what it still runs: reclaimed. */
+		for (int i = 0; i < p.n_run; i++)
+			running_ids[i] = p.run[i].a.attempt_id;
+		hello(f, 'A', 3, running_ids, (size_t)p.n_run);
+		ready(f, 'A', 3);
+		player_run(f, &p, 0);
+		assert_true(sched_all_done(f->s));
+		snprintf(got, sizeof got, "%s", measured(f));
+		assert_string_equal(got, want);
+		p = (player){ .fit = fit_spread, .ord = ORDER_RANDOM, .late = true, .rng = (uint64_t)cut };
+	}
+}
+
+/* Fail trial a until its retries are spent. */
+static void give_up_trial(fixture *f, const event *a)
+{
+	for (int i = 0; i <= f->cfg.max_failed; i++) {
+		event e = *a;
+
+		if (i > 0) {
+			ready(f, 'A', 1);
+			e = take_one(f, EV_ASSIGN);
+			assert_int_equal(e.trial_id, a->trial_id);
+		}
+		assert_true(result(f, 'A', &e, EMC_OUTCOME_FAILED));
+	}
+}
+
+/* A failed trial is no observation: the next seed is read and the cell
+ * goes on; a cell whose every seed failed at one size fails. */
+static void test_failed_trials_read_next_seed(void **state)
+{
+	fixture *f = *state;
+	event a;
+
+	start(f);
+	hello(f, 'A', 1, NULL, 0);
+	ready(f, 'A', 1);
+	a = take_one(f, EV_ASSIGN);
+	assert_int_equal(a.n, 16);
+	assert_int_equal(a.seed, POOL_BASE + 0);
+	give_up_trial(f, &a);
+	assert_string_equal(trial_state(f, a.trial_id), "failed");
+	assert_string_equal(cell_state(f), "searching");
+	/* The first seed failed at 16: the next one is read there. */
+	ready(f, 'A', 1);
+	for (int seed = 1; seed < 5; seed++) {
+		a = take_one(f, EV_ASSIGN);
+		assert_int_equal(a.n, 16);
+		assert_int_equal(a.seed, POOL_BASE + (uint64_t)seed);
+		give_up_trial(f, &a);
+		if (seed < 4) {
+			assert_string_equal(cell_state(f), "searching");
+			ready(f, 'A', 1);
+		}
+	}
+	/* Every seed of the pool failed at 16: that decision rests on nothing. */
+	assert_string_equal(cell_state(f), "failed");
+	assert_string_equal(campaign_state(f), "done");
+	assert_true(sched_all_done(f->s));
+}
+
 /* ---- the outbox: held frames leave after the commit, or never -------------- */
 
 typedef struct sent_log {
@@ -800,6 +1110,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_orphan_requeued_after_grace, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pointless_probe_cancelled, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_campaign_pause_resume_cancel, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_late_fit_after_cancel_finishes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pool_order_independent, setup_pool, teardown),
+	    cmocka_unit_test_setup_teardown(test_restart_replays_same_decisions, setup_pool, teardown),
+	    cmocka_unit_test_setup_teardown(test_failed_trials_read_next_seed, setup_pool, teardown),
 	    cmocka_unit_test(test_outbox_holds_until_commit),
 	    cmocka_unit_test_setup_teardown(test_prepared_dataset_served_without_decode, setup, teardown),
 	};

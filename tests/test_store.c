@@ -25,6 +25,7 @@
 #include "store.h"
 #include "store_report.h"
 #include "testutil.h"
+#include "wire.h"
 
 #define N_CELLS 3
 
@@ -227,12 +228,19 @@ static int64_t run_trial(fixture *f, int cell, int64_t n, emc_outcome outcome, e
 	res.steps = 100;
 	res.train_seconds = seconds;
 	res.accuracy = outcome == EMC_OUTCOME_FIT ? 1.0 : 0.9;
+	res.sample_grads = 10 * n;
+	snprintf(res.host, sizeof res.host, "host-%d", cell);
+	snprintf(res.emc_version, sizeof res.emc_version, "0.9");
+	/* cell 0's trial at 24 ran on another kernel than the rest */
+	snprintf(res.blas_core, sizeof res.blas_core, "%s", n == 24 ? "SkylakeX" : "Haswell");
+	res.blas_threads = 1;
 	if (n == 100) { /* one trial carries a minimum-or-saddle certificate */
 		res.has_hessian = true;
 		res.hessian_min = -0.00125;
 		res.hessian_max = 42.5;
 	}
-	assert_int_equal(store_trial_insert(f->s, f->cell_ids[cell], n, &trial, &err), 0);
+	/* seed index 0 of a pool whose first seed needs all 64 bits */
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[cell], n, 0, UINT64_MAX - 5, &trial, &err), 0);
 	assert_int_equal(store_attempt_start(f->s, trial, 0, 60000, &attempt, &err), 0);
 	if (store_trial_finish(f->s, trial, attempt, &res, u, &err) < 0)
 		fail_msg("%s", err.msg);
@@ -335,7 +343,7 @@ static int on_trial(void *ctx, const store_trial_row *t)
 		int64_t id;
 		emc_err err = { "" };
 
-		if (store_trial_insert(w->f->s, t->cell_id, 1000 + t->n, &id, &err) < 0)
+		if (store_trial_insert(w->f->s, t->cell_id, 1000 + t->n, 0, 0, &id, &err) < 0)
 			fail_msg("write during walk: %s", err.msg);
 	}
 	return w->n_trials == w->stop_at_trial ? 42 : 0;
@@ -356,8 +364,8 @@ static void test_campaign_roundtrip(void **state)
 	assert_int_equal(store_campaign_find(f->s, "nope", &id, NULL, &err), 0);
 	assert_int_equal(id, -1);
 
-	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 16, &t1, &err), 0);
-	assert_int_equal(store_trial_insert(f->s, f->cell_ids[2], 32, &t2, &err), 0);
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 16, 0, 0, &t1, &err), 0);
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[2], 32, 0, 0, &t2, &err), 0);
 	assert_int_equal(store_load_active(f->s, on_campaign, on_cell, on_trial, &w, &err), 0);
 	assert_string_equal(w.order, "cllltt");
 
@@ -424,7 +432,7 @@ static void test_load_active_stop_and_write(void **state)
 	int64_t t;
 
 	for (int64_t n = 1; n <= 3; n++)
-		assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], n, &t, &err), 0);
+		assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], n, 0, 0, &t, &err), 0);
 	assert_int_equal(store_load_active(f->s, on_campaign, on_cell, on_trial, &w, &err), 42);
 	assert_int_equal(w.n_trials, 2);
 	/* callbacks may write while the walk is on */
@@ -441,18 +449,18 @@ static void test_trial_insert_idempotent(void **state)
 	emc_err err = { "" };
 	int64_t a = 0, b = 0, c = 0, d = -1;
 
-	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 64, &a, &err), 0);
-	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 64, &b, &err), 0);
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 64, 0, 0, &a, &err), 0);
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 64, 0, 0, &b, &err), 0);
 	assert_int_equal(a, b);
-	assert_int_equal(store_trial_insert(f->s, f->cell_ids[1], 64, &c, &err), 0);
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[1], 64, 0, 0, &c, &err), 0);
 	assert_true(c != a);
 	assert_sql_int(f->path, 2, "SELECT count(*) FROM trials");
-	assert_int_equal(store_trial_insert(f->s, 987654, 64, &d, &err), -ENOENT);
+	assert_int_equal(store_trial_insert(f->s, 987654, 64, 0, 0, &d, &err), -ENOENT);
 	assert_int_equal(d, -1);
-	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 0, &d, &err), -EINVAL);
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 0, 0, 0, &d, &err), -EINVAL);
 	assert_sql_int(f->path, 2, "SELECT count(*) FROM trials");
 	/* the failed insert left no transaction open */
-	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 128, &d, &err), 0);
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 128, 0, 0, &d, &err), 0);
 }
 
 /* Group commit: writes of a batch share one transaction; a failed write
@@ -466,9 +474,9 @@ static void test_batch(void **state)
 
 	assert_int_equal(store_batch_begin(f->s, &err), 0);
 	assert_int_equal(store_batch_begin(f->s, &err), -EBUSY);
-	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 64, &a, &err), 0);
-	assert_int_equal(store_trial_insert(f->s, 987654, 64, &d, &err), -ENOENT); /* undone alone */
-	assert_int_equal(store_trial_insert(f->s, f->cell_ids[1], 64, &b, &err), 0);
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 64, 0, 0, &a, &err), 0);
+	assert_int_equal(store_trial_insert(f->s, 987654, 64, 0, 0, &d, &err), -ENOENT); /* undone alone */
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[1], 64, 0, 0, &b, &err), 0);
 	/* Another connection does not see the batch before it commits. */
 	assert_int_equal(store_open(f->path, true, &other, &err), 0);
 	assert_sql_int(f->path, 0, "SELECT count(*) FROM trials");
@@ -479,7 +487,7 @@ static void test_batch(void **state)
 	/* A batch abandoned by a crash (here: the connection closes without
 	 * ending it) leaves nothing behind. */
 	assert_int_equal(store_batch_begin(f->s, &err), 0);
-	assert_int_equal(store_trial_insert(f->s, f->cell_ids[2], 64, &d, &err), 0);
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[2], 64, 0, 0, &d, &err), 0);
 	store_close(&f->s);
 	assert_int_equal(store_open(f->path, false, &f->s, &err), 0);
 	assert_sql_int(f->path, 2, "SELECT count(*) FROM trials");
@@ -502,7 +510,7 @@ static void test_attempt_start_finish(void **state)
 	assert_int_equal(store_worker_seen(f->s, w1, &err), 0);
 	assert_int_equal(store_worker_seen(f->s, w1 + 100, &err), -ENOENT);
 
-	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 16, &trial, &err), 0);
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 16, 0, 0, &trial, &err), 0);
 	assert_int_equal(store_attempt_start(f->s, trial, w1, 30000, &a1, &err), 0);
 	assert_sql_text(f->path, "running", "SELECT state FROM trials WHERE id = %lld", (long long)trial);
 	assert_sql_int(f->path, 1, "SELECT number FROM attempts WHERE id = %lld", (long long)a1);
@@ -539,7 +547,7 @@ static void test_attempt_start_finish(void **state)
 	res.outcome = EMC_OUTCOME_NONE;
 	assert_int_equal(store_trial_finish(f->s, trial, a1, &res, NULL, &err), -EINVAL);
 	/* an unknown worker cannot lease */
-	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 32, &trial, &err), 0);
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 32, 0, 0, &trial, &err), 0);
 	assert_int_equal(store_attempt_start(f->s, trial, w1 + 100, 30000, &a2, &err), -ENOENT);
 	assert_sql_text(f->path, "pending", "SELECT state FROM trials WHERE id = %lld", (long long)trial);
 }
@@ -552,7 +560,7 @@ static void test_lost_attempt_fenced(void **state)
 	store_cell_update u = { .lo = 0, .hi = 16 };
 	int64_t trial, a1, a2;
 
-	assert_int_equal(store_trial_insert(f->s, f->cell_ids[1], 16, &trial, &err), 0);
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[1], 16, 0, 0, &trial, &err), 0);
 	assert_int_equal(store_attempt_start(f->s, trial, 0, 1000, &a1, &err), 0);
 	assert_int_equal(store_attempt_lost(f->s, a1, &err), 0);
 	assert_sql_text(f->path, "lost", "SELECT state FROM attempts WHERE id = %lld", (long long)a1);
@@ -589,7 +597,7 @@ static void test_recover_running(void **state)
 	int64_t t[3], a[3];
 
 	for (int i = 0; i < 3; i++)
-		assert_int_equal(store_trial_insert(f->s, f->cell_ids[i], 16, &t[i], &err), 0);
+		assert_int_equal(store_trial_insert(f->s, f->cell_ids[i], 16, 0, 0, &t[i], &err), 0);
 	assert_int_equal(store_attempt_start(f->s, t[0], 0, 1000, &a[0], &err), 0);
 	assert_int_equal(store_attempt_start(f->s, t[1], 0, 1000, &a[1], &err), 0);
 
@@ -617,9 +625,9 @@ static void test_counts(void **state)
 
 	run_trial(f, 0, 16, EMC_OUTCOME_FIT, EMC_STOP_FIT, 1.0, NULL);
 	run_trial(f, 0, 32, EMC_OUTCOME_NO_FIT, EMC_STOP_PLATEAU, 1.0, &done);
-	assert_int_equal(store_trial_insert(f->s, f->cell_ids[1], 16, &t, &err), 0);
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[1], 16, 0, 0, &t, &err), 0);
 	assert_int_equal(store_attempt_start(f->s, t, 0, 1000, &a, &err), 0);
-	assert_int_equal(store_trial_insert(f->s, f->cell_ids[2], 16, &t, &err), 0);
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[2], 16, 0, 0, &t, &err), 0);
 	assert_int_equal(store_cell_set(f->s, f->cell_ids[2], NULL, STORE_CELL_FAILED, &err), 0);
 	assert_int_equal(store_cell_set(f->s, f->cell_ids[2], NULL, (store_cell_state)-1, &err), -EINVAL);
 	assert_int_equal(store_cell_set(f->s, 31337, NULL, STORE_CELL_FAILED, &err), -ENOENT);
@@ -644,6 +652,206 @@ static void test_counts(void **state)
 	assert_int_equal(c.cells, 1);
 	assert_int_equal(c.cells_done, 0);
 	assert_int_equal(c.trials_pending + c.trials_running + c.trials_done, 0);
+}
+
+/* The file format of schema version 1, frozen here as it was released, so
+ * that the migration is tested on what old files hold, whatever the store
+ * does today. */
+static const char schema_v1[] =
+	"CREATE TABLE campaigns (id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL,"
+	" state TEXT NOT NULL CHECK (state IN ('running', 'done', 'paused', 'cancelled')),"
+	" spec_text TEXT NOT NULL, spec_hash TEXT NOT NULL,"
+	" dataset_name TEXT, dataset_format TEXT, dataset_split TEXT,"
+	" dataset_images TEXT, dataset_labels TEXT, dataset_desc TEXT,"
+	" n_total INTEGER, channels INTEGER, height INTEGER, width INTEGER, classes INTEGER,"
+	" search_start INTEGER, search_precision REAL, search_max_n INTEGER,"
+	" created_at INTEGER, finished_at INTEGER, dataset_ref BLOB, dataset_hash BLOB);"
+	"CREATE INDEX campaigns_state ON campaigns (state);"
+	"CREATE TABLE workers (id INTEGER PRIMARY KEY, identity TEXT UNIQUE NOT NULL, host TEXT, slots INTEGER,"
+	" first_seen INTEGER, last_seen INTEGER, trials_done INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE cells (id INTEGER PRIMARY KEY, campaign_id INTEGER NOT NULL REFERENCES campaigns (id),"
+	" idx INTEGER NOT NULL, model TEXT, family TEXT, activation TEXT, optimizer TEXT, lr REAL, batch INTEGER,"
+	" labels TEXT, seed INTEGER, params INTEGER, inputs TEXT, classes INTEGER, config BLOB NOT NULL,"
+	" state TEXT NOT NULL CHECK (state IN ('searching', 'done', 'failed')),"
+	" lo INTEGER NOT NULL DEFAULT 0, hi INTEGER NOT NULL DEFAULT 0, full INTEGER NOT NULL DEFAULT 0,"
+	" UNIQUE (campaign_id, idx));"
+	"CREATE TABLE trials (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" cell_id INTEGER NOT NULL REFERENCES cells (id), n INTEGER NOT NULL,"
+	" state TEXT NOT NULL CHECK (state IN ('pending', 'running', 'fit', 'no_fit', 'failed', 'cancelled')),"
+	" reason TEXT, epochs INTEGER, steps INTEGER, train_seconds REAL, loss REAL, accuracy REAL,"
+	" grad_norm REAL, budget_used REAL, error TEXT, hessian_min REAL, hessian_max REAL,"
+	" attempts INTEGER NOT NULL DEFAULT 0, created_at INTEGER, finished_at INTEGER, UNIQUE (cell_id, n));"
+	"CREATE INDEX trials_state ON trials (state);"
+	"CREATE TABLE attempts (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" trial_id INTEGER NOT NULL REFERENCES trials (id), number INTEGER NOT NULL,"
+	" worker_id INTEGER REFERENCES workers (id),"
+	" state TEXT NOT NULL CHECK (state IN ('running', 'done', 'lost', 'preempted', 'failed', 'cancelled')),"
+	" started_at INTEGER, lease_expires_at INTEGER, finished_at INTEGER, UNIQUE (trial_id, number));"
+	"CREATE UNIQUE INDEX attempts_one_running ON attempts (trial_id) WHERE state = 'running';"
+	"CREATE INDEX attempts_state ON attempts (state);"
+	"CREATE INDEX attempts_worker ON attempts (worker_id);"
+	"PRAGMA user_version = 1;";
+
+typedef struct v1_walk {
+	int cells, outcomes, open;
+	uint64_t seeds[2];
+	int n_seeds[2];
+	int64_t open_n;
+} v1_walk;
+
+static int v1_cell(void *ctx, const store_cell_row *c)
+{
+	v1_walk *w = ctx;
+
+	if (c->index < 2) {
+		w->seeds[c->index] = c->seeds[0];
+		w->n_seeds[c->index] = c->n_seeds;
+	}
+	w->cells++;
+	return 0;
+}
+
+static int v1_trial(void *ctx, const store_trial_row *t)
+{
+	v1_walk *w = ctx;
+
+	assert_int_equal(t->seed_index, t->n == 16 ? 1 : 0);
+	w->open++;
+	w->open_n = t->n;
+	return 0;
+}
+
+static int v1_outcome(void *ctx, const store_outcome_row *o)
+{
+	v1_walk *w = ctx;
+
+	assert_int_equal(o->seed_index, 0);
+	if (o->n == 32) {
+		assert_int_equal(o->state, STORE_TRIAL_NO_FIT);
+		assert_int_equal(o->reason, EMC_STOP_PLATEAU);
+	}
+	w->outcomes++;
+	return 0;
+}
+
+/* A version-1 file (one seed per cell: seeds crossed as an axis) becomes a
+ * version-2 one: each cell a procedure with the pool [its seed], each trial
+ * seed index 0 of it, ids and attempts kept; a reader refuses the old file
+ * until it is migrated. */
+static void test_migrate_v1(void **state)
+{
+	fixture *f = *state;
+	char path[512];
+	uint8_t *ref = NULL, *cfg0 = NULL, *cfg1 = NULL;
+	size_t ref_len, len0, len1;
+	emc_dataset_ref ds;
+	emc_cell_cfg c0, c1;
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	store *s = NULL, *ro = NULL;
+	v1_walk w = { 0 };
+	int64_t t;
+	emc_err err = { "" };
+
+	memset(&ds, 0, sizeof ds);
+	snprintf(ds.format, sizeof ds.format, "synthetic");
+	snprintf(ds.split, sizeof ds.split, "train");
+	snprintf(ds.synth_teacher, sizeof ds.synth_teacher, "uniform");
+	ds.synth_n = 100;
+	ds.synth_dim = 4;
+	ds.synth_classes = 2;
+	emc_cell_cfg_defaults(&c0);
+	c0.model.widths[0] = 4;
+	c0.seed = 7;
+	c1 = c0;
+	c1.seed = UINT64_MAX - 1; /* stored as its bit pattern */
+	assert_int_equal(wire_dataset_pack(&ds, &ref, &ref_len, &err), 0);
+	assert_int_equal(wire_cell_pack(&c0, &cfg0, &len0, &err), 0);
+	assert_int_equal(wire_cell_pack(&c1, &cfg1, &len1, &err), 0);
+
+	snprintf(path, sizeof path, "%s/v1.db", f->dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, schema_v1, NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db,
+					    "INSERT INTO campaigns (id, name, state, spec_text, spec_hash, n_total, channels,"
+					    " height, width, classes, search_start, search_precision, search_max_n,"
+					    " dataset_ref) VALUES (1, 'old', 'running', 'name: old', 'aa', 100, 1, 1, 4, 2,"
+					    " 16, 0.01, 64, ?1)",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	sqlite3_bind_blob(st, 1, ref, (int)ref_len, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+	assert_int_equal(sqlite3_prepare_v2(db,
+					    "INSERT INTO cells (id, campaign_id, idx, seed, config, state, lo, hi)"
+					    " VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6, ?7)",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	for (int i = 0; i < 2; i++) {
+		sqlite3_bind_int(st, 1, 10 + i);
+		sqlite3_bind_int(st, 2, i);
+		sqlite3_bind_int64(st, 3, (int64_t)(i ? c1.seed : c0.seed));
+		sqlite3_bind_blob(st, 4, i ? cfg1 : cfg0, (int)(i ? len1 : len0), SQLITE_STATIC);
+		sqlite3_bind_text(st, 5, i ? "done" : "searching", -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 6, i ? 48 : 16);
+		sqlite3_bind_int(st, 7, i ? 49 : 32);
+		assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+		sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
+	assert_int_equal(sqlite3_exec(db,
+				      "INSERT INTO trials (id, cell_id, n, state, reason, train_seconds) VALUES"
+				      " (5, 10, 16, 'fit', 'fit', 1.5), (6, 10, 32, 'no_fit', 'plateau', 2.5),"
+				      " (9, 10, 24, 'pending', NULL, NULL), (11, 11, 48, 'fit', 'fit', 4.0);"
+				      "INSERT INTO attempts (trial_id, number, state) VALUES (5, 1, 'done'), (6, 1, 'done');",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(db);
+
+	/* A reader cannot read it as version 2. */
+	assert_int_equal(store_open(path, true, &ro, &err), -ENOTSUP);
+	assert_contains(err.msg, "older");
+
+	if (store_open(path, false, &s, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_sql_int(path, 2, "PRAGMA user_version");
+	assert_sql_int(path, 0, "SELECT count(*) FROM pragma_foreign_key_check");
+	/* Every trial is seed index 0 of its cell's seed; ids and attempts kept. */
+	assert_sql_int(path, 4, "SELECT count(*) FROM trials WHERE seed_index = 0");
+	assert_sql_int(path, 3, "SELECT count(*) FROM trials WHERE cell_id = 10 AND seed = 7");
+	assert_sql_int(path, (int64_t)(UINT64_MAX - 1), "SELECT seed FROM trials WHERE id = 11");
+	assert_sql_int(path, 2, "SELECT count(*) FROM attempts a JOIN trials t ON t.id = a.trial_id");
+	/* The decided cell keeps its EMC; its compute is its trials' time. */
+	assert_sql_int(path, 48, "SELECT emc FROM cells WHERE id = 11");
+	assert_sql_int(path, 1, "SELECT emc_low IS NULL FROM cells WHERE id = 11");
+	assert_sql_int(path, 40, "SELECT CAST(train_seconds * 10 AS INTEGER) FROM cells WHERE id = 11");
+	/* One trial per (cell, n, seed index); the counter never goes back. */
+	assert_int_equal(store_trial_insert(s, 10, 16, 0, 7, &t, &err), -EALREADY);
+	assert_int_equal(store_trial_insert(s, 10, 24, 0, 7, &t, &err), 0);
+	assert_int_equal(t, 9);
+	assert_int_equal(store_trial_insert(s, 10, 16, 1, 8, &t, &err), 0);
+	assert_true(t > 11);
+	/* Each old cell is a procedure over the pool [its seed]. */
+	assert_int_equal(store_load_active(s, NULL, v1_cell, v1_trial, &w, &err), 0);
+	assert_int_equal(store_load_outcomes(s, 0, v1_outcome, &w, &err), 0);
+	assert_int_equal(w.cells, 2);
+	assert_int_equal(w.n_seeds[0], 1);
+	assert_int_equal(w.n_seeds[1], 1);
+	assert_true(w.seeds[0] == 7);
+	assert_true(w.seeds[1] == UINT64_MAX - 1);
+	assert_int_equal(w.outcomes, 3);
+	assert_int_equal(w.open, 2); /* 24, and the new 16 at seed 1 */
+	store_close(&s);
+
+	/* Opened again: nothing more to do; a reader now reads it. */
+	assert_int_equal(store_open(path, false, &s, &err), 0);
+	store_close(&s);
+	assert_int_equal(store_open(path, true, &ro, &err), 0);
+	assert_sql_int(path, 5, "SELECT count(*) FROM trials");
+	store_close(&ro);
+	free(ref);
+	free(cfg0);
+	free(cfg1);
 }
 
 static void test_future_version_refused(void **state)
@@ -687,14 +895,14 @@ static void test_readonly(void **state)
 	sqlite3 *ro_db;
 
 	/* a committed write is visible to a reader while the writer is open */
-	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 16, &t, &err), 0);
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 16, 0, 0, &t, &err), 0);
 	ro_db = store_open_seen(f->path, true, &ro);
 	assert_int_equal(store_campaign_find(ro, "mnist, \"small\"", &id, NULL, &err), 1);
 	assert_int_equal(id, f->campaign_id);
 	assert_int_equal(store_counts_get(ro, 0, &c, &err), 0);
 	assert_int_equal(c.trials_pending, 1);
 
-	assert_int_equal(store_trial_insert(ro, f->cell_ids[0], 32, &t, &err), -EROFS);
+	assert_int_equal(store_trial_insert(ro, f->cell_ids[0], 32, 0, 0, &t, &err), -EROFS);
 	assert_contains(err.msg, "read-only");
 	assert_int_equal(store_worker_upsert(ro, "w", "h", 1, &id, &err), -EROFS);
 	/* and SQLite itself refuses, whatever the caller tries */
@@ -734,9 +942,14 @@ static void test_readonly(void **state)
  * no-fit at 40 a plateau (converged), a trial at 32 queued. */
 static void fill_results(fixture *f)
 {
-	store_cell_update u0a = { .lo = 16 }, u0 = { .lo = 24, .hi = 25, .done = true };
-	store_cell_update u1 = { .lo = 100, .done = true, .full = true }, u2a = { .lo = 16 };
-	store_cell_update u2 = { .lo = 16, .hi = 40 };
+	store_cell_update u0a = { .lo = 16 };
+	store_cell_update u0 = { .lo = 24, .hi = 25, .done = true, .emc_low = 20, .emc_high = 25, .seeds_used = 1,
+				 .lo_fits = 1, .lo_total = 1, .hi_total = 1, .hi_budget = 1, .unconverged = true,
+				 .trials_consumed = 3 };
+	store_cell_update u1 = { .lo = 100, .done = true, .full = true, .emc_low = 100, .emc_high = 100,
+				 .seeds_used = 1, .lo_fits = 1, .lo_total = 1, .trials_consumed = 1 };
+	store_cell_update u2a = { .lo = 16 };
+	store_cell_update u2 = { .lo = 16, .hi = 40, .hi_total = 1, .hi_plateau = 1, .plateau_decided = true };
 	int64_t t;
 	emc_err err = { "" };
 
@@ -746,8 +959,14 @@ static void fill_results(fixture *f)
 	run_trial(f, 1, 100, EMC_OUTCOME_FIT, EMC_STOP_FIT, 4.0, &u1);
 	run_trial(f, 2, 16, EMC_OUTCOME_FIT, EMC_STOP_FIT, 0.5, &u2a);
 	run_trial(f, 2, 40, EMC_OUTCOME_NO_FIT, EMC_STOP_PLATEAU, 0.25, &u2); /* converged no-fit */
-	assert_int_equal(store_trial_insert(f->s, f->cell_ids[2], 32, &t, &err), 0);
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[2], 32, 0, 0, &t, &err), 0);
 }
+
+#define RESULTS_CSV_HEAD                                                                                      \
+	"campaign,cell,model,activation,optimizer,dataset,labels,inputs,classes,seeds,params,emc,full,emc_low,"  \
+	"emc_high,lo,hi,seeds_used,lo_fits,lo_total,hi_fits,hi_total,hi_plateau,hi_gradnorm,hi_budget,"          \
+	"unconverged,plateau_decided,uncertain,nonmonotone,trials,trials_consumed,sample_grads,train_seconds,"    \
+	"blas_cores,lambda_min,lambda_max,state\n"
 
 static char *capture_results(store *s, const char *campaign, report_format fmt, int expect)
 {
@@ -783,23 +1002,26 @@ static void test_report_results(void **state)
 	out = capture_results(ro, NULL, REPORT_TABLE, 0);
 	assert_contains(out, "campaign");
 	assert_contains(out, "activation");
-	assert_contains(out, " 24* ");
-	assert_contains(out, ">=100");
+	assert_contains(out, " 24*  [20, 25] ");
+	assert_contains(out, ">=100  [100, >=100] ");
 	assert_contains(out, "fashion-mnist/train");
 	assert_contains(out, "* unconverged");
+	assert_contains(out, " 1/1   0/1  *  "); /* p̂ at lo and hi, the flag */
+	assert_contains(out, " 650 "); /* compute: 10·(16 + 24 + 25) sample-gradients */
 	assert_contains(out, "6.75"); /* 1.5 + 2 + 3.25 */
-	assert_contains(out, "18446744073709551610"); /* UINT64_MAX - 5 */
+	/* cell 0's trials ran on two kernels; the others' on one */
+	assert_contains(out, "warning: cell(s) mnist, \"small\"/0 ran on several OpenBLAS kernels");
 	free(out);
 
 	out = capture_results(ro, "mnist, \"small\"", REPORT_CSV, 0);
-	assert_contains(out, "campaign,cell,model,activation,optimizer,dataset,labels,inputs,classes,seed,params,emc,lo,hi,trials,"
-			     "train_seconds,unconverged,lambda_min,lambda_max,state\n");
-	assert_contains(out, "\"mnist, \"\"small\"\"\",0,mlp[8],relu,sgd,fashion-mnist/train,true,true,10,1000,6370,24,24,25,3,"
-			     "6.75,1,,,done\n");
+	assert_contains(out, RESULTS_CSV_HEAD);
+	assert_contains(out, "\"mnist, \"\"small\"\"\",0,mlp[8],relu,sgd,fashion-mnist/train,true,true,10,1,6370,24,0,20,25,"
+			     "24,25,1,1,1,0,1,0,0,1,1,0,0,0,3,3,650,6.75,2,,,done\n");
 	assert_contains(out, ",1,\"mlp[16,16]\",relu,adam,");
-	assert_contains(out, ",>=100,100,,1,4.00,0,-0.00125,42.5,done\n");
+	/* emc stays a number; full says the whole range fit */
+	assert_contains(out, ",100,1,100,100,100,,1,1,1,0,0,0,0,0,0,0,0,0,1,1,1000,4.00,1,-0.00125,42.5,done\n");
 	assert_contains(out, ",2,mlp[32],tanh,sgd,");
-	assert_contains(out, ",-,16,40,2,0.75,0,,,searching\n");
+	assert_contains(out, ",-,0,0,0,16,40,0,0,0,0,1,1,0,0,0,1,0,0,2,0,560,0.75,1,,,searching\n");
 	free(out);
 
 	out = capture_results(ro, NULL, REPORT_JSON, 0);
@@ -824,7 +1046,7 @@ static void test_report_results(void **state)
 		assert_string_equal((const char *)sqlite3_column_text(st, 2), "mnist, \"small\"");
 		assert_int_equal(sqlite3_column_int(st, 3), 24);
 		assert_int_equal(sqlite3_column_int(st, 4), 1);
-		assert_string_equal((const char *)sqlite3_column_text(st, 5), ">=100");
+		assert_int_equal(sqlite3_column_int(st, 5), 100);
 		assert_int_equal(sqlite3_column_int(st, 6), 1);
 		assert_string_equal((const char *)sqlite3_column_text(st, 7), "null");
 		assert_string_equal((const char *)sqlite3_column_text(st, 8), "mlp[16,16]");
@@ -871,10 +1093,14 @@ static void test_report_trials(void **state)
 
 	/* One cell only, as CSV: header, then its three trials in order of n. */
 	out = capture_trials(f->s, "mnist, \"small\"", 0, REPORT_CSV, 0);
-	assert_contains(out, "campaign,cell,model,n,state,reason,epochs,steps,train_seconds,loss,accuracy,"
-			     "budget_used,attempts,lambda_min,lambda_max,error\n");
-	assert_contains(out, ",0,mlp[8],16,fit,fit,10,100,1.50,");
-	assert_contains(out, ",0,mlp[8],25,no_fit,budget,10,100,3.25,");
+	assert_contains(out, "campaign,cell,model,n,seed_index,seed,state,on_path,reason,epochs,steps,train_seconds,"
+			     "sample_grads,loss,accuracy,budget_used,attempts,lambda_min,lambda_max,host,blas_core,error\n");
+	/* the seed (UINT64_MAX - 5, all 64 bits kept), and whether the measurement,
+	 * recomputed from the outcomes, consumed the trial: 16 fits, so the
+	 * path gallops to 32, which has no trial; 24 and 25 are off it */
+	assert_contains(out, ",0,mlp[8],16,0,18446744073709551610,fit,yes,fit,10,100,1.50,160,");
+	assert_contains(out, ",0,mlp[8],24,0,18446744073709551610,fit,no,fit,10,100,2.00,240,");
+	assert_contains(out, ",0,mlp[8],25,0,18446744073709551610,no_fit,no,budget,10,100,3.25,250,0,0.9000,0.00,1,,,host-0,Haswell,\n");
 	assert_null(strstr(out, ",1,\"mlp[16,16]\","));
 	free(out);
 
@@ -899,8 +1125,7 @@ static void test_report_empty(void **state)
 	assert_string_equal(out, "[]\n");
 	free(out);
 	out = capture_results(s, NULL, REPORT_CSV, 0);
-	assert_string_equal(out, "campaign,cell,model,activation,optimizer,dataset,labels,inputs,classes,seed,params,emc,lo,hi,trials,"
-				 "train_seconds,unconverged,lambda_min,lambda_max,state\n");
+	assert_string_equal(out, RESULTS_CSV_HEAD);
 	free(out);
 	store_close(&s);
 	tmpdir_remove(&dir);
@@ -1003,7 +1228,7 @@ static void test_state_names(void **state)
 	CHECK_NAMES(attempt, STORE_ATTEMPT_STATE_COUNT);
 
 	/* the tables are the schema's: one row of each kind, every name tried */
-	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 16, &t, &err), 0);
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 16, 0, 0, &t, &err), 0);
 	assert_int_equal(store_attempt_start(f->s, t, 0, 1000, &a, &err), 0);
 	for (int i = 0; i < STORE_CAMPAIGN_STATE_COUNT; i++)
 		names[i] = store_campaign_state_name((store_campaign_state)i);
@@ -1030,7 +1255,7 @@ static void test_state_sets(void **state)
 	char sql[256];
 
 	for (int i = 0; i < STORE_TRIAL_STATE_COUNT; i++) {
-		assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 100 + i, &t, &err), 0);
+		assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 100 + i, 0, 0, &t, &err), 0);
 		snprintf(sql, sizeof sql, "UPDATE trials SET state = '%s' WHERE id = %lld",
 			 store_trial_state_name((store_trial_state)i), (long long)t);
 		assert_int_equal(sql_exec(f->path, sql), SQLITE_OK);
@@ -1187,7 +1412,7 @@ static void test_report_rows(void **state)
 	for (int64_t n = 20; n <= 21; n++) {
 		int64_t t, a;
 
-		assert_int_equal(store_trial_insert(f->s, f->cell_ids[2], n, &t, &err), 0);
+		assert_int_equal(store_trial_insert(f->s, f->cell_ids[2], n, 0, 0, &t, &err), 0);
 		assert_int_equal(store_attempt_start(f->s, t, 0, 1000, &a, &err), 0);
 	}
 	assert_int_equal(store_report_status(f->s, NULL, rows_campaign, rows_cell, &r, &err), 1);
@@ -1282,6 +1507,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_recover_running, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_counts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_future_version_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_readonly, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_report_results, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_report_trials, setup, teardown),
