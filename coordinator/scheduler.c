@@ -1279,6 +1279,7 @@ static int load_cell(void *ctx, const store_cell_row *row)
 	c = calloc(1, sizeof *c);
 	if (!c)
 		return -ENOMEM;
+	c->id = row->id; /* before the index: it is sorted by id */
 	c->seeds = malloc((size_t)row->n_seeds * sizeof *c->seeds);
 	if (!c->seeds || cell_index_add(s, c) < 0) {
 		free(c->seeds);
@@ -1287,7 +1288,6 @@ static int load_cell(void *ctx, const store_cell_row *row)
 	}
 	memcpy(c->seeds, row->seeds, (size_t)row->n_seeds * sizeof *c->seeds);
 	c->n_seeds = row->n_seeds;
-	c->id = row->id;
 	c->campaign = camp;
 	c->cfg = row->cfg;
 	campaign_measure_config(&camp->search, camp->n_total, c->n_seeds, &cfg);
