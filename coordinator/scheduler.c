@@ -718,7 +718,7 @@ static void trial_lose(sched *s, trial_rt *t, store_attempt_state how, const cha
 
 /* The first running trial held by w (NULL = by nobody: orphaned) whose
  * lease ended before `now` (or any, with now = INT64_MAX). Callers that
- * act on it restart the search: acting may free other trials. */
+ * act on it restart the walk: acting may free other trials. */
 static trial_rt *running_trial(sched *s, const worker_rt *w, bool any_worker, int64_t now)
 {
 	for (trial_rt *t = s->active; t; t = t->active_next)
