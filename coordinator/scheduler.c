@@ -727,7 +727,7 @@ static void trial_lose(sched *s, trial_rt *t, store_attempt_state how, const cha
 
 /* The first running trial held by w (NULL = by nobody: orphaned) whose
  * lease ended before `now` (or any, with now = INT64_MAX). Callers that
- * act on it restart the search: acting may free other trials. */
+ * act on it restart the walk: acting may free other trials. */
 static trial_rt *running_trial(sched *s, const worker_rt *w, bool any_worker, int64_t now)
 {
 	for (trial_rt *t = s->active; t; t = t->active_next)
@@ -1313,6 +1313,7 @@ static int load_cell(void *ctx, const store_cell_row *row)
 	c = calloc(1, sizeof *c);
 	if (!c)
 		return -ENOMEM;
+	c->id = row->id; /* before the index: it is sorted by id */
 	c->seeds = malloc((size_t)row->n_seeds * sizeof *c->seeds);
 	if (!c->seeds || cell_index_add(s, c) < 0) {
 		free(c->seeds);
@@ -1321,7 +1322,6 @@ static int load_cell(void *ctx, const store_cell_row *row)
 	}
 	memcpy(c->seeds, row->seeds, (size_t)row->n_seeds * sizeof *c->seeds);
 	c->n_seeds = row->n_seeds;
-	c->id = row->id;
 	c->campaign = camp;
 	c->cfg = row->cfg;
 	campaign_measure_config(&camp->search, camp->n_total, c->n_seeds, &cfg);

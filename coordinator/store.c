@@ -1204,8 +1204,9 @@ fail:
 
 /* Asking again for a trial that was cancelled (in flight when it became
  * pointless, or its campaign was cancelled) puts it back in the queue:
- * there is still one trial per (cell, n, seed index). One with a result is
- * refused, so that a caller can never queue a trial that cannot start. */
+ * there is still one trial per (cell, n, seed index). One that runs or has
+ * a result is refused, so that a caller can never queue a trial that
+ * cannot start. */
 static int trial_find(store *s, int64_t cell_id, int64_t n, int seed_index, int64_t *ret_id, emc_err *err)
 {
 	sqlite3_stmt *st = stmt_get(s, ST_TRIAL_FIND, err);
@@ -1226,9 +1227,10 @@ static int trial_find(store *s, int64_t cell_id, int64_t n, int seed_index, int6
 	*ret_id = sqlite3_column_int64(st, 0);
 	if (store_trial_state_parse(COL_TEXT(st, 1), &state) < 0)
 		r = bad_state(st, 1, "trials", *ret_id, err);
-	else if (store_trial_state_terminal(state))
-		r = emc_err_set(err, -EALREADY, "store: trial %lld (cell %lld, n %lld, seed %d) already has a result",
-				(long long)*ret_id, (long long)cell_id, (long long)n, seed_index);
+	else if (state != STORE_TRIAL_PENDING)
+		r = emc_err_set(err, -EALREADY, "store: trial %lld (cell %lld, n %lld, seed %d) is %s, not pending",
+				(long long)*ret_id, (long long)cell_id, (long long)n, seed_index,
+				store_trial_state_name(state));
 	stmt_done(st);
 	return r;
 }

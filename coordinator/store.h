@@ -127,9 +127,10 @@ int store_recover_running(store *s, emc_err *err);
 
 /* New pending trial of a cell at size n with replicate seed seed_index of
  * its pool (whose value, seed, is recorded with it). Never two trials per
- * (cell, n, seed_index): an existing pending or running one is returned as
- * it is, a cancelled one is pending again; one with a result is refused
- * with -EALREADY — a measurement never asks twice for what it knows. */
+ * (cell, n, seed_index): an existing pending one is returned as it is, a
+ * cancelled one is pending again; one that runs or has a result is refused
+ * with -EALREADY, so every id returned names a trial that can start — a
+ * measurement never asks twice for what it knows or runs. */
 int store_trial_insert(store *s, int64_t cell_id, int64_t n, int seed_index, uint64_t seed, int64_t *ret_trial_id,
 		       emc_err *err);
 

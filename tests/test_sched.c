@@ -223,7 +223,7 @@ static void restart(fixture *f)
 	start(f);
 }
 
-static int setup_with(void **state, int n_seeds, int64_t max_n)
+static int setup_with(void **state, int n_cells, int n_seeds, int64_t max_n)
 {
 	fixture *f = calloc(1, sizeof *f);
 	emc_err err;
@@ -241,20 +241,26 @@ static int setup_with(void **state, int n_seeds, int64_t max_n)
 	f->cfg.max_probes = 1; /* one trial per cell at a time, unless a test wants k-section */
 	f->cfg.max_lost = 1;
 	f->cfg.max_failed = 1;
-	insert_campaign_pool(f, "t", 1, n_seeds, max_n);
+	insert_campaign_pool(f, "t", n_cells, n_seeds, max_n);
 	*state = f;
 	return 0;
 }
 
 static int setup(void **state)
 {
-	return setup_with(state, 0, 64); /* no pool: the cell's own seed (as a version-1 file) */
+	return setup_with(state, 1, 0, 64); /* no pool: the cell's own seed (as a version-1 file) */
 }
 
-/* One cell measured over a pool of 5 seeds, sizes up to 200. */
+/* Two cells, each measured over a pool of 5 seeds, sizes up to 200. */
 static int setup_pool(void **state)
 {
-	return setup_with(state, 5, 200);
+	return setup_with(state, 2, 5, 200);
+}
+
+/* One such cell. */
+static int setup_pool1(void **state)
+{
+	return setup_with(state, 1, 5, 200);
 }
 
 static int teardown(void **state)
@@ -837,11 +843,11 @@ static void player_run(fixture *f, player *p, int steps)
 static const char *measured(fixture *f)
 {
 	return sql_text(f,
-			"SELECT printf('%%s emc=%%d hi=%%d full=%%d [%%d, %%d] seeds=%%d lo=%%d/%%d hi=%%d/%%d"
-			" plateau=%%d budget=%%d nonmono=%%d uncertain=%%d consumed=%%d unconv=%%d',"
+			"SELECT group_concat(printf('%%s emc=%%d hi=%%d full=%%d [%%d, %%d] seeds=%%d lo=%%d/%%d"
+			" hi=%%d/%%d plateau=%%d budget=%%d nonmono=%%d uncertain=%%d consumed=%%d unconv=%%d',"
 			" state, emc, hi, full, emc_low, emc_high, seeds_used, lo_fits, lo_total, hi_fits, hi_total,"
-			" hi_plateau, hi_budget, nonmonotone, uncertain, trials_consumed, unconverged)"
-			" FROM cells WHERE campaign_id = %" PRId64,
+			" hi_plateau, hi_budget, nonmonotone, uncertain, trials_consumed, unconverged), '; ')"
+			" FROM (SELECT * FROM cells WHERE campaign_id = %" PRId64 " ORDER BY idx)",
 			f->campaign_id);
 }
 
@@ -899,8 +905,10 @@ static void test_pool_order_independent(void **state)
 	assert_contains(want, "done ");
 	assert_int_equal(sql_int(f, "SELECT count(*) FROM trials WHERE seed <> seed_index + 10", 0), 0);
 	assert_true(sql_int(f, "SELECT count(DISTINCT seed_index) FROM trials", 0) >= 3);
-	assert_int_equal(sql_int(f, "SELECT sample_grads FROM cells", 0),
+	assert_int_equal(sql_int(f, "SELECT sum(sample_grads) FROM cells", 0),
 			 sql_int(f, "SELECT sum(sample_grads) FROM trials", 0));
+	assert_int_equal(sql_int(f, "SELECT count(*) FROM cells c WHERE sample_grads <>"
+				    " (SELECT sum(t.sample_grads) FROM trials t WHERE t.cell_id = c.id)", 0), 0);
 	for (int round = 0; round < 6; round++) {
 		player p = { .fit = fit_spread, .ord = (order)(round % 3), .late = round >= 3, .rng = (uint64_t)round };
 
@@ -1113,7 +1121,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_late_fit_after_cancel_finishes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pool_order_independent, setup_pool, teardown),
 	    cmocka_unit_test_setup_teardown(test_restart_replays_same_decisions, setup_pool, teardown),
-	    cmocka_unit_test_setup_teardown(test_failed_trials_read_next_seed, setup_pool, teardown),
+	    cmocka_unit_test_setup_teardown(test_failed_trials_read_next_seed, setup_pool1, teardown),
 	    cmocka_unit_test(test_outbox_holds_until_commit),
 	    cmocka_unit_test_setup_teardown(test_prepared_dataset_served_without_decode, setup, teardown),
 	};
