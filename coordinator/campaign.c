@@ -151,13 +151,22 @@ void campaign_measure_config(const emc_search_cfg *search, int64_t n_total, int 
 		[EMC_SEARCH_GRID] = MEASURE_GRID,
 	};
 	int64_t n_max = search->max_n > 0 ? search->max_n : n_total;
+	emc_search_cfg d;
 
+	/* A campaign stored before the measurement keys existed has them as 0:
+	 * it gets the spec's defaults, the one table of them. */
+	if (search->quantile <= 0) {
+		emc_search_cfg_defaults(&d);
+		d.start = search->start;
+		d.precision = search->precision;
+		d.max_n = search->max_n;
+		d.method = search->method;
+		search = &d;
+	}
 	measure_config_default(ret, search->start, n_max, n_seeds);
 	ret->precision = search->precision;
 	if ((unsigned)search->method < EMC_SEARCH_METHOD_COUNT)
 		ret->method = methods[search->method];
-	if (search->quantile <= 0)
-		return;
 	ret->quantile = search->quantile;
 	ret->min_seeds = search->min_seeds;
 	ret->confidence = search->confidence;
