@@ -56,12 +56,17 @@
  * per tree). The table is sized for that plus slack; only outcomes at pairs
  * never asked for can fill it, and those are refused with -ENOSPC.
  *
- * The interval (bisect, grid): a two-parameter logistic model in log n,
- * p(n) = σ(logit q − b·(ln n − γ)), b >= 0 (non-increasing), fitted by
- * maximum likelihood to the outcomes the decisions consumed; the interval
- * for the crossing γ is the profile-likelihood set {γ : 2(ℓ̂ − ℓ_p(γ)) <=
- * χ²₁(confidence)}. Per-seed: a seeded percentile bootstrap over seeds.
- * docs/method.md gives the reasons and the measured coverage.
+ * The interval (bisect, grid), from the outcomes the decisions consumed,
+ * is the hull of two likelihood-ratio sets at χ²₁(confidence): that of a
+ * two-parameter logistic model in log n, p(n) = σ(logit q − b·(ln n − γ)),
+ * b >= 0, fitted with Firth's penalty (it pools every probe, and covers
+ * when p(n) is smooth), and that of the crossing under any non-increasing
+ * p(n) (isotonic fits: it covers when p(n) drops steeply with sporadic
+ * failures below, where the logistic slope is flattened and its crossing
+ * pushed beyond the data). The path's EMC is the isotonic crossing of the
+ * consumed outcomes, so it lies in the second set by construction.
+ * Per-seed: a seeded percentile bootstrap over seeds. docs/method.md gives
+ * the reasons and the measured coverage.
  *
  * Expected workload: a few dozen sizes per cell, a handful of seeds; every
  * call is at most a few thousand table look-ups, the interval a few tens of
@@ -761,6 +766,7 @@ bool measure_on_path(const measure *m, int64_t n, int seed)
 typedef struct obs {
 	double u; /* ln n */
 	int y, t; /* fits among t observations */
+	int64_t n;
 } obs;
 
 typedef struct fitdata {
@@ -915,8 +921,82 @@ static int64_t size_of(const measure *m, double g)
 	return (int64_t)fmin(floor(exp(g < cap ? g : cap)), (double)m->cfg.n_max);
 }
 
-/* Fit d and set r->emc_fit, emc_low, emc_high. */
+static void logistic_set(const measure *m, const fitdata *d, measure_result *r);
+
+/* --- the interval's second half: the monotone likelihood-ratio set ------ */
+
+static double binom_ll(double y, double t, double p)
+{
+	return (y > 0 ? y * log(p) : 0) + (t > y ? (t - y) * log1p(-p) : 0);
+}
+
+/* The log-likelihood of the maximum-likelihood non-increasing p(n) over
+ * o[a … b) with every value in [pmin, pmax]: pool adjacent violators, then
+ * clip each block (for a monotone fit under bounds, the clipped
+ * unconstrained fit is the constrained one). */
+static double iso_ll(const fitdata *d, int a, int b, double pmin, double pmax)
+{
+	static _Thread_local double y[MEASURE_GRID_MAX + 256], t[MEASURE_GRID_MAX + 256];
+	double ll = 0;
+	int top = 0;
+
+	for (int i = a; i < b; i++) {
+		y[top] = d->o[i].y, t[top] = d->o[i].t, top++;
+		while (top > 1 && y[top - 2] * t[top - 1] < y[top - 1] * t[top - 2]) {
+			y[top - 2] += y[top - 1], t[top - 2] += t[top - 1];
+			top--;
+		}
+	}
+	for (int i = 0; i < top; i++)
+		ll += binom_ll(y[i], t[i], fmin(fmax(y[i] / t[i], pmin), pmax));
+	return ll;
+}
+
+/* The sizes n_q can take under any non-increasing p(n) that the outcomes
+ * do not reject: with the crossing after the j-th observed size (p >= q
+ * on the first j, p <= q on the rest), the constrained likelihood is that
+ * of the two clipped monotone fits; every j whose likelihood ratio to the
+ * best j is within χ²₁(confidence) is kept, and the set is the sizes from
+ * the first kept crossing to the last: [n_j, n_(j+1) − 1], with n_0 = 0
+ * and n_(k+1) = n_max + 1. */
+static void monotone_set(const measure *m, const fitdata *d, int64_t *ret_low, int64_t *ret_high)
+{
+	double ll[MEASURE_GRID_MAX + 257], best = -INFINITY, thr, q = m->cfg.quantile;
+	int lo_j = -1, hi_j = -1;
+
+	for (int j = 0; j <= d->k; j++) {
+		ll[j] = iso_ll(d, 0, j, q, 1) + iso_ll(d, j, d->k, 0, q);
+		best = fmax(best, ll[j]);
+	}
+	thr = best - chi2_1(m->cfg.confidence) / 2;
+	for (int j = 0; j <= d->k; j++)
+		if (ll[j] >= thr) {
+			lo_j = lo_j < 0 ? j : lo_j;
+			hi_j = j;
+		}
+	*ret_low = lo_j == 0 ? 0 : d->o[lo_j - 1].n;
+	*ret_high = hi_j == d->k ? m->cfg.n_max : d->o[hi_j].n - 1;
+}
+
+/* Fit d and set r->emc_fit and [emc_low, emc_high]: the hull of the
+ * logistic model's profile set, the monotone set, and r->emc. */
 static void interval(const measure *m, const fitdata *d, measure_result *r)
+{
+	int64_t low, high;
+
+	logistic_set(m, d, r);
+	if (d->k == 0)
+		return;
+	monotone_set(m, d, &low, &high);
+	r->emc_low = low < r->emc_low ? low : r->emc_low;
+	r->emc_high = high > r->emc_high ? high : r->emc_high;
+	r->outside = r->emc < r->emc_low || r->emc > r->emc_high;
+	r->emc_low = r->emc < r->emc_low ? r->emc : r->emc_low;
+	r->emc_high = r->emc > r->emc_high ? r->emc : r->emc_high;
+}
+
+/* The logistic model's profile set: r->emc_fit, emc_low, emc_high. */
+static void logistic_set(const measure *m, const fitdata *d, measure_result *r)
 {
 	double c[2 * (MEASURE_GRID_MAX + 256) + 2], g, ll, thr, g_far;
 	int nc, best, j;
@@ -951,7 +1031,7 @@ static void steps_obs(const measure_step *st, int ns, double q, fitdata *d)
 	d->k = 0;
 	d->logit_q = log(q / (1 - q));
 	for (int i = 0; i < ns; i++) {
-		obs o = {log((double)st[i].n), st[i].fits, st[i].fits + st[i].nofits};
+		obs o = {log((double)st[i].n), st[i].fits, st[i].fits + st[i].nofits, st[i].n};
 		int j = d->k;
 
 		if (o.t == 0 || d->k >= (int)(sizeof d->o / sizeof d->o[0]))

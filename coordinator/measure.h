@@ -154,7 +154,8 @@ typedef struct measure_result {
 	int64_t hi;       /* smallest size decided p < q above emc (0: none) */
 	int64_t emc_low;  /* [emc_low, emc_high]: `confidence` interval for EMC_q */
 	int64_t emc_high; /* == n_max with full, or when the data bound it no further */
-	double emc_fit;   /* crossing of the fitted p(n) (bisect, grid); 0 if none */
+	double emc_fit;   /* crossing of the fitted logistic p(n) (bisect, grid); 0 if none */
+	bool outside;     /* emc lay outside both sets and the interval was extended to it (never expected) */
 	int seeds_used;   /* distinct seeds any decision consumed */
 	int lo_fits, lo_total; /* p̂ at emc: outcomes the decisions there consumed */
 	int hi_fits, hi_total; /* p̂ at hi */

@@ -41,6 +41,7 @@
 typedef struct oracle {
 	double n50, slope; /* p(n) = σ(−slope·(ln n − ln n50)) */
 	double hole_lo, hole_hi, hole_p; /* p = min(p, hole_p) on [hole_lo, hole_hi]; hole_p < 0: none */
+	double lapse;                    /* p = (1 − lapse)·p: sporadic failures at any size */
 	uint64_t seed;
 	/* a fixed pattern instead: fit iff n <= c, or n == extra; c > 0 */
 	int64_t c, extra;
@@ -60,7 +61,7 @@ static double oracle_p(const oracle *o, int64_t n)
 
 	if (o->hole_p >= 0 && n >= o->hole_lo && n <= o->hole_hi && p > o->hole_p)
 		p = o->hole_p;
-	return p;
+	return (1 - o->lapse) * p;
 }
 
 static bool oracle_fit(const oracle *o, int64_t n, int seed)
@@ -317,19 +318,80 @@ static void test_flags(void **state)
 	measure_destroy(&m);
 }
 
+/* The three cells of a real demo run (784-w-10 on Fashion-MNIST, seeds
+ * 0 1 2, precision 5 %): per size the outcomes of seeds 0, 1, 2 — f fit,
+ * b no-fit on budget, p no-fit on a plateau. The logistic model alone put
+ * the 16-wide cell's interval at [8372, 60000], above its own EMC of 7936:
+ * one plateau stop at 6144 flattened its slope. */
+typedef struct demo_obs {
+	int64_t n;
+	const char *s;
+} demo_obs;
+
+static void demo_cell(const demo_obs *d, int nd, int64_t emc, int64_t hi)
+{
+	measure_config c;
+	measure *m;
+	measure_result r;
+
+	measure_config_default(&c, 32, 60000, 3);
+	c.precision = 0.05;
+	m = make(&c);
+	for (int i = 0; i < nd; i++)
+		for (int s = 0; s < 3; s++) {
+			char o = d[i].s[s];
+			measure_outcome out = {o == 'f' ? MEASURE_FIT : MEASURE_NO_FIT,
+					       o == 'f' ? MEASURE_STOP_NONE : o == 'p' ? MEASURE_STOP_PLATEAU : MEASURE_STOP_BUDGET};
+
+			assert_int_equal(measure_record(m, d[i].n, s, out), 0);
+		}
+	assert_int_equal(measure_result_get(m, &r), 0);
+	printf("# demo cell: EMC %lld, hi %lld, interval [%lld, %lld], logistic crossing %.0f\n", (long long)r.emc,
+		(long long)r.hi, (long long)r.emc_low, (long long)r.emc_high, r.emc_fit);
+	assert_true(r.done);
+	assert_int_equal(r.emc, emc);
+	assert_int_equal(r.hi, hi);
+	assert_false(r.outside);
+	assert_true(r.emc_low <= r.emc && r.emc < r.emc_high);
+	measure_destroy(&m);
+}
+
+static void test_demo_cells(void **state)
+{
+	static const demo_obs w4[] = {{32, "fff"}, {64, "fff"}, {128, "bff"}, {192, "fff"}, {208, "ffb"}, {216, "bff"},
+				      {224, "bpb"}, {256, "bfb"}};
+	static const demo_obs w8[] = {{32, "fff"}, {64, "fff"}, {128, "fff"}, {256, "fff"}, {512, "fff"},
+				      {1024, "fff"}, {2048, "bff"}, {4096, "pff"}, {4608, "fbf"}, {4736, "bbb"},
+				      {4864, "bpb"}, {5120, "bfb"}, {6144, "bbb"}, {8192, "pbb"}};
+	static const demo_obs w16[] = {{32, "fff"}, {64, "fff"}, {128, "fff"}, {256, "fff"}, {512, "fff"},
+				       {1024, "fff"}, {2048, "fff"}, {4096, "fff"}, {6144, "pff"}, {7168, "fff"},
+				       {7680, "fff"}, {7936, "fff"}, {8192, "fbb"}};
+	(void)state;
+
+	demo_cell(w4, 8, 216, 224);
+	demo_cell(w8, 14, 4608, 4736);
+	demo_cell(w16, 13, 7936, 8192);
+}
+
 /* --- oracle statistics ---------------------------------------------------- */
 
 typedef struct kind {
 	const char *name;
 	double slope, hole_p; /* hole_p < 0: none */
+	double lapse;
 } kind;
 
+/* The last one is the pattern real campaigns show (docs/method.md): a steep
+ * crossing, and below it sporadic no-fits (budget or plateau stops of
+ * seeds that were unlucky) — a logistic model alone reads those as a
+ * shallow slope and can put its crossing far beyond the data. */
 static const kind KINDS[] = {
-	{"logistic slope 3", 3, -1},
-	{"logistic slope 5", 5, -1},
-	{"logistic slope 8", 8, -1},
-	{"logistic slope 25", 25, -1},
-	{"hole, slope 8", 8, 0.3},
+	{"logistic slope 3", 3, -1, 0},
+	{"logistic slope 5", 5, -1, 0},
+	{"logistic slope 8", 8, -1, 0},
+	{"logistic slope 25", 25, -1, 0},
+	{"hole, slope 8", 8, 0.3, 0},
+	{"lapse 0.1, slope 40", 40, -1, 0.1},
 };
 #define NKINDS (int)(sizeof KINDS / sizeof KINDS[0])
 
@@ -343,6 +405,7 @@ static oracle make_oracle(const kind *k, uint64_t seed)
 	o.n50 = exp(log(40.0) + emc_rng_uniform(&r) * (log(20000.0) - log(40.0)));
 	o.slope = k->slope;
 	o.hole_p = k->hole_p;
+	o.lapse = k->lapse;
 	o.hole_lo = 0.6 * o.n50;
 	o.hole_hi = 0.8 * o.n50;
 	o.seed = seed;
@@ -366,7 +429,7 @@ static int cmp_double(const void *a, const void *b)
 typedef struct stats {
 	int cells, covered;
 	double trials;
-	double err[2000];
+	double err[2000], width[2000]; /* |EMC − n_q| / n_q; emc_high / emc_low */
 } stats;
 
 static void run_cells(const kind *k, measure_method method, int cells, stats *st)
@@ -384,6 +447,11 @@ static void run_cells(const kind *k, measure_method method, int cells, stats *st
 		assert_int_equal(measure_result_get(m, &r), 0);
 		assert_true(r.done);
 		st->covered += r.emc_low <= nq && nq <= r.emc_high;
+		/* the interval holds the estimate it is reported with, without
+		 * needing the last resort of extending it */
+		assert_true(r.emc_low <= r.emc && r.emc <= r.emc_high);
+		assert_false(r.outside);
+		st->width[i] = (double)r.emc_high / (double)(r.emc_low > 0 ? r.emc_low : 1);
 		if (getenv("EMC_TEST_DEBUG") && !(r.emc_low <= nq && nq <= r.emc_high))
 			printf("# miss %s nq %lld emc %lld [%lld, %lld] fit %.1f probes %d uncertain %d\n", k->name,
 				(long long)nq, (long long)r.emc, (long long)r.emc_low, (long long)r.emc_high, r.emc_fit,
@@ -392,6 +460,7 @@ static void run_cells(const kind *k, measure_method method, int cells, stats *st
 		measure_destroy(&m);
 	}
 	qsort(st->err, (size_t)cells, sizeof st->err[0], cmp_double);
+	qsort(st->width, (size_t)cells, sizeof st->width[0], cmp_double);
 }
 
 /* The bound of docs/method.md on the median relative error: the precision
@@ -418,17 +487,22 @@ static void test_oracles(void **state)
 
 			run_cells(&KINDS[i], (measure_method)meth, cells, st);
 			med = st->err[cells / 2];
-			printf("# %-8s %-18s coverage %5.1f %%  median rel. error %6.3f (bound %5.3f)  trials/cell %6.1f\n",
+			printf("# %-8s %-20s coverage %5.1f %%  median rel. error %6.3f (bound %5.3f)  "
+			       "median high/low %6.2f  trials/cell %6.1f\n",
 				names[meth], KINDS[i].name, 100.0 * st->covered / cells, med, error_bound(&KINDS[i]),
-				st->trials / cells);
+				st->width[cells / 2], st->trials / cells);
 			total += cells;
 			covered += st->covered;
 			trials += st->trials;
-			if (KINDS[i].hole_p < 0) {
+			if (KINDS[i].hole_p < 0 && KINDS[i].lapse == 0) {
 				logistic += cells;
 				logistic_covered += st->covered;
 			}
-			if (meth == MEASURE_BISECT && KINDS[i].hole_p < 0) {
+			/* sporadic failures below a steep crossing: the interval must
+			 * not believe the shallow slope they suggest */
+			if (meth != MEASURE_PER_SEED && KINDS[i].lapse > 0)
+				assert_true(st->covered >= 0.9 * cells);
+			if (meth == MEASURE_BISECT && KINDS[i].hole_p < 0 && KINDS[i].lapse == 0) {
 				assert_true(med <= error_bound(&KINDS[i]));
 				assert_true(st->covered >= 0.9 * cells);
 			}
@@ -751,6 +825,7 @@ int main(void)
 		cmocka_unit_test(test_record),
 		cmocka_unit_test(test_grid_sizes),
 		cmocka_unit_test(test_flags),
+		cmocka_unit_test(test_demo_cells),
 		cmocka_unit_test(test_late_fit_after_cancel),
 		cmocka_unit_test(test_restart),
 		cmocka_unit_test(test_order_bisect),
