@@ -32,6 +32,7 @@
 #include "auth.h"
 #include "campaign.h"
 #include "cli.h"
+#include "exclusive.h"
 #include "log.h"
 #include "front.h"
 #include "store.h"
@@ -658,6 +659,12 @@ int main(int argc, char **argv)
 		return r;
 	if (options_check(&o) < 0)
 		return 2;
+	/* before anything slow or visible: another coordinator may own these */
+	if (excl_endpoint_free(o.bind_ep, &err) < 0 || excl_endpoint_free(o.control_ep, &err) < 0 ||
+	    excl_db_lock(o.db_path, &err) < 0) {
+		log_error("%s", err.msg);
+		return 1;
+	}
 	if (o.spec_path && startup_spec_prepare(o.spec_path, &sp) < 0) {
 		startup_spec_deinit(&sp);
 		return 2;

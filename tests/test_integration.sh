@@ -46,7 +46,7 @@ budget:
   plateau_epochs: 100
 YAML
 
-echo "1..34"
+echo "1..37"
 
 # ---- keys: the coordinator, two allowed workers and a stranger -----------------
 mkdir -p "$work/keys/workers"
@@ -77,6 +77,22 @@ plaintext=$!
 pids+=("$plaintext")
 both_refused() { grep -q 'refused a worker' "$work/coord.log" && grep -q 'refused a peer on' "$work/coord.log"; }
 wait_for 60 both_refused || true
+
+# ---- one coordinator per database and per control endpoint -----------------------
+# Each intruder runs under `timeout`: one that was not refused would serve
+# (and take over) until killed, and exit 124 instead of 1.
+intruder() { # intruder DB CONTROL LOG: a second coordinator, its exit status on stdout
+  local rc=0
+  timeout 10 "$COORD" --db "$1" --bind "tcp://127.0.0.1:$(free_port)" --control "$2" --insecure 2>"$3" || rc=$?
+  echo "$rc"
+}
+rc="$(intruder "$work/emc.db" "ipc://$work/ctl2" "$work/intruder-db.log")"
+check "a second coordinator on the same database exits 1, naming the holder's pid" \
+  bash -c "[[ $rc == 1 ]] && grep -q 'in use by another coordinator (pid $coord,' '$work/intruder-db.log'"
+rc="$(intruder "$work/other.db" "ipc://$work/ctl" "$work/intruder-ctl.log")"
+check "a second coordinator on a live control endpoint exits 1 and creates no database" \
+  bash -c "[[ $rc == 1 ]] && grep -q 'served by a running process' '$work/intruder-ctl.log' && [[ ! -e '$work/other.db' ]]"
+check "the first coordinator still answers on its control endpoint" "$EMCCTL" workers --coordinator "ipc://$work/ctl"
 for w in w1 w2; do
   "$WORKER" --connect "tcp://127.0.0.1:$port" --keys "$work/$w" --slots 1 --quiet &
   pids+=("$!")
