@@ -38,6 +38,7 @@
 #include "log.h"
 #include "report.h"
 #include "store.h"
+#include "store_report.h"
 #include "wire.h"
 
 #define DEFAULT_DB "emc.db"
@@ -140,23 +141,40 @@ static void print_progress(const char *db_path, const char *campaign, bool tty, 
 	store_close(&s);
 }
 
-static int print_results(const char *db_path, const char *campaign, report_format fmt)
+/* Names the failed cells on stderr as they come; counts them. */
+static int note_failed(void *ctx, const store_results_row *r)
+{
+	if (r->state == STORE_CELL_FAILED) {
+		fprintf(stderr, "%s cell %d (%s) failed: a decision had no observation left (emcctl trials --cell %d %s "
+				"shows the errors)\n",
+			(*(int *)ctx)++ == 0 ? "emcctl:" : "       ", r->cell, r->model, r->cell, r->campaign);
+	}
+	return 0;
+}
+
+/* The results table; with fail_on_failed (run), exit status 1 when a cell
+ * failed, naming each. */
+static int print_results(const char *db_path, const char *campaign, report_format fmt, bool fail_on_failed)
 {
 	store *s = NULL;
 	emc_err err;
-	int r;
+	int r, failed = 0;
 
 	if (store_open(db_path, true, &s, &err) < 0) {
 		fprintf(stderr, "emcctl: %s\n", err.msg);
 		return 1;
 	}
 	r = report_results(s, campaign, fmt, stdout, &err);
+	if (r >= 0 && fail_on_failed) {
+		fflush(stdout);
+		r = store_report_results(s, campaign, note_failed, &failed, &err);
+	}
 	store_close(&s);
 	if (r < 0) {
 		fprintf(stderr, "emcctl: %s\n", err.msg);
 		return 1;
 	}
-	return 0;
+	return failed > 0;
 }
 
 /* Read the spec file at path and check it all the way down (campaign_prepare).
@@ -245,7 +263,7 @@ bad_value:
 /* The processes of one local run: a coordinator and its workers, talking
  * over ipc sockets in a private directory. */
 typedef struct local_run {
-	char tmpdir[32];
+	char tmpdir[96]; /* $TMPDIR (<= 64 bytes) + "/emc-run-XXXXXX" */
 	pid_t coord;
 	pid_t workers[MAX_LOCAL_WORKERS];
 	int n_workers;
@@ -257,7 +275,12 @@ static int local_start(const run_options *o, const char *spec_path, local_run *l
 	char endpoint[PATH_MAX + 16], control[PATH_MAX + 16], coord_bin[PATH_MAX], worker_bin[PATH_MAX],
 		slots[] = "1";
 
-	snprintf(lr->tmpdir, sizeof lr->tmpdir, "/tmp/emc-run-XXXXXX");
+	const char *tmp = getenv("TMPDIR");
+
+	/* $TMPDIR unless it would make the socket paths too long for sun_path */
+	if (!tmp || tmp[0] != '/' || strlen(tmp) > 64)
+		tmp = "/tmp";
+	snprintf(lr->tmpdir, sizeof lr->tmpdir, "%s/emc-run-XXXXXX", tmp);
 	if (!mkdtemp(lr->tmpdir)) {
 		fprintf(stderr, "emcctl: cannot create a temporary directory: %s\n", strerror(errno));
 		return -1;
@@ -313,7 +336,15 @@ static int local_wait(local_run *lr, const char *db_path, const char *campaign, 
 		kill(lr->workers[i], SIGTERM);
 	for (int i = 0; i < lr->n_workers; i++)
 		waitpid(lr->workers[i], NULL, 0);
-	rmdir(lr->tmpdir);
+	/* the socket files stay behind when a process is killed */
+	for (const char *const *f = (const char *const[]){ "workers", "control", NULL }; *f; f++) {
+		char path[PATH_MAX + 16];
+
+		snprintf(path, sizeof path, "%s/%s", lr->tmpdir, *f);
+		unlink(path);
+	}
+	if (rmdir(lr->tmpdir) < 0)
+		fprintf(stderr, "emcctl: cannot remove %s: %s\n", lr->tmpdir, strerror(errno));
 	return status;
 }
 
@@ -368,7 +399,7 @@ static int cmd_run(int argc, char **argv)
 		rc = 1;
 	} else {
 		printf("\nEMC after %.1f s:\n", (double)(emc_now_ms() - started_ms) / 1000.0);
-		rc = print_results(o.db_path, prep.spec->name, REPORT_TABLE);
+		rc = print_results(o.db_path, prep.spec->name, REPORT_TABLE, true);
 	}
 	campaign_prep_deinit(&prep);
 	return rc;

@@ -46,7 +46,7 @@ budget:
   plateau_epochs: 100
 YAML
 
-echo "1..37"
+echo "1..39"
 
 # ---- keys: the coordinator, two allowed workers and a stranger -----------------
 mkdir -p "$work/keys/workers"
@@ -194,6 +194,21 @@ if [[ $rc -ne 0 && "$out" == *"optimizer.lr"* && "$out" == *":12"* && $rc2 -ne 0
 else
   not_ok "bad specs refused cleanly" "exit $rc: $out" "exit $rc2: $out2" "exit $rc3: $out3" "db $sum_before -> $sum_after"
 fi
+
+# ---- a cell that fails: run says which, exits 1, and leaves no temporary directory --------
+# The second model needs 10^12 parameters: every attempt fails ("model too
+# large"), so its cell fails while the first one is measured.
+sed -e 's/widths: \[\[2\], \[6\]\]/widths: [[2], [1000000, 1000000]]/' -e 's/^name: integration/name: failing/' \
+  "$work/spec.yaml" >"$work/failing.yaml"
+mkdir "$work/tmp"
+out="$(TMPDIR="$work/tmp" "$EMCCTL" run "$work/failing.yaml" --workers 1 --db "$work/failing.db" 2>&1)" && rc=0 || rc=$?
+failed_named() {
+  [[ $rc == 1 ]] && grep -qF 'cell 1 (mlp[1000000,1000000]) failed' <<<"$out" &&
+    [[ "$(sqlite3 "$work/failing.db" "SELECT group_concat(state) FROM (SELECT state FROM cells ORDER BY idx)")" == done,failed ]]
+}
+if failed_named; then ok "emcctl run exits 1 and names the failed cell when one failed; the other cell is done"
+else not_ok "emcctl run with a failing cell (exit $rc)" "$out"; fi
+check "emcctl run removes its temporary directory" test -z "$(ls -A "$work/tmp")"
 
 # ---- emcctl launch against a coordinator that keeps running ----------------------------
 port="$(free_port)"
