@@ -43,7 +43,8 @@
 
 #define DEFAULT_DB "emc.db"
 #define MAX_LOCAL_WORKERS 256
-#define SUBMIT_TIMEOUT_MS 60000
+#define SUBMIT_TIMEOUT_MS 60000 /* launch: the coordinator checks the spec and its data first */
+#define CONTROL_TIMEOUT_MS 5000 /* pause, resume, cancel, workers */
 
 static volatile sig_atomic_t interrupted;
 
@@ -61,22 +62,24 @@ static void usage(FILE *out)
 		"  run SPEC [--workers N] [--db FILE] [--blas-threads T] [--max-probes K]\n"
 		"        run a campaign on this machine: a coordinator and N local workers\n"
 		"        (default: one per core). The same command resumes an interrupted run.\n"
-		"  launch SPEC --coordinator ENDPOINT\n"
+		"  launch SPEC --coordinator ENDPOINT [--timeout S]\n"
 		"        submit a campaign to a running coordinator's control endpoint\n"
+		"        (waits up to S seconds for its answer; default 60)\n"
 		"  status [--db FILE] [CAMPAIGN]\n"
 		"        per campaign and per cell: state, bracket [lo, hi), trials\n"
 		"  results [--db FILE] [--format table|csv|json] [CAMPAIGN]\n"
 		"        one row per cell: EMC against parameter count\n"
 		"  trials [--db FILE] [--cell N] [--format table|csv|json] CAMPAIGN\n"
 		"        every trial: n, state, stop reason, epochs, budget used, Hessian, error\n"
-		"  pause|resume|cancel CAMPAIGN --coordinator ENDPOINT\n"
+		"  pause|resume|cancel CAMPAIGN --coordinator ENDPOINT [--timeout S]\n"
 		"        stop handing out a campaign's trials, start again, or give it up\n"
-		"  workers --coordinator ENDPOINT\n"
+		"  workers --coordinator ENDPOINT [--timeout S]\n"
 		"        connected workers: host, slots, busy, last heartbeat, trials done, BLAS kernel\n"
 		"  keygen DIR NAME\n"
 		"        write a CURVE key pair DIR/NAME.key (secret) and DIR/NAME.pub\n"
 		"\n"
-		"The database defaults to ./%s.\n",
+		"The database defaults to ./%s. Control commands wait --timeout S seconds\n"
+		"for an answer (default 5; launch 60), and exit 1 without one.\n",
 		DEFAULT_DB);
 }
 
@@ -407,9 +410,9 @@ static int cmd_run(int argc, char **argv)
 
 /* Send one message to a coordinator's control endpoint and wait for the
  * answer. On success *ret is the unpacked reply (wire_msg_deinit). */
-static int control_request(const char *endpoint, const wire_msg *req, wire_msg *ret)
+static int control_request(const char *endpoint, const wire_msg *req, wire_msg *ret, int timeout)
 {
-	int timeout = SUBMIT_TIMEOUT_MS, linger = 0, rc = -1, n;
+	int linger = 0, rc = -1, n;
 	void *ctx = zmq_ctx_new(), *sock = zmq_socket(ctx, ZMQ_DEALER);
 	int64_t maxmsg = EMC_MAX_MESSAGE_BYTES;
 	uint8_t *buf = NULL;
@@ -418,6 +421,8 @@ static int control_request(const char *endpoint, const wire_msg *req, wire_msg *
 	emc_err err;
 
 	zmq_msg_init(&msg);
+	/* No fast path for a missing ipc socket file: a coordinator just
+	 * started may not have bound yet, and libzmq connects when it does. */
 	zmq_setsockopt(sock, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
 	zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
 	zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
@@ -431,7 +436,7 @@ static int control_request(const char *endpoint, const wire_msg *req, wire_msg *
 	}
 	n = zmq_msg_recv(&msg, sock, 0);
 	if (n < 0) {
-		fprintf(stderr, "emcctl: no answer from %s within %d s\n", endpoint, SUBMIT_TIMEOUT_MS / 1000);
+		fprintf(stderr, "emcctl: no answer from %s within %g s (--timeout)\n", endpoint, timeout / 1000.0);
 		goto out;
 	}
 	if (wire_unpack(zmq_msg_data(&msg), zmq_msg_size(&msg), ret, &err) < 0) {
@@ -447,22 +452,38 @@ out:
 	return rc;
 }
 
+/* --timeout SECONDS: a number in (0, 86400]. */
+static int timeout_parse(const char *text, int *ret_ms)
+{
+	char *end;
+	double v = strtod(text, &end);
+
+	if (end == text || *end || !(v > 0 && v <= 86400)) {
+		fprintf(stderr, "emcctl: --timeout: expected seconds in (0, 86400], got '%s'\n", text);
+		return -1;
+	}
+	*ret_ms = (int)(v * 1000 + 0.5) > 0 ? (int)(v * 1000 + 0.5) : 1;
+	return 0;
+}
+
 static int cmd_control(int argc, char **argv, const char *verb)
 {
 	static const struct option opts[] = { { "coordinator", required_argument, NULL, 'c' },
+					      { "timeout", required_argument, NULL, 't' },
 					      { NULL, 0, NULL, 0 } };
 	const char *endpoint = NULL, *campaign = "";
 	static wire_msg req, reply; /* about 50 KiB each */
 	bool workers = strcmp(verb, "workers") == 0;
-	int opt, rc = 1;
+	int opt, rc = 1, timeout_ms = CONTROL_TIMEOUT_MS;
 
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
-		if (opt != 'c') {
+	while ((opt = getopt_long(argc, argv, "c:t:", opts, NULL)) != -1) {
+		if (opt == 'c') {
+			endpoint = optarg;
+		} else if (opt != 't' || timeout_parse(optarg, &timeout_ms) < 0) {
 			usage(stderr);
 			return 2;
 		}
-		endpoint = optarg;
 	}
 	if (!workers && optind < argc)
 		campaign = argv[optind++];
@@ -478,7 +499,7 @@ static int cmd_control(int argc, char **argv, const char *verb)
 		return 2;
 	}
 	snprintf(req.control.campaign, sizeof req.control.campaign, "%s", campaign);
-	if (control_request(endpoint, &req, &reply) < 0)
+	if (control_request(endpoint, &req, &reply, timeout_ms) < 0)
 		return 1;
 	if (reply.kind == WIRE_CONTROL_REPLY) {
 		const wire_control_reply *r = &reply.control_reply;
@@ -526,21 +547,23 @@ static int cmd_keygen(int argc, char **argv)
 static int cmd_launch(int argc, char **argv)
 {
 	static const struct option opts[] = { { "coordinator", required_argument, NULL, 'c' },
+					      { "timeout", required_argument, NULL, 't' },
 					      { NULL, 0, NULL, 0 } };
 	const char *endpoint = NULL;
 	char *text = NULL, *dir = NULL;
 	size_t len;
 	campaign_prep prep;
-	int opt, rc = 1;
+	int opt, rc = 1, timeout_ms = SUBMIT_TIMEOUT_MS;
 	static wire_msg req, reply; /* about 50 KiB each */
 
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
-		if (opt != 'c') {
+	while ((opt = getopt_long(argc, argv, "c:t:", opts, NULL)) != -1) {
+		if (opt == 'c') {
+			endpoint = optarg;
+		} else if (opt != 't' || timeout_parse(optarg, &timeout_ms) < 0) {
 			usage(stderr);
 			return 2;
 		}
-		endpoint = optarg;
 	}
 	if (optind + 1 != argc || !endpoint) {
 		fprintf(stderr, "emcctl launch: expected SPEC and --coordinator ENDPOINT\n");
@@ -555,7 +578,7 @@ static int cmd_launch(int argc, char **argv)
 	req.submit.spec_len = strlen(text);
 	req.submit.origin = argv[optind];
 	req.submit.base_dir = dir;
-	if (control_request(endpoint, &req, &reply) < 0)
+	if (control_request(endpoint, &req, &reply, timeout_ms) < 0)
 		goto out;
 	if (reply.kind == WIRE_SUBMIT_REPLY && reply.submit_reply.ok) {
 		printf("campaign %llu %s\n", (unsigned long long)reply.submit_reply.campaign_id,

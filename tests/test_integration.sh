@@ -46,7 +46,7 @@ budget:
   plateau_epochs: 100
 YAML
 
-echo "1..39"
+echo "1..40"
 
 # ---- keys: the coordinator, two allowed workers and a stranger -----------------
 mkdir -p "$work/keys/workers"
@@ -93,6 +93,16 @@ rc="$(intruder "$work/other.db" "ipc://$work/ctl" "$work/intruder-ctl.log")"
 check "a second coordinator on a live control endpoint exits 1 and creates no database" \
   bash -c "[[ $rc == 1 ]] && grep -q 'served by a running process' '$work/intruder-ctl.log' && [[ ! -e '$work/other.db' ]]"
 check "the first coordinator still answers on its control endpoint" "$EMCCTL" workers --coordinator "ipc://$work/ctl"
+
+# ---- control commands do not hang on a missing or silent coordinator -----------------
+# Under `timeout`: the former fixed wait of 60 s would exit 124.
+out="$(timeout 9 "$EMCCTL" pause integration --coordinator "ipc://$work/nobody" 2>&1)" && rc=0 || rc=$?
+out2="$(timeout 5 "$EMCCTL" workers --coordinator "tcp://127.0.0.1:$(free_port)" --timeout 0.5 2>&1)" && rc2=0 || rc2=$?
+if [[ $rc == 1 && "$out" == *"within 5 s"* && $rc2 == 1 && "$out2" == *"within 0.5 s"* ]]; then
+  ok "control commands give up on a missing endpoint after 5 s by default, and after --timeout"
+else
+  not_ok "control commands on a missing or silent endpoint" "exit $rc: $out" "exit $rc2: $out2"
+fi
 for w in w1 w2; do
   "$WORKER" --connect "tcp://127.0.0.1:$port" --keys "$work/$w" --slots 1 --quiet &
   pids+=("$!")
