@@ -1330,6 +1330,28 @@ static void test_pin_no_match_waits(void **state)
 	assert_int_equal(trial_campaign(f, e.trial_id), p);
 }
 
+/* Idle slots speculate only for what they may run: with room for four
+ * probes per cell and a worker with credit to spare, the unpinned cell
+ * gets four in flight, while the pinned cell no worker matches keeps the
+ * one probe it was given at start — nothing piles up in the store that
+ * nobody connected could run. */
+static void test_pin_no_speculation_for_others(void **state)
+{
+	fixture *f = *state;
+	int64_t t = f->campaign_id, p = insert_pinned(f, "p", "Zen", 0);
+
+	f->cfg.max_probes = 4;
+	start(f);
+	hello(f, 'A', 8, NULL, 0);
+	ready(f, 'A', 8);
+	assert_int_equal(f->n_ev, 4);
+	for (int i = 0; i < f->n_ev; i++)
+		assert_int_equal(trial_campaign(f, f->ev[i].trial_id), t);
+	assert_int_equal(campaign_pending(f, p), 1);
+	assert_int_equal(sql_int(f, "SELECT count(*) FROM trials t JOIN cells ce ON ce.id = t.cell_id"
+				    " WHERE ce.campaign_id = %" PRId64, p), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1353,6 +1375,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_pin_dispatch, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pin_survives_restart, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pin_no_match_waits, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pin_no_speculation_for_others, setup, teardown),
 	};
 
 	emc_log_init("test_sched");
