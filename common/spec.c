@@ -22,7 +22,8 @@
  * how the seeds are spent (method, quantile, min_seeds, ...); they are the
  * campaign's, never axes, and their ranges are those the measurement
  * accepts (precision's alone narrower), so a spec that parses never fails
- * to start.
+ * to start. The `engine` keys pin the campaign to workers of one OpenBLAS
+ * kernel and thread count; they too are the campaign's, never axes.
  *
  * Invariants worth keeping:
  *  - All or nothing. The first problem fails the whole parse with one
@@ -59,6 +60,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 #include <yaml.h>
 
@@ -1151,6 +1153,102 @@ static int parse_search(const ctx *c, const node *map, emc_search_cfg *s)
 	return 0;
 }
 
+/* ---- the engine -------------------------------------------------------------- */
+
+/* The `engine` keys pin the campaign to workers of one OpenBLAS kernel and
+ * thread count (spec.h). Like the search keys they are the campaign's,
+ * never axes: an axis of kernels would make cells that differ only in
+ * where they ran, which is provenance, not a procedure. */
+enum { E_BLAS_CORE, E_BLAS_THREADS, E_COUNT };
+
+#define BLAS_CORE_EXPECT "a kernel name of 1 to " STR(EMC_SPEC_BLAS_CORE_MAX) " characters from A-Z a-z 0-9 _"
+
+static const char *const engine_names[E_COUNT] = { "blas_core", "blas_threads" };
+
+static const field blas_threads_field = { "engine", "blas_threads", K_INT,
+					  "an integer in [1, " STR(EMC_SPEC_MAX_BLAS_THREADS) "]",
+					  .imin = 1, .imax = EMC_SPEC_MAX_BLAS_THREADS };
+
+/* An OpenBLAS core name as openblas_get_corename() spells one ("Haswell",
+ * "SkylakeX", "neoversen1"): short, and nothing a shell or a table would
+ * mangle. */
+static bool core_name_ok(const char *s)
+{
+	size_t len = strlen(s);
+
+	if (len == 0 || len > EMC_SPEC_BLAS_CORE_MAX)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '_'))
+			return false;
+	return true;
+}
+
+static int parse_engine(const ctx *c, const node *map, emc_engine_cfg *e)
+{
+	bool seen[E_COUNT] = { false };
+	char path[PATH_BUF];
+	int r;
+
+	r = expect_map(c, map, "engine");
+	if (r < 0)
+		return r;
+	for (int i = 0; i < map->n / 2; i++) {
+		const node *v = map->kids[2 * i + 1];
+		const char *key;
+		value val;
+		int id;
+
+		r = map_key(c, map, i, "engine", &key);
+		if (r < 0)
+			return r;
+		key_path(path, sizeof path, "engine", key);
+		id = lookup_key(c, map->kids[2 * i], path, engine_names, E_COUNT, seen);
+		if (id < 0)
+			return id;
+		if (v->type == N_SEQ)
+			return fail_at(c, v->line, path, "expected %s, got a list (engine settings are not axes)",
+				       id == E_BLAS_CORE ? BLAS_CORE_EXPECT : blas_threads_field.expect);
+		if (id == E_BLAS_CORE) {
+			if (v->type != N_SCALAR || !core_name_ok(v->text))
+				return fail_expected(c, v, path, BLAS_CORE_EXPECT);
+			snprintf(e->blas_core, sizeof e->blas_core, "%s", v->text);
+			continue;
+		}
+		r = parse_value(c, &blas_threads_field, v, path, &val);
+		if (r < 0)
+			return r;
+		e->blas_threads = (int)val.i;
+	}
+	return 0;
+}
+
+bool emc_engine_pinned(const emc_engine_cfg *e)
+{
+	return e->blas_core[0] || e->blas_threads > 0;
+}
+
+int emc_engine_text(const emc_engine_cfg *e, char *buf, size_t size)
+{
+	char threads[32] = "";
+
+	if (!emc_engine_pinned(e))
+		return snprintf(buf, size, "any worker");
+	if (e->blas_threads > 0)
+		snprintf(threads, sizeof threads, "blas_threads %d", e->blas_threads);
+	return snprintf(buf, size, "%s%s%s%s", e->blas_core[0] ? "blas_core " : "", e->blas_core,
+			e->blas_core[0] && threads[0] ? ", " : "", threads);
+}
+
+bool emc_engine_accepts(const emc_engine_cfg *e, const char *blas_core, int blas_threads)
+{
+	if (e->blas_threads > 0 && blas_threads != e->blas_threads)
+		return false;
+	if (!e->blas_core[0])
+		return true;
+	return blas_core && strcasecmp(blas_core, e->blas_core) == 0;
+}
+
 /* ---- the seeds --------------------------------------------------------------- */
 
 #define SEEDS_EXPECT "a count of seeds in [1, " STR(EMC_SPEC_MAX_SEEDS) "] or a list of distinct seeds"
@@ -1198,10 +1296,10 @@ static int parse_seeds(const ctx *c, const node *n, emc_campaign_spec *spec)
 
 /* ---- the whole spec --------------------------------------------------------- */
 
-enum { T_NAME, T_DATASET, T_MODEL, T_OPTIMIZER, T_VARIANT, T_SEEDS, T_SEARCH, T_BUDGET, T_COUNT };
+enum { T_NAME, T_DATASET, T_MODEL, T_OPTIMIZER, T_VARIANT, T_SEEDS, T_SEARCH, T_BUDGET, T_ENGINE, T_COUNT };
 
-static const char *const top_names[T_COUNT] = { "name",    "dataset", "model",  "optimizer",
-						"variant", "seeds",   "search", "budget" };
+static const char *const top_names[T_COUNT] = { "name",  "dataset", "model",  "optimizer", "variant",
+						"seeds", "search",  "budget", "engine" };
 
 /* The top level; lines[id] is the line of each top-level key's value. */
 static int parse_top(const ctx *c, const node *root, emc_campaign_spec *spec, axis *axes, int *lines)
@@ -1241,6 +1339,9 @@ static int parse_top(const ctx *c, const node *root, emc_campaign_spec *spec, ax
 			break;
 		case T_SEARCH:
 			r = parse_search(c, v, &spec->search);
+			break;
+		case T_ENGINE:
+			r = parse_engine(c, v, &spec->engine);
 			break;
 		default:
 			r = parse_fields(c, v, top_names[id], axes);

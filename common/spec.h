@@ -31,6 +31,8 @@
 #define EMC_SPEC_DEFAULT_SEEDS 3 /* a spec without `seeds` gets the pool [0, 1, 2] */
 #define EMC_SPEC_MAX_GRID_POINTS 1000 /* search.grid_points (MEASURE_GRID_MAX) */
 #define EMC_SPEC_MAX_SPEC_DEPTH 4     /* search.spec_depth (MEASURE_DEPTH_MAX) */
+#define EMC_SPEC_BLAS_CORE_MAX 31     /* engine.blas_core: bytes of a kernel name a worker's Hello can carry */
+#define EMC_SPEC_MAX_BLAS_THREADS 256 /* engine.blas_threads: a worker's --blas-threads at most */
 
 /* How a cell's EMC is measured over its replicate seeds (docs/method.md). */
 typedef enum emc_search_method {
@@ -53,10 +55,35 @@ typedef struct emc_search_cfg {
 	double indifference; /* bisect: half-width of the sequential test's zone around q (default 0.2) */
 } emc_search_cfg;
 
+/* The `engine` section: which workers may run the campaign's trials. A
+ * trial's outcome is deterministic given the OpenBLAS kernel and its
+ * thread count, and OpenBLAS cannot change its kernel inside a running
+ * process, so a pinned campaign is dispatched only to workers that
+ * announced this kernel and thread count; the others run other campaigns'
+ * trials. All zero (the default): any worker. */
+typedef struct emc_engine_cfg {
+	char blas_core[EMC_SPEC_BLAS_CORE_MAX + 1]; /* the kernel's name, e.g. "Haswell"; "" = any */
+	int blas_threads;                           /* BLAS threads per slot; 0 = any */
+} emc_engine_cfg;
+
+/* Whether a worker that announced blas_core (NULL or "": unknown) and
+ * blas_threads may run a trial of a campaign pinned to e. Kernel names
+ * compare without regard to case, as OPENBLAS_CORETYPE reads them; a
+ * worker whose kernel is unknown matches no kernel pin. */
+bool emc_engine_accepts(const emc_engine_cfg *e, const char *blas_core, int blas_threads);
+
+/* Whether e pins anything. */
+bool emc_engine_pinned(const emc_engine_cfg *e);
+
+/* The pin as a spec spells it ("blas_core Haswell, blas_threads 1"; "any
+ * worker" for none), cut to size; returns the length it wanted. */
+int emc_engine_text(const emc_engine_cfg *e, char *buf, size_t size);
+
 typedef struct emc_campaign_spec {
 	char name[EMC_NAME_MAX];
 	emc_dataset_ref dataset;
 	emc_search_cfg search;
+	emc_engine_cfg engine;
 	/* The ordered pool of replicate seeds every cell is measured over:
 	 * `seeds: [0, 1, 2]`, or `seeds: 5` for [0, 1, 2, 3, 4]. A trial is
 	 * (cell, n, seed index); its cell configuration's `seed` is

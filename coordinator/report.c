@@ -293,13 +293,35 @@ static void status_flush(status_ctx *x)
 	"campaign %s: %s, cells %" PRId64 "/%" PRId64 " done, trials %" PRId64 " done, %" PRId64 " running, %" PRId64 \
 	" queued\n"
 
+/* A pinned campaign's trials run only on matching workers, and wait while
+ * none is connected: the header says so, under its first line. */
+static int status_pin(status_ctx *x, const emc_engine_cfg *e)
+{
+	static const char fmt[] = "  pinned to %s: only workers that announce it run its trials\n";
+	char pin[96];
+	size_t have = strlen(x->header);
+	char *h;
+	int len;
+
+	if (!emc_engine_pinned(e))
+		return 0;
+	emc_engine_text(e, pin, sizeof pin);
+	len = snprintf(NULL, 0, fmt, pin);
+	h = realloc(x->header, have + (size_t)len + 1);
+	if (!h)
+		return -ENOMEM;
+	snprintf(h + have, (size_t)len + 1, fmt, pin);
+	x->header = h;
+	return 0;
+}
+
 static int status_campaign(void *ctx, const store_status_campaign *c)
 {
 	static const char *const head[] = { "cell",  "model", "activation", "optimizer", "labels", "seeds",
 					    "state", "bracket", "done",	     "running",	  "queued" };
 	status_ctx *x = ctx;
 	const char *state = store_campaign_state_name(c->state);
-	int len;
+	int len, r;
 
 	status_flush(x);
 	len = snprintf(NULL, 0, STATUS_HEADER_FMT, c->name, state, c->cells_decided, c->cells, c->trials_done,
@@ -311,7 +333,8 @@ static int status_campaign(void *ctx, const store_status_campaign *c)
 		 c->trials_done, c->trials_running, c->trials_pending);
 	table_init(&x->t, 11, "rlllllllrrr");
 	x->open = true;
-	return table_add(&x->t, head);
+	r = status_pin(x, &c->engine);
+	return r < 0 ? r : table_add(&x->t, head);
 }
 
 static int status_cell(void *ctx, const store_status_cell *c)

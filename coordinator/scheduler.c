@@ -15,7 +15,8 @@
  *              attempt held by a worker (or, after a restart, by nobody
  *              yet: orphaned, waiting grace_ms for its worker to say so);
  *   workers    connected workers with their credit (free slots they asked
- *              to fill).
+ *              to fill) and the OpenBLAS kernel and thread count their
+ *              Hello announced.
  *
  * Invariants:
  *   - the store is written first; memory follows only a successful write;
@@ -34,6 +35,14 @@
  *     could never start);
  *   - a peer cannot make us allocate without bound: workers, probes per
  *     cell and slots per worker are capped.
+ *   - a trial of a campaign that pins its engine (spec `engine`) is handed
+ *     only to a worker that announced that kernel and thread count. A
+ *     trial's outcome depends on both, and OpenBLAS cannot switch its
+ *     kernel inside a running process, so another worker is not asked to
+ *     adapt: it simply gets none of that campaign's trials (it runs the
+ *     other campaigns'), and the trials wait — a pin never loses or fails
+ *     one. A pinned campaign whose work no connected worker may run is
+ *     logged once.
  *
  * Lost work is retried: an attempt that is lost (lease expired, worker
  * gone) or preempted (worker drained) returns its trial to the queue, up to
@@ -75,6 +84,8 @@ struct campaign_rt {
 	char name[EMC_NAME_MAX];
 	emc_dataset_ref dataset;
 	emc_search_cfg search;
+	emc_engine_cfg engine; /* its pin: only workers it accepts run its trials */
+	bool pin_unmatched;    /* said once that no connected worker matches its pin */
 	int64_t n_total;
 	int cells_active; /* cells not finished */
 	bool paused;
@@ -132,6 +143,7 @@ struct worker_rt {
 	char emc_version[SCHED_PROV_MAX + 1];
 	char blas_core[SCHED_PROV_MAX + 1];
 	int blas_threads;
+	bool starved; /* this dispatch pass found nothing it may run */
 };
 
 _Static_assert(sizeof(((emc_trial_result *)0)->emc_version) > SCHED_PROV_MAX &&
@@ -344,6 +356,21 @@ bool sched_all_done(const sched *s)
 int64_t sched_results_fenced(const sched *s)
 {
 	return s->results_fenced;
+}
+
+/* A campaign's pin: the worker announced the kernel and thread count the
+ * campaign's outcomes are to come from (any, when it pins nothing). */
+static bool worker_takes(const worker_rt *w, const campaign_rt *c)
+{
+	return emc_engine_accepts(&c->engine, w->blas_core, w->blas_threads);
+}
+
+static bool worker_takes_all(const sched *s, const worker_rt *w)
+{
+	for (const campaign_rt *c = s->campaigns; c; c = c->next)
+		if (!worker_takes(w, c))
+			return false;
+	return true;
 }
 
 /* ---- cells and their probes --------------------------------------------- */
@@ -586,9 +613,11 @@ static int cell_refill(sched *s, cell_rt *cell, int max_new)
 	return added;
 }
 
-/* One new probe for each cell that can use one, round robin, so cells of
- * all campaigns share idle workers fairly. Returns how many were added. */
-static int refill_round(sched *s)
+/* One new probe for each cell that can use one and whose campaign w may
+ * run, round robin, so cells of all campaigns share idle workers fairly
+ * and a pinned campaign gets no speculative probes that nobody idle could
+ * run. Returns how many were added. */
+static int refill_round(sched *s, const worker_rt *w)
 {
 	cell_rt *start = s->next_refill ? s->next_refill : s->cells;
 	cell_rt *c = start;
@@ -597,7 +626,8 @@ static int refill_round(sched *s)
 	if (!c)
 		return 0;
 	do {
-		added += cell_refill(s, c, 1);
+		if (worker_takes(w, c->campaign))
+			added += cell_refill(s, c, 1);
 		c = c->next ? c->next : s->cells;
 	} while (c != start);
 	s->next_refill = start->next ? start->next : s->cells;
@@ -974,10 +1004,11 @@ static int assign(sched *s, worker_rt *w, trial_rt *t)
 	return 0;
 }
 
-static trial_rt *queue_pop_runnable(sched *s)
+/* The first queued trial w may run: its campaign runs and accepts w. */
+static trial_rt *queue_pop_runnable(sched *s, const worker_rt *w)
 {
 	for (trial_rt *t = s->queue_head; t; t = t->queue_next)
-		if (!t->cell->campaign->paused) {
+		if (!t->cell->campaign->paused && worker_takes(w, t->cell->campaign)) {
 			queue_remove(s, t);
 			return t;
 		}
@@ -989,7 +1020,7 @@ static worker_rt *next_worker_with_credit(sched *s)
 	for (int k = 0; k < s->n_workers; k++) {
 		worker_rt *w = s->workers[(s->next_worker + k) % s->n_workers];
 
-		if (w->credit > 0) {
+		if (w->credit > 0 && !w->starved) {
 			s->next_worker = (s->next_worker + k + 1) % s->n_workers;
 			return w;
 		}
@@ -997,26 +1028,81 @@ static worker_rt *next_worker_with_credit(sched *s)
 	return NULL;
 }
 
+/* Trials of c waiting in the queue. */
+static int64_t campaign_queued(const sched *s, const campaign_rt *c)
+{
+	int64_t n = 0;
+
+	for (const trial_rt *t = s->queue_head; t; t = t->queue_next)
+		n += t->cell->campaign == c;
+	return n;
+}
+
+/* A pinned campaign whose queued trials no connected worker may run waits
+ * without a word from anything else: say so, once, naming what is
+ * connected — and again only after a matching worker has come and gone.
+ * With no worker at all nothing runs anyway, and the pin is not why. */
+static void pins_watch(sched *s)
+{
+	for (campaign_rt *c = s->campaigns; c; c = c->next) {
+		char pin[96], seen[256] = "";
+		bool matched = false;
+		int64_t queued;
+		size_t len = 0;
+
+		if (!emc_engine_pinned(&c->engine) || c->paused || c->finished)
+			continue;
+		for (int i = 0; i < s->n_workers && !matched; i++)
+			matched = worker_takes(s->workers[i], c);
+		if (matched || s->n_workers == 0) {
+			c->pin_unmatched &= !matched;
+			continue;
+		}
+		if (c->pin_unmatched || (queued = campaign_queued(s, c)) == 0)
+			continue;
+		c->pin_unmatched = true;
+		for (int i = 0; i < s->n_workers && i < 4 && len < sizeof seen; i++) {
+			const worker_rt *w = s->workers[i];
+			int k = snprintf(seen + len, sizeof seen - len, "%s%s (%s x%d)", i ? ", " : "", w->host,
+					 w->blas_core[0] ? w->blas_core : "?", w->blas_threads);
+
+			len += k > 0 ? (size_t)k : 0;
+		}
+		emc_engine_text(&c->engine, pin, sizeof pin);
+		log_info("campaign %s: %" PRId64 " trial(s) wait for a worker with %s; none of the %d connected "
+			 "worker(s) matches: %s%s",
+			 c->name, queued, pin, s->n_workers, seen, s->n_workers > 4 ? ", ..." : "");
+	}
+}
+
 void sched_dispatch(sched *s)
 {
+	for (int i = 0; i < s->n_workers; i++)
+		s->workers[i]->starved = false;
 	for (;;) {
 		worker_rt *w = next_worker_with_credit(s);
 		trial_rt *t;
 
 		if (!w)
-			return;
-		t = queue_pop_runnable(s);
+			break;
+		t = queue_pop_runnable(s, w);
 		if (!t) {
-			/* Idle slots and nothing queued: speculate, one probe per cell per round. */
-			if (refill_round(s) == 0)
-				return;
+			/* Idle slots and nothing queued that w may run: speculate,
+			 * one probe per cell w may run per round. None: w waits,
+			 * and so does everyone if w may run every campaign. */
+			if (refill_round(s, w) == 0) {
+				if (worker_takes_all(s, w))
+					break;
+				w->starved = true;
+			}
 			continue;
 		}
 		if (assign(s, w, t) < 0) {
 			queue_push(s, t);
-			return;
+			break;
 		}
 	}
+	pins_watch(s);
 }
 
 /* ---- results -------------------------------------------------------------- */
@@ -1293,6 +1379,7 @@ static int load_campaign(void *ctx, const store_campaign_row *row)
 	snprintf(c->name, sizeof c->name, "%s", row->name);
 	c->dataset = row->dataset;
 	c->search = row->search;
+	c->engine = row->engine;
 	c->n_total = row->n_total;
 	c->paused = row->state == STORE_CAMPAIGN_PAUSED;
 	memcpy(c->hash, row->dataset_hash, sizeof c->hash);

@@ -192,6 +192,14 @@ static const char migrate_v2_sql[] =
 	"ALTER TABLE trials_v2 RENAME TO trials;"
 	"CREATE INDEX trials_state ON trials (state);";
 
+/* Version 2 to 3: a campaign may pin the OpenBLAS kernel and thread count
+ * of the workers that run its trials (the spec's `engine` section). NULL
+ * is no pin, which is what every campaign of a version-2 file reads as. */
+static const char migrate_v3_sql[] =
+	"ALTER TABLE campaigns ADD COLUMN engine_blas_core TEXT;"
+	"ALTER TABLE campaigns ADD COLUMN engine_blas_threads INTEGER"
+	" CHECK (engine_blas_threads IS NULL OR engine_blas_threads >= 1);";
+
 enum stmt_id {
 	ST_BEGIN,
 	ST_COMMIT,
@@ -246,9 +254,9 @@ static const char *const stmt_sql[ST_COUNT] = {
 			       " n_total, channels, height, width, classes, search_start, search_precision,"
 			       " search_max_n, created_at, dataset_ref, dataset_hash, seeds, search_method,"
 			       " search_quantile, search_min_seeds, search_confidence, search_grid_points,"
-			       " search_spec_depth, search_indifference)"
+			       " search_spec_depth, search_indifference, engine_blas_core, engine_blas_threads)"
 			       " VALUES (?1, " SQL_STATE(CAMPAIGN, RUNNING) ", ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
-			       " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
+			       " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
 	[ST_CELL_INSERT] = "INSERT INTO cells (campaign_id, idx, model, family, activation, optimizer, lr, batch,"
 			   " labels, seed, params, config, inputs, classes, state, lo, hi, full, seeds)"
 			   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
@@ -256,7 +264,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_LOAD_CAMPAIGNS] = "SELECT id, name, state, search_start, search_precision, search_max_n,"
 			      " n_total, channels, height, width, classes, dataset_ref, dataset_hash,"
 			      " search_method, search_quantile, search_min_seeds, search_confidence,"
-			      " search_grid_points, search_spec_depth, search_indifference"
+			      " search_grid_points, search_spec_depth, search_indifference,"
+			      " engine_blas_core, engine_blas_threads"
 			      " FROM campaigns WHERE state IN " SQL_CAMPAIGN_ACTIVE " ORDER BY id",
 	[ST_LOAD_CELLS] = "SELECT ce.id, ce.campaign_id, ce.idx, ce.config, ce.state, ce.lo, ce.hi, ce.seeds"
 			  " FROM cells ce JOIN campaigns c ON c.id = ce.campaign_id"
@@ -680,6 +689,12 @@ static int migrate(store *s, const char *path, emc_err *err)
 			r = foreign_keys_check(s, path, err);
 		if (r < 0)
 			goto fail;
+		version = 2;
+	}
+	if (version == 2) {
+		r = migrate_step(s, migrate_v3_sql, 3, err);
+		if (r < 0)
+			goto fail;
 	}
 	return tx_commit(s, err);
 fail:
@@ -886,6 +901,11 @@ static int campaign_row_insert(store *s, const emc_campaign_spec *spec, const ch
 	sqlite3_bind_int(st, 21, spec->search.grid_points);
 	sqlite3_bind_int(st, 22, spec->search.spec_depth);
 	sqlite3_bind_double(st, 23, spec->search.indifference);
+	bind_text_n(st, 24, spec->engine.blas_core, sizeof spec->engine.blas_core);
+	if (spec->engine.blas_threads > 0)
+		sqlite3_bind_int(st, 25, spec->engine.blas_threads);
+	else
+		sqlite3_bind_null(st, 25);
 	r = exec_done(s, st, "insert campaign", err);
 	free(ref_blob);
 	if (r == -EEXIST)
@@ -1018,6 +1038,12 @@ static int campaign_row_read(sqlite3_stmt *st, store_campaign_row *c, emc_err *e
 	c->search.grid_points = col_int(st, 17);
 	c->search.spec_depth = col_int(st, 18);
 	c->search.indifference = sqlite3_column_double(st, 19);
+	/* NULL (a file of version 2 or older): no pin. */
+	col_text(st, 20, c->engine.blas_core, sizeof c->engine.blas_core);
+	c->engine.blas_threads = col_int(st, 21);
+	if (c->engine.blas_threads < 0 || c->engine.blas_threads > EMC_SPEC_MAX_BLAS_THREADS)
+		return emc_err_set(err, -EIO, "store: campaigns: row %lld pins %d BLAS threads", (long long)c->id,
+				   c->engine.blas_threads);
 	return dataset_ref_read(st, 11, c->id, &c->dataset, err);
 }
 

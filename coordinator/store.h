@@ -6,7 +6,8 @@
  * one transaction; statements are prepared once at open. The schema is
  * versioned with PRAGMA user_version (see docs/architecture.md).
  *
- * Tables: campaigns (with the seed pool and the measurement settings),
+ * Tables: campaigns (with the seed pool, the measurement settings and the
+ * engine pin),
  * cells (one training procedure each, with its measurement result), trials
  * (one per cell, n and seed index: UNIQUE), attempts (one lease of a trial
  * to a worker), workers. The states of campaigns,
@@ -25,7 +26,7 @@
 #include "spec.h"
 #include "store_state.h"
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 typedef struct store store;
 
@@ -69,6 +70,7 @@ typedef struct store_campaign_row {
 	store_campaign_state state;
 	emc_dataset_ref dataset;
 	emc_search_cfg search;
+	emc_engine_cfg engine; /* the pin; all zero (a file of version 2 or older): none */
 	int64_t n_total;
 	emc_input_shape shape;
 	uint8_t dataset_hash[32]; /* all zero when unknown */

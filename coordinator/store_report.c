@@ -99,7 +99,8 @@ static const char status_campaigns_sql[] =
 	" (SELECT count(*) FROM trials t JOIN cells ce ON ce.id = t.cell_id"
 	"  WHERE ce.campaign_id = c.id AND t.state = " SQL_STATE(TRIAL, RUNNING) "),"
 	" (SELECT count(*) FROM trials t JOIN cells ce ON ce.id = t.cell_id"
-	"  WHERE ce.campaign_id = c.id AND t.state = " SQL_STATE(TRIAL, PENDING) ")"
+	"  WHERE ce.campaign_id = c.id AND t.state = " SQL_STATE(TRIAL, PENDING) "),"
+	" c.engine_blas_core, c.engine_blas_threads"
 	" FROM campaigns c WHERE ?1 IS NULL OR c.name = ?1 ORDER BY c.id";
 
 static const char status_cells_sql[] =
@@ -169,8 +170,10 @@ int store_report_status(store *s, const char *campaign, store_status_campaign_fn
 			.trials_done = sqlite3_column_int64(camps, 5),
 			.trials_running = sqlite3_column_int64(camps, 6),
 			.trials_pending = sqlite3_column_int64(camps, 7),
+			.engine.blas_threads = sqlite3_column_int(camps, 9),
 		};
 
+		snprintf(c.engine.blas_core, sizeof c.engine.blas_core, "%s", COL_TEXT(camps, 8) ? COL_TEXT(camps, 8) : "");
 		if (store_campaign_state_parse(COL_TEXT(camps, 2), &c.state) < 0) {
 			r = bad_value(camps, 2, "campaigns", "state", err);
 			break;

@@ -30,6 +30,7 @@ typedef struct store_status_campaign {
 	store_campaign_state state;
 	int64_t cells, cells_decided;                        /* cells, and those whose search is over */
 	int64_t trials_done, trials_running, trials_pending; /* trials terminal, running, pending */
+	emc_engine_cfg engine;                               /* its pin; all zero: any worker */
 } store_status_campaign;
 
 typedef struct store_status_cell {

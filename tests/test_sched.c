@@ -9,6 +9,7 @@
  *
  * Time is virtual: emc_now_ms() is wrapped at link time (--wrap), so a
  * lease or a grace period expires exactly when a test moves the clock.
+ * emc_log() is wrapped too, so that a test can count what the model says.
  *
  * The campaign: one cell (or two) on a small synthetic dataset, search
  * from n = 16 up to 64, so that a few results decide it. The cell is
@@ -19,8 +20,10 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <sqlite3.h>
 
@@ -41,7 +44,28 @@ int64_t __wrap_emc_now_ms(void);
 int __wrap_emc_dataset_load(const emc_dataset_ref *ref, emc_dataset **ret, emc_err *err);
 int __real_emc_dataset_load(const emc_dataset_ref *ref, emc_dataset **ret, emc_err *err);
 
+void __wrap_emc_log(enum emc_log_level level, const char *fmt, ...);
+void __real_emc_log(enum emc_log_level level, const char *fmt, ...);
+
 static int64_t clock_ms = CLOCK_START_MS;
+
+/* Lines the model logged that say a pinned campaign waits for a worker. */
+static int pin_waits_logged;
+
+void __wrap_emc_log(enum emc_log_level level, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	if (strstr(line, "wait for a worker with")) {
+		assert_int_equal(level, EMC_LOG_INFO);
+		pin_waits_logged++;
+	}
+	__real_emc_log(level, "%s", line);
+}
 
 int64_t __wrap_emc_now_ms(void)
 {
@@ -169,7 +193,8 @@ static const char *sql_text(fixture *f, const char *fmt, int64_t arg)
 /* The pool of insert_campaign_pool: seed index i is seed POOL_BASE + i. */
 #define POOL_BASE 10
 
-static void insert_campaign_pool(fixture *f, const char *name, int n_cells, int n_seeds, int64_t max_n)
+static void insert_campaign_with(fixture *f, const char *name, int n_cells, int n_seeds, int64_t max_n,
+				 const emc_engine_cfg *engine)
 {
 	emc_campaign_spec spec;
 	emc_cell_cfg cells[2];
@@ -197,8 +222,30 @@ static void insert_campaign_pool(fixture *f, const char *name, int n_cells, int 
 	}
 	spec.n_cells = n_cells;
 	spec.cells = cells;
+	if (engine)
+		spec.engine = *engine;
 	if (store_campaign_insert(f->db, &spec, "name: t\n", name, &ds, &f->campaign_id, &err) < 0)
 		fail_msg("%s", err.msg);
+}
+
+static void insert_campaign_pool(fixture *f, const char *name, int n_cells, int n_seeds, int64_t max_n)
+{
+	insert_campaign_with(f, name, n_cells, n_seeds, max_n, NULL);
+}
+
+/* A second campaign of one cell (its own seed), pinned to `core` (NULL:
+ * any) and `threads` (0: any); f->campaign_id stays the first one's.
+ * Returns its id. */
+static int64_t insert_pinned(fixture *f, const char *name, const char *core, int threads)
+{
+	emc_engine_cfg e = { "", threads };
+	int64_t first = f->campaign_id, id;
+
+	snprintf(e.blas_core, sizeof e.blas_core, "%s", core ? core : "");
+	insert_campaign_with(f, name, 1, 0, 64, &e);
+	id = f->campaign_id;
+	f->campaign_id = first;
+	return id;
 }
 
 static void start(fixture *f)
@@ -230,6 +277,7 @@ static int setup_with(void **state, int n_cells, int n_seeds, int64_t max_n)
 
 	assert_non_null(f);
 	clock_ms = CLOCK_START_MS;
+	pin_waits_logged = 0;
 	f->dir = tmpdir_new();
 	f->path = malloc(strlen(f->dir) + 16);
 	assert_non_null(f->path);
@@ -286,7 +334,10 @@ static sched_peer peer(char name)
 	return p;
 }
 
-static void hello(fixture *f, char name, uint32_t slots, const int64_t *running, size_t n_running)
+/* Worker `name` says hello announcing the kernel `core` with `threads`
+ * BLAS threads per slot. */
+static void hello_kernel(fixture *f, char name, uint32_t slots, const int64_t *running, size_t n_running,
+			 const char *core, uint32_t threads)
 {
 	static sched_hello h; /* 8 KiB: not on the stack of every test */
 	sched_peer p = peer(name);
@@ -298,8 +349,8 @@ static void hello(fixture *f, char name, uint32_t slots, const int64_t *running,
 	h.pid = 42;
 	snprintf(h.host, sizeof h.host, "host-%c", name);
 	snprintf(h.emc_version, sizeof h.emc_version, "v-%c", name);
-	snprintf(h.blas_core, sizeof h.blas_core, "core-%c", name);
-	h.blas_threads = (uint32_t)(name - 'A' + 1);
+	snprintf(h.blas_core, sizeof h.blas_core, "%s", core);
+	h.blas_threads = threads;
 	h.n_running = n_running;
 	for (size_t i = 0; i < n_running; i++)
 		h.running[i] = running[i];
@@ -307,6 +358,15 @@ static void hello(fixture *f, char name, uint32_t slots, const int64_t *running,
 		fail_msg("hello: %s", err.msg);
 	assert_true(w.worker_id > 0);
 	assert_int_equal(w.lease_ms, f->cfg.lease_ms);
+}
+
+/* Worker A announces the kernel "core-A" with 1 thread, B "core-B" with 2, ... */
+static void hello(fixture *f, char name, uint32_t slots, const int64_t *running, size_t n_running)
+{
+	char core[16];
+
+	snprintf(core, sizeof core, "core-%c", name);
+	hello_kernel(f, name, slots, running, n_running, core, (uint32_t)(name - 'A' + 1));
 }
 
 static void ready(fixture *f, char name, uint32_t credit)
@@ -1104,6 +1164,194 @@ static void test_prepared_dataset_served_without_decode(void **state)
 	free(expect);
 }
 
+/* ---- engine pins ------------------------------------------------------------ */
+
+/* The campaign a trial belongs to. */
+static int64_t trial_campaign(fixture *f, int64_t trial_id)
+{
+	return sql_int(f,
+		       "SELECT ce.campaign_id FROM trials t JOIN cells ce ON ce.id = t.cell_id WHERE t.id = %" PRId64,
+		       trial_id);
+}
+
+/* Trials of campaign id that ever started an attempt, and those that are
+ * no longer pending or running without a result (failed or cancelled). */
+#define campaign_attempts(f, id)                                                                                       \
+	sql_int(f,                                                                                                     \
+		"SELECT count(*) FROM attempts a JOIN trials t ON t.id = a.trial_id JOIN cells ce ON ce.id = t.cell_id" \
+		" WHERE ce.campaign_id = %" PRId64,                                                                    \
+		id)
+#define campaign_pending(f, id)                                                                                        \
+	sql_int(f,                                                                                                     \
+		"SELECT count(*) FROM trials t JOIN cells ce ON ce.id = t.cell_id"                                     \
+		" WHERE ce.state = 'searching' AND t.state = 'pending' AND ce.campaign_id = %" PRId64,                 \
+		id)
+#define campaign_lost(f, id)                                                                                           \
+	sql_int(f,                                                                                                     \
+		"SELECT count(*) FROM trials t JOIN cells ce ON ce.id = t.cell_id"                                     \
+		" WHERE t.state IN ('failed', 'cancelled') AND ce.campaign_id = %" PRId64,                             \
+		id)
+
+/* Two workers with different kernels: a campaign pinned to B's kernel has
+ * its trials run only by B, while the unpinned campaign's go to both; A,
+ * idle, gets nothing of the pinned one, which waits for B. */
+static void test_pin_dispatch(void **state)
+{
+	fixture *f = *state;
+	int64_t t = f->campaign_id, p = insert_pinned(f, "p", "core-B", 0);
+	event a1, b1, b2;
+
+	start(f);
+	hello(f, 'A', 1, NULL, 0); /* core-A x1 */
+	hello(f, 'B', 1, NULL, 0); /* core-B x2 */
+	ready(f, 'A', 1);
+	a1 = take_one(f, EV_ASSIGN);
+	assert_int_equal(a1.peer, 'A');
+	assert_int_equal(trial_campaign(f, a1.trial_id), t);
+	ready(f, 'B', 1);
+	b1 = take_one(f, EV_ASSIGN);
+	assert_int_equal(b1.peer, 'B');
+	assert_int_equal(trial_campaign(f, b1.trial_id), p);
+	assert_true(result(f, 'A', &a1, EMC_OUTCOME_FIT));
+	assert_true(result(f, 'B', &b1, EMC_OUTCOME_FIT));
+	assert_string_equal(sql_text(f, "SELECT blas_core FROM trials WHERE id = %" PRId64, b1.trial_id), "core-B");
+
+	/* The unpinned campaign's next probe (queued first) goes to B too. */
+	ready(f, 'B', 1);
+	b2 = take_one(f, EV_ASSIGN);
+	assert_int_equal(trial_campaign(f, b2.trial_id), t);
+	/* A is idle, the pinned campaign has a probe queued: A gets none of it. */
+	ready(f, 'A', 1);
+	sched_dispatch(f->s);
+	assert_int_equal(f->n_ev, 0);
+	assert_int_equal(campaign_pending(f, p), 1);
+	assert_int_equal(campaign_attempts(f, p), 1);
+	/* B, free again, takes it. */
+	assert_true(result(f, 'B', &b2, EMC_OUTCOME_FIT));
+	ready(f, 'B', 1);
+	for (int i = 0; i < f->n_ev; i++)
+		if (f->ev[i].peer == 'A')
+			assert_int_not_equal(trial_campaign(f, f->ev[i].trial_id), p);
+	assert_int_equal(sql_int(f,
+				 "SELECT count(*) FROM attempts a JOIN trials t ON t.id = a.trial_id"
+				 " JOIN cells ce ON ce.id = t.cell_id JOIN workers w ON w.id = a.worker_id"
+				 " WHERE ce.campaign_id = %" PRId64 " AND w.host NOT LIKE 'host-B%%'",
+				 p),
+			 0);
+	assert_int_equal(campaign_attempts(f, p), 2);
+	assert_int_equal(pin_waits_logged, 0); /* B was connected all along */
+}
+
+/* The pin is the campaign's, in the store: a coordinator that restarts
+ * (store reopened, model rebuilt) still hands a campaign pinned to two
+ * BLAS threads only to the worker that runs two, and the worker with one
+ * still gets the unpinned campaign's trials, queued behind the pinned one. */
+static void test_pin_survives_restart(void **state)
+{
+	fixture *f = *state;
+	int64_t t = f->campaign_id, p = insert_pinned(f, "p", NULL, 2);
+	event a, a2, b;
+
+	start(f);
+	hello(f, 'A', 1, NULL, 0); /* x1 */
+	ready(f, 'A', 1);
+	a = take_one(f, EV_ASSIGN);
+	assert_int_equal(trial_campaign(f, a.trial_id), t);
+
+	restart(f);
+	hello(f, 'A', 1, &a.attempt_id, 1); /* it still trains a: reclaimed */
+	assert_true(result(f, 'A', &a, EMC_OUTCOME_FIT));
+	ready(f, 'A', 1);
+	a2 = take_one(f, EV_ASSIGN);
+	assert_int_equal(trial_campaign(f, a2.trial_id), t);
+	assert_int_equal(campaign_attempts(f, p), 0);
+	assert_int_equal(campaign_pending(f, p), 1);
+	/* A is connected and does not match: each coordinator said so once. */
+	assert_int_equal(pin_waits_logged, 2);
+
+	hello(f, 'B', 1, NULL, 0); /* x2 */
+	ready(f, 'B', 1);
+	b = take_one(f, EV_ASSIGN);
+	assert_int_equal(b.peer, 'B');
+	assert_int_equal(trial_campaign(f, b.trial_id), p);
+	assert_int_equal(sql_int(f, "SELECT blas_threads FROM trials WHERE id = %" PRId64, b.trial_id), 0);
+	assert_true(result(f, 'B', &b, EMC_OUTCOME_FIT));
+	assert_int_equal(sql_int(f, "SELECT blas_threads FROM trials WHERE id = %" PRId64, b.trial_id), 2);
+}
+
+/* No connected worker matches the pin: the pinned campaign dispatches
+ * nothing, loses and fails nothing however long it waits (its trials stay
+ * pending, its cell searching, its campaign running), and the coordinator
+ * says so once, not at every pass; the other campaign runs to its end on
+ * the same workers. A matching worker that joins later gets the trials. */
+static void test_pin_no_match_waits(void **state)
+{
+	fixture *f = *state;
+	int64_t t = f->campaign_id, p = insert_pinned(f, "p", "Zen", 1);
+	event e;
+	int done = 0;
+
+	start(f);
+	hello(f, 'A', 2, NULL, 0);
+	hello(f, 'B', 2, NULL, 0);
+	ready(f, 'A', 2);
+	ready(f, 'B', 2);
+	assert_int_equal(pin_waits_logged, 1);
+	/* Play the unpinned campaign to its end. */
+	while (f->n_ev > 0 && done < 16) {
+		e = f->ev[0];
+		memmove(f->ev, f->ev + 1, (size_t)--f->n_ev * sizeof f->ev[0]);
+		assert_int_equal(e.kind, EV_ASSIGN);
+		assert_int_equal(trial_campaign(f, e.trial_id), t);
+		assert_true(result(f, e.peer, &e, EMC_OUTCOME_FIT));
+		ready(f, e.peer, 1);
+		done++;
+	}
+	assert_string_equal(campaign_state(f), "done");
+	/* Time passes, workers idle and heartbeating, the model ticking. */
+	for (int i = 0; i < 8; i++) {
+		tick_after(f, f->cfg.lease_ms / 2);
+		heartbeat(f, 'A', 0);
+		heartbeat(f, 'B', 0);
+		sched_dispatch(f->s);
+	}
+	assert_int_equal(f->n_ev, 0);
+	assert_int_equal(campaign_attempts(f, p), 0);
+	assert_int_equal(campaign_pending(f, p), 1);
+	assert_int_equal(campaign_lost(f, p), 0);
+	assert_string_equal(sql_text(f, "SELECT state FROM campaigns WHERE id = %" PRId64, p), "running");
+	assert_int_equal(pin_waits_logged, 1); /* once, not per pass */
+
+	/* A worker with the pinned kernel (in another case) arrives. */
+	hello_kernel(f, 'C', 1, NULL, 0, "zen", 1);
+	ready(f, 'C', 1);
+	e = take_one(f, EV_ASSIGN);
+	assert_int_equal(e.peer, 'C');
+	assert_int_equal(trial_campaign(f, e.trial_id), p);
+}
+
+/* Idle slots speculate only for what they may run: with room for four
+ * probes per cell and a worker with credit to spare, the unpinned cell
+ * gets four in flight, while the pinned cell no worker matches keeps the
+ * one probe it was given at start — nothing piles up in the store that
+ * nobody connected could run. */
+static void test_pin_no_speculation_for_others(void **state)
+{
+	fixture *f = *state;
+	int64_t t = f->campaign_id, p = insert_pinned(f, "p", "Zen", 0);
+
+	f->cfg.max_probes = 4;
+	start(f);
+	hello(f, 'A', 8, NULL, 0);
+	ready(f, 'A', 8);
+	assert_int_equal(f->n_ev, 4);
+	for (int i = 0; i < f->n_ev; i++)
+		assert_int_equal(trial_campaign(f, f->ev[i].trial_id), t);
+	assert_int_equal(campaign_pending(f, p), 1);
+	assert_int_equal(sql_int(f, "SELECT count(*) FROM trials t JOIN cells ce ON ce.id = t.cell_id"
+				    " WHERE ce.campaign_id = %" PRId64, p), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1124,6 +1372,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_failed_trials_read_next_seed, setup_pool1, teardown),
 	    cmocka_unit_test(test_outbox_holds_until_commit),
 	    cmocka_unit_test_setup_teardown(test_prepared_dataset_served_without_decode, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pin_dispatch, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pin_survives_restart, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pin_no_match_waits, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pin_no_speculation_for_others, setup, teardown),
 	};
 
 	emc_log_init("test_sched");

@@ -790,6 +790,22 @@ static const bad_case bad_cases[] = {
 	{ HEADM "search: {min_seeds: 2, min_seeds: 3}\n", "spec.yaml:4: search.min_seeds", "duplicate key" },
 	{ HEADM "search: {confidence: high}\n", "spec.yaml:4: search.confidence", "a number in (0, 1), got 'high'" },
 	{ HEADM "search: {grid_points: 2.5}\n", "spec.yaml:4: search.grid_points", "an integer in [1, 1000], got '2.5'" },
+	/* the engine pin */
+	{ HEADM "engine: {kernel: Haswell}\n", "spec.yaml:4: engine.kernel", "unknown key" },
+	{ HEADM "engine:\n  blas_core: Sky-lake\n", "spec.yaml:5: engine.blas_core",
+	  "expected a kernel name of 1 to 31 characters from A-Z a-z 0-9 _, got 'Sky-lake'" },
+	{ HEADM "engine:\n  blas_core: ''\n", "spec.yaml:5: engine.blas_core", "got nothing" },
+	{ HEADM "engine:\n  blas_core: A23456789012345678901234567890123\n", "spec.yaml:5: engine.blas_core",
+	  "1 to 31 characters" },
+	{ HEADM "engine:\n  blas_core: [Haswell, Zen]\n", "spec.yaml:5: engine.blas_core", "not axes" },
+	{ HEADM "engine:\n  blas_core: {name: Zen}\n", "spec.yaml:5: engine.blas_core", "got a mapping" },
+	{ HEADM "engine:\n  blas_threads: 0\n", "spec.yaml:5: engine.blas_threads",
+	  "expected an integer in [1, 256], got '0'" },
+	{ HEADM "engine:\n  blas_threads: 257\n", "spec.yaml:5: engine.blas_threads", "[1, 256], got '257'" },
+	{ HEADM "engine:\n  blas_threads: 1.5\n", "spec.yaml:5: engine.blas_threads", "got '1.5'" },
+	{ HEADM "engine:\n  blas_threads: [1, 2]\n", "spec.yaml:5: engine.blas_threads", "not axes" },
+	{ HEADM "engine: {blas_threads: 1, blas_threads: 2}\n", "spec.yaml:4: engine.blas_threads", "duplicate key" },
+	{ HEADM "engine: Haswell\n", "spec.yaml:4: engine", "expected a mapping" },
 	/* the data seed */
 	{ HEADM "variant: {data_seed: -1}\n", "spec.yaml:4: variant.data_seed",
 	  "expected an integer >= 0 or replicate, got '-1'" },
@@ -1381,6 +1397,58 @@ static void test_min_seeds_capped(void **state)
 
 /* ---- the search keys ------------------------------------------------------- */
 
+/* The engine pin: absent is any worker; given, it is kept as written and a
+ * worker matches when its kernel (in any case, as OPENBLAS_CORETYPE reads
+ * it) and thread count are the pinned ones. */
+static void test_engine_pin(void **state)
+{
+	emc_campaign_spec *spec;
+	emc_engine_cfg any = { "", 0 };
+	char text[96];
+
+	(void)state;
+	spec = parse_ok(HEADM);
+	assert_false(emc_engine_pinned(&spec->engine));
+	assert_true(emc_engine_accepts(&spec->engine, "Zen", 4));
+	assert_true(emc_engine_accepts(&spec->engine, NULL, 0));
+	emc_spec_destroy(&spec);
+
+	spec = parse_ok(HEADM "engine:\n  blas_core: SkylakeX\n  blas_threads: 2\n");
+	assert_string_equal(spec->engine.blas_core, "SkylakeX");
+	assert_int_equal(spec->engine.blas_threads, 2);
+	assert_true(emc_engine_pinned(&spec->engine));
+	assert_true(emc_engine_accepts(&spec->engine, "SkylakeX", 2));
+	assert_true(emc_engine_accepts(&spec->engine, "skylakex", 2));
+	assert_false(emc_engine_accepts(&spec->engine, "SkylakeX", 1));
+	assert_false(emc_engine_accepts(&spec->engine, "Haswell", 2));
+	assert_false(emc_engine_accepts(&spec->engine, "", 2)); /* an unknown kernel is not this one */
+	assert_false(emc_engine_accepts(&spec->engine, NULL, 2));
+	emc_engine_text(&spec->engine, text, sizeof text);
+	assert_string_equal(text, "blas_core SkylakeX, blas_threads 2");
+	assert_int_equal(spec->n_cells, 1); /* a pin is not an axis */
+	emc_spec_destroy(&spec);
+
+	spec = parse_ok(HEADM "engine: {blas_threads: 256}\n");
+	assert_string_equal(spec->engine.blas_core, "");
+	assert_true(emc_engine_accepts(&spec->engine, "anything", 256));
+	assert_false(emc_engine_accepts(&spec->engine, "anything", 1));
+	emc_engine_text(&spec->engine, text, sizeof text);
+	assert_string_equal(text, "blas_threads 256");
+	emc_spec_destroy(&spec);
+
+	spec = parse_ok(HEADM "engine: {blas_core: neoversen1}\nseeds: 2\n");
+	assert_true(emc_engine_accepts(&spec->engine, "NEOVERSEN1", 7));
+	emc_engine_text(&spec->engine, text, sizeof text);
+	assert_string_equal(text, "blas_core neoversen1");
+	emc_spec_destroy(&spec);
+
+	spec = parse_ok(HEADM "engine: {}\n");
+	assert_false(emc_engine_pinned(&spec->engine));
+	emc_spec_destroy(&spec);
+	emc_engine_text(&any, text, sizeof text);
+	assert_string_equal(text, "any worker");
+}
+
 static void test_search_keys(void **state)
 {
 	emc_campaign_spec *spec;
@@ -1575,6 +1643,7 @@ int main(void)
 		cmocka_unit_test(test_seed_pool),
 		cmocka_unit_test(test_min_seeds_capped),
 		cmocka_unit_test(test_search_keys),
+		cmocka_unit_test(test_engine_pin),
 		cmocka_unit_test(test_search_bounds),
 		cmocka_unit_test(test_data_seed),
 	};

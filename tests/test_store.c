@@ -693,11 +693,21 @@ static const char schema_v1[] =
 	"PRAGMA user_version = 1;";
 
 typedef struct v1_walk {
+	int campaigns, pinned;
 	int cells, outcomes, open;
 	uint64_t seeds[2];
 	int n_seeds[2];
 	int64_t open_n;
 } v1_walk;
+
+static int v1_campaign(void *ctx, const store_campaign_row *c)
+{
+	v1_walk *w = ctx;
+
+	w->campaigns++;
+	w->pinned += emc_engine_pinned(&c->engine);
+	return 0;
+}
 
 static int v1_cell(void *ctx, const store_cell_row *c)
 {
@@ -735,9 +745,9 @@ static int v1_outcome(void *ctx, const store_outcome_row *o)
 }
 
 /* A version-1 file (one seed per cell: seeds crossed as an axis) becomes a
- * version-2 one: each cell a procedure with the pool [its seed], each trial
- * seed index 0 of it, ids and attempts kept; a reader refuses the old file
- * until it is migrated. */
+ * current one: each cell a procedure with the pool [its seed], each trial
+ * seed index 0 of it, ids and attempts kept, the campaign pinned to no
+ * engine; a reader refuses the old file until it is migrated. */
 static void test_migrate_v1(void **state)
 {
 	fixture *f = *state;
@@ -808,13 +818,13 @@ static void test_migrate_v1(void **state)
 			 SQLITE_OK);
 	sqlite3_close(db);
 
-	/* A reader cannot read it as version 2. */
+	/* A reader cannot read it as the current version. */
 	assert_int_equal(store_open(path, true, &ro, &err), -ENOTSUP);
 	assert_contains(err.msg, "older");
 
 	if (store_open(path, false, &s, &err) < 0)
 		fail_msg("%s", err.msg);
-	assert_sql_int(path, 2, "PRAGMA user_version");
+	assert_sql_int(path, STORE_SCHEMA_VERSION, "PRAGMA user_version");
 	assert_sql_int(path, 0, "SELECT count(*) FROM pragma_foreign_key_check");
 	/* Every trial is seed index 0 of its cell's seed; ids and attempts kept. */
 	assert_sql_int(path, 4, "SELECT count(*) FROM trials WHERE seed_index = 0");
@@ -832,8 +842,10 @@ static void test_migrate_v1(void **state)
 	assert_int_equal(store_trial_insert(s, 10, 16, 1, 8, &t, &err), 0);
 	assert_true(t > 11);
 	/* Each old cell is a procedure over the pool [its seed]. */
-	assert_int_equal(store_load_active(s, NULL, v1_cell, v1_trial, &w, &err), 0);
+	assert_int_equal(store_load_active(s, v1_campaign, v1_cell, v1_trial, &w, &err), 0);
 	assert_int_equal(store_load_outcomes(s, 0, v1_outcome, &w, &err), 0);
+	assert_int_equal(w.campaigns, 1);
+	assert_int_equal(w.pinned, 0);
 	assert_int_equal(w.cells, 2);
 	assert_int_equal(w.n_seeds[0], 1);
 	assert_int_equal(w.n_seeds[1], 1);
@@ -852,6 +864,115 @@ static void test_migrate_v1(void **state)
 	free(ref);
 	free(cfg0);
 	free(cfg1);
+}
+
+/* The pin of each active campaign, by name, as the coordinator loads it. */
+typedef struct pin_walk {
+	int campaigns;
+	emc_engine_cfg mnist, pinned; /* "mnist, \"small\"" and "pinned" */
+} pin_walk;
+
+static int pin_campaign(void *ctx, const store_campaign_row *c)
+{
+	pin_walk *w = ctx;
+
+	w->campaigns++;
+	if (strcmp(c->name, "pinned") == 0)
+		w->pinned = c->engine;
+	else
+		w->mnist = c->engine;
+	return 0;
+}
+
+/* A campaign's engine pin is stored with it and read back at start-up (a
+ * restarted coordinator dispatches as the spec said); a campaign without
+ * one reads as no pin; status shows the pin from the file alone. */
+static void test_engine_pin_roundtrip(void **state)
+{
+	fixture *f = *state;
+	pin_walk w;
+	emc_err err = { "" };
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out;
+	int64_t id;
+
+	make_spec(f, "pinned");
+	snprintf(f->spec.engine.blas_core, sizeof f->spec.engine.blas_core, "Haswell");
+	f->spec.engine.blas_threads = 2;
+	assert_int_equal(store_campaign_insert(f->s, &f->spec, "name: pinned\n", "def456", &f->ds, &id, &err), 0);
+	store_close(&f->s);
+	if (store_open(f->path, false, &f->s, &err) < 0)
+		fail_msg("%s", err.msg);
+	memset(&w, 0x55, sizeof w);
+	w.campaigns = 0;
+	assert_int_equal(store_load_active(f->s, pin_campaign, NULL, NULL, &w, &err), 0);
+	assert_int_equal(w.campaigns, 2);
+	assert_string_equal(w.pinned.blas_core, "Haswell");
+	assert_int_equal(w.pinned.blas_threads, 2);
+	assert_false(emc_engine_pinned(&w.mnist));
+	assert_sql_int(f->path, 1, "SELECT count(*) FROM campaigns WHERE engine_blas_core IS NULL"
+				   " AND engine_blas_threads IS NULL");
+
+	out = open_memstream(&buf, &len);
+	assert_non_null(out);
+	if (report_status(f->s, NULL, out, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(fclose(out), 0);
+	assert_contains(buf, "campaign pinned: running");
+	assert_contains(buf, "\n  pinned to blas_core Haswell, blas_threads 2: only workers that announce it run");
+	/* Only the pinned campaign says so. */
+	assert_null(strstr(strstr(buf, "pinned to") + 1, "pinned to"));
+	free(buf);
+}
+
+/* A version-2 file (written before campaigns could pin an engine) opens,
+ * migrates to the current version, keeps every row, and its campaigns read
+ * as pinned to nothing; a reader refuses it until then. The file is made
+ * the way the version-2 program left it: version 3 only added the two
+ * engine columns at the end of campaigns, so dropping them from a current
+ * file gives exactly version 2's schema. */
+static void test_migrate_v2(void **state)
+{
+	fixture *f = *state;
+	pin_walk w = { 0 };
+	store *ro = NULL;
+	emc_err err = { "" };
+	int64_t t, id;
+
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[1], 16, 0, 1001, &t, &err), 0);
+	store_close(&f->s);
+	assert_int_equal(sql_exec(f->path, "ALTER TABLE campaigns DROP COLUMN engine_blas_threads;"
+					   "ALTER TABLE campaigns DROP COLUMN engine_blas_core;"
+					   "PRAGMA user_version = 2;"),
+			 SQLITE_OK);
+	assert_sql_int(f->path, 0, "SELECT count(*) FROM pragma_table_info('campaigns') WHERE name LIKE 'engine_%%'");
+
+	assert_int_equal(store_open(f->path, true, &ro, &err), -ENOTSUP);
+	assert_contains(err.msg, "older");
+	if (store_open(f->path, false, &f->s, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_sql_int(f->path, STORE_SCHEMA_VERSION, "PRAGMA user_version");
+	assert_sql_int(f->path, 2, "SELECT count(*) FROM pragma_table_info('campaigns') WHERE name LIKE 'engine_%%'");
+	/* Its data kept: the campaign, its cells, the pending trial. */
+	assert_int_equal(store_load_active(f->s, pin_campaign, NULL, NULL, &w, &err), 0);
+	assert_int_equal(w.campaigns, 1);
+	assert_false(emc_engine_pinned(&w.mnist));
+	assert_sql_int(f->path, N_CELLS, "SELECT count(*) FROM cells");
+	assert_sql_int(f->path, 1, "SELECT count(*) FROM trials WHERE state = 'pending' AND seed = 1001");
+	/* And it keeps working: the trial starts, a pinned campaign goes in. */
+	assert_int_equal(store_worker_upsert(f->s, "w", "host-w", 1, &id, &err), 0);
+	assert_int_equal(store_attempt_start(f->s, t, id, 1000, &id, &err), 0);
+	make_spec(f, "pinned");
+	f->spec.engine.blas_threads = 1;
+	assert_int_equal(store_campaign_insert(f->s, &f->spec, "name: pinned\n", "def456", &f->ds, &id, &err), 0);
+	assert_sql_int(f->path, 1, "SELECT engine_blas_threads FROM campaigns WHERE name = 'pinned'");
+	store_close(&f->s);
+	/* Opened again: nothing more to do; a reader now reads it. */
+	if (store_open(f->path, false, &f->s, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(store_open(f->path, true, &ro, &err), 0);
+	store_close(&ro);
 }
 
 static void test_future_version_refused(void **state)
@@ -1508,6 +1629,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_counts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_future_version_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_v2, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_engine_pin_roundtrip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_readonly, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_report_results, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_report_trials, setup, teardown),
