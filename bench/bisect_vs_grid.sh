@@ -4,7 +4,7 @@
 # bench/specs/fmnist-grid.yaml (the authors' 20-point grid) one after the
 # other on this machine, same models, seeds and budgets, each with emcctl
 # run's default workers, and prints one table: per model and method the
-# EMC with its interval, the bracket's relative width, trials, compute
+# EMC and its bracket [lo, hi), the bracket's relative width, trials, compute
 # (sample-gradients: rows over all steps of every recorded trial,
 # speculative ones included), training seconds and wall seconds, and the
 # ratios bisect / grid.
@@ -39,12 +39,12 @@ sqlite3 -separator ' ' "$out/bisect.db" \
 awk -v wb="$(cat "$out/bisect.wall")" -v wg="$(cat "$out/grid.wall")" '
 function bracket(lo, hi, full) { return full ? "full" : (hi > 0 && lo > 0 ? sprintf("%.3f", (hi - lo) / lo) : "-") }
 BEGIN {
-  print "| model | params | method | EMC [interval] | (hi − lo)/lo | trials | sample-grads | train s |"
-  print "|---|---|---|---|---|---|---|---|"
+  print "| model | params | method | EMC | hi | (hi − lo)/lo | trials | sample-grads | train s |"
+  print "|---|---|---|---|---|---|---|---|---|"
 }
 {
-  printf "| %s | %d | bisect | %d [%d, %d] | %s | %d | %.3g | %.0f |\n", $1, $2, $3, $4, $5, bracket($3, $6, $7), $8, $9, $10
-  printf "| %s | %d | grid | %d [%d, %d] | %s | %d | %.3g | %.0f |\n", $1, $2, $11, $12, $13, bracket($11, $14, $15), $16, $17, $18
+  printf "| %s | %d | bisect | %d | %d | %s | %d | %.3g | %.0f |\n", $1, $2, $3, $6, bracket($3, $6, $7), $8, $9, $10
+  printf "| %s | %d | grid | %d | %d | %s | %d | %.3g | %.0f |\n", $1, $2, $11, $14, bracket($11, $14, $15), $16, $17, $18
   sb += $9; sg += $17; tb += $10; tg += $18
   ratio[NR] = sprintf("%s: compute %.2f×, training time %.2f×", $1, $9 / $17, $10 / $18)
 }
