@@ -1115,42 +1115,63 @@ static void search_set(emc_search_cfg *s, int id, const value *v)
 	}
 }
 
-static int parse_search(const ctx *c, const node *map, emc_search_cfg *s)
+/* A campaign-level section (search, engine): a map of known keys, each
+ * given once, none a list. fn parses one value; expect[id] is what a list
+ * in its place is told to be. */
+typedef int (*section_fn)(const ctx *c, int id, const node *v, const char *path, void *out);
+
+static int parse_section(const ctx *c, const node *map, const char *section, const char *const *names,
+			 const char *const *expect, int count, section_fn fn, void *out)
 {
-	const char *names[S_COUNT];
-	bool seen[S_COUNT] = { false };
+	bool seen[16] = { false };
 	char path[PATH_BUF];
 	int r;
 
-	for (int id = 0; id < S_COUNT; id++)
-		names[id] = search_fields[id].key;
-	r = expect_map(c, map, "search");
+	assert(count <= (int)(sizeof seen / sizeof seen[0]));
+	r = expect_map(c, map, section);
 	if (r < 0)
 		return r;
 	for (int i = 0; i < map->n / 2; i++) {
 		const node *v = map->kids[2 * i + 1];
-		const field *f;
 		const char *key;
-		value val;
 		int id;
 
-		r = map_key(c, map, i, "search", &key);
+		r = map_key(c, map, i, section, &key);
 		if (r < 0)
 			return r;
-		key_path(path, sizeof path, "search", key);
-		id = lookup_key(c, map->kids[2 * i], path, names, S_COUNT, seen);
+		key_path(path, sizeof path, section, key);
+		id = lookup_key(c, map->kids[2 * i], path, names, count, seen);
 		if (id < 0)
 			return id;
-		f = &search_fields[id];
 		if (v->type == N_SEQ)
-			return fail_at(c, v->line, path, "expected %s, got a list (search settings are not axes)",
-				       f->expect);
-		r = parse_value(c, f, v, path, &val);
+			return fail_at(c, v->line, path, "expected %s, got a list (%s settings are not axes)",
+				       expect[id], section);
+		r = fn(c, id, v, path, out);
 		if (r < 0)
 			return r;
-		search_set(s, id, &val);
 	}
 	return 0;
+}
+
+static int search_value(const ctx *c, int id, const node *v, const char *path, void *out)
+{
+	value val;
+	int r = parse_value(c, &search_fields[id], v, path, &val);
+
+	if (r == 0)
+		search_set(out, id, &val);
+	return r;
+}
+
+static int parse_search(const ctx *c, const node *map, emc_search_cfg *s)
+{
+	const char *names[S_COUNT], *expect[S_COUNT];
+
+	for (int id = 0; id < S_COUNT; id++) {
+		names[id] = search_fields[id].key;
+		expect[id] = search_fields[id].expect;
+	}
+	return parse_section(c, map, "search", names, expect, S_COUNT, search_value, s);
 }
 
 /* ---- the engine -------------------------------------------------------------- */
@@ -1184,43 +1205,29 @@ static bool core_name_ok(const char *s)
 	return true;
 }
 
-static int parse_engine(const ctx *c, const node *map, emc_engine_cfg *e)
+static int engine_value(const ctx *c, int id, const node *v, const char *path, void *out)
 {
-	bool seen[E_COUNT] = { false };
-	char path[PATH_BUF];
+	emc_engine_cfg *e = out;
+	value val;
 	int r;
 
-	r = expect_map(c, map, "engine");
-	if (r < 0)
-		return r;
-	for (int i = 0; i < map->n / 2; i++) {
-		const node *v = map->kids[2 * i + 1];
-		const char *key;
-		value val;
-		int id;
-
-		r = map_key(c, map, i, "engine", &key);
-		if (r < 0)
-			return r;
-		key_path(path, sizeof path, "engine", key);
-		id = lookup_key(c, map->kids[2 * i], path, engine_names, E_COUNT, seen);
-		if (id < 0)
-			return id;
-		if (v->type == N_SEQ)
-			return fail_at(c, v->line, path, "expected %s, got a list (engine settings are not axes)",
-				       id == E_BLAS_CORE ? BLAS_CORE_EXPECT : blas_threads_field.expect);
-		if (id == E_BLAS_CORE) {
-			if (v->type != N_SCALAR || !core_name_ok(v->text))
-				return fail_expected(c, v, path, BLAS_CORE_EXPECT);
-			snprintf(e->blas_core, sizeof e->blas_core, "%s", v->text);
-			continue;
-		}
-		r = parse_value(c, &blas_threads_field, v, path, &val);
-		if (r < 0)
-			return r;
-		e->blas_threads = (int)val.i;
+	if (id == E_BLAS_CORE) {
+		if (v->type != N_SCALAR || !core_name_ok(v->text))
+			return fail_expected(c, v, path, BLAS_CORE_EXPECT);
+		snprintf(e->blas_core, sizeof e->blas_core, "%s", v->text);
+		return 0;
 	}
-	return 0;
+	r = parse_value(c, &blas_threads_field, v, path, &val);
+	if (r == 0)
+		e->blas_threads = (int)val.i;
+	return r;
+}
+
+static int parse_engine(const ctx *c, const node *map, emc_engine_cfg *e)
+{
+	const char *const expect[E_COUNT] = { BLAS_CORE_EXPECT, blas_threads_field.expect };
+
+	return parse_section(c, map, "engine", engine_names, expect, E_COUNT, engine_value, e);
 }
 
 bool emc_engine_pinned(const emc_engine_cfg *e)
