@@ -136,11 +136,13 @@ int emc_dataset_decode(const uint8_t *buf, size_t len, const uint8_t expect_hash
 	h = (int64_t)get_le(buf + sizeof HASH_TAG - 1 + 12, 4);
 	w = (int64_t)get_le(buf + sizeof HASH_TAG - 1 + 16, 4);
 	k = (int64_t)get_le(buf + sizeof HASH_TAG - 1 + 20, 4);
-	dim = c * h * w;
-	if (n < 1 || n > EMC_DATASET_MAX_SAMPLES || c < 1 || h < 1 || w < 1 || dim > EMC_DATASET_MAX_DIM || k < 2 ||
-	    k > EMC_DATASET_MAX_CLASSES)
+	/* Each side is bounded before it is multiplied: three 32-bit sides
+	 * overflow 64 bits, and a product that wrapped could pass the check. */
+	if (n < 1 || n > EMC_DATASET_MAX_SAMPLES || c < 1 || h < 1 || w < 1 || c > EMC_DATASET_MAX_DIM ||
+	    h > EMC_DATASET_MAX_DIM / c || w > EMC_DATASET_MAX_DIM / (c * h) || k < 2 || k > EMC_DATASET_MAX_CLASSES)
 		return emc_err_set(err, -EINVAL, "%s: impossible sizes in the header (byte %zu)", origin,
 				   sizeof HASH_TAG - 1);
+	dim = c * h * w;
 	if (len != head + (size_t)n * (size_t)dim * 4 + (size_t)n)
 		return emc_err_set(err, -EINVAL, "%s: %zu bytes, expected %zu for %llu samples of %lld values",
 				   origin, len, head + (size_t)n * (size_t)dim * 4 + (size_t)n, (unsigned long long)n,

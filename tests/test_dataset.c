@@ -1062,6 +1062,36 @@ static void test_encode_decode(void **state)
 	tmpdir_remove(&dir);
 }
 
+/* An encoding whose channels x height x width overflows 64 bits (2^21 x
+ * 2^21 x 2^22 = 2^64, 0 once wrapped) is refused as impossible, not
+ * accepted as a dataset of zero-value samples with a giant shape (found
+ * by fuzz_dataset: the product was formed before any side was bounded). */
+static void test_decode_sizes_overflow(void **state)
+{
+	static const uint32_t sides[][3] = {
+		{ 1u << 21, 1u << 21, 1u << 22 }, /* wraps to 0 */
+		{ 0xffffffffu, 0xffffffffu, 1 },  /* past INT64_MAX */
+		{ 1, 1u << 12, (1u << 12) + 1 },  /* one past EMC_DATASET_MAX_DIM */
+	};
+	uint8_t buf[14 + 8 + 16 + 1] = "emc-dataset-v1";
+	emc_dataset *d = NULL;
+	emc_err err = { "" };
+
+	(void)state;
+	for (size_t t = 0; t < sizeof sides / sizeof sides[0]; t++) {
+		uint32_t head[4] = { sides[t][0], sides[t][1], sides[t][2], 2 };
+
+		memset(buf + 14, 0, sizeof buf - 14);
+		buf[14] = 1; /* n = 1 */
+		for (int i = 0; i < 4; i++)
+			for (int b = 0; b < 4; b++)
+				buf[22 + 4 * i + b] = (uint8_t)(head[i] >> (8 * b));
+		assert_int_equal(emc_dataset_decode(buf, sizeof buf, NULL, "enc", &d, &err), -EINVAL);
+		assert_contains(err.msg, "enc: impossible sizes");
+		assert_null(d);
+	}
+}
+
 static void test_hash(void **state)
 {
 	uint8_t pix[SMALL_N * SMALL_ROWS * SMALL_COLS], want[32];
@@ -2497,6 +2527,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_labels_random),
 		cmocka_unit_test(test_hash),
 		cmocka_unit_test(test_encode_decode),
+		cmocka_unit_test(test_decode_sizes_overflow),
 		cmocka_unit_test(test_idx_standardize),
 		cmocka_unit_test(test_cifar10),
 		cmocka_unit_test(test_cifar100),
