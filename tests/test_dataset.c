@@ -1701,6 +1701,41 @@ static void alias_ref(emc_dataset_ref *ref, const char *name)
 	snprintf(ref->name, sizeof ref->name, "%s", name);
 }
 
+/* Columns of extreme but finite numbers are standardised like any other:
+ * mean 0 and standard deviation 1, finite. Summing 1e308 twice, squaring
+ * 1e200 or 1e-200 leaves double's range, which made the first column NaN,
+ * the second and third all 0. Ordinary columns keep their exact values
+ * (and so their datasets' hashes). */
+static void test_csv_extreme_values(void **state)
+{
+	static const char *const tables[] = {
+		"a,label\n1e308,x\n1.5e308,y\n-1e308,x\n",
+		"a,label\n1e200,x\n-1e200,y\n3e199,x\n",
+		"a,label\n1e-200,x\n2e-200,y\n4e-200,x\n",
+		"a,label\n1.7976931348623157e308,x\n-1.7976931348623157e308,y\n",
+	};
+	char *dir = tmpdir_new(), *p;
+	emc_dataset_ref ref;
+	emc_dataset *d;
+	double mean, sd;
+
+	(void)state;
+	for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++) {
+		p = write_text(dir, "t.csv", tables[t]);
+		csv_ref(&ref, p, "label", "");
+		d = load_ok(&ref);
+		for (int64_t i = 0; i < d->n; i++)
+			if (!isfinite(d->x[i]))
+				fail_msg("table %zu: value %lld is %f", t, (long long)i, (double)d->x[i]);
+		column_moments(d, 0, &mean, &sd);
+		if (fabs(mean) > 1e-6 || fabs(sd - 1.0) > 1e-5)
+			fail_msg("table %zu: mean %g, sd %g", t, mean, sd);
+		emc_dataset_destroy(&d);
+		free(p);
+	}
+	tmpdir_remove(&dir);
+}
+
 static void test_sklearn_fake(void **state)
 {
 	char *dir = tmpdir_new(), digits[4 * 200], *at;
@@ -2536,6 +2571,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_csv),
 		cmocka_unit_test(test_csv_corrupt),
 		cmocka_unit_test(test_csv_limits_and_refs),
+		cmocka_unit_test(test_csv_extreme_values),
 		cmocka_unit_test(test_sklearn_fake),
 		cmocka_unit_test(test_sklearn_real),
 		cmocka_unit_test(test_synthetic),
