@@ -510,13 +510,20 @@ static int seeds_idx(const char *out)
 	seed_frame(&s, &lb);
 	r |= seed_write(out, "idx-mismatch", &s);
 
-	idx_images(&im, 1u << 26, 28, 28, 16); /* a header that lies */
-	idx_labels(&lb, 1u << 26, 16);
+	idx_images(&im, 1u << 20, 28, 28, 16); /* a header that lies */
+	idx_labels(&lb, 1u << 20, 16);
 	s.len = 0;
 	seed_byte(&s, F_IDX);
 	seed_frame(&s, &im);
 	seed_frame(&s, &lb);
 	r |= seed_write(out, "idx-lying-header", &s);
+
+	idx_images(&im, 1u << 26, 28, 28, 16); /* more values than accepted */
+	s.len = 0;
+	seed_byte(&s, F_IDX);
+	seed_frame(&s, &im);
+	seed_frame(&s, &lb);
+	r |= seed_write(out, "idx-too-many-values", &s);
 
 	idx_images(&im, 3, 2, 2, 12);
 	im.buf[2] = 0x09; /* signed bytes */

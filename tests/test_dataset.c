@@ -354,6 +354,21 @@ static void test_lying_headers(void **state)
 	assert_null(d);
 	free(pi);
 	free(pl);
+
+	/* 2^26 images of 28 x 28, each count within its limit, but 2^35.6
+	 * values in all: refused at the header, as the other formats refuse
+	 * more than DATASET_MAX_VALUES, rather than read (a gzip file of a few
+	 * MB can hold gigabytes of pixels, and each becomes a float). */
+	put_be32(bi.p + 4, EMC_DATASET_MAX_SAMPLES);
+	put_be32(bi.p + 8, 28);
+	put_be32(bi.p + 12, 28);
+	pi = write_blob(dir, "images.idx", &bi, false);
+	pl = write_blob(dir, "labels.idx", &bl, false);
+	assert_int_equal(emc_dataset_load(&ref, &d, &err), -EINVAL);
+	assert_contains(err.msg, "images.idx: byte 4: 67108864 images of 28 x 28 pixels");
+	assert_null(d);
+	free(pi);
+	free(pl);
 	free(bi.p);
 	free(bl.p);
 	tmpdir_remove(&dir);
