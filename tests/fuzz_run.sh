@@ -7,7 +7,9 @@
 #
 # A crash, leak, timeout or out-of-memory leaves the input in ARTIFACT_DIR
 # as TARGET-crash-*, -leak-*, -timeout-* or -oom-* (TARGET the fuzzer's
-# file name), prints it in hex, and fails the check.
+# file name), prints it in hex, and fails the check. An input is a timeout
+# after 30 s: the largest spec grid takes several seconds under the
+# sanitizers and coverage, on a loaded machine.
 set -euo pipefail
 
 fuzzer="$1" corpus="$2" artifacts="$3" seconds="${4:-60}"
@@ -19,7 +21,7 @@ cp "$corpus"/* "$work/corpus/"
 
 echo "1..1"
 rc=0
-"$fuzzer" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
+"$fuzzer" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=30 -print_final_stats=1 \
   -artifact_prefix="$artifacts/$name-" "$work/corpus" >"$work/log" 2>&1 || rc=$?
 grep -E '^(#[0-9]+ +DONE|stat::number_of_executed_units|stat::peak_rss_mb|Done )' "$work/log" | sed 's/^/# /' || true
 
