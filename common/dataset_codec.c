@@ -15,8 +15,9 @@
  * so hashing costs no memory proportional to the data. Decoding trusts
  * nothing: the hash (when one is expected) is checked first, then the tag,
  * then every size against the EMC_DATASET_MAX_* limits before anything is
- * allocated, then that the length is exactly what the sizes imply, and
- * finally that every label is below the class count.
+ * allocated, then that the length is exactly what the sizes imply, that
+ * every value is finite (no reader makes anything else), and finally that
+ * every label is below the class count.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -29,6 +30,8 @@
 /* The encoding starts with this tag; a new encoding gets a new tag. */
 #define HASH_TAG "emc-dataset-v1"
 #define HASH_CHUNK_VALUES 4096
+/* All ones in a float32's exponent: an infinity or NaN. */
+#define FLOAT_EXPONENT_BITS 0x7f800000u
 
 static void put_le(uint8_t *p, uint64_t v, int bytes)
 {
@@ -162,6 +165,12 @@ int emc_dataset_decode(const uint8_t *buf, size_t len, const uint8_t expect_hash
 	for (int64_t i = 0; i < (int64_t)n * dim; i++) {
 		uint32_t bits = (uint32_t)get_le(buf + head + 4 * (size_t)i, 4);
 
+		/* No reader makes NaN or an infinity: such bytes are corrupt. */
+		if ((bits & FLOAT_EXPONENT_BITS) == FLOAT_EXPONENT_BITS) {
+			emc_dataset_destroy(&d);
+			return emc_err_set(err, -EINVAL, "%s: value %lld (byte %zu) is not a finite number", origin,
+					   (long long)i, head + 4 * (size_t)i);
+		}
 		memcpy(&d->x[i], &bits, sizeof bits);
 	}
 	memcpy(d->y, buf + head + (size_t)n * (size_t)dim * 4, (size_t)n);
