@@ -22,6 +22,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -64,36 +65,48 @@ int dataset_new(int64_t n, int64_t dim, const char *what, emc_dataset **ret, emc
 }
 
 /* Mean and population standard deviation of v[0], v[stride], ... (count
- * values), two passes in double. A constant column reports sd 0 exactly:
- * comparing min and max, not the variance, which rounding can leave a
- * hair above zero (and dividing by that would blow the column up). */
-static void column_stats(const double *v, int64_t count, int64_t stride, double *ret_mean,
-			 double *ret_sd)
+ * values) divided by scale, two passes in double. A constant column
+ * reports sd 0 exactly: comparing min and max, not the variance, which
+ * rounding can leave a hair above zero (and dividing by that would blow
+ * the column up). */
+static void column_stats(const double *v, int64_t count, int64_t stride, double scale, double *ret_mean,
+			 double *ret_sd, double *ret_lo, double *ret_hi)
 {
 	double sum = 0, ss = 0, lo = v[0], hi = v[0], mean;
 
 	for (int64_t i = 0; i < count; i++) {
 		double x = v[i * stride];
 
-		sum += x;
+		sum += x / scale;
 		lo = x < lo ? x : lo;
 		hi = x > hi ? x : hi;
 	}
 	mean = sum / (double)count;
 	for (int64_t i = 0; i < count; i++)
-		ss += (v[i * stride] - mean) * (v[i * stride] - mean);
+		ss += (v[i * stride] / scale - mean) * (v[i * stride] / scale - mean);
 	*ret_mean = mean;
 	*ret_sd = lo == hi ? 0.0 : sqrt(ss / (double)count);
+	*ret_lo = lo;
+	*ret_hi = hi;
 }
 
+/* A column is computed as it stands (scale 1, so its values and its
+ * dataset's hash stay what they always were) unless its sum or squares
+ * leave double's range — numbers near 1e308 or 1e-200, which a CSV file
+ * may hold — and would make it NaN or all 0: then it is computed over its
+ * values divided by the largest magnitude among them, all in [-1, 1]. */
 void dataset_standardize_columns(double *v, int64_t n, int64_t d)
 {
 	for (int64_t j = 0; j < d; j++) {
-		double mean, sd;
+		double mean, sd, lo, hi, scale = 1.0;
 
-		column_stats(v + j, n, d, &mean, &sd);
+		column_stats(v + j, n, d, scale, &mean, &sd, &lo, &hi);
+		if (lo != hi && !(isfinite(mean) && isfinite(sd) && sd * sd >= DBL_MIN)) {
+			scale = fabs(lo) > fabs(hi) ? fabs(lo) : fabs(hi);
+			column_stats(v + j, n, d, scale, &mean, &sd, &lo, &hi);
+		}
 		for (int64_t i = 0; i < n; i++)
-			v[i * d + j] = sd > 0 ? (v[i * d + j] - mean) / sd : 0.0;
+			v[i * d + j] = sd > 0 ? (v[i * d + j] / scale - mean) / sd : 0.0;
 	}
 }
 

@@ -15,8 +15,9 @@
  * so hashing costs no memory proportional to the data. Decoding trusts
  * nothing: the hash (when one is expected) is checked first, then the tag,
  * then every size against the EMC_DATASET_MAX_* limits before anything is
- * allocated, then that the length is exactly what the sizes imply, and
- * finally that every label is below the class count.
+ * allocated, then that the length is exactly what the sizes imply, that
+ * every value is finite (no reader makes anything else), and finally that
+ * every label is below the class count.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -29,6 +30,8 @@
 /* The encoding starts with this tag; a new encoding gets a new tag. */
 #define HASH_TAG "emc-dataset-v1"
 #define HASH_CHUNK_VALUES 4096
+/* All ones in a float32's exponent: an infinity or NaN. */
+#define FLOAT_EXPONENT_BITS 0x7f800000u
 
 static void put_le(uint8_t *p, uint64_t v, int bytes)
 {
@@ -136,11 +139,13 @@ int emc_dataset_decode(const uint8_t *buf, size_t len, const uint8_t expect_hash
 	h = (int64_t)get_le(buf + sizeof HASH_TAG - 1 + 12, 4);
 	w = (int64_t)get_le(buf + sizeof HASH_TAG - 1 + 16, 4);
 	k = (int64_t)get_le(buf + sizeof HASH_TAG - 1 + 20, 4);
-	dim = c * h * w;
-	if (n < 1 || n > EMC_DATASET_MAX_SAMPLES || c < 1 || h < 1 || w < 1 || dim > EMC_DATASET_MAX_DIM || k < 2 ||
-	    k > EMC_DATASET_MAX_CLASSES)
+	/* Each side is bounded before it is multiplied: three 32-bit sides
+	 * overflow 64 bits, and a product that wrapped could pass the check. */
+	if (n < 1 || n > EMC_DATASET_MAX_SAMPLES || c < 1 || h < 1 || w < 1 || c > EMC_DATASET_MAX_DIM ||
+	    h > EMC_DATASET_MAX_DIM / c || w > EMC_DATASET_MAX_DIM / (c * h) || k < 2 || k > EMC_DATASET_MAX_CLASSES)
 		return emc_err_set(err, -EINVAL, "%s: impossible sizes in the header (byte %zu)", origin,
 				   sizeof HASH_TAG - 1);
+	dim = c * h * w;
 	if (len != head + (size_t)n * (size_t)dim * 4 + (size_t)n)
 		return emc_err_set(err, -EINVAL, "%s: %zu bytes, expected %zu for %llu samples of %lld values",
 				   origin, len, head + (size_t)n * (size_t)dim * 4 + (size_t)n, (unsigned long long)n,
@@ -160,6 +165,12 @@ int emc_dataset_decode(const uint8_t *buf, size_t len, const uint8_t expect_hash
 	for (int64_t i = 0; i < (int64_t)n * dim; i++) {
 		uint32_t bits = (uint32_t)get_le(buf + head + 4 * (size_t)i, 4);
 
+		/* No reader makes NaN or an infinity: such bytes are corrupt. */
+		if ((bits & FLOAT_EXPONENT_BITS) == FLOAT_EXPONENT_BITS) {
+			emc_dataset_destroy(&d);
+			return emc_err_set(err, -EINVAL, "%s: value %lld (byte %zu) is not a finite number", origin,
+					   (long long)i, head + 4 * (size_t)i);
+		}
 		memcpy(&d->x[i], &bits, sizeof bits);
 	}
 	memcpy(d->y, buf + head + (size_t)n * (size_t)dim * 4, (size_t)n);

@@ -11,9 +11,9 @@
  * reads gzip and plain files alike, so there is one path for both.
  *
  * A header can claim up to EMC_DATASET_MAX_SAMPLES samples of
- * EMC_DATASET_MAX_DIM pixels, far more than any real file holds, so the
- * raw bytes are read into a buffer that grows as data actually arrives: a
- * lying header costs what the file really contains, never what it claims.
+ * EMC_DATASET_MAX_DIM pixels (DATASET_MAX_VALUES in all), far more than any
+ * real file holds, so the raw bytes are read into a buffer that grows as
+ * data actually arrives: a lying header costs what the file really contains, never what it claims.
  * Only once every byte is present is the float array allocated, touched
  * once and filled through a 256-entry table (x / 255). The result is raw
  * in the sense of dataset_priv.h: standardisation and the hash are
@@ -255,6 +255,13 @@ int dataset_load_idx(const char *images, const char *labels, emc_dataset **ret, 
 	}
 	n = idims[0];
 	dim = (int64_t)idims[1] * idims[2];
+	/* Each count may be within its limit and their product not: a few MB
+	 * of gzip can hold gigabytes of pixels, and each becomes a float. */
+	if (n > DATASET_MAX_VALUES / dim) {
+		r = emc_err_set(err, -EINVAL, "%s: byte 4: %lld images of %u x %u pixels; at most %lld values in all",
+				images, (long long)n, idims[1], idims[2], (long long)DATASET_MAX_VALUES);
+		goto fail;
+	}
 
 	r = idx_open(&fl, labels, err);
 	if (r < 0)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build emc twice (plain, and with AddressSanitizer + UndefinedBehaviorSanitizer)
-# and run every test in both builds; then build the libFuzzer target with clang
-# and fuzz the decoder and the scheduler for a minute. Installs what it needs first.
+# and run every test in both builds; then build the libFuzzer targets with clang
+# and fuzz each for a bounded time (the decoder and the scheduler, the spec
+# parser, the dataset readers: tests/meson.build). Installs what it needs first.
 # Ends with one line "N passed, N failed, N skipped"; exits non-zero on any failure.
 set -euo pipefail
 
@@ -14,14 +15,14 @@ export CMOCKA_MESSAGE_OUTPUT=TAP
 
 passed=0 failed=0 skipped=0
 
-# run_build [--target T] [--only TEST] DIR SETUP-ARGS...: build DIR (all of it,
-# or only target T) and run its tests (all, or only TEST).
+# run_build [--target T]... [--only TEST]... DIR SETUP-ARGS...: build DIR (all
+# of it, or only the targets T) and run its tests (all, or only the TESTs).
 run_build() {
   local target=() only=()
   while [[ $# -gt 0 && $1 == --* ]]; do
     case "$1" in
-      --target) target=("$2"); shift 2 ;;
-      --only) only=("$2"); shift 2 ;;
+      --target) target+=("$2"); shift 2 ;;
+      --only) only+=("$2"); shift 2 ;;
       *) echo "run_build: unknown option $1" >&2; return 1 ;;
     esac
   done
@@ -58,9 +59,10 @@ build_ok=1
 run_build build || build_ok=0
 run_build build-sanitize -Db_sanitize=address,undefined -Db_lundef=false || build_ok=0
 # libFuzzer needs clang; the libraries get coverage instrumentation too. Only
-# the fuzz target is built (clang's -Wextra also flags positional
+# the fuzz targets are built (clang's -Wextra also flags positional
 # initializers of spec.c's tables, which gcc accepts).
-CC=clang run_build --target tests/fuzz_scheduler --only fuzz build-fuzz -Dfuzz=true \
+CC=clang run_build --target tests/fuzz_scheduler --target tests/fuzz_spec --target tests/fuzz_dataset \
+  --only fuzz --only fuzz-spec --only fuzz-dataset build-fuzz -Dfuzz=true \
   -Db_sanitize=address,undefined -Db_lundef=false \
   "-Dc_args=['-fsanitize=fuzzer-no-link','-Wno-missing-field-initializers']" || build_ok=0
 if [[ $build_ok -eq 0 && $failed -eq 0 ]]; then

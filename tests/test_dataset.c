@@ -354,6 +354,21 @@ static void test_lying_headers(void **state)
 	assert_null(d);
 	free(pi);
 	free(pl);
+
+	/* 2^26 images of 28 x 28, each count within its limit, but 2^35.6
+	 * values in all: refused at the header, as the other formats refuse
+	 * more than DATASET_MAX_VALUES, rather than read (a gzip file of a few
+	 * MB can hold gigabytes of pixels, and each becomes a float). */
+	put_be32(bi.p + 4, EMC_DATASET_MAX_SAMPLES);
+	put_be32(bi.p + 8, 28);
+	put_be32(bi.p + 12, 28);
+	pi = write_blob(dir, "images.idx", &bi, false);
+	pl = write_blob(dir, "labels.idx", &bl, false);
+	assert_int_equal(emc_dataset_load(&ref, &d, &err), -EINVAL);
+	assert_contains(err.msg, "images.idx: byte 4: 67108864 images of 28 x 28 pixels");
+	assert_null(d);
+	free(pi);
+	free(pl);
 	free(bi.p);
 	free(bl.p);
 	tmpdir_remove(&dir);
@@ -1062,6 +1077,69 @@ static void test_encode_decode(void **state)
 	tmpdir_remove(&dir);
 }
 
+/* An encoding whose channels x height x width overflows 64 bits (2^21 x
+ * 2^21 x 2^22 = 2^64, 0 once wrapped) is refused as impossible, not
+ * accepted as a dataset of zero-value samples with a giant shape (found
+ * by fuzz_dataset: the product was formed before any side was bounded). */
+static void test_decode_sizes_overflow(void **state)
+{
+	static const uint32_t sides[][3] = {
+		{ 1u << 21, 1u << 21, 1u << 22 }, /* wraps to 0 */
+		{ 0xffffffffu, 0xffffffffu, 1 },  /* past INT64_MAX */
+		{ 1, 1u << 12, (1u << 12) + 1 },  /* one past EMC_DATASET_MAX_DIM */
+	};
+	uint8_t buf[14 + 8 + 16 + 1] = "emc-dataset-v1";
+	emc_dataset *d = NULL;
+	emc_err err = { "" };
+
+	(void)state;
+	for (size_t t = 0; t < sizeof sides / sizeof sides[0]; t++) {
+		uint32_t head[4] = { sides[t][0], sides[t][1], sides[t][2], 2 };
+
+		memset(buf + 14, 0, sizeof buf - 14);
+		buf[14] = 1; /* n = 1 */
+		for (int i = 0; i < 4; i++)
+			for (int b = 0; b < 4; b++)
+				buf[22 + 4 * i + b] = (uint8_t)(head[i] >> (8 * b));
+		assert_int_equal(emc_dataset_decode(buf, sizeof buf, NULL, "enc", &d, &err), -EINVAL);
+		assert_contains(err.msg, "enc: impossible sizes");
+		assert_null(d);
+	}
+}
+
+/* An encoding holding NaN or an infinity is refused: no reader produces
+ * one (pixels are x / 255, table cells must be finite numbers), so such
+ * bytes are corrupt or forged, and a worker would train on them (found by
+ * fuzz_dataset: NaN bits 0xfffffff9 in a value were accepted). */
+static void test_decode_non_finite(void **state)
+{
+	static const uint32_t bad[] = { 0xfffffff9u, 0x7fc00000u, 0x7f800000u, 0xff800000u };
+	float x[4] = { 0.0f, 0.5f, 1.0f, -2.0f };
+	uint8_t y[2] = { 1, 0 };
+	emc_dataset d = { .n = 2, .shape = { 1, 1, 2, 2 }, .dim = 2, .x = x, .y = y }, *back = NULL;
+	emc_err err = { "" };
+	uint8_t *buf;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(emc_dataset_encode(&d, &buf, &len, &err), 0);
+	assert_int_equal(emc_dataset_decode(buf, len, NULL, "enc", &back, &err), 0);
+	emc_dataset_destroy(&back);
+	for (size_t t = 0; t < sizeof bad / sizeof bad[0]; t++) {
+		uint8_t *v = buf + len - 2 - 4 * 3; /* the second of four values */
+		uint8_t keep[4];
+
+		memcpy(keep, v, 4);
+		for (int b = 0; b < 4; b++)
+			v[b] = (uint8_t)(bad[t] >> (8 * b));
+		assert_int_equal(emc_dataset_decode(buf, len, NULL, "enc", &back, &err), -EINVAL);
+		assert_contains(err.msg, "enc: value 1 (byte 42) is not a finite number");
+		assert_null(back);
+		memcpy(v, keep, 4);
+	}
+	free(buf);
+}
+
 static void test_hash(void **state)
 {
 	uint8_t pix[SMALL_N * SMALL_ROWS * SMALL_COLS], want[32];
@@ -1669,6 +1747,41 @@ static void alias_ref(emc_dataset_ref *ref, const char *name)
 {
 	memset(ref, 0, sizeof *ref);
 	snprintf(ref->name, sizeof ref->name, "%s", name);
+}
+
+/* Columns of extreme but finite numbers are standardised like any other:
+ * mean 0 and standard deviation 1, finite. Summing 1e308 twice, squaring
+ * 1e200 or 1e-200 leaves double's range, which made the first column NaN,
+ * the second and third all 0. Ordinary columns keep their exact values
+ * (and so their datasets' hashes). */
+static void test_csv_extreme_values(void **state)
+{
+	static const char *const tables[] = {
+		"a,label\n1e308,x\n1.5e308,y\n-1e308,x\n",
+		"a,label\n1e200,x\n-1e200,y\n3e199,x\n",
+		"a,label\n1e-200,x\n2e-200,y\n4e-200,x\n",
+		"a,label\n1.7976931348623157e308,x\n-1.7976931348623157e308,y\n",
+	};
+	char *dir = tmpdir_new(), *p;
+	emc_dataset_ref ref;
+	emc_dataset *d;
+	double mean, sd;
+
+	(void)state;
+	for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++) {
+		p = write_text(dir, "t.csv", tables[t]);
+		csv_ref(&ref, p, "label", "");
+		d = load_ok(&ref);
+		for (int64_t i = 0; i < d->n; i++)
+			if (!isfinite(d->x[i]))
+				fail_msg("table %zu: value %lld is %f", t, (long long)i, (double)d->x[i]);
+		column_moments(d, 0, &mean, &sd);
+		if (fabs(mean) > 1e-6 || fabs(sd - 1.0) > 1e-5)
+			fail_msg("table %zu: mean %g, sd %g", t, mean, sd);
+		emc_dataset_destroy(&d);
+		free(p);
+	}
+	tmpdir_remove(&dir);
 }
 
 static void test_sklearn_fake(void **state)
@@ -2497,6 +2610,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_labels_random),
 		cmocka_unit_test(test_hash),
 		cmocka_unit_test(test_encode_decode),
+		cmocka_unit_test(test_decode_sizes_overflow),
+		cmocka_unit_test(test_decode_non_finite),
 		cmocka_unit_test(test_idx_standardize),
 		cmocka_unit_test(test_cifar10),
 		cmocka_unit_test(test_cifar100),
@@ -2505,6 +2620,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_csv),
 		cmocka_unit_test(test_csv_corrupt),
 		cmocka_unit_test(test_csv_limits_and_refs),
+		cmocka_unit_test(test_csv_extreme_values),
 		cmocka_unit_test(test_sklearn_fake),
 		cmocka_unit_test(test_sklearn_real),
 		cmocka_unit_test(test_synthetic),
