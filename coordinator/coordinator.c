@@ -590,10 +590,12 @@ static int state_open(const options *o, startup_spec *sp)
 	C.sched = front_sched(C.front);
 	if (o->spec_path) {
 		int64_t id;
-		bool resumed;
+		sched_submitted found;
 
-		if (sched_submit_prepared(C.sched, &sp->prep, sp->text, sp->len, o->spec_path, &id, &resumed, &err) <
-		    0) {
+		/* --spec asks to run the campaign: a paused one is resumed, a
+		 * finished one has nothing left (and --exit-when-done exits) */
+		if (sched_submit_prepared(C.sched, &sp->prep, sp->text, sp->len, o->spec_path, true, &id, &found,
+					  &err) < 0) {
 			log_error("%s", err.msg);
 			front_destroy(&C.front);
 			store_close(&C.db);

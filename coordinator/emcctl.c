@@ -134,7 +134,7 @@ static void print_progress(const char *db_path, const char *campaign, bool tty, 
 
 	if (store_open(db_path, true, &s, &err) < 0)
 		return;
-	if (store_campaign_find(s, campaign, &id, NULL, &err) == 1 && store_counts_get(s, id, &counts, &err) == 0) {
+	if (store_campaign_find(s, campaign, &id, NULL, NULL, &err) == 1 && store_counts_get(s, id, &counts, &err) == 0) {
 		printf("%s[%6.0fs] %s: cells %lld/%lld done, trials %lld done, %lld running, %lld queued%s",
 		       tty ? "\r" : "", elapsed, campaign, (long long)counts.cells_done, (long long)counts.cells,
 		       (long long)counts.trials_done, (long long)counts.trials_running,

@@ -81,16 +81,24 @@ static void on_submit(sched *s, outbox *o, const uint8_t *id, size_t id_len, con
 {
 	wire_msg m;
 	int64_t cid = 0;
-	bool resumed = false;
+	sched_submitted found = SCHED_SUBMIT_NEW;
 	emc_err err;
 
 	emc_err_clear(&err);
 	wire_msg_init(&m, WIRE_SUBMIT_REPLY);
+	/* launch asks for work: a paused campaign stays paused (resume is
+	 * its own verb), and a finished one has none */
 	if (sched_submit(s, sub->spec_text, sub->spec_len, *sub->origin ? sub->origin : "spec",
-			 *sub->base_dir ? sub->base_dir : NULL, &cid, &resumed, &err) < 0) {
+			 *sub->base_dir ? sub->base_dir : NULL, false, &cid, &found, &err) < 0) {
 		m.submit_reply.ok = false;
 		snprintf(m.submit_reply.message, sizeof m.submit_reply.message, "%s", err.msg);
+	} else if (found == SCHED_SUBMIT_DONE) {
+		m.submit_reply.ok = false;
+		m.submit_reply.campaign_id = (uint64_t)cid;
+		snprintf(m.submit_reply.message, sizeof m.submit_reply.message, "%s", err.msg);
 	} else {
+		bool resumed = found == SCHED_SUBMIT_RESUMED;
+
 		m.submit_reply.ok = true;
 		m.submit_reply.campaign_id = (uint64_t)cid;
 		m.submit_reply.resumed = resumed;

@@ -1522,8 +1522,8 @@ static int load_state(sched *s, emc_err *err)
 	return 0;
 }
 
-int sched_submit(sched *s, const char *text, size_t len, const char *origin, const char *base_dir, int64_t *ret_id,
-		 bool *ret_resumed, emc_err *err)
+int sched_submit(sched *s, const char *text, size_t len, const char *origin, const char *base_dir, bool unpause,
+		 int64_t *ret_id, sched_submitted *ret_found, emc_err *err)
 {
 	campaign_prep prep;
 	int r;
@@ -1531,7 +1531,7 @@ int sched_submit(sched *s, const char *text, size_t len, const char *origin, con
 	r = campaign_prepare(text, len, origin, base_dir, &prep, err);
 	if (r < 0)
 		return r;
-	r = sched_submit_prepared(s, &prep, text, len, origin, ret_id, ret_resumed, err);
+	r = sched_submit_prepared(s, &prep, text, len, origin, unpause, ret_id, ret_found, err);
 	campaign_prep_deinit(&prep);
 	return r;
 }
@@ -1548,14 +1548,53 @@ static void campaign_adopt_data(sched *s, int64_t id, campaign_prep *prep)
 	}
 }
 
+/* The campaign is in the database already, with the same spec. */
+static int submit_found(sched *s, campaign_prep *prep, int64_t id, store_campaign_state state, bool unpause,
+			sched_submitted *ret_found, emc_err *err)
+{
+	const char *name = prep->spec->name;
+	campaign_rt *c = campaign_find(s, id);
+	int r;
+
+	switch (state) {
+	case STORE_CAMPAIGN_CANCELLED:
+		return emc_err_set(err, EALREADY,
+				   "campaign '%s' was cancelled, and a cancelled campaign is not reopened; its results "
+				   "so far: emcctl results %s; to measure it again, rename it or use another database",
+				   name, name);
+	case STORE_CAMPAIGN_DONE:
+		*ret_found = SCHED_SUBMIT_DONE;
+		log_info("campaign %s: already done", name);
+		emc_err_set(err, 0, "campaign '%s' is already done: nothing to run; emcctl results %s shows its EMCs",
+			    name, name);
+		return 0;
+	case STORE_CAMPAIGN_PAUSED:
+		if (!unpause)
+			return emc_err_set(err, EBUSY, "campaign '%s' is paused; emcctl resume %s starts it again",
+					   name, name);
+		r = c ? campaign_pause(s, c, false, err) : store_campaign_set_state(s->db, id, STORE_CAMPAIGN_RUNNING, err);
+		if (r < 0)
+			return r;
+		break;
+	case STORE_CAMPAIGN_RUNNING:
+	case STORE_CAMPAIGN_STATE_COUNT: /* the store refuses unknown states */
+		log_info("campaign %s: resumed", name);
+		break;
+	}
+	*ret_found = SCHED_SUBMIT_RESUMED;
+	campaign_adopt_data(s, id, prep);
+	return 0;
+}
+
 int sched_submit_prepared(sched *s, campaign_prep *prep, const char *text, size_t len, const char *origin,
-			  int64_t *ret_id, bool *ret_resumed, emc_err *err)
+			  bool unpause, int64_t *ret_id, sched_submitted *ret_found, emc_err *err)
 {
 	char existing_hash[65] = "";
+	store_campaign_state state;
 	int64_t id;
 	int r;
 
-	r = store_campaign_find(s->db, prep->spec->name, &id, existing_hash, err);
+	r = store_campaign_find(s->db, prep->spec->name, &id, existing_hash, &state, err);
 	if (r < 0)
 		return r;
 	if (r == 1) {
@@ -1564,18 +1603,15 @@ int sched_submit_prepared(sched *s, campaign_prep *prep, const char *text, size_
 					   "%s: campaign '%s' already exists in this database with a different spec; "
 					   "rename it or use another database",
 					   origin, prep->spec->name);
-		*ret_resumed = true;
 		*ret_id = id;
-		log_info("campaign %s: resumed", prep->spec->name);
-		campaign_adopt_data(s, id, prep);
-		return 0;
+		return submit_found(s, prep, id, state, unpause, ret_found, err);
 	}
 	r = store_campaign_insert(s->db, prep->spec, text, prep->spec_hash, &prep->dataset, &id, err);
 	if (r < 0)
 		return r;
 	log_info("campaign %s: %d cell(s) on %s (%" PRId64 " samples)", prep->spec->name, prep->spec->n_cells,
 		 prep->dataset.description, prep->dataset.n_total);
-	*ret_resumed = false;
+	*ret_found = SCHED_SUBMIT_NEW;
 	*ret_id = id;
 	r = load_state(s, err);
 	if (r == 0)

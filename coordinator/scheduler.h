@@ -182,10 +182,21 @@ int sched_worker_list(const sched *s, sched_worker_info *ret, int cap);
 
 /* ---- campaigns --------------------------------------------------------------- */
 
+/* What a submission found under the spec's name. */
+typedef enum sched_submitted {
+	SCHED_SUBMIT_NEW = 0, /* nothing: the campaign was written */
+	SCHED_SUBMIT_RESUMED, /* the same spec, running (or paused, and unpause was asked) */
+	SCHED_SUBMIT_DONE,    /* the same spec, finished: nothing left to run (err says so) */
+} sched_submitted;
+
 /* Add a campaign from spec text, or find it again (same name and text).
- * Checks the spec and its dataset fully before writing anything. */
-int sched_submit(sched *s, const char *text, size_t len, const char *origin, const char *base_dir, int64_t *ret_id,
-		 bool *ret_resumed, emc_err *err);
+ * Checks the spec and its dataset fully before writing anything. A found
+ * campaign that was cancelled is refused (-EALREADY: cancelled trials are
+ * not reopened); a paused one is resumed when `unpause`, else refused
+ * (-EBUSY, naming `emcctl resume`); a different spec under the name is
+ * refused (-EEXIST). */
+int sched_submit(sched *s, const char *text, size_t len, const char *origin, const char *base_dir, bool unpause,
+		 int64_t *ret_id, sched_submitted *ret_found, emc_err *err);
 
 /* The same for a spec this process already prepared (campaign_prepare on
  * the same text), so that it is not parsed and decoded again. Takes
@@ -193,7 +204,7 @@ int sched_submit(sched *s, const char *text, size_t len, const char *origin, con
  * not yet held: the scheduler serves workers from it. The rest of prep
  * stays the caller's. */
 int sched_submit_prepared(sched *s, campaign_prep *prep, const char *text, size_t len, const char *origin,
-			  int64_t *ret_id, bool *ret_resumed, emc_err *err);
+			  bool unpause, int64_t *ret_id, sched_submitted *ret_found, emc_err *err);
 
 typedef enum sched_verb { SCHED_VERB_PAUSE = 0, SCHED_VERB_RESUME, SCHED_VERB_CANCEL } sched_verb;
 

@@ -249,7 +249,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_SAVEPOINT] = "SAVEPOINT op",
 	[ST_RELEASE] = "RELEASE op",
 	[ST_ROLLBACK_TO] = "ROLLBACK TO op",
-	[ST_CAMPAIGN_FIND] = "SELECT id, spec_hash FROM campaigns WHERE name = ?1",
+	[ST_CAMPAIGN_FIND] = "SELECT id, spec_hash, state FROM campaigns WHERE name = ?1",
 	[ST_CAMPAIGN_INSERT] = "INSERT INTO campaigns (name, state, spec_text, spec_hash, dataset_desc,"
 			       " n_total, channels, height, width, classes, search_start, search_precision,"
 			       " search_max_n, created_at, dataset_ref, dataset_hash, seeds, search_method,"
@@ -781,10 +781,12 @@ void store_close(store **p)
 
 /* ---- campaigns ---------------------------------------------------------- */
 
-int store_campaign_find(store *s, const char *name, int64_t *ret_id, char *ret_spec_hash, emc_err *err)
+int store_campaign_find(store *s, const char *name, int64_t *ret_id, char *ret_spec_hash,
+			store_campaign_state *ret_state, emc_err *err)
 {
 	sqlite3_stmt *st = stmt_get(s, ST_CAMPAIGN_FIND, err);
 	int64_t id;
+	store_campaign_state state;
 	int r;
 
 	if (!st)
@@ -796,7 +798,12 @@ int store_campaign_find(store *s, const char *name, int64_t *ret_id, char *ret_s
 	id = sqlite3_column_int64(st, 0);
 	if (ret_spec_hash)
 		col_text(st, 1, ret_spec_hash, 65);
+	r = store_campaign_state_parse(COL_TEXT(st, 2), &state);
 	stmt_done(st);
+	if (r < 0)
+		return emc_err_set(err, -EIO, "store: campaign '%s' has an unknown state", name);
+	if (ret_state)
+		*ret_state = state;
 	if (ret_id)
 		*ret_id = id;
 	return 1;

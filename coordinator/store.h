@@ -52,8 +52,10 @@ int store_batch_begin(store *s, emc_err *err);
 int store_batch_end(store *s, emc_err *err);
 
 /* Find a campaign by name. Returns 1 and fills ret_id (and ret_spec_hash,
- * 65 bytes, if non-NULL) when found, 0 when not, -errno on error. */
-int store_campaign_find(store *s, const char *name, int64_t *ret_id, char *ret_spec_hash, emc_err *err);
+ * 65 bytes, and ret_state, if non-NULL) when found, 0 when not, -errno on
+ * error. */
+int store_campaign_find(store *s, const char *name, int64_t *ret_id, char *ret_spec_hash,
+			store_campaign_state *ret_state, emc_err *err);
 
 /* Insert a campaign and all its cells in one transaction (state running,
  * every cell searching with lo = hi = 0). spec_hash identifies the spec

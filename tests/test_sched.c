@@ -1128,7 +1128,7 @@ static void test_prepared_dataset_served_without_decode(void **state)
 	uint8_t *expect = NULL;
 	size_t expect_len = 0;
 	int64_t id;
-	bool resumed = true;
+	sched_submitted found = SCHED_SUBMIT_DONE;
 	emc_err err;
 
 	start(f);
@@ -1139,9 +1139,9 @@ static void test_prepared_dataset_served_without_decode(void **state)
 	assert_non_null(prep.data);
 	assert_int_equal(emc_dataset_encode(prep.data, &expect, &expect_len, &err), 0);
 	memcpy(q.hash, prep.data->hash, sizeof q.hash);
-	if (sched_submit_prepared(f->s, &prep, text, sizeof text - 1, "served.yaml", &id, &resumed, &err) < 0)
+	if (sched_submit_prepared(f->s, &prep, text, sizeof text - 1, "served.yaml", false, &id, &found, &err) < 0)
 		fail_msg("%s", err.msg);
-	assert_false(resumed);
+	assert_int_equal(found, SCHED_SUBMIT_NEW);
 	assert_null(prep.data); /* the scheduler took it */
 	campaign_prep_deinit(&prep);
 
@@ -1162,6 +1162,51 @@ static void test_prepared_dataset_served_without_decode(void **state)
 	assert_int_equal(sched_worker_data(f->s, &p, &q, &chunk), 0);
 	assert_int_equal(dataset_loads, 2);
 	free(expect);
+}
+
+/* Submitting a spec again: running resumes, paused resumes only when asked
+ * (emcctl run) and is refused otherwise (launch), done has nothing to run,
+ * cancelled is refused; nothing is written by a refusal. */
+static void test_submit_again_by_state(void **state)
+{
+	static const char text[] = "name: again\n"
+				   "dataset: {format: synthetic, n: 300, dim: 5, classes: 3}\n"
+				   "model: {widths: [4]}\n"
+				   "search: {start: 16, max_n: 64}\n";
+	fixture *f = *state;
+	sched_submitted found;
+	int64_t id, id2;
+	emc_err err;
+
+	start(f);
+	assert_int_equal(sched_submit(f->s, text, sizeof text - 1, "again.yaml", NULL, false, &id, &found, &err), 0);
+	assert_int_equal(found, SCHED_SUBMIT_NEW);
+	assert_int_equal(sched_submit(f->s, text, sizeof text - 1, "again.yaml", NULL, false, &id2, &found, &err), 0);
+	assert_int_equal(found, SCHED_SUBMIT_RESUMED);
+	assert_int_equal(id2, id);
+
+	assert_int_equal(sched_campaign_control(f->s, SCHED_VERB_PAUSE, "again", &err), 0);
+	assert_int_equal(sched_submit(f->s, text, sizeof text - 1, "again.yaml", NULL, false, &id2, &found, &err),
+			 -EBUSY);
+	assert_contains(err.msg, "emcctl resume again");
+	assert_int_equal(sql_int(f, "SELECT count(*) FROM campaigns WHERE name = 'again' AND state = 'paused'", 0),
+			 1);
+	assert_int_equal(sched_submit(f->s, text, sizeof text - 1, "again.yaml", NULL, true, &id2, &found, &err), 0);
+	assert_int_equal(found, SCHED_SUBMIT_RESUMED);
+	assert_int_equal(sql_int(f, "SELECT count(*) FROM campaigns WHERE name = 'again' AND state = 'running'", 0),
+			 1);
+
+	/* as the model writes them when the last cell is decided, or on cancel */
+	assert_int_equal(store_campaign_set_state(f->db, id, STORE_CAMPAIGN_DONE, &err), 0);
+	assert_int_equal(sched_submit(f->s, text, sizeof text - 1, "again.yaml", NULL, false, &id2, &found, &err), 0);
+	assert_int_equal(found, SCHED_SUBMIT_DONE);
+	assert_contains(err.msg, "already done");
+
+	assert_int_equal(store_campaign_set_state(f->db, id, STORE_CAMPAIGN_CANCELLED, &err), 0);
+	assert_int_equal(sched_submit(f->s, text, sizeof text - 1, "again.yaml", NULL, true, &id2, &found, &err),
+			 -EALREADY);
+	assert_contains(err.msg, "was cancelled");
+	assert_int_equal(sql_int(f, "SELECT count(*) FROM campaigns", 0), 2); /* the fixture's and this one */
 }
 
 /* ---- engine pins ------------------------------------------------------------ */
@@ -1371,6 +1416,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_restart_replays_same_decisions, setup_pool, teardown),
 	    cmocka_unit_test_setup_teardown(test_failed_trials_read_next_seed, setup_pool1, teardown),
 	    cmocka_unit_test(test_outbox_holds_until_commit),
+	    cmocka_unit_test_setup_teardown(test_submit_again_by_state, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_prepared_dataset_served_without_decode, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pin_dispatch, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pin_survives_restart, setup, teardown),

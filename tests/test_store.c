@@ -357,11 +357,11 @@ static void test_campaign_roundtrip(void **state)
 	char hash[65];
 	int64_t id = -1, t1, t2;
 
-	assert_int_equal(store_campaign_find(f->s, "mnist, \"small\"", &id, hash, &err), 1);
+	assert_int_equal(store_campaign_find(f->s, "mnist, \"small\"", &id, hash, NULL, &err), 1);
 	assert_int_equal(id, f->campaign_id);
 	assert_string_equal(hash, "abc123");
 	id = -1;
-	assert_int_equal(store_campaign_find(f->s, "nope", &id, NULL, &err), 0);
+	assert_int_equal(store_campaign_find(f->s, "nope", &id, NULL, NULL, &err), 0);
 	assert_int_equal(id, -1);
 
 	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 16, 0, 0, &t1, &err), 0);
@@ -1018,7 +1018,7 @@ static void test_readonly(void **state)
 	/* a committed write is visible to a reader while the writer is open */
 	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 16, 0, 0, &t, &err), 0);
 	ro_db = store_open_seen(f->path, true, &ro);
-	assert_int_equal(store_campaign_find(ro, "mnist, \"small\"", &id, NULL, &err), 1);
+	assert_int_equal(store_campaign_find(ro, "mnist, \"small\"", &id, NULL, NULL, &err), 1);
 	assert_int_equal(id, f->campaign_id);
 	assert_int_equal(store_counts_get(ro, 0, &c, &err), 0);
 	assert_int_equal(c.trials_pending, 1);
