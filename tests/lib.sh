@@ -32,3 +32,24 @@ free_port() {
   done
   echo 25556
 }
+
+# What the workers said and what the database kept, one attempt a line as
+# "ATTEMPT N OUTCOME EPOCHS", sorted: the results the workers' logs say they
+# sent (every FIT / NO_FIT a worker finished, whether or not it counted), and
+# the attempts a database recorded as done with their trial's outcome.
+worker_reported() { # worker_reported LOG...
+  sed -nE 's/.*attempt ([0-9]+): n=([0-9]+) (fit|no_fit) \([a-z_]+\) after ([0-9]+) epochs.*/\1 \2 \3 \4/p' "$@" | sort -u
+}
+db_recorded() { # db_recorded DB
+  sqlite3 -batch -noheader "$1" "SELECT a.id || ' ' || t.n || ' ' || t.state || ' ' || ifnull(t.epochs, '?') FROM attempts a JOIN trials t ON t.id = a.trial_id WHERE a.state = 'done'" | sort
+}
+# Done attempts that no worker reported so: a result recorded that nobody
+# sent, or recorded otherwise than sent. Empty when all is well.
+unreported() { # unreported DB LOG...
+  comm -23 <(db_recorded "$1") <(worker_reported "${@:2}")
+}
+all_reported() { # all_reported DB LOG...: 1, with the culprits, when unreported finds any
+  local u
+  u="$(unreported "$@")"
+  [[ -z "$u" ]] || { echo "recorded but never reported so:"; head -20 <<<"$u"; return 1; }
+}

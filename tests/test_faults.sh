@@ -103,7 +103,7 @@ cells_of() { qd "$1" "SELECT group_concat(idx || ':' || lo || '/' || hi || ':' |
 finished_rows() { qd "$1" "SELECT id, cell_id, n, state, reason, epochs, steps, loss, accuracy FROM trials WHERE state IN ('fit', 'no_fit') ORDER BY id"; }
 
 # The invariants every finished campaign must meet.
-campaign_checks() { # campaign_checks DB LABEL
+campaign_checks() { # campaign_checks DB LABEL WORKER_LOG...
   local db="$1" label="$2"
   same "$label: the campaign is done" "$(qd "$db" "SELECT group_concat(state) FROM campaigns")" done
   same "$label: no trial left pending or running, no attempt left running" \
@@ -112,6 +112,9 @@ campaign_checks() { # campaign_checks DB LABEL
     "$(qd "$db" "SELECT count(*) FROM trials WHERE seed IS NOT seed_index OR seed_index NOT IN (0, 1)")" 0
   same "$label: every fit / no_fit trial has exactly one done attempt, every other trial none" \
     "$(qd "$db" "SELECT count(*) FROM trials t WHERE (SELECT count(*) FROM attempts a WHERE a.trial_id = t.id AND a.state = 'done') != (t.state IN ('fit', 'no_fit'))")" 0
+  # Against the workers' own account: a done attempt is a result one of
+  # them finished and sent, with the same n, outcome and epochs.
+  check "$label: every done attempt is a result a worker logged sending" all_reported "$db" "${@:3}"
   same "$label: every cell's (lo, hi) equals the undisturbed run's" "$(cells_of "$db")" "$ref_cells"
 }
 
@@ -172,30 +175,43 @@ same "undisturbed run: two cells (procedures over the pool [0, 1]), every one do
 # ---- 1. workers under fire ----------------------------------------------------------
 # Four workers; every 0.8-1.5 s a busy worker is SIGKILLed and replaced; once, a
 # busy worker is SIGSTOPped for longer than its lease and then resumed.
+# This coordinator does not exit when the campaign is done: it serves until
+# the resumed worker's late result has arrived (and been fenced) or 20 s
+# have passed, so the late result is not lost to a coordinator that left.
 db="$work/fire.db" clog="$work/fire.log" wlog="$work/fire-w.log"
 port="$(free_port)"
 t0=$SECONDS
+copts_saved=("${COPTS[@]}")
+COPTS=()
+for o in "${copts_saved[@]}"; do [[ "$o" == --exit-when-done ]] || COPTS+=("$o"); done
 start_coord "$clog" --db "$db" --bind "tcp://127.0.0.1:$port" --control "ipc://$work/fire.ctl" \
   --insecure --spec "$work/spec.yaml"
+COPTS=("${copts_saved[@]}")
 fire_coord=$coord
 live=()
 for i in 1 2 3 4; do start_worker "$wlog" --connect "tcp://127.0.0.1:$port" --insecure; live+=("$wpid"); done
-kills=0 kills_busy=0 stopped="" stopped_attempt="" stop_ms=0 cont_at=0 resumed=0
+kills=0 kills_busy=0 stopped="" stopped_attempt="" stop_ms=0 cont_at=0 resumed=0 resumed_ms=0
 next_kill=$(( $(now_ms) + $(rand_ms 800 1500) ))
 deadline=$((SECONDS + 600))
+late_fenced() { grep -q "result for attempt $stopped_attempt (trial [0-9]*) is stale" "$clog"; }
 while kill -0 "$fire_coord" 2>/dev/null && ((SECONDS < deadline)); do
   t=$(now_ms)
+  fire_done=0
+  [[ "$(qd "$db" "SELECT group_concat(state) FROM campaigns")" == "done" ]] && fire_done=1
+  if ((fire_done)) && { [[ -z "$stopped" ]] || { ((resumed)) && { late_fenced || ((t - resumed_ms > 20000)); }; }; }; then
+    break
+  fi
   if [[ -n "$stopped" && $resumed -eq 0 ]]; then
     # Resume it 0.3 s after the coordinator gave its attempt up.
     if ((cont_at == 0)) && [[ "$(qd "$db" "SELECT state FROM attempts WHERE id = $stopped_attempt")" != running ]]; then
       cont_at=$((t + 300))
     fi
     if ((cont_at > 0 && t >= cont_at)) || ((t - stop_ms > 15000)); then
-      kill -CONT "$stopped"; resumed=1
+      kill -CONT "$stopped"; resumed=1 resumed_ms=$t
       note "resumed worker $stopped after $((t - stop_ms)) ms"
     fi
   fi
-  if ((kills < 6 && t >= next_kill)); then
+  if ((kills < 6 && t >= next_kill && !fire_done)); then
     mapfile -t busy < <(busy_pids "$db")
     cands=()
     for p in "${busy[@]}"; do
@@ -235,12 +251,19 @@ while kill -0 "$fire_coord" 2>/dev/null && ((SECONDS < deadline)); do
   fi
   sleep 0.1
 done
-if [[ -n "$stopped" && $resumed -eq 0 ]]; then kill -CONT "$stopped"; note "campaign ended before the stopped worker was resumed"; fi
-# Give the resumed worker a moment to report, then stop everyone.
-finish "$fire_coord" 5 "workers under fire"
+if [[ -n "$stopped" && $resumed -eq 0 ]]; then kill -CONT "$stopped"; note "the stopped worker was never resumed"; fi
+if kill -0 "$fire_coord" 2>/dev/null; then
+  kill -TERM "$fire_coord"
+  rc=0; wait "$fire_coord" || rc=$?
+  if [[ $rc -eq 0 ]]; then ok "workers under fire: the coordinator serves to the end and exits 0 on SIGTERM"
+  else not_ok "workers under fire: the coordinator exits with status $rc on SIGTERM"; fi
+else
+  rc=0; wait "$fire_coord" || rc=$?
+  not_ok "workers under fire: the coordinator exited by itself (status $rc) before the campaign's end was watched"
+fi
 stop_all "${live[@]}"
 note "workers under fire: $((SECONDS - t0)) s, $kills kills ($kills_busy of busy workers)"
-campaign_checks "$db" "workers under fire"
+campaign_checks "$db" "workers under fire" "$wlog"
 lost="$(qd "$db" "SELECT count(*) FROM attempts WHERE state = 'lost'")"
 if ((kills >= 3 && kills_busy >= 1 && lost >= kills_busy)); then
   ok "workers under fire: $kills workers killed, $lost attempts lost and run again"
@@ -253,10 +276,16 @@ if [[ -n "$stopped_attempt" && $resumed -eq 1 ]]; then
   other="$(qd "$db" "SELECT count(*) FROM attempts WHERE trial_id = $trial AND id != $stopped_attempt AND state = 'done'")"
   fenced="$(grep -c "result for attempt $stopped_attempt (trial $trial) is stale" "$clog")"
   rejoined="$(grep -c "($(hostname):$stopped) joined" "$clog")"
-  if [[ "$st" == lost && "$other" == 1 && $rejoined -ge 2 ]]; then
-    ok "workers under fire: the SIGSTOPped worker's attempt $stopped_attempt was lost and run elsewhere; its late result was fenced ($fenced time(s)); it said hello again"
+  # The resumed worker finishes (or is told to cancel) the attempt and
+  # sends its result to a coordinator that is still serving: it must
+  # arrive, and be fenced.
+  sent="$(grep -c "attempt $stopped_attempt: n=" "$wlog")"
+  told="$(grep -c "attempt $stopped_attempt: the coordinator did not record the result" "$wlog")"
+  if [[ "$st" == lost && "$other" == 1 && $rejoined -ge 2 && $sent -ge 1 && $fenced -ge 1 ]]; then
+    ok "workers under fire: the SIGSTOPped worker's attempt $stopped_attempt was lost and run elsewhere; it said hello again; the result it sent late was fenced ($fenced time(s); the worker heard so $told time(s))"
   else
-    not_ok "workers under fire: the SIGSTOPped worker" "attempt $stopped_attempt: $st; other done attempts of trial $trial: $other; fenced $fenced; joined $rejoined times" \
+    not_ok "workers under fire: the SIGSTOPped worker" "attempt $stopped_attempt: $st; other done attempts of trial $trial: $other; joined $rejoined times" \
+      "the worker logged sending its result $sent time(s); the coordinator fenced it $fenced time(s)" \
       "$(grep -E "attempt $stopped_attempt|:$stopped\)" "$clog" | head -20)"
   fi
   same "workers under fire: nothing but the resumed worker's own result was fenced" \
@@ -341,7 +370,7 @@ if [[ -s "$work/crash-before.sorted" && -z "$changed" ]]; then
 else
   not_ok "coordinator crashes: results recorded before a crash changed (or none was recorded)" "$changed"
 fi
-campaign_checks "$db" "coordinator crashes"
+campaign_checks "$db" "coordinator crashes" "$wlog"
 
 # ---- 2b. a worker reclaims its attempt from a restarted coordinator -------------------
 # A trial longer than a worker needs to reconnect (1 to 2 s: ZeroMQ's
@@ -387,7 +416,7 @@ stop_all "$coord" "$rw"
 # One worker in its own network namespace, linked to the coordinator by a
 # veth pair with link-local addresses; its link goes down for longer than
 # the lease while it trains. Off loopback, the worker socket is CURVE.
-partition_checks=10
+partition_checks=11
 ns_try="emc-faults-$$"
 octet=$((20 + RANDOM % 200))
 va="emcf$$a" vb="emcf$$b"
@@ -478,7 +507,7 @@ if [[ -n "$netns" && -n "$veth" ]] &&
     not_ok "partition: the namespaced worker never trained an attempt" "$(tail -5 "$work/part-ns.log")" "$(tail -5 "$clog")"
     skip "no partition happened"; skip "no partition happened"; skip "no partition happened"
   fi
-  campaign_checks "$db" "partition"
+  campaign_checks "$db" "partition" "$work/part-ns.log" "$work/part-w.log"
 else
   note "cannot create a network namespace with a veth pair here"
   for ((i = 0; i < partition_checks; i++)); do skip "no network namespaces"; done
@@ -620,10 +649,10 @@ if [[ -x "$ZSEND" ]]; then
   else
     skip "no attempt was attacked"
   fi
-  campaign_checks "$db" "garbage"
+  campaign_checks "$db" "garbage" "$work/garbage-w.log"
 else
   note "zsend is not built next to mkidx"
-  for i in $(seq 14); do skip "zsend not built"; done
+  for i in $(seq 15); do skip "zsend not built"; done
 fi
 
 # ---- sanitizers -------------------------------------------------------------------------

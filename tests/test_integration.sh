@@ -46,7 +46,7 @@ budget:
   plateau_epochs: 100
 YAML
 
-echo "1..40"
+echo "1..42"
 
 # ---- keys: the coordinator, two allowed workers and a stranger -----------------
 mkdir -p "$work/keys/workers"
@@ -104,7 +104,7 @@ else
   not_ok "control commands on a missing or silent endpoint" "exit $rc: $out" "exit $rc2: $out2"
 fi
 for w in w1 w2; do
-  "$WORKER" --connect "tcp://127.0.0.1:$port" --keys "$work/$w" --slots 1 --quiet &
+  "$WORKER" --connect "tcp://127.0.0.1:$port" --keys "$work/$w" --slots 1 2>>"$work/workers.log" &
   pids+=("$!")
 done
 
@@ -127,6 +127,8 @@ check "no trial left pending or running" test "$(q "SELECT count(*) FROM trials 
 check "every trial ran its pool's seed: seed = seeds[seed_index] for the pool [0, 1]" test "$(q "SELECT count(*) FROM trials WHERE seed IS NOT seed_index OR seed_index NOT IN (0, 1)")" = 0
 check "every FIT / NO_FIT trial has exactly one done attempt, and no trial more than one" \
   test "$(q "SELECT count(*) FROM trials t WHERE (SELECT count(*) FROM attempts a WHERE a.trial_id = t.id AND a.state = 'done') != (t.state IN ('fit', 'no_fit'))")" = 0
+check "every done attempt is a result a worker logged sending: the same attempt, n, outcome and epochs" \
+  all_reported "$work/emc.db" "$work/workers.log"
 check "lo of every cell has a FIT trial (or lo = 0)" \
   test "$(q "SELECT count(*) FROM cells c WHERE c.lo > 0 AND NOT EXISTS (SELECT 1 FROM trials t WHERE t.cell_id = c.id AND t.n = c.lo AND t.state = 'fit')")" = 0
 check "hi of every cell has a NO_FIT trial (or the whole set fit)" \
@@ -160,7 +162,8 @@ check "emcctl status shows both cells done" bash -c "'$EMCCTL' status --db '$wor
 cp "$work/spec.yaml" "$work/resume.yaml" # the same campaign in another database
 rq() { sqlite3 -batch -noheader "$work/resume.db" "$1" 2>/dev/null || true; }
 finished() { local v; v="$(rq "SELECT count(*) FROM trials WHERE state IN ('fit','no_fit')")"; echo "${v:-0}"; }
-"$EMCCTL" run "$work/resume.yaml" --workers 2 --db "$work/resume.db" >"$work/resume1.log" 2>&1 &
+# --verbose: the workers log what they report.
+"$EMCCTL" run "$work/resume.yaml" --workers 2 --db "$work/resume.db" --verbose >"$work/resume1.log" 2>&1 &
 runner=$!
 deadline=$((SECONDS + 120))
 while (( $(finished) < 6 )) && ((SECONDS < deadline)); do
@@ -173,9 +176,10 @@ cells_left="$(rq "SELECT count(*) FROM cells WHERE state = 'searching'")"
 if [[ $rc -ne 0 && "${cells_left:-0}" -gt 0 && -s "$work/before.txt" ]]; then
   ok "emcctl run reports a coordinator killed mid-campaign ($(wc -l <"$work/before.txt") trials recorded, $cells_left cells unfinished)"
 else
-  not_ok "coordinator killed mid-campaign (emcctl exit $rc, $cells_left cells unfinished)" "$(cat "$work/resume1.log")"
+  not_ok "coordinator killed mid-campaign (emcctl exit $rc, $cells_left cells unfinished)" "$(tail -20 "$work/resume1.log")"
 fi
-out="$("$EMCCTL" run "$work/resume.yaml" --workers 2 --db "$work/resume.db" 2>&1)" && rc=0 || rc=$?
+"$EMCCTL" run "$work/resume.yaml" --workers 2 --db "$work/resume.db" --verbose >"$work/resume2.log" 2>&1 && rc=0 || rc=$?
+out="$(tail -20 "$work/resume2.log")"
 if [[ $rc -eq 0 && "$(rq "SELECT count(*) FROM cells WHERE state = 'done'")" = 2 ]]; then
   ok "the same command resumes the campaign to the end"
 else
@@ -184,8 +188,10 @@ fi
 rq "SELECT id, cell_id, n, state, reason, epochs, loss FROM trials WHERE state IN ('fit','no_fit')" | sort >"$work/after.txt"
 check "every trial finished before the crash is unchanged afterwards" \
   test -z "$(comm -23 "$work/before.txt" "$work/after.txt")"
-check "no trial of the resumed campaign recorded twice or left behind" \
-  test "$(rq "SELECT (SELECT count(*) FROM (SELECT 1 FROM trials GROUP BY cell_id, n, seed_index HAVING count(*) > 1)) + (SELECT count(*) FROM trials WHERE state IN ('pending','running'))")" = 0
+check "across the crash: every FIT / NO_FIT trial has exactly one done attempt, every other none; none left behind" \
+  test "$(rq "SELECT (SELECT count(*) FROM trials t WHERE (SELECT count(*) FROM attempts a WHERE a.trial_id = t.id AND a.state = 'done') != (t.state IN ('fit', 'no_fit'))) + (SELECT count(*) FROM trials WHERE state IN ('pending','running')) + (SELECT count(*) FROM attempts WHERE state = 'running')")" = 0
+check "across the crash: every done attempt is a result a worker of either run logged sending" \
+  all_reported "$work/resume.db" "$work/resume1.log" "$work/resume2.log"
 check "the resumed campaign's EMCs equal the undisturbed run's" \
   test "$(rq "ATTACH '$work/emc.db' AS u; SELECT count(*) FROM cells c JOIN u.cells d ON d.model = c.model WHERE d.lo = c.lo AND d.hi = c.hi")" = 2
 
@@ -248,31 +254,52 @@ fi
 ctl="ipc://$work/served.ctl"
 check "emcctl workers lists the connected worker with its slots" \
   bash -c "'$EMCCTL' workers --coordinator '$ctl' | grep -Eq '^ +[0-9]+ +[^ ]+ +2 '"
+sq() { sqlite3 -batch -noheader "$work/served.db" "$1" 2>/dev/null || true; }
+of_campaign() { # of_campaign NAME: the join that restricts trials (t) to campaign NAME
+  echo "trials t JOIN cells c ON c.id = t.cell_id JOIN campaigns p ON p.id = c.campaign_id WHERE p.name = '$1'"
+}
+# Pause, on a campaign of many short trials: random labels from n = 256 on,
+# 2 000 epochs of at most 500 samples, so no trial takes more than about
+# 0.4 s and, unpaused, the worker's two slots would start attempts all
+# through the 3 s watched below.
+sed 's/^name: integration/name: pausing/; s/^seeds: \[0, 1\]/seeds: [0, 1, 2, 3, 4, 5, 6, 7]/; s/plateau_epochs: 100/plateau_epochs: 0/; s/  start: 8/  start: 256/' \
+  "$work/spec.yaml" >"$work/pausing.yaml"
+printf 'variant:\n  labels: random\n' >>"$work/pausing.yaml"
+"$EMCCTL" launch "$work/pausing.yaml" --coordinator "$ctl" >/dev/null
+out="$("$EMCCTL" pause pausing --coordinator "$ctl" 2>&1)" && rc=0 || rc=$?
+if [[ $rc -eq 0 && "$(sq "SELECT state FROM campaigns WHERE name='pausing'")" = paused ]]; then
+  ok "emcctl pause marks the campaign paused"
+else
+  not_ok "pause (exit $rc)" "$out"
+fi
+# Paused: what runs finishes, nothing new starts. Watched once the attempts
+# under way have ended, for far longer than any trial takes, and only while
+# the campaign still has work (cells searching) that a running campaign
+# would hand to the idle slots.
+p_attempts() { sq "SELECT count(*) FROM attempts a JOIN $(of_campaign pausing) AND t.id = a.trial_id"; }
+p_idle() { test "$(sq "SELECT count(*) FROM attempts a JOIN $(of_campaign pausing) AND t.id = a.trial_id AND a.state = 'running'")" = 0; }
+wait_for 30 p_idle && idle=1 || idle=0
+started_before="$(p_attempts)"
+sleep 3
+started_after="$(p_attempts)"
+searching="$(sq "SELECT count(*) FROM cells c JOIN campaigns p ON p.id = c.campaign_id WHERE p.name = 'pausing' AND c.state = 'searching'")"
+if ((idle)) && [[ "$started_before" = "$started_after" && "${searching:-0}" -gt 0 ]]; then
+  ok "no attempt starts while the campaign is paused ($started_before attempts, $searching cells still searching)"
+else
+  not_ok "paused: attempts ran on or started" "idle within 30 s: $idle; attempts $started_before -> $started_after; cells searching: $searching"
+fi
+out="$("$EMCCTL" resume pausing --coordinator "$ctl" 2>&1)" && rc=0 || rc=$?
+resumed_started() { (($(p_attempts) > started_after)); }
+if [[ $rc -eq 0 ]] && wait_for 30 resumed_started; then ok "emcctl resume starts trials again"
+else not_ok "resume (exit $rc)" "$out"; fi
+"$EMCCTL" cancel pausing --coordinator "$ctl" >/dev/null || not_ok "emcctl cancel pausing"
 # A campaign slow enough to act on: many seeds, a long budget.
 # Random labels from n = 256 on: no trial fits, every one trains long.
 sed 's/^name: integration/name: control/; s/^seeds: \[0, 1\]/seeds: [0, 1, 2, 3, 4, 5, 6, 7]/; s/max_epochs: 2000/max_epochs: 30000/; s/plateau_epochs: 100/plateau_epochs: 0/; s/  start: 8/  start: 256/' \
   "$work/spec.yaml" >"$work/control.yaml"
 printf 'variant:\n  labels: random\n' >>"$work/control.yaml"
-sq() { sqlite3 -batch -noheader "$work/served.db" "$1" 2>/dev/null || true; }
 "$EMCCTL" launch "$work/control.yaml" --coordinator "$ctl" >/dev/null
-out="$("$EMCCTL" pause control --coordinator "$ctl" 2>&1)" && rc=0 || rc=$?
-running_or_pending() { test "$(sq "SELECT count(*) FROM trials t JOIN cells c ON c.id = t.cell_id JOIN campaigns p ON p.id = c.campaign_id WHERE p.name = 'control' AND t.state IN ('running', 'pending')")" "$1" 0; }
-if [[ $rc -eq 0 && "$(sq "SELECT state FROM campaigns WHERE name='control'")" = paused ]]; then
-  ok "emcctl pause marks the campaign paused"
-else
-  not_ok "pause (exit $rc)" "$out"
-fi
-# Paused: what runs finishes or is cancelled, nothing new starts.
-sleep 1
-started_before="$(sq "SELECT count(*) FROM attempts")"
-sleep 1.5
-started_after="$(sq "SELECT count(*) FROM attempts")"
-if [[ "$started_before" = "$started_after" ]]; then ok "no attempt starts while the campaign is paused"
-else not_ok "attempts started while paused: $started_before -> $started_after"; fi
-out="$("$EMCCTL" resume control --coordinator "$ctl" 2>&1)" && rc=0 || rc=$?
-resumed_started() { (($(sq "SELECT count(*) FROM attempts") > started_after)); }
-if [[ $rc -eq 0 ]] && wait_for 30 resumed_started; then ok "emcctl resume starts trials again"
-else not_ok "resume (exit $rc)" "$out"; fi
+running_or_pending() { test "$(sq "SELECT count(*) FROM $(of_campaign control) AND t.state IN ('running', 'pending')")" "$1" 0; }
 # SIGTERM drains a worker: a trial that cannot finish in --drain-seconds is
 # reported PREEMPTED and runs again elsewhere.
 "$WORKER" --connect "tcp://127.0.0.1:$port" --insecure --slots 1 --drain-seconds 1 2>"$work/drainer.log" &

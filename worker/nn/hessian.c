@@ -170,19 +170,46 @@ static void hvp_apply(void *ctx, const double *v, double *ret_av)
 	memcpy(m->params, h->theta0, P * sizeof *m->params);
 }
 
+/* The product's state at the model's current point, its float buffers
+ * after Lanczos' share of work. */
+static void hvp_init(hvp *h, nn_model *m, const float *x, const uint8_t *y, int64_t n, double l2, void *work, int k)
+{
+	const size_t P = m->n_params;
+	double sq = 0.0;
+
+	*h = (hvp){ .m = m, .x = x, .y = y, .n = n, .l2 = l2 };
+	h->theta0 = (float *)((char *)work + nn_lanczos_work_bytes(P, k));
+	h->gplus = h->theta0 + stride(P);
+	memcpy(h->theta0, m->params, P * sizeof *h->theta0);
+	for (size_t i = 0; i < P; i++)
+		sq += (double)m->params[i] * m->params[i];
+	h->theta_norm = sqrt(sq);
+}
+
 int nn_hessian_extremes(nn_model *m, const float *x, const uint8_t *y, int64_t n, double l2, uint64_t seed,
 			void *work, double *ret_min, double *ret_max)
 {
 	const size_t P = m->n_params;
 	int k = P < NN_LANCZOS_K ? (int)P : NN_LANCZOS_K;
-	hvp h = { .m = m, .x = x, .y = y, .n = n, .l2 = l2 };
-	double sq = 0.0;
+	hvp h;
 
-	h.theta0 = (float *)((char *)work + nn_lanczos_work_bytes(P, k));
-	h.gplus = h.theta0 + stride(P);
-	memcpy(h.theta0, m->params, P * sizeof *h.theta0);
-	for (size_t i = 0; i < P; i++)
-		sq += (double)m->params[i] * m->params[i];
-	h.theta_norm = sqrt(sq);
+	hvp_init(&h, m, x, y, n, l2, work, k);
 	return nn_lanczos(P, k, hvp_apply, &h, seed, work, ret_min, ret_max);
+}
+
+int nn_hessian_vector(nn_model *m, const float *x, const uint8_t *y, int64_t n, double l2, const double *v,
+		      void *work, double *ret_hv)
+{
+	const size_t P = m->n_params;
+	int k = P < NN_LANCZOS_K ? (int)P : NN_LANCZOS_K;
+	double vn = 0.0;
+	hvp h;
+
+	for (size_t i = 0; i < P; i++)
+		vn += v[i] * v[i];
+	if (!(vn > 0.0) || !isfinite(vn))
+		return -EINVAL;
+	hvp_init(&h, m, x, y, n, l2, work, k);
+	hvp_apply(&h, v, ret_hv);
+	return 0;
 }

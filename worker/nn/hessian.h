@@ -49,4 +49,12 @@ size_t nn_hessian_work_bytes(size_t n_params);
 int nn_hessian_extremes(nn_model *m, const float *x, const uint8_t *y, int64_t n, double l2, uint64_t seed,
 			void *work, double *ret_min, double *ret_max);
 
+/* ret_hv (n_params) = H · v, one of the products nn_hessian_extremes
+ * feeds Lanczos (same H, same differences, same ε), for a test to hold
+ * against a closed form. The parameters are restored exactly. work:
+ * nn_hessian_work_bytes(n_params) bytes. -EINVAL when v is zero or not
+ * finite. */
+int nn_hessian_vector(nn_model *m, const float *x, const uint8_t *y, int64_t n, double l2, const double *v,
+		      void *work, double *ret_hv);
+
 #endif
