@@ -71,8 +71,8 @@ struct session {
 	void *sock;
 	void *monitor; /* PAIR: the handshake events of sock */
 	char endpoint[ENDPOINT_MAX];
-	bool refused;		/* the last handshake failed: disconnected until the retry */
-	bool refusal_logged;	/* once per episode, until a handshake succeeds */
+	bool refused;	     /* the last handshake failed: disconnected until the retry */
+	bool refusal_logged; /* once per episode, until a handshake succeeds */
 	int64_t refused_at_ms;
 	session_handlers h;
 	int slots, blas_threads;
@@ -381,8 +381,8 @@ static void log_refusal(const session *s, uint16_t event, uint32_t value)
 			  "use CURVE, and is coordinator.pub this coordinator's key?); trying again every %d s",
 			  s->endpoint, (unsigned)value, REFUSED_RETRY_MS / 1000);
 	else
-		log_error("the handshake with the coordinator at %s failed (%s); trying again every %d s",
-			  s->endpoint, zmq_strerror((int)value), REFUSED_RETRY_MS / 1000);
+		log_error("the handshake with the coordinator at %s failed (%s); trying again every %d s", s->endpoint,
+			  zmq_strerror((int)value), REFUSED_RETRY_MS / 1000);
 }
 
 static void on_handshake_failed(session *s, uint16_t event, uint32_t value)
