@@ -26,6 +26,16 @@
  * The socket is CURVE-encrypted with the worker's key pair and the
  * coordinator's public key unless no key directory is given (the caller
  * allows that only for a coordinator on the same machine).
+ *
+ * A coordinator that refuses us at the handshake (our key is not in its
+ * allow-list, or one side speaks CURVE and the other does not) never gets
+ * a message through, and a DEALER cannot tell: every send just finds no
+ * peer. So a socket monitor watches the handshakes. The first failure is
+ * logged once, as what it most likely means; then the socket is
+ * disconnected, nothing is sent, and the connection is tried again every
+ * REFUSED_RETRY_MS (a key added to the allow-list is picked up at the next
+ * try; the coordinator reads it at every handshake). A handshake that
+ * succeeds ends the episode, and a Hello goes out at once.
  */
 #include "session.h"
 
@@ -47,6 +57,8 @@
 #define BACKOFF_MAX_MS	  32000
 #define SESSION_MAX_SLOTS 256
 #define OUTBOX_MAX	  (2 * SESSION_MAX_SLOTS)
+#define REFUSED_RETRY_MS  10000
+#define ENDPOINT_MAX	  1024
 
 /* A result sent but not yet acknowledged. */
 typedef struct pending_result {
@@ -57,6 +69,11 @@ typedef struct pending_result {
 
 struct session {
 	void *sock;
+	void *monitor; /* PAIR: the handshake events of sock */
+	char endpoint[ENDPOINT_MAX];
+	bool refused;	     /* the last handshake failed: disconnected until the retry */
+	bool refusal_logged; /* once per episode, until a handshake succeeds */
+	int64_t refused_at_ms;
 	session_handlers h;
 	int slots, blas_threads;
 	char blas_core[WIRE_PROV_MAX + 1];
@@ -79,8 +96,11 @@ static int send_msg(session *s, const wire_msg *m)
 	uint8_t *buf;
 	size_t len;
 	emc_err err;
-	int r = wire_pack(m, &buf, &len, &err);
+	int r;
 
+	if (s->refused)
+		return -ENOTCONN; /* nobody to send to until the retry; said once already */
+	r = wire_pack(m, &buf, &len, &err);
 	if (r < 0) {
 		log_error("%s", err.msg);
 		return r;
@@ -88,8 +108,14 @@ static int send_msg(session *s, const wire_msg *m)
 	r = zmq_send(s->sock, buf, len, ZMQ_DONTWAIT);
 	free(buf);
 	if (r < 0) {
-		log_warn("send failed: %s", zmq_strerror(errno));
-		return -errno;
+		r = -errno;
+		/* Before a Welcome there may be no peer yet: the Hello is
+		 * repeated with back-off, and a refusal is logged on its own. */
+		if (s->welcomed)
+			log_warn("send failed: %s", zmq_strerror(-r));
+		else
+			log_debug("send failed: %s", zmq_strerror(-r));
+		return r;
 	}
 	return 0;
 }
@@ -341,6 +367,91 @@ void session_receive(session *s)
 	}
 }
 
+/* ---- handshakes (the socket monitor) ------------------------------------ */
+
+/* What a failed handshake most likely means, said once per episode. */
+static void log_refusal(const session *s, uint16_t event, uint32_t value)
+{
+	if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+		log_error("the coordinator at %s refused this worker's key (not in its allow-list?): "
+			  "ZAP status %u; trying again every %d s",
+			  s->endpoint, (unsigned)value, REFUSED_RETRY_MS / 1000);
+	else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
+		log_error("the handshake with the coordinator at %s failed (protocol error 0x%x: do both sides "
+			  "use CURVE, and is coordinator.pub this coordinator's key?); trying again every %d s",
+			  s->endpoint, (unsigned)value, REFUSED_RETRY_MS / 1000);
+	else
+		log_error("the handshake with the coordinator at %s failed (%s); trying again every %d s", s->endpoint,
+			  zmq_strerror((int)value), REFUSED_RETRY_MS / 1000);
+}
+
+static void on_handshake_failed(session *s, uint16_t event, uint32_t value)
+{
+	if (!s->refusal_logged)
+		log_refusal(s, event, value);
+	else
+		log_debug("handshake with %s failed again (event 0x%x, %u)", s->endpoint, event, (unsigned)value);
+	s->refusal_logged = true;
+	if (!s->refused) {
+		/* Our own slow retry replaces libzmq's: it may retry every
+		 * second or, for some refusals, never again. */
+		zmq_disconnect(s->sock, s->endpoint);
+		s->refused = true;
+	}
+	s->refused_at_ms = emc_now_ms();
+}
+
+static void on_handshake_succeeded(session *s)
+{
+	if (s->refusal_logged)
+		log_info("the coordinator at %s accepted this worker's key", s->endpoint);
+	s->refusal_logged = false;
+}
+
+/* Read every event the monitor holds: two frames each, the first
+ * (uint16 event, uint32 value), the second the peer's address. */
+static void monitor_drain(session *s)
+{
+	for (;;) {
+		uint8_t head[6], addr[256];
+		uint16_t event;
+		uint32_t value;
+		int more = 0;
+		size_t more_len = sizeof more;
+		int n = zmq_recv(s->monitor, head, sizeof head, ZMQ_DONTWAIT);
+
+		if (n < 0)
+			return;
+		zmq_getsockopt(s->monitor, ZMQ_RCVMORE, &more, &more_len);
+		while (more) {
+			zmq_recv(s->monitor, addr, sizeof addr, 0);
+			zmq_getsockopt(s->monitor, ZMQ_RCVMORE, &more, &more_len);
+		}
+		if (n != (int)sizeof head)
+			continue;
+		memcpy(&event, head, sizeof event);
+		memcpy(&value, head + 2, sizeof value);
+		if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+			on_handshake_succeeded(s);
+		else
+			on_handshake_failed(s, event, value);
+	}
+}
+
+/* Refused a while ago: connect again and say Hello; it waits in the pipe
+ * until the handshake is done, or is dropped with it. */
+static void refused_retry(session *s)
+{
+	if (zmq_connect(s->sock, s->endpoint) < 0) {
+		log_warn("cannot connect to %s again: %s", s->endpoint, zmq_strerror(errno));
+		s->refused_at_ms = emc_now_ms();
+		return;
+	}
+	s->refused = false;
+	s->hello_backoff_ms = BACKOFF_MIN_MS;
+	send_hello(s);
+}
+
 void session_heartbeat(session *s)
 {
 	if (s->welcomed && emc_now_ms() - s->last_heartbeat_ms >= s->heartbeat_ms)
@@ -349,9 +460,18 @@ void session_heartbeat(session *s)
 
 long session_tick(session *s, long max_wait_ms)
 {
-	int64_t now = emc_now_ms();
+	int64_t now;
 	long timeout = max_wait_ms;
 
+	monitor_drain(s);
+	now = emc_now_ms();
+	if (s->refused) {
+		int64_t due = s->refused_at_ms + REFUSED_RETRY_MS - now;
+
+		if (due > 0)
+			return due < timeout ? (long)due : timeout;
+		refused_retry(s);
+	}
 	if (s->welcomed) {
 		int64_t due = s->last_heartbeat_ms + s->heartbeat_ms - now;
 
@@ -403,6 +523,27 @@ static int setup_curve(void *sock, const char *keys_dir, emc_err *err)
 	return 0;
 }
 
+/* A PAIR socket on the inproc endpoint where libzmq reports sock's
+ * handshakes; before the connect, so that the first one is seen. */
+static int setup_monitor(session *s, void *zmq_ctx, emc_err *err)
+{
+	char addr[64];
+	int linger = 0;
+
+	snprintf(addr, sizeof addr, "inproc://emc-session-monitor-%p", (void *)s);
+	if (zmq_socket_monitor(s->sock, addr,
+			       ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+				   ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) < 0)
+		return emc_err_set(err, errno, "cannot monitor the socket: %s", zmq_strerror(errno));
+	s->monitor = zmq_socket(zmq_ctx, ZMQ_PAIR);
+	if (!s->monitor)
+		return emc_err_set(err, errno, "cannot create a socket: %s", zmq_strerror(errno));
+	zmq_setsockopt(s->monitor, ZMQ_LINGER, &linger, sizeof linger);
+	if (zmq_connect(s->monitor, addr) < 0)
+		return emc_err_set(err, errno, "cannot connect the socket monitor: %s", zmq_strerror(errno));
+	return 0;
+}
+
 /* The socket's options, then connect. -EKEYREJECTED for unusable keys. */
 static int setup_socket(void *sock, const session_config *cfg, emc_err *err)
 {
@@ -445,11 +586,19 @@ int session_new(void *zmq_ctx, const session_config *cfg, const session_handlers
 	s->heartbeat_ms = 1000;
 	s->lease_ms = 10000;
 	s->hello_backoff_ms = BACKOFF_MIN_MS;
+	if (strlen(cfg->endpoint) >= sizeof s->endpoint) {
+		r = emc_err_set(err, ENAMETOOLONG, "endpoint too long: %.64s...", cfg->endpoint);
+		goto fail;
+	}
+	snprintf(s->endpoint, sizeof s->endpoint, "%s", cfg->endpoint);
 	s->sock = zmq_socket(zmq_ctx, ZMQ_DEALER);
 	if (!s->sock) {
 		r = emc_err_set(err, errno, "cannot create a socket: %s", zmq_strerror(errno));
 		goto fail;
 	}
+	r = setup_monitor(s, zmq_ctx, err);
+	if (r < 0)
+		goto fail;
 	r = setup_socket(s->sock, cfg, err);
 	if (r < 0)
 		goto fail;
@@ -474,6 +623,10 @@ void session_destroy(session **p)
 		return;
 	for (int i = 0; i < s->n_outbox; i++)
 		free(s->outbox[i].buf);
+	if (s->sock && s->monitor)
+		zmq_socket_monitor(s->sock, NULL, 0);
+	if (s->monitor)
+		zmq_close(s->monitor);
 	if (s->sock)
 		zmq_close(s->sock);
 	free(s);
