@@ -53,3 +53,39 @@ all_reported() { # all_reported DB LOG...: 1, with the culprits, when unreported
   u="$(unreported "$@")"
   [[ -z "$u" ]] || { echo "recorded but never reported so:"; head -20 <<<"$u"; return 1; }
 }
+
+# ---- for the scripts that start, kill and wait for processes ----
+note() { echo "# $*"; }
+qd() { sqlite3 -batch -noheader "$1" "$2" 2>/dev/null; }
+now_ms() { date +%s%3N; }
+rand_ms() { echo $(( $1 + RANDOM % ($2 - $1 + 1) )); } # rand_ms LO HI
+sleep_ms() { sleep "$(printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)))"; }
+
+# Wait until process $1 has exited, at most $2 seconds; 0 if it did.
+wait_gone() {
+  local deadline=$((SECONDS + $2))
+  while kill -0 "$1" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
+  ! kill -0 "$1" 2>/dev/null
+}
+
+# The coordinator $1 must finish by itself within $2 seconds and exit 0.
+finish() { # finish PID SECONDS LABEL
+  local rc=0
+  if wait_gone "$1" "$2"; then
+    wait "$1" || rc=$?
+    if [[ $rc -eq 0 ]]; then ok "$3: the coordinator finishes the campaign and exits 0"
+    else not_ok "$3: the coordinator exits with status $rc"; fi
+  else
+    not_ok "$3: the coordinator did not finish within $2 s"
+    kill -TERM "$1" 2>/dev/null
+    wait_gone "$1" 10 || kill -KILL "$1" 2>/dev/null
+    wait "$1" 2>/dev/null
+  fi
+}
+
+stop_all() { # stop_all PID... : SIGTERM, then SIGKILL whatever is left
+  local p
+  for p in "$@"; do kill -CONT "$p" 2>/dev/null; kill -TERM "$p" 2>/dev/null; done
+  for p in "$@"; do wait_gone "$p" 10 || kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+}
+in_list() { local x="$1"; shift; local y; for y in "$@"; do [[ "$x" == "$y" ]] && return 0; done; return 1; }

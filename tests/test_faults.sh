@@ -43,40 +43,6 @@ trap 'exit 1' INT TERM
 same() { # same DESCRIPTION GOT WANT
   if [[ "$2" == "$3" ]]; then ok "$1"; else not_ok "$1" "got:  $2" "want: $3"; fi
 }
-note() { echo "# $*"; }
-qd() { sqlite3 -batch -noheader "$1" "$2" 2>/dev/null; }
-now_ms() { date +%s%3N; }
-rand_ms() { echo $(( $1 + RANDOM % ($2 - $1 + 1) )); } # rand_ms LO HI
-sleep_ms() { sleep "$(printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)))"; }
-
-# Wait until process $1 has exited, at most $2 seconds; 0 if it did.
-wait_gone() {
-  local deadline=$((SECONDS + $2))
-  while kill -0 "$1" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
-  ! kill -0 "$1" 2>/dev/null
-}
-
-# The coordinator $1 must finish by itself within $2 seconds and exit 0.
-finish() { # finish PID SECONDS LABEL
-  local rc=0
-  if wait_gone "$1" "$2"; then
-    wait "$1" || rc=$?
-    if [[ $rc -eq 0 ]]; then ok "$3: the coordinator finishes the campaign and exits 0"
-    else not_ok "$3: the coordinator exits with status $rc"; fi
-  else
-    not_ok "$3: the coordinator did not finish within $2 s"
-    kill -TERM "$1" 2>/dev/null
-    wait_gone "$1" 10 || kill -KILL "$1" 2>/dev/null
-    wait "$1" 2>/dev/null
-  fi
-}
-
-stop_all() { # stop_all PID... : SIGTERM, then SIGKILL whatever is left
-  local p
-  for p in "$@"; do kill -CONT "$p" 2>/dev/null; kill -TERM "$p" 2>/dev/null; done
-  for p in "$@"; do wait_gone "$p" 10 || kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-}
-
 # Common coordinator options of every campaign run here.
 COPTS=(--exit-when-done --heartbeat-ms 200 --lease-ms 2000 --max-lost 20)
 
@@ -97,7 +63,6 @@ busy_pids() {
   qd "$1" "SELECT w.host FROM attempts a JOIN workers w ON w.id = a.worker_id WHERE a.state = 'running'" |
     sed 's/.*://'
 }
-in_list() { local x="$1"; shift; local y; for y in "$@"; do [[ "$x" == "$y" ]] && return 0; done; return 1; }
 
 cells_of() { qd "$1" "SELECT group_concat(idx || ':' || lo || '/' || hi || ':' || state, ' ') FROM (SELECT * FROM cells ORDER BY idx)"; }
 finished_rows() { qd "$1" "SELECT id, cell_id, n, state, reason, epochs, steps, loss, accuracy FROM trials WHERE state IN ('fit', 'no_fit') ORDER BY id"; }
