@@ -388,6 +388,44 @@ void nn_model_init_params(nn_model *m, uint64_t seed, uint64_t stream)
 	}
 }
 
+size_t nn_model_state_floats(const nn_model *m)
+{
+	size_t n = 0;
+
+	for (int i = 0; i < m->n_ops; i++)
+		if (m->ops[i].kind == NN_OP_BN)
+			n += 2 * m->ops[i].nw;
+	return n;
+}
+
+void nn_model_state_get(const nn_model *m, void *out)
+{
+	uint8_t *w = out;
+
+	for (int i = 0; i < m->n_ops; i++) {
+		const nn_op *op = &m->ops[i];
+
+		if (op->kind != NN_OP_BN)
+			continue;
+		memcpy(w, m->aux + op->run, 2 * op->nw * sizeof(float));
+		w += 2 * op->nw * sizeof(float);
+	}
+}
+
+void nn_model_state_set(nn_model *m, const void *in)
+{
+	const uint8_t *r = in;
+
+	for (int i = 0; i < m->n_ops; i++) {
+		const nn_op *op = &m->ops[i];
+
+		if (op->kind != NN_OP_BN)
+			continue;
+		memcpy(m->aux + op->run, r, 2 * op->nw * sizeof(float));
+		r += 2 * op->nw * sizeof(float);
+	}
+}
+
 /* The buffer of value v for a chunk whose input rows are x. */
 static float *value(nn_model *m, const float *x, int v)
 {

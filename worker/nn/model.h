@@ -161,6 +161,17 @@ void nn_model_init_params(nn_model *m, uint64_t seed, uint64_t stream);
 void nn_model_pass(nn_model *m, const float *x, const uint8_t *y, const int32_t *idx, int64_t rows, nn_mode mode,
 		   bool want_grad, nn_pass *ret);
 
+/* The state a pass keeps from one pass to the next besides the parameters:
+ * batch norm's running mean and variance (2·c floats per BN op, in op
+ * order). Everything else in the arena (activations, saved statistics,
+ * attention probabilities, gradients, scratch) is rewritten by every pass
+ * before it is read. A checkpoint saves this; nn_model_state_floats is its
+ * length, nn_model_state_get copies it out to out (state_floats
+ * floats, any alignment), and nn_model_state_set copies it back from in. */
+size_t nn_model_state_floats(const nn_model *m);
+void nn_model_state_get(const nn_model *m, void *out);
+void nn_model_state_set(nn_model *m, const void *in);
+
 /* Floating-point operations of the matrix products of one sample's
  * forward and backward pass (2·M·N·K per GEMM, the first layer's input
  * gradient excluded as the engine skips it): what the benchmark counts. */

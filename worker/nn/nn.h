@@ -27,6 +27,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "cell.h"
@@ -55,11 +56,47 @@ typedef struct nn_progress {
 /* Called on the training thread after every evaluation. */
 typedef void (*nn_progress_fn)(void *ctx, const nn_progress *p);
 
+/* Called on the training thread at an epoch end (after the epoch's
+ * evaluation if there is one, and only when the trial goes on), at most
+ * once every hooks->checkpoint_every_ms milliseconds of wall time (0 = at
+ * every epoch end). buf is the engine's own, borrowed for the call: the
+ * callee copies what it keeps. at: the progress at that point (epoch,
+ * step, the last evaluation's values, seconds so far).
+ *
+ * A checkpoint holds everything the rest of the trial depends on: the
+ * parameters, batch norm's running statistics, the optimizer's step count
+ * and moments, the batch order and its RNG stream, epoch, step,
+ * sample_grads, the plateau tracker, the last evaluation and the seconds
+ * spent. A trial resumed from it (hooks->resume) ends exactly as the
+ * uninterrupted trial does, bit for bit, given the BLAS kernel and thread
+ * count — all but train_seconds, which continues from the seconds spent.
+ * Its size is 4·(parameters + batch-norm statistics + optimizer moments ·
+ * parameters + n with a batch order) + 256 bytes. */
+typedef void (*nn_checkpoint_fn)(void *ctx, const uint8_t *buf, size_t len, const nn_progress *at);
+
+/* Test-only: the parameters at the end of a trial (params (n), borrowed
+ * for the call), so that a resumed trial's network can be compared with
+ * the uninterrupted one's. */
+typedef void (*nn_final_params_fn)(void *ctx, const float *params, size_t n);
+
+/* Larger states are not checkpointed (the callback is not called). */
+#define NN_CHECKPOINT_MAX_BYTES (3u << 20)
+
 typedef struct nn_hooks {
 	nn_progress_fn progress; /* may be NULL */
 	void *ctx;
 	const atomic_int *cancel; /* may be NULL; polled every step: nonzero stops with CANCELLED */
 	int64_t memory_limit_bytes; /* 0 = none; a trial that would need more is refused (-ENOMEM) before it allocates */
+	nn_checkpoint_fn checkpoint; /* may be NULL */
+	int64_t checkpoint_every_ms;
+	/* NULL: start from the beginning; else a checkpoint of this very
+	 * trial (borrowed for the call), checked before anything is trained:
+	 * a damaged blob, or one of another trial (another cell, seed, n or
+	 * data), makes nn_train return -EINVAL with err saying what did not
+	 * match. */
+	const uint8_t *resume;
+	size_t resume_len;
+	nn_final_params_fn final_params; /* may be NULL; test-only */
 } nn_hooks;
 
 /* What a trial reports (r: the one result struct the wire carries and the
@@ -70,7 +107,9 @@ typedef struct nn_trial_result {
 			       * params of the network built; the Hessian certificate
 			       * when budget.hessian was set; sample_grads; error and
 			       * the provenance fields are empty */
-	int64_t memory_bytes; /* what the trial allocated (equals nn_trial_memory_bytes) */
+	int64_t memory_bytes; /* what the trial allocated (equals nn_trial_memory_bytes; the one
+			       * checkpoint buffer of a trial with a checkpoint hook, at most
+			       * NN_CHECKPOINT_MAX_BYTES, is not counted) */
 } nn_trial_result;
 
 /* Bytes a trial of cfg on n samples of this shape allocates in the engine
@@ -82,8 +121,15 @@ int64_t nn_trial_memory_bytes(const emc_cell_cfg *cfg, const emc_input_shape *in
 
 /* Train cfg on data. Returns 0 and fills *ret when training ran (whatever
  * its outcome); returns -errno and fills err when it could not (an
- * unsupported configuration, out of memory). hooks may be NULL. */
+ * unsupported configuration, out of memory, a refused hooks->resume:
+ * -EINVAL, nothing trained). hooks may be NULL. */
 int nn_train(const emc_cell_cfg *cfg, const nn_data *data, const nn_hooks *hooks, nn_trial_result *ret,
 	     emc_err *err);
+
+/* Read a checkpoint's header: the epoch and step it resumes at (either
+ * pointer may be NULL). -EINVAL (err says why) if buf is not a well-formed
+ * checkpoint of this format version: magic, version, length and checksum
+ * are checked, not whose trial it is (nn_train does that). */
+int nn_checkpoint_peek(const uint8_t *buf, size_t len, int64_t *ret_epoch, int64_t *ret_step, emc_err *err);
 
 #endif

@@ -125,6 +125,35 @@ double nn_optim_l2(const nn_optim *o)
 	return o->cfg.name == EMC_OPT_ADAMW ? 0.0 : o->cfg.weight_decay;
 }
 
+size_t nn_optim_snapshot_bytes(const nn_optim *o)
+{
+	return sizeof(int64_t) + moments(&o->cfg) * o->n * sizeof(float);
+}
+
+void nn_optim_snapshot(const nn_optim *o, uint8_t *out)
+{
+	size_t floats = o->n * sizeof(float);
+
+	memcpy(out, &o->t, sizeof o->t);
+	out += sizeof o->t;
+	if (o->m)
+		memcpy(out, o->m, floats);
+	if (o->v)
+		memcpy(out + floats, o->v, floats);
+}
+
+void nn_optim_restore(nn_optim *o, const uint8_t *in)
+{
+	size_t floats = o->n * sizeof(float);
+
+	memcpy(&o->t, in, sizeof o->t);
+	in += sizeof o->t;
+	if (o->m)
+		memcpy(o->m, in, floats);
+	if (o->v)
+		memcpy(o->v, in + floats, floats);
+}
+
 static void sgd_step(nn_optim *o, float *p, const float *g)
 {
 	const float lr = (float)o->lr, wd = (float)o->cfg.weight_decay, mu = (float)o->cfg.momentum;

@@ -50,6 +50,17 @@ void nn_optim_set_lr(nn_optim *o, double lr);
  * trainer adds coef·p to the gradient whose norm it reports. */
 double nn_optim_l2(const nn_optim *o);
 
+/* What a resumed trial needs of the optimizer, as bytes: the step count t
+ * (Adam's bias corrections and SGD's first-step buffer read it; int64)
+ * then every moment buffer (momentum, or Adam's m then v; n floats
+ * each). The learning rate is not state: the trainer sets it from the
+ * schedule before every step. nn_optim_snapshot writes
+ * nn_optim_snapshot_bytes(o) bytes to out; nn_optim_restore reads as many
+ * from in. Neither allocates. */
+size_t nn_optim_snapshot_bytes(const nn_optim *o);
+void nn_optim_snapshot(const nn_optim *o, uint8_t *out);
+void nn_optim_restore(nn_optim *o, const uint8_t *in);
+
 /* The learning rate of every step t = 0, 1, ... of a trial:
  *
  *   warm-up   t < W:  lr · (t + 1) / W, linear from lr/W up to lr,

@@ -58,6 +58,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "checkpoint.h"
 #include "hessian.h"
 #include "model.h"
 #include "optim.h"
@@ -81,11 +82,17 @@ typedef struct trainer {
 	int32_t *order; /* (n) batch order; NULL for full-batch training */
 	int64_t n, batch, need;
 	struct timespec t0;
+	double seconds_before; /* spent before a resume: the clock continues from it */
+	emc_rng order_rng;
 	int64_t epoch, step;
 	int64_t sample_grads; /* rows of every step's batch so far */
 	double best_loss;
 	int64_t best_epoch;
 	nn_progress last;
+	nn_ckpt_print print; /* filled when checkpointing or resuming */
+	uint8_t *ckpt;       /* (ckpt_len) the checkpoint buffer; NULL when not checkpointing */
+	size_t ckpt_len;
+	struct timespec ckpt_at; /* when the last checkpoint was handed out (or training began) */
 } trainer;
 
 static double seconds_since(const struct timespec *t0)
@@ -94,6 +101,12 @@ static double seconds_since(const struct timespec *t0)
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	return (double)(now.tv_sec - t0->tv_sec) + 1e-9 * (double)(now.tv_nsec - t0->tv_nsec);
+}
+
+/* Wall seconds of training, those before a resume included. */
+static double trainer_seconds(const trainer *t)
+{
+	return t->seconds_before + seconds_since(&t->t0);
 }
 
 static int check_data(const nn_data *d, emc_err *err)
@@ -156,7 +169,7 @@ static void stamp(trainer *t)
 {
 	t->last.epoch = t->epoch;
 	t->last.step = t->step;
-	t->last.seconds = seconds_since(&t->t0);
+	t->last.seconds = trainer_seconds(t);
 	t->last.budget_used = budget_used(t, t->last.seconds);
 }
 
@@ -193,21 +206,53 @@ static bool cancelled(const nn_hooks *h)
 	return h && h->cancel && atomic_load_explicit(h->cancel, memory_order_relaxed) != 0;
 }
 
+static void loop_state(const trainer *t, nn_ckpt_loop *l)
+{
+	*l = (nn_ckpt_loop){ .epoch = t->epoch,
+			     .step = t->step,
+			     .sample_grads = t->sample_grads,
+			     .best_epoch = t->best_epoch,
+			     .best_loss = t->best_loss,
+			     .last = t->last,
+			     .seconds = trainer_seconds(t),
+			     .order_rng = t->order_rng };
+}
+
+/* At an epoch end that the trial goes on from: hand out a checkpoint if
+ * the caller wants one and the last was long enough ago. */
+static void checkpoint(trainer *t)
+{
+	const nn_hooks *h = t->hooks;
+	nn_ckpt_parts parts = { .model = t->model, .opt = t->opt, .order = t->order };
+	nn_ckpt_loop loop;
+	nn_progress at;
+
+	if (!t->ckpt || (h->checkpoint_every_ms > 0 && seconds_since(&t->ckpt_at) * 1e3 < (double)h->checkpoint_every_ms))
+		return;
+	loop_state(t, &loop);
+	nn_ckpt_write(t->ckpt, &t->print, &loop, &parts);
+	at = t->last;
+	at.epoch = t->epoch;
+	at.step = t->step;
+	at.seconds = loop.seconds;
+	at.budget_used = budget_used(t, at.seconds);
+	h->checkpoint(h->ctx, t->ckpt, t->ckpt_len, &at);
+	clock_gettime(CLOCK_MONOTONIC, &t->ckpt_at);
+}
+
 /* Train until a stop; returns the outcome and writes the reason. */
 static emc_outcome run(trainer *t, emc_stop_reason *ret_reason)
 {
 	const emc_budget_cfg *b = &t->cfg->budget;
 	const nn_data *d = t->data;
 	const int dim = t->model->dim;
-	emc_rng order_rng;
 
-	emc_rng_seed(&order_rng, t->cfg->seed, NN_STREAM_ORDER);
 	for (;;) {
 		bool budget_hit = false, epoch_done = true;
 		int64_t correct;
 
 		if (t->order)
-			emc_rng_shuffle_i32(&order_rng, t->order, t->n);
+			emc_rng_shuffle_i32(&t->order_rng, t->order, t->n);
 		for (int64_t start = 0; start < t->n; start += t->batch) {
 			int64_t rows = t->n - start < t->batch ? t->n - start : t->batch;
 			nn_pass pass;
@@ -228,7 +273,7 @@ static emc_outcome run(trainer *t, emc_stop_reason *ret_reason)
 			t->step++;
 			t->sample_grads += rows;
 			if ((b->max_steps > 0 && t->step >= b->max_steps) ||
-			    (b->max_seconds > 0.0 && seconds_since(&t->t0) >= b->max_seconds)) {
+			    (b->max_seconds > 0.0 && trainer_seconds(t) >= b->max_seconds)) {
 				budget_hit = true;
 				epoch_done = start + rows >= t->n;
 				break;
@@ -238,8 +283,10 @@ static emc_outcome run(trainer *t, emc_stop_reason *ret_reason)
 			t->epoch++;
 		if (b->max_epochs > 0 && t->epoch >= b->max_epochs)
 			budget_hit = true;
-		if (!budget_hit && t->epoch % b->eval_every != 0)
+		if (!budget_hit && t->epoch % b->eval_every != 0) {
+			checkpoint(t);
 			continue;
+		}
 
 		correct = evaluate(t);
 		if (t->hooks && t->hooks->progress)
@@ -269,6 +316,7 @@ static emc_outcome run(trainer *t, emc_stop_reason *ret_reason)
 			*ret_reason = EMC_STOP_BUDGET;
 			return EMC_OUTCOME_NO_FIT;
 		}
+		checkpoint(t);
 	}
 }
 
@@ -312,6 +360,43 @@ int64_t nn_trial_memory_bytes(const emc_cell_cfg *cfg, const emc_input_shape *in
 	int r = plan_trial(cfg, in, n, &p, NULL);
 
 	return r < 0 ? r : plan_total(&p);
+}
+
+/* With a checkpoint hook: the fingerprint and the buffer (unless the state
+ * is larger than NN_CHECKPOINT_MAX_BYTES). With hooks->resume: check the
+ * blob and restore the trial from it. Before the first step. */
+static int checkpoint_setup(trainer *t, emc_err *err)
+{
+	const nn_hooks *h = t->hooks;
+	int r;
+
+	if (!h || (!h->checkpoint && !h->resume))
+		return 0;
+	nn_ckpt_print_fill(&t->print, t->cfg, t->data, t->model, t->opt, t->order ? (uint64_t)t->n : 0);
+	if (h->resume) {
+		nn_ckpt_parts parts = { .model = t->model, .opt = t->opt, .order = t->order };
+		nn_ckpt_loop l;
+
+		r = nn_ckpt_read(h->resume, h->resume_len, &t->print, &l, &parts, err);
+		if (r < 0)
+			return r;
+		t->epoch = l.epoch;
+		t->step = l.step;
+		t->sample_grads = l.sample_grads;
+		t->best_epoch = l.best_epoch;
+		t->best_loss = l.best_loss;
+		t->last = l.last;
+		t->seconds_before = l.seconds;
+		t->order_rng = l.order_rng;
+	}
+	if (h->checkpoint && nn_ckpt_bytes(&t->print) <= NN_CHECKPOINT_MAX_BYTES) {
+		t->ckpt_len = nn_ckpt_bytes(&t->print);
+		t->ckpt = malloc(t->ckpt_len);
+		if (!t->ckpt)
+			return emc_err_set(err, -ENOMEM, "out of memory for a %zu-byte checkpoint", t->ckpt_len);
+		memset(t->ckpt, 0, t->ckpt_len); /* touched now, not at the first epoch end */
+	}
+	return 0;
 }
 
 int nn_train(const emc_cell_cfg *cfg, const nn_data *data, const nn_hooks *hooks, nn_trial_result *ret,
@@ -390,8 +475,16 @@ int nn_train(const emc_cell_cfg *cfg, const nn_data *data, const nn_hooks *hooks
 		res.memory_bytes += (int64_t)bytes;
 	}
 
+	emc_rng_seed(&t.order_rng, cfg->seed, NN_STREAM_ORDER);
+	r = checkpoint_setup(&t, err);
+	if (r < 0)
+		goto fail;
+
 	clock_gettime(CLOCK_MONOTONIC, &t.t0);
+	t.ckpt_at = t.t0;
 	res.r.outcome = run(&t, &res.r.reason);
+	if (hooks && hooks->final_params)
+		hooks->final_params(hooks->ctx, t.model->params, t.model->n_params);
 	if (cfg->budget.hessian && res.r.outcome != EMC_OUTCOME_CANCELLED) {
 		/* A diverged end point (non-finite products) has no certificate. */
 		res.r.has_hessian = nn_hessian_extremes(t.model, data->x, data->y, t.n, nn_optim_l2(t.opt), cfg->seed,
@@ -409,6 +502,7 @@ int nn_train(const emc_cell_cfg *cfg, const nn_data *data, const nn_hooks *hooks
 	*ret = res;
 	r = 0;
 fail:
+	free(t.ckpt);
 	free(hessian_work);
 	free(t.order);
 	nn_optim_destroy(&t.opt);
