@@ -18,6 +18,7 @@
 #include <math.h>
 #include <stdatomic.h>
 
+#include "checkpoint.h" /* nn_ckpt_hash, to forge a well-formed blob */
 #include "nn.h"
 #include "rng.h"
 
@@ -186,6 +187,11 @@ static void check_resumes(const char *name, const emc_cell_cfg *cfg, const nn_da
 		r = train(cfg, data, full->blob[i], full->len[i], 0);
 		snprintf(what, sizeof what, "%s, resumed at epoch %lld", name, (long long)ep);
 		assert_same_result(r, full, what);
+		/* The clock continues from the seconds already spent. */
+		if (r->res.r.train_seconds < full->at[i].seconds ||
+		    (r->n_ckpt > 0 && r->at[0].seconds < full->at[i].seconds))
+			fail_msg("%s: %g seconds after the resume, %g before it", what, r->res.r.train_seconds,
+				 full->at[i].seconds);
 		rec_destroy(&r);
 	}
 
@@ -405,6 +411,21 @@ static void test_cancel(void **state)
 	resumed = train(&cfg, &noise_data, cut->blob[cut->n_ckpt - 1], cut->len[cut->n_ckpt - 1], 0);
 	assert_same_result(resumed, full, "resumed after a cancel");
 	rec_destroy(&resumed);
+	/* Cancelled again before its first step, the resumed trial reports
+	 * what the cancelled one did: the last evaluation is in the blob. */
+	{
+		rec *again = rec_new();
+		nn_hooks hooks = { .ctx = again,
+				   .cancel = &again->cancel,
+				   .resume = cut->blob[cut->n_ckpt - 1],
+				   .resume_len = cut->len[cut->n_ckpt - 1],
+				   .final_params = on_final };
+
+		atomic_store(&again->cancel, 1);
+		assert_int_equal(nn_train(&cfg, &noise_data, &hooks, &again->res, NULL), 0);
+		assert_same_result(again, cut, "cancelled at once after a resume");
+		rec_destroy(&again);
+	}
 	rec_destroy(&cut);
 	rec_destroy(&full);
 }
@@ -463,6 +484,35 @@ static void test_refused(void **state)
 	memcpy(b, full->blob[i], len);
 	b[8] = 99;
 	refused(&cfg, &noise_data, b, len, "version", "another version");
+
+	/* A well-formed blob that lies (its checksum recomputed): a batch
+	 * order that is not a permutation, an epoch below zero. */
+	memcpy(b, full->blob[i], len);
+	{
+		int32_t k = N + 5;
+		uint64_t sum;
+
+		memcpy(b + len - 8 - 4, &k, 4); /* the last order entry, before the trailer */
+		sum = nn_ckpt_hash(0, b, len - 8);
+		memcpy(b + len - 8, &sum, 8);
+		refused(&cfg, &noise_data, b, len, "permutation", "an order entry out of range");
+		memcpy(b, full->blob[i], len);
+		memcpy(&k, b + len - 8 - 8, 4); /* the second last entry, now twice */
+		memcpy(b + len - 8 - 4, &k, 4);
+		sum = nn_ckpt_hash(0, b, len - 8);
+		memcpy(b + len - 8, &sum, 8);
+		refused(&cfg, &noise_data, b, len, "permutation", "an order entry twice");
+	}
+	memcpy(b, full->blob[i], len);
+	{
+		int64_t epoch = -3;
+		uint64_t sum;
+
+		memcpy(b + 24, &epoch, 8); /* the header's epoch */
+		sum = nn_ckpt_hash(0, b, len - 8);
+		memcpy(b + len - 8, &sum, 8);
+		refused(&cfg, &noise_data, b, len, "inconsistent", "a negative epoch");
+	}
 
 	/* another seed */
 	cfg2 = cfg;
