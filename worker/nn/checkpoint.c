@@ -246,8 +246,9 @@ static int check_whole(const uint8_t *buf, size_t len, emc_err *err)
 	memcpy(&header, buf + 12, 4);
 	memcpy(&total, buf + 16, 8);
 	if (version != VERSION || header != HEADER_BYTES)
-		return emc_err_set(err, -EINVAL, "checkpoint: format version %u (header %u bytes), this engine reads %u",
-				   version, header, VERSION);
+		return emc_err_set(err, -EINVAL,
+				   "checkpoint: format version %u (header %u bytes), this engine reads %u", version,
+				   header, VERSION);
 	if (total != len)
 		return emc_err_set(err, -EINVAL, "checkpoint: %zu bytes, its header says %llu (truncated?)", len,
 				   (unsigned long long)total);

@@ -17,6 +17,10 @@
  * Hessian certificate) covers the whole subset in evaluation mode: batch
  * norm uses its running statistics there.
  *
+ * A running trial can hand out checkpoints at epoch ends, and a trial can
+ * resume from one: the resumed trial ends exactly as the uninterrupted one
+ * (nn_checkpoint_fn below).
+ *
  * All memory is allocated before the first step; a training step does not
  * allocate. Every matrix product goes through cblas_sgemm. The library
  * never sets the BLAS thread count (the caller does); a trial is

@@ -39,6 +39,27 @@
  * different batch sizes and stops compare on one scale. Evaluations are
  * not counted: they are the fit test, not training.
  *
+ * Checkpoints (checkpoint.c): at an epoch end that the trial goes on
+ * from, after the evaluation when there is one, the loop can hand the
+ * caller its whole state, at most once every checkpoint_every_ms; a trial
+ * given one in hooks->resume checks it, restores it before the first step
+ * and carries on from the top of the next epoch. The state is everything
+ * the loop's future reads: the parameters and batch norm's running
+ * statistics, the optimizer's step count and moments, the order array
+ * and its RNG stream (the shuffle is in place, so each epoch's order
+ * depends on the last), epoch, step, sample_grads, the plateau tracker,
+ * the last evaluation (what a cancelled or budget-stopped result reports)
+ * and the seconds spent, by which t0 moves back so the time budget
+ * continues. The schedule reads only the step. Epoch ends are the only
+ * points, because there no batch is half done and the next thing the loop
+ * does is the shuffle; so a resumed trial runs the very float operations
+ * the uninterrupted one ran, in the same order, and ends bit for bit the
+ * same (given the BLAS kernel and thread count), all but train_seconds.
+ * The buffer is allocated with the trial, once, at 4·(parameters +
+ * statistics + moments·parameters + n) + 256 bytes; a state above
+ * NN_CHECKPOINT_MAX_BYTES is not checkpointed, and the buffer is not in
+ * the memory estimate.
+ *
  * Workload: small networks (784-8-10 is typical) trained for thousands of
  * epochs, where the fixed cost of a step matters as much as its GEMMs; a
  * step is one gather of the batch rows, the GEMMs, and one fused optimizer
@@ -227,7 +248,8 @@ static void checkpoint(trainer *t)
 	nn_ckpt_loop loop;
 	nn_progress at;
 
-	if (!t->ckpt || (h->checkpoint_every_ms > 0 && seconds_since(&t->ckpt_at) * 1e3 < (double)h->checkpoint_every_ms))
+	if (!t->ckpt ||
+	    (h->checkpoint_every_ms > 0 && seconds_since(&t->ckpt_at) * 1e3 < (double)h->checkpoint_every_ms))
 		return;
 	loop_state(t, &loop);
 	nn_ckpt_write(t->ckpt, &t->print, &loop, &parts);
