@@ -117,7 +117,9 @@ static int wire_cell_from_pb(const Emc__CellConfig *pb, emc_cell_cfg *ret, emc_e
 
 	if (!m || !o || !b)
 		return emc_err_set(err, EINVAL, "wire: cell configuration lacks %s",
-				   !m ? "model" : !o ? "optim" : "budget");
+				   !m	? "model"
+				   : !o ? "optim"
+					: "budget");
 	/* Bounded before it is copied; every other value is checked, once
 	 * converted, by the cell table. */
 	if (m->n_widths > EMC_MAX_LAYERS)
@@ -314,6 +316,7 @@ static const char *const kind_names[WIRE_KIND_COUNT] = {
     [WIRE_CONTROL_REPLY] = "control_reply",
     [WIRE_DATA_REQUEST] = "data_request",
     [WIRE_DATA_CHUNK] = "data_chunk",
+    [WIRE_CHECKPOINT] = "checkpoint",
 };
 
 /* The oneof case of each kind, and back: the one table both directions read. */
@@ -335,6 +338,7 @@ static const Emc__Envelope__BodyCase body_cases[WIRE_KIND_COUNT] = {
     [WIRE_CONTROL_REPLY] = EMC__ENVELOPE__BODY_CONTROL_REPLY,
     [WIRE_DATA_REQUEST] = EMC__ENVELOPE__BODY_DATA_REQUEST,
     [WIRE_DATA_CHUNK] = EMC__ENVELOPE__BODY_DATA_CHUNK,
+    [WIRE_CHECKPOINT] = EMC__ENVELOPE__BODY_CHECKPOINT,
 };
 
 const char *wire_kind_name(wire_kind k)
@@ -369,6 +373,7 @@ typedef struct pack_storage {
 		Emc__ControlReply control_reply;
 		Emc__DataRequest data_request;
 		Emc__DataChunk data_chunk;
+		Emc__Checkpoint checkpoint;
 	};
 	Emc__DatasetRef dataset;
 	wire_cell_storage cell;
@@ -418,6 +423,8 @@ static void assign_to_pb(const wire_assign *a, pack_storage *st)
 		st->dataset.content_hash.len = WIRE_HASH_BYTES;
 	}
 	pb->dataset = &st->dataset;
+	pb->resume.data = (uint8_t *)a->resume;
+	pb->resume.len = a->resume ? a->resume_len : 0;
 }
 
 static int heartbeat_to_pb(const wire_heartbeat *h, pack_storage *st, emc_err *err)
@@ -443,6 +450,8 @@ static int heartbeat_to_pb(const wire_heartbeat *h, pack_storage *st, emc_err *e
 	}
 	st->heartbeat.n_attempts = n;
 	st->heartbeat.attempts = ptrs;
+	st->heartbeat.n_unacked = h->n_unacked < WIRE_SLOTS_MAX ? h->n_unacked : WIRE_SLOTS_MAX;
+	st->heartbeat.unacked = (uint64_t *)h->unacked;
 	return 0;
 }
 
@@ -595,6 +604,15 @@ static void small_to_pb(const wire_msg *m, pack_storage *st)
 		emc__control__init(&st->control);
 		st->control.verb = str(m->control.verb);
 		st->control.campaign = str(m->control.campaign);
+		break;
+	case WIRE_CHECKPOINT:
+		emc__checkpoint__init(&st->checkpoint);
+		st->checkpoint.attempt_id = m->checkpoint.attempt_id;
+		st->checkpoint.trial_id = m->checkpoint.trial_id;
+		st->checkpoint.epoch = m->checkpoint.epoch;
+		st->checkpoint.step = m->checkpoint.step;
+		st->checkpoint.state.data = (uint8_t *)m->checkpoint.state;
+		st->checkpoint.state.len = m->checkpoint.state ? m->checkpoint.len : 0;
 		break;
 	default:
 		break;
@@ -761,6 +779,25 @@ static void assign_from_pb(const Emc__Assign *pb, wire_assign *a)
 	}
 }
 
+/* A copy the message owns, or NULL for none; -ENOMEM. */
+static int bytes_copy(const ProtobufCBinaryData *b, const uint8_t **ret, size_t *ret_len, const char *what,
+		      emc_err *err)
+{
+	uint8_t *p;
+
+	*ret = NULL;
+	*ret_len = 0;
+	if (b->len == 0)
+		return 0;
+	p = malloc(b->len);
+	if (!p)
+		return emc_err_set(err, ENOMEM, "wire: out of memory for %s of %zu bytes", what, b->len);
+	memcpy(p, b->data, b->len);
+	*ret = p;
+	*ret_len = b->len;
+	return 0;
+}
+
 static void heartbeat_from_pb(const Emc__Heartbeat *pb, wire_heartbeat *h)
 {
 	h->n_attempts = pb->n_attempts < WIRE_SLOTS_MAX ? pb->n_attempts : WIRE_SLOTS_MAX;
@@ -774,6 +811,9 @@ static void heartbeat_from_pb(const Emc__Heartbeat *pb, wire_heartbeat *h)
 						 .accuracy = p->accuracy,
 						 .seconds = p->seconds};
 	}
+	h->n_unacked = pb->n_unacked < WIRE_SLOTS_MAX ? pb->n_unacked : WIRE_SLOTS_MAX;
+	for (size_t i = 0; i < h->n_unacked; i++)
+		h->unacked[i] = pb->unacked[i];
 }
 
 static void result_from_pb(const Emc__Result *pb, wire_result *res)
@@ -925,7 +965,14 @@ static int body_from_pb(const Emc__Envelope *env, wire_msg *m, emc_err *err)
 		return hello_from_pb(env->hello, &m->hello, err);
 	case WIRE_ASSIGN:
 		assign_from_pb(env->assign, &m->assign);
-		return 0;
+		return bytes_copy(&env->assign->resume, &m->assign.resume, &m->assign.resume_len, "a checkpoint", err);
+	case WIRE_CHECKPOINT:
+		m->checkpoint.attempt_id = env->checkpoint->attempt_id;
+		m->checkpoint.trial_id = env->checkpoint->trial_id;
+		m->checkpoint.epoch = env->checkpoint->epoch;
+		m->checkpoint.step = env->checkpoint->step;
+		return bytes_copy(&env->checkpoint->state, &m->checkpoint.state, &m->checkpoint.len, "a checkpoint",
+				  err);
 	case WIRE_HEARTBEAT:
 		heartbeat_from_pb(env->heartbeat, &m->heartbeat);
 		return 0;
@@ -962,8 +1009,7 @@ int wire_unpack(const uint8_t *buf, size_t len, wire_msg *ret, emc_err *err)
 		unsigned v = env->version;
 
 		emc__envelope__free_unpacked(env, NULL);
-		return emc_err_set(err, EPROTO, "wire: protocol version %u, expected %d", v,
-				   EMC_PROTOCOL_VERSION);
+		return emc_err_set(err, EPROTO, "wire: protocol version %u, expected %d", v, EMC_PROTOCOL_VERSION);
 	}
 	if (kind_of(env->body_case) == WIRE_NONE) {
 		emc__envelope__free_unpacked(env, NULL);
@@ -1006,6 +1052,12 @@ void wire_msg_deinit(wire_msg *m)
 		break;
 	case WIRE_DATA_CHUNK:
 		free((uint8_t *)m->data_chunk.data);
+		break;
+	case WIRE_ASSIGN:
+		free((uint8_t *)m->assign.resume);
+		break;
+	case WIRE_CHECKPOINT:
+		free((uint8_t *)m->checkpoint.state);
 		break;
 	default:
 		break;

@@ -37,19 +37,19 @@
 #include "err.h"
 #include "result.h"
 
-#define EMC_PROTOCOL_VERSION 1
+#define EMC_PROTOCOL_VERSION  1
 #define EMC_MAX_MESSAGE_BYTES (4 << 20) /* ZMQ_MAXMSGSIZE on every socket */
 
-#define WIRE_SLOTS_MAX	  1024		  /* attempts read from a Hello or a Heartbeat */
-#define WIRE_HOST_MAX	  128		  /* bytes of a host name kept */
-#define WIRE_CAPS_MAX	  16		  /* capabilities of a Hello kept */
-#define WIRE_CAP_MAX	  32		  /* bytes of one capability kept */
+#define WIRE_SLOTS_MAX	  1024		     /* attempts read from a Hello or a Heartbeat */
+#define WIRE_HOST_MAX	  128		     /* bytes of a host name kept */
+#define WIRE_CAPS_MAX	  16		     /* capabilities of a Hello kept */
+#define WIRE_CAP_MAX	  32		     /* bytes of one capability kept */
 #define WIRE_TEXT_MAX	  (EMC_ERR_MAX + 64) /* bytes of an error or reply message kept */
-#define WIRE_REASON_MAX	  128		  /* bytes of a Bye's reason kept */
-#define WIRE_VERB_MAX	  48		  /* bytes of a Control verb kept (unknown ones are quoted) */
-#define WIRE_CAMPAIGN_MAX 256		  /* a Control's campaign name: longer is refused, never cut */
-#define WIRE_HASH_BYTES	  32		  /* a dataset's BLAKE2b-256 */
-#define WIRE_PROV_MAX	  31		  /* a Hello's emc_version or blas_core: longer is refused, never cut */
+#define WIRE_REASON_MAX	  128		     /* bytes of a Bye's reason kept */
+#define WIRE_VERB_MAX	  48		     /* bytes of a Control verb kept (unknown ones are quoted) */
+#define WIRE_CAMPAIGN_MAX 256		     /* a Control's campaign name: longer is refused, never cut */
+#define WIRE_HASH_BYTES	  32		     /* a dataset's BLAKE2b-256 */
+#define WIRE_PROV_MAX	  31		     /* a Hello's emc_version or blas_core: longer is refused, never cut */
 
 typedef enum wire_kind {
 	WIRE_NONE = 0, /* no body: only wire_pack_version() packs it, to test peers */
@@ -69,6 +69,7 @@ typedef enum wire_kind {
 	WIRE_CONTROL_REPLY,
 	WIRE_DATA_REQUEST,
 	WIRE_DATA_CHUNK,
+	WIRE_CHECKPOINT,
 	WIRE_KIND_COUNT
 } wire_kind;
 
@@ -106,6 +107,8 @@ typedef struct wire_assign {
 	emc_dataset_ref dataset; /* zeroed, then filled: comparable byte for byte */
 	bool has_hash;		 /* the dataset's content is named */
 	uint8_t hash[WIRE_HASH_BYTES];
+	const uint8_t *resume; /* a checkpoint to go on from: borrowed on pack, owned on unpack (NULL when none) */
+	size_t resume_len;
 	/* Unpack only: < 0 when the cell or dataset is missing or out of
 	 * range (err says why); then only the ids are meaningful. */
 	int rc;
@@ -121,6 +124,8 @@ typedef struct wire_progress {
 typedef struct wire_heartbeat {
 	size_t n_attempts; /* at most WIRE_SLOTS_MAX */
 	wire_progress attempts[WIRE_SLOTS_MAX];
+	size_t n_unacked; /* at most WIRE_SLOTS_MAX: results not yet acknowledged */
+	uint64_t unacked[WIRE_SLOTS_MAX];
 } wire_heartbeat;
 
 /* One conversion: the body is the trial's result as the engine made it
@@ -200,6 +205,13 @@ typedef struct wire_data_chunk {
 	char error[WIRE_TEXT_MAX]; /* "" unless the coordinator cannot serve it */
 } wire_data_chunk;
 
+typedef struct wire_checkpoint {
+	uint64_t attempt_id, trial_id;
+	int64_t epoch, step;
+	const uint8_t *state; /* borrowed on pack, owned on unpack (NULL when len is 0) */
+	size_t len;
+} wire_checkpoint;
+
 typedef struct wire_msg {
 	wire_kind kind;
 	union {
@@ -219,6 +231,7 @@ typedef struct wire_msg {
 		wire_control_reply control_reply;
 		wire_data_request data_request;
 		wire_data_chunk data_chunk;
+		wire_checkpoint checkpoint;
 	};
 } wire_msg;
 

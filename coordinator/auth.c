@@ -28,18 +28,18 @@
 #include "keyfile.h"
 #include "log.h"
 
-#define ZAP_ENDPOINT "inproc://zeromq.zap.01"
-#define ZAP_DOMAIN "emc"
+#define ZAP_ENDPOINT  "inproc://zeromq.zap.01"
+#define ZAP_DOMAIN    "emc"
 #define STOP_ENDPOINT "inproc://emc-auth-stop"
-#define ZAP_FRAMES 7
+#define ZAP_FRAMES    7
 
 struct auth {
 	void *zctx;
 	char keys_dir[4096];
 	char secret_z85[EMC_KEY_Z85_LEN + 1];
-	void *zap;       /* REP, owned by the thread once it runs */
-	void *stop_tx;   /* PAIR, main side */
-	void *stop_rx;   /* PAIR, thread side */
+	void *zap;     /* REP, owned by the thread once it runs */
+	void *stop_tx; /* PAIR, main side */
+	void *stop_rx; /* PAIR, thread side */
 	pthread_t thread;
 	bool running;
 };
@@ -80,6 +80,7 @@ static void zap_handle(auth *a)
 	int n = 0, more = 1;
 	const char *status = "400", *text = "not allowed";
 	char address[64] = "?";
+	char user[EMC_KEY_Z85_LEN + 1] = "";
 	bool ok = false;
 
 	while (more && n < ZAP_FRAMES) {
@@ -128,7 +129,10 @@ static void zap_handle(auth *a)
 	} else {
 		log_warn("refused a peer from %s: not a CURVE handshake", address);
 	}
-	/* Reply: version, request id, status code, status text, user id, metadata. */
+	/* Reply: version, request id, status code, status text, user id,
+	 * metadata. The user id is the key in Z85: every message of the
+	 * connection carries it (zmq_msg_gets "User-Id"), so the scheduler
+	 * knows which key a worker session speaks with. */
 	zmq_send(a->zap, "1.0", 3, ZMQ_SNDMORE);
 	if (n >= 2)
 		zmq_send(a->zap, zmq_msg_data(&frames[1]), zmq_msg_size(&frames[1]), ZMQ_SNDMORE);
@@ -136,7 +140,9 @@ static void zap_handle(auth *a)
 		zmq_send(a->zap, "", 0, ZMQ_SNDMORE);
 	zmq_send(a->zap, status, 3, ZMQ_SNDMORE);
 	zmq_send(a->zap, text, strlen(text), ZMQ_SNDMORE);
-	zmq_send(a->zap, ok ? "worker" : "", ok ? 6 : 0, ZMQ_SNDMORE);
+	if (ok)
+		zmq_z85_encode(user, zmq_msg_data(&frames[6]), 32);
+	zmq_send(a->zap, user, strlen(user), ZMQ_SNDMORE);
 	zmq_send(a->zap, "", 0, 0);
 out:
 	for (int i = 0; i < n; i++)
@@ -148,8 +154,8 @@ static void *zap_main(void *arg)
 	auth *a = arg;
 
 	for (;;) {
-		zmq_pollitem_t items[2] = { { .socket = a->zap, .events = ZMQ_POLLIN },
-					    { .socket = a->stop_rx, .events = ZMQ_POLLIN } };
+		zmq_pollitem_t items[2] = {{.socket = a->zap, .events = ZMQ_POLLIN},
+					   {.socket = a->stop_rx, .events = ZMQ_POLLIN}};
 
 		if (zmq_poll(items, 2, -1) < 0) {
 			if (errno == EINTR)

@@ -39,7 +39,7 @@
 #include "wire.h"
 
 #define DRAIN_BUDGET 256
-#define TICK_MS 250
+#define TICK_MS	     250
 
 static struct {
 	uv_loop_t *loop;
@@ -67,8 +67,8 @@ static void on_monitor(uv_poll_t *h, int status, int events);
 
 /* ---- sending ----------------------------------------------------------- */
 
-static void send_frame(void *ctx, outbox_channel ch, const uint8_t *identity, size_t identity_len,
-		       const uint8_t *buf, size_t len)
+static int send_frame(void *ctx, outbox_channel ch, const uint8_t *identity, size_t identity_len, const uint8_t *buf,
+		      size_t len)
 {
 	void *sock = ch == OUTBOX_CONTROL ? C.control_sock : C.worker_sock;
 	int r;
@@ -77,16 +77,27 @@ static void send_frame(void *ctx, outbox_channel ch, const uint8_t *identity, si
 	r = zmq_send(sock, identity, identity_len, ZMQ_SNDMORE | ZMQ_DONTWAIT);
 	if (r >= 0)
 		r = zmq_send(sock, buf, len, ZMQ_DONTWAIT);
-	if (r < 0 && errno != EHOSTUNREACH)
-		log_debug("send: %s", zmq_strerror(errno));
+	if (r < 0) {
+		r = -errno;
+		if (r != -EHOSTUNREACH)
+			log_debug("send: %s", zmq_strerror(-r));
+	}
 	/* A send may consume the fd's edge: look again on the next turn. */
 	if (!C.stopping)
 		uv_idle_start(&C.idle, on_idle);
+	return r < 0 ? r : 0;
 }
 
 /* ---- draining the sockets --------------------------------------------- */
 
-typedef void (*message_fn)(front *f, const uint8_t *id, size_t id_len, const uint8_t *buf, size_t len);
+/* key: what the ZAP handler named the peer (its CURVE key), or NULL. */
+typedef void (*message_fn)(front *f, const uint8_t *id, size_t id_len, const char *key, const uint8_t *buf, size_t len);
+
+static void control_message(front *f, const uint8_t *id, size_t id_len, const char *key, const uint8_t *buf, size_t len)
+{
+	(void)key; /* the control endpoint is local: who may connect is the file system's business */
+	front_control_message(f, id, id_len, buf, len);
+}
 
 /* Receive up to DRAIN_BUDGET messages. Returns true if more are waiting. */
 static bool drain(void *sock, message_fn handle)
@@ -118,8 +129,8 @@ static bool drain(void *sock, message_fn handle)
 			if (extra)
 				log_warn("from peer: multipart message dropped");
 			else
-				handle(C.front, zmq_msg_data(&id), zmq_msg_size(&id), zmq_msg_data(&body),
-				       zmq_msg_size(&body));
+				handle(C.front, zmq_msg_data(&id), zmq_msg_size(&id), zmq_msg_gets(&body, "User-Id"),
+				       zmq_msg_data(&body), zmq_msg_size(&body));
 		}
 		zmq_msg_close(&id);
 		zmq_msg_close(&body);
@@ -168,7 +179,7 @@ static void drain_all(void)
 		return;
 	more = drain(C.worker_sock, front_worker_message);
 	if (!C.stopping)
-		more |= drain(C.control_sock, front_control_message);
+		more |= drain(C.control_sock, control_message);
 	if (!C.stopping)
 		sched_dispatch(C.sched);
 	batch_end();
@@ -245,7 +256,7 @@ static int monitor_start(void)
 	C.monitor_sock = zmq_socket(C.zctx, ZMQ_PAIR);
 	if (!C.monitor_sock)
 		return -errno;
-	zmq_setsockopt(C.monitor_sock, ZMQ_LINGER, &(int){ 0 }, sizeof(int));
+	zmq_setsockopt(C.monitor_sock, ZMQ_LINGER, &(int){0}, sizeof(int));
 	if (zmq_connect(C.monitor_sock, "inproc://emc-worker-monitor") < 0)
 		return -errno;
 	zmq_getsockopt(C.monitor_sock, ZMQ_FD, &fd, &fd_len);

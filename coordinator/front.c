@@ -58,9 +58,10 @@ sched *front_sched(front *f)
 	return f->sched;
 }
 
-void front_worker_message(front *f, const uint8_t *identity, size_t identity_len, const uint8_t *buf, size_t len)
+void front_worker_message(front *f, const uint8_t *identity, size_t identity_len, const char *key, const uint8_t *buf,
+			  size_t len)
 {
-	pw_message(f->sched, f->out, identity, identity_len, buf, len);
+	pw_message(f->sched, f->out, identity, identity_len, key, buf, len);
 }
 
 void front_control_message(front *f, const uint8_t *identity, size_t identity_len, const uint8_t *buf, size_t len)

@@ -36,7 +36,9 @@ sched *front_sched(front *f);
 
 /* A frame from a worker / from a control client. Never fails: bad input is
  * answered with an Error and logged. */
-void front_worker_message(front *f, const uint8_t *identity, size_t identity_len, const uint8_t *buf, size_t len);
+/* key: the CURVE public key the peer authenticated with (Z85), or NULL. */
+void front_worker_message(front *f, const uint8_t *identity, size_t identity_len, const char *key, const uint8_t *buf,
+			  size_t len);
 void front_control_message(front *f, const uint8_t *identity, size_t identity_len, const uint8_t *buf, size_t len);
 
 int front_batch_begin(front *f, emc_err *err);

@@ -52,9 +52,9 @@ void outbox_destroy(outbox **p)
 	*p = NULL;
 }
 
-void outbox_send(outbox *o, outbox_channel ch, const uint8_t *id, size_t id_len, const uint8_t *buf, size_t len)
+int outbox_send(outbox *o, outbox_channel ch, const uint8_t *id, size_t id_len, const uint8_t *buf, size_t len)
 {
-	o->send(o->send_ctx, ch, id, id_len, buf, len);
+	return o->send(o->send_ctx, ch, id, id_len, buf, len);
 }
 
 void outbox_hold_begin(outbox *o)
@@ -70,7 +70,7 @@ void outbox_release(outbox *o, bool committed)
 
 		o->head = h->next;
 		if (committed)
-			o->send(o->send_ctx, h->ch, h->id, h->id_len, h->buf, h->len);
+			(void)o->send(o->send_ctx, h->ch, h->id, h->id_len, h->buf, h->len);
 		free(h);
 	}
 	o->tail = &o->head;
@@ -81,7 +81,7 @@ int outbox_hold(outbox *o, outbox_channel ch, const uint8_t *id, size_t id_len, 
 	held *h;
 
 	if (!o->holding) {
-		outbox_send(o, ch, id, id_len, buf, len);
+		outbox_send(o, ch, id, id_len, buf, len); /* a lost ack or reply is asked again */
 		return 0;
 	}
 	h = malloc(sizeof *h + id_len + len);

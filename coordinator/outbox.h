@@ -19,8 +19,10 @@ typedef struct outbox outbox;
 
 typedef enum outbox_channel { OUTBOX_WORKERS = 0, OUTBOX_CONTROL } outbox_channel;
 
-/* Deliver one frame (buf, borrowed) to the peer `identity` on a channel. */
-typedef void (*outbox_send_fn)(void *ctx, outbox_channel ch, const uint8_t *identity, size_t identity_len,
+/* Deliver one frame (buf, borrowed) to the peer `identity` on a channel:
+ * 0, or -errno when the socket would not take it (the peer is unknown or
+ * its queue is full). */
+typedef int (*outbox_send_fn)(void *ctx, outbox_channel ch, const uint8_t *identity, size_t identity_len,
 			       const uint8_t *buf, size_t len);
 
 /* send_ctx is borrowed. */
@@ -28,8 +30,8 @@ int outbox_new(outbox_send_fn send, void *send_ctx, outbox **ret);
 /* Drops anything still held. NULL-safe; sets *p = NULL. */
 void outbox_destroy(outbox **p);
 
-/* Send now. */
-void outbox_send(outbox *o, outbox_channel ch, const uint8_t *id, size_t id_len, const uint8_t *buf, size_t len);
+/* Send now: what the send function returned. */
+int outbox_send(outbox *o, outbox_channel ch, const uint8_t *id, size_t id_len, const uint8_t *buf, size_t len);
 
 /* Open a batch: from now on outbox_hold() keeps frames. */
 void outbox_hold_begin(outbox *o);

@@ -30,18 +30,21 @@
 
 /* ---- sending ---------------------------------------------------------------- */
 
-static void send_msg(outbox *o, const sched_peer *to, const wire_msg *m)
+/* 0, or -errno when it could not be packed or sent. */
+static int send_msg(outbox *o, const sched_peer *to, const wire_msg *m)
 {
 	uint8_t *buf;
 	size_t len;
 	emc_err err;
+	int r;
 
-	if (wire_pack(m, &buf, &len, &err) < 0) {
+	if ((r = wire_pack(m, &buf, &len, &err)) < 0) {
 		log_error("%s", err.msg);
-		return;
+		return r;
 	}
-	outbox_send(o, OUTBOX_WORKERS, to->id, to->len, buf, len);
+	r = outbox_send(o, OUTBOX_WORKERS, to->id, to->len, buf, len);
 	free(buf);
+	return r;
 }
 
 static void send_error(outbox *o, const sched_peer *to, const char *message)
@@ -71,7 +74,7 @@ static void send_ack(outbox *o, const sched_peer *to, uint64_t attempt_id, bool 
 	free(buf);
 }
 
-static void out_assign(void *ctx, const sched_peer *worker, const sched_assign *a)
+static int out_assign(void *ctx, const sched_peer *worker, const sched_assign *a)
 {
 	static wire_msg m; /* about 50 KiB; the model calls back on the loop's thread only */
 
@@ -84,7 +87,9 @@ static void out_assign(void *ctx, const sched_peer *worker, const sched_assign *
 	/* Always named, all zero when unknown: what workers have always received. */
 	m.assign.has_hash = true;
 	memcpy(m.assign.hash, a->dataset_hash, sizeof m.assign.hash);
-	send_msg(ctx, worker, &m);
+	m.assign.resume = a->resume;
+	m.assign.resume_len = a->resume_len;
+	return send_msg(ctx, worker, &m);
 }
 
 static void out_cancel(void *ctx, const sched_peer *worker, int64_t attempt_id)
@@ -138,6 +143,9 @@ static void on_heartbeat(sched *s, outbox *o, const sched_peer *from, const wire
 	hb.n_attempts = in->n_attempts < SCHED_SLOTS_MAX ? in->n_attempts : SCHED_SLOTS_MAX;
 	for (size_t i = 0; i < hb.n_attempts; i++)
 		hb.attempts[i] = (int64_t)in->attempts[i].attempt_id;
+	hb.n_unacked = in->n_unacked < SCHED_SLOTS_MAX ? in->n_unacked : SCHED_SLOTS_MAX;
+	for (size_t i = 0; i < hb.n_unacked; i++)
+		hb.unacked[i] = (int64_t)in->unacked[i];
 	if (sched_worker_heartbeat(s, from, &hb) < 0) {
 		send_error(o, from, UNKNOWN_WORKER);
 		return;
@@ -147,15 +155,29 @@ static void on_heartbeat(sched *s, outbox *o, const sched_peer *from, const wire
 	send_msg(o, from, &reply);
 }
 
-/* Recorded even from a worker we do not know yet: after our restart, its
- * result for an orphaned attempt still counts. */
+/* Acknowledged once durable (TAKEN) or known never to count (STALE); a
+ * result the store refused is not, so the worker keeps it and sends it
+ * again. A peer that has not said hello holds nothing: its result is
+ * stale, and it is told to say hello (after which it sends it again). */
 static void on_result(sched *s, outbox *o, const sched_peer *from, const wire_result *in, bool known)
 {
 	sched_result r = {.attempt_id = (int64_t)in->attempt_id, .trial_id = (int64_t)in->trial_id, .r = in->r};
 
-	send_ack(o, from, in->attempt_id, sched_worker_result(s, from, &r));
-	if (!known)
+	if (!known) {
 		send_error(o, from, UNKNOWN_WORKER);
+		return;
+	}
+	switch (sched_worker_result(s, from, &r)) {
+	case SCHED_RESULT_TAKEN:
+		send_ack(o, from, in->attempt_id, true);
+		break;
+	case SCHED_RESULT_STALE:
+		send_ack(o, from, in->attempt_id, false);
+		break;
+	case SCHED_RESULT_UNSTORED:
+		log_warn("result for attempt %" PRIu64 " not stored; its worker will send it again", in->attempt_id);
+		break;
+	}
 }
 
 /* Serve a piece of a campaign's dataset to a worker that lacks it; the
@@ -204,6 +226,19 @@ static void on_message(sched *s, outbox *o, const sched_peer *from, const wire_m
 	case WIRE_BYE:
 		sched_worker_bye(s, from);
 		break;
+	case WIRE_CHECKPOINT: {
+		const wire_checkpoint *c = &m->checkpoint;
+		sched_checkpoint ck = {.attempt_id = (int64_t)c->attempt_id,
+				       .trial_id = (int64_t)c->trial_id,
+				       .epoch = c->epoch,
+				       .step = c->step,
+				       .state = c->state,
+				       .len = c->len};
+
+		if (sched_worker_checkpoint(s, from, &ck) < 0)
+			send_error(o, from, UNKNOWN_WORKER);
+		break;
+	}
 	case WIRE_DATA_REQUEST:
 		on_data_request(s, o, from, &m->data_request);
 		break;
@@ -215,7 +250,7 @@ static void on_message(sched *s, outbox *o, const sched_peer *from, const wire_m
 	}
 }
 
-void pw_message(sched *s, outbox *o, const uint8_t *id, size_t id_len, const uint8_t *buf, size_t len)
+void pw_message(sched *s, outbox *o, const uint8_t *id, size_t id_len, const char *key, const uint8_t *buf, size_t len)
 {
 	static wire_msg m; /* about 50 KiB; the loop's thread only */
 	sched_peer from;
@@ -225,8 +260,13 @@ void pw_message(sched *s, outbox *o, const uint8_t *id, size_t id_len, const uin
 		log_warn("from peer: identity of %zu bytes; dropped", id_len);
 		return;
 	}
+	if (key && strlen(key) > SCHED_KEY_MAX) {
+		log_warn("from peer: an authenticated key of %zu bytes; dropped", strlen(key));
+		return;
+	}
 	from.len = id_len;
 	memcpy(from.id, id, id_len);
+	snprintf(from.key, sizeof from.key, "%s", key ? key : "");
 	if (wire_unpack(buf, len, &m, &err) < 0) {
 		log_warn("from peer: %s", err.msg);
 		send_error(o, &from, err.msg);

@@ -19,8 +19,10 @@
  * callbacks' ctx is the outbox they are sent through. */
 extern const sched_out pw_sched_out;
 
-/* A frame from the worker `id`. Never fails: bad input is answered with an
- * Error and logged. s and o are borrowed. */
-void pw_message(sched *s, outbox *o, const uint8_t *id, size_t id_len, const uint8_t *buf, size_t len);
+/* A frame from the worker `id`, authenticated with the CURVE public key
+ * `key` (Z85; NULL or "" without CURVE). Never fails: bad input is
+ * answered with an Error and logged. s and o are borrowed. */
+void pw_message(sched *s, outbox *o, const uint8_t *id, size_t id_len, const char *key, const uint8_t *buf,
+		size_t len);
 
 #endif

@@ -71,6 +71,7 @@
 #include "dataset.h"
 #include "log.h"
 #include "measure.h"
+#include "store_ckpt.h"
 
 #define MAX_PROBES_LIMIT 64
 
@@ -90,7 +91,7 @@ struct campaign_rt {
 	int cells_active; /* cells not finished */
 	bool paused;
 	bool cells_loaded; /* its cells are in memory (a later load skips them) */
-	bool finished;     /* done or cancelled: forgotten at the next tick */
+	bool finished;	   /* done or cancelled: forgotten at the next tick */
 	uint8_t hash[32];  /* the dataset's content hash (all zero: unknown) */
 	emc_dataset *data; /* decoded by this process's preparation, until encoded */
 	uint8_t *encoded;  /* its canonical encoding, made on the first request */
@@ -104,10 +105,10 @@ struct cell_rt {
 	emc_cell_cfg cfg;
 	int n_seeds;
 	uint64_t *seeds; /* (n_seeds) the pool: trial (n, i) runs with seed seeds[i] */
-	measure *m;      /* NULL only when its settings cannot be measured (the cell fails) */
+	measure *m;	 /* NULL only when its settings cannot be measured (the cell fails) */
 	trial_rt *probes[MAX_PROBES_LIMIT];
 	int n_probes;
-	bool decided;  /* done or failed in the store; waiting for its probes to end */
+	bool decided; /* done or failed in the store; waiting for its probes to end */
 	bool finished;
 	bool replayed; /* its stored outcomes are in m */
 	cell_rt *next;
@@ -119,10 +120,13 @@ struct trial_rt {
 	int64_t n;
 	int seed; /* index into the cell's pool */
 	bool running;
-	bool orphaned;   /* running in the store, no worker has claimed it since our start */
+	bool orphaned;	 /* running in the store, no worker has claimed it since our start */
 	bool cancelling; /* Cancel sent: the probe became pointless */
 	int64_t attempt_id;
 	worker_rt *worker;
+	int64_t holder_db;   /* workers.id the live attempt was leased to: an orphan's only claimant */
+	int unlisted;	     /* heartbeats of its worker in a row that did not list the attempt */
+	bool progressed;     /* the live attempt delivered a checkpoint: losing it does not count */
 	int64_t deadline_ms; /* lease (or grace, when orphaned) */
 	int lost, failed;    /* attempts so far that ended so */
 	trial_rt *queue_next;
@@ -143,7 +147,8 @@ struct worker_rt {
 	char emc_version[SCHED_PROV_MAX + 1];
 	char blas_core[SCHED_PROV_MAX + 1];
 	int blas_threads;
-	bool starved; /* this dispatch pass found nothing it may run */
+	bool starved;	       /* this dispatch pass found nothing it may run */
+	int64_t mute_until_ms; /* an Assign to it failed: none until it is heard from again */
 };
 
 _Static_assert(sizeof(((emc_trial_result *)0)->emc_version) > SCHED_PROV_MAX &&
@@ -158,7 +163,7 @@ struct sched {
 
 	campaign_rt *campaigns;
 	cell_rt *cells, *cells_tail;
-	cell_rt **by_id;      /* every cell in memory, sorted by id */
+	cell_rt **by_id; /* every cell in memory, sorted by id */
 	size_t n_by_id, cap_by_id;
 	cell_rt *next_refill; /* round-robin position for fair refills */
 	trial_rt *queue_head, *queue_tail;
@@ -337,11 +342,15 @@ static trial_rt *trial_by_attempt(sched *s, int64_t attempt_id)
 	return NULL;
 }
 
+/* The worker session of peer: its identity and its key. */
 static worker_rt *worker_find(sched *s, const sched_peer *peer)
 {
-	for (int i = 0; i < s->n_workers; i++)
-		if (s->workers[i]->peer.len == peer->len && memcmp(s->workers[i]->peer.id, peer->id, peer->len) == 0)
+	for (int i = 0; i < s->n_workers; i++) {
+		const sched_peer *p = &s->workers[i]->peer;
+
+		if (p->len == peer->len && memcmp(p->id, peer->id, peer->len) == 0 && strcmp(p->key, peer->key) == 0)
 			return s->workers[i];
+	}
 	return NULL;
 }
 
@@ -459,25 +468,25 @@ static void cell_update_get(const cell_rt *cell, store_cell_update *up)
 	}
 	measure_result_get(cell->m, &r);
 	*up = (store_cell_update){
-		.lo = r.emc,
-		.hi = r.hi,
-		.done = r.done,
-		.full = r.full,
-		.emc_low = r.emc_low,
-		.emc_high = r.emc_high,
-		.seeds_used = r.seeds_used,
-		.lo_fits = r.lo_fits,
-		.lo_total = r.lo_total,
-		.hi_fits = r.hi_fits,
-		.hi_total = r.hi_total,
-		.hi_plateau = r.hi_plateau,
-		.hi_gradnorm = r.hi_gradnorm,
-		.hi_budget = r.hi_budget,
-		.unconverged = r.unconverged,
-		.plateau_decided = r.plateau_decided,
-		.nonmonotone = r.nonmonotone,
-		.uncertain = r.uncertain,
-		.trials_consumed = r.trials_consumed,
+	    .lo = r.emc,
+	    .hi = r.hi,
+	    .done = r.done,
+	    .full = r.full,
+	    .emc_low = r.emc_low,
+	    .emc_high = r.emc_high,
+	    .seeds_used = r.seeds_used,
+	    .lo_fits = r.lo_fits,
+	    .lo_total = r.lo_total,
+	    .hi_fits = r.hi_fits,
+	    .hi_total = r.hi_total,
+	    .hi_plateau = r.hi_plateau,
+	    .hi_gradnorm = r.hi_gradnorm,
+	    .hi_budget = r.hi_budget,
+	    .unconverged = r.unconverged,
+	    .plateau_decided = r.plateau_decided,
+	    .nonmonotone = r.nonmonotone,
+	    .uncertain = r.uncertain,
+	    .trials_consumed = r.trials_consumed,
 	};
 	up->failed = cell_rests_on_nothing(cell);
 	up->done = up->done || up->failed;
@@ -521,7 +530,8 @@ static void cell_decided(sched *s, cell_rt *cell, const store_cell_update *up)
 	cell->decided = true;
 	if (!up->failed)
 		log_info("cell %" PRId64 ": EMC %s%" PRId64 " [%" PRId64 ", %" PRId64 "]%s", cell->id,
-			 up->full ? ">=" : "", up->lo, up->emc_low, up->emc_high, up->unconverged ? " unconverged" : "");
+			 up->full ? ">=" : "", up->lo, up->emc_low, up->emc_high,
+			 up->unconverged ? " unconverged" : "");
 	else
 		log_warn("cell %" PRId64 ": failed (every seed read at one size failed)", cell->id);
 	cell_prune(s, cell);
@@ -593,7 +603,7 @@ static int cell_refill(sched *s, cell_rt *cell, int max_new)
 	if (room <= 0)
 		return 0;
 	for (int i = 0; i < cell->n_probes; i++)
-		inflight[i] = (measure_pair){ cell->probes[i]->n, cell->probes[i]->seed };
+		inflight[i] = (measure_pair){cell->probes[i]->n, cell->probes[i]->seed};
 	k = measure_wanted(cell->m, inflight, cell->n_probes, room, want);
 	for (int i = 0; i < k; i++) {
 		int64_t trial_id;
@@ -711,38 +721,9 @@ static void trial_give_up(sched *s, trial_rt *t, const char *error)
 	cell_after_result(s, cell, upp);
 }
 
-/* The live attempt of t ended without a result that counts. The trial
- * goes back to the queue unless its retry budget is spent or the probe
- * became pointless meanwhile. */
-static void trial_lose(sched *s, trial_rt *t, store_attempt_state how, const char *why)
+/* Back to the queue, unless the probe became pointless meanwhile. */
+static void trial_requeue(sched *s, trial_rt *t)
 {
-	bool failed = how == STORE_ATTEMPT_FAILED;
-	char error[400];
-	emc_err err;
-
-	if (store_attempt_end(s->db, t->attempt_id, how, &err) < 0) {
-		log_error("%s", err.msg);
-		return;
-	}
-	log_warn("trial %" PRId64 " (cell %" PRId64 ", n=%" PRId64 ", seed %d): attempt %" PRId64 " %s: %s", t->id,
-		 t->cell->id, t->n, t->seed, t->attempt_id, store_attempt_state_name(how), why);
-	if (t->worker)
-		t->worker->running--;
-	t->running = false;
-	t->orphaned = false;
-	t->cancelling = false;
-	t->worker = NULL;
-	t->attempt_id = 0;
-	if (failed)
-		t->failed++;
-	else
-		t->lost++;
-	if (failed ? t->failed > s->cfg.max_failed : t->lost > s->cfg.max_lost) {
-		snprintf(error, sizeof error, "%d attempt(s) %s, the last: %s", failed ? t->failed : t->lost,
-			 failed ? "failed" : "lost or preempted", why);
-		trial_give_up(s, t, error);
-		return;
-	}
 	queue_push(s, t);
 	if (trial_pointless(t)) {
 		cell_rt *cell = t->cell;
@@ -751,6 +732,55 @@ static void trial_lose(sched *s, trial_rt *t, store_attempt_state how, const cha
 		if (!cell->decided && cell->n_probes == 0)
 			cell_refill(s, cell, 1);
 	}
+}
+
+/* Forget t's live attempt in memory (the store has ended it). */
+static void trial_detach(trial_rt *t)
+{
+	if (t->worker)
+		t->worker->running--;
+	t->running = false;
+	t->orphaned = false;
+	t->cancelling = false;
+	t->worker = NULL;
+	t->holder_db = 0;
+	t->unlisted = 0;
+	t->progressed = false;
+	t->attempt_id = 0;
+}
+
+/* The live attempt of t ended without a result that counts. The trial
+ * goes back to the queue unless its retry budget is spent or the probe
+ * became pointless meanwhile. -EIO (nothing changed) when the store
+ * refused. */
+static int trial_lose(sched *s, trial_rt *t, store_attempt_state how, const char *why)
+{
+	bool failed = how == STORE_ATTEMPT_FAILED, progressed = t->progressed;
+	char error[400];
+	emc_err err;
+
+	if (store_attempt_end(s->db, t->attempt_id, how, &err) < 0) {
+		log_error("%s", err.msg);
+		return -EIO;
+	}
+	log_warn("trial %" PRId64 " (cell %" PRId64 ", n=%" PRId64 ", seed %d): attempt %" PRId64 " %s: %s%s", t->id,
+		 t->cell->id, t->n, t->seed, t->attempt_id, store_attempt_state_name(how), why,
+		 !failed && progressed ? " (it had made progress: not counted)" : "");
+	trial_detach(t);
+	/* Churn cannot fail a trial that keeps advancing; one that never
+	 * gets past a checkpoint still fails. */
+	if (failed)
+		t->failed++;
+	else if (!progressed)
+		t->lost++;
+	if (failed ? t->failed > s->cfg.max_failed : t->lost > s->cfg.max_lost) {
+		snprintf(error, sizeof error, "%d attempt(s) %s, the last: %s", failed ? t->failed : t->lost,
+			 failed ? "failed" : "lost or preempted", why);
+		trial_give_up(s, t, error);
+		return 0;
+	}
+	trial_requeue(s, t);
+	return 0;
 }
 
 /* ---- workers ------------------------------------------------------------ */
@@ -834,6 +864,13 @@ static int worker_join(sched *s, const sched_peer *peer, const sched_hello *h, w
 	return 0;
 }
 
+/* Whether w may speak for t's live attempt: it holds it, or the attempt
+ * is an orphan leased (before our start) to w's own identity and key. */
+static bool worker_holds(const worker_rt *w, const trial_rt *t)
+{
+	return w && (t->worker == w || (!t->worker && t->holder_db > 0 && t->holder_db == w->db_id));
+}
+
 /* Reclaim: attempts w still runs that we (or our predecessor) leased to it
  * carry on; any other it must stop. */
 static void worker_reclaim(sched *s, worker_rt *w, const sched_hello *h)
@@ -842,13 +879,14 @@ static void worker_reclaim(sched *s, worker_rt *w, const sched_hello *h)
 		int64_t aid = h->running[i];
 		trial_rt *t = trial_by_attempt(s, aid);
 
-		if (t && (t->orphaned || t->worker == w || !t->worker)) {
+		if (t && worker_holds(w, t)) {
 			if (t->worker != w) {
 				t->worker = w;
 				log_info("trial %" PRId64 ": attempt %" PRId64 " reclaimed by worker %" PRId64, t->id,
 					 aid, w->db_id);
 			}
 			t->orphaned = false;
+			t->unlisted = 0;
 			t->deadline_ms = w->last_seen_ms + s->cfg.lease_ms;
 			w->running++;
 			if (t->cancelling || trial_pointless(t)) {
@@ -863,7 +901,7 @@ static void worker_reclaim(sched *s, worker_rt *w, const sched_hello *h)
 
 int sched_worker_hello(sched *s, const sched_peer *peer, const sched_hello *h, sched_welcome *ret, emc_err *err)
 {
-	char ident_text[2 * SCHED_IDENTITY_MAX + 1];
+	char ident_text[2 * SCHED_IDENTITY_MAX + SCHED_KEY_MAX + 2];
 	worker_rt *w = NULL;
 	emc_err serr;
 	int r;
@@ -873,8 +911,11 @@ int sched_worker_hello(sched *s, const sched_peer *peer, const sched_hello *h, s
 		r = worker_join(s, peer, h, &w, err);
 	if (r < 0)
 		return r;
+	/* Its row in the store names the session: identity and key. */
 	for (size_t i = 0; i < peer->len; i++)
 		snprintf(ident_text + 2 * i, 3, "%02x", peer->id[i]);
+	if (peer->key[0])
+		snprintf(ident_text + 2 * peer->len, sizeof ident_text - 2 * peer->len, "@%s", peer->key);
 	snprintf(w->host, sizeof w->host, "%.128s:%u", h->host, h->pid);
 	snprintf(w->machine, sizeof w->machine, "%.*s", (int)sizeof w->machine - 1, h->host);
 	snprintf(w->emc_version, sizeof w->emc_version, "%.*s", SCHED_PROV_MAX, h->emc_version);
@@ -883,8 +924,10 @@ int sched_worker_hello(sched *s, const sched_peer *peer, const sched_hello *h, s
 	w->slots = (int)h->slots;
 	w->running = 0;
 	w->last_seen_ms = emc_now_ms();
-	if (store_worker_upsert(s->db, ident_text, w->host, w->slots, &w->db_id, &serr) < 0)
+	if (store_worker_upsert(s->db, ident_text, w->host, w->slots, &w->db_id, &serr) < 0) {
 		log_error("%s", serr.msg);
+		w->db_id = 0; /* reclaims nothing: no orphan names worker 0 */
+	}
 	worker_reclaim(s, w, h);
 	w->credit = 0;
 	log_info("worker %" PRId64 " (%s) joined with %d slot(s), %d running; emc %s, BLAS %s x%d", w->db_id, w->host,
@@ -900,8 +943,10 @@ bool sched_worker_seen(sched *s, const sched_peer *peer)
 {
 	worker_rt *w = worker_find(s, peer);
 
-	if (w)
+	if (w) {
 		w->last_seen_ms = emc_now_ms();
+		w->mute_until_ms = 0;
+	}
 	return w != NULL;
 }
 
@@ -920,15 +965,55 @@ int sched_worker_ready(sched *s, const sched_peer *peer, uint32_t credit)
 	return 0;
 }
 
+static bool heartbeat_lists(const sched_heartbeat *hb, int64_t attempt_id)
+{
+	for (size_t i = 0; i < hb->n_attempts && i < SCHED_SLOTS_MAX; i++)
+		if (hb->attempts[i] == attempt_id)
+			return true;
+	for (size_t i = 0; i < hb->n_unacked && i < SCHED_SLOTS_MAX; i++)
+		if (hb->unacked[i] == attempt_id)
+			return true;
+	return false;
+}
+
+/* Renew the leases of w's attempts that hb lists, and count the others;
+ * fill ret with those left out SCHED_UNLISTED_BEATS times in a row. The
+ * worker does not have them (an Assign lost on the way, a result it gave
+ * up on), and only the lease would ever end them, which its heartbeats
+ * renew. Returns how many. */
+static int heartbeat_count(sched *s, const worker_rt *w, const sched_heartbeat *hb, int64_t *ret, int cap)
+{
+	int n = 0;
+
+	for (trial_rt *t = s->active; t; t = t->active_next) {
+		if (!t->running || t->worker != w)
+			continue;
+		if (heartbeat_lists(hb, t->attempt_id)) {
+			t->unlisted = 0;
+			t->deadline_ms = w->last_seen_ms + s->cfg.lease_ms;
+		} else if (++t->unlisted >= SCHED_UNLISTED_BEATS && n < cap) {
+			ret[n++] = t->attempt_id;
+		}
+	}
+	return n;
+}
+
 int sched_worker_heartbeat(sched *s, const sched_peer *peer, const sched_heartbeat *hb)
 {
+	static int64_t gone[SCHED_SLOTS_MAX]; /* the loop's thread only */
 	worker_rt *w = worker_find(s, peer);
+	int n_gone;
 
 	if (!w)
 		return -ENOENT;
-	for (trial_rt *t = s->active; t; t = t->active_next)
-		if (t->running && t->worker == w)
-			t->deadline_ms = w->last_seen_ms + s->cfg.lease_ms;
+	n_gone = heartbeat_count(s, w, hb, gone, SCHED_SLOTS_MAX);
+	/* Looked up again one by one: losing one may end others. */
+	for (int i = 0; i < n_gone; i++) {
+		trial_rt *t = trial_by_attempt(s, gone[i]);
+
+		if (t && t->worker == w)
+			trial_lose(s, t, STORE_ATTEMPT_LOST, "its worker's heartbeats no longer list it");
+	}
 	/* It trains something that is not (or no longer) its: stop it. */
 	for (size_t i = 0; i < hb->n_attempts && i < SCHED_SLOTS_MAX; i++) {
 		trial_rt *t = trial_by_attempt(s, hb->attempts[i]);
@@ -936,6 +1021,28 @@ int sched_worker_heartbeat(sched *s, const sched_peer *peer, const sched_heartbe
 		if (!t || t->worker != w)
 			send_cancel(s, w, hb->attempts[i]);
 	}
+	return 0;
+}
+
+int sched_worker_checkpoint(sched *s, const sched_peer *peer, const sched_checkpoint *c)
+{
+	worker_rt *w = worker_find(s, peer);
+	trial_rt *t;
+	emc_err err;
+	int r;
+
+	if (!w)
+		return -ENOENT;
+	t = trial_by_attempt(s, c->attempt_id);
+	if (!t || t->id != c->trial_id || !worker_holds(w, t) || c->len == 0 || c->len > SCHED_CHECKPOINT_MAX) {
+		log_debug("checkpoint of attempt %" PRId64 " (%zu bytes) dropped", c->attempt_id, c->len);
+		return 0;
+	}
+	r = store_checkpoint_put(s->db, t->id, t->attempt_id, c->epoch, c->step, c->state, c->len, &err);
+	if (r < 0)
+		log_error("%s", err.msg);
+	else if (r > 0)
+		t->progressed = true;
 	return 0;
 }
 
@@ -973,6 +1080,51 @@ int sched_worker_list(const sched *s, sched_worker_info *ret, int cap)
 
 /* ---- dispatch ------------------------------------------------------------ */
 
+/* The Assign never left: the attempt ends lost without counting against
+ * the trial (nothing ran), the trial is queued again at once, and w gets
+ * nothing more until it is heard from (it may be gone, or its queue
+ * full); its credit stands, since it still waits for that work. */
+static void assign_undo(sched *s, worker_rt *w, trial_rt *t)
+{
+	emc_err err;
+
+	if (store_attempt_end(s->db, t->attempt_id, STORE_ATTEMPT_LOST, &err) < 0) {
+		log_error("%s", err.msg); /* its lease ends it, as before */
+		return;
+	}
+	log_warn("trial %" PRId64 ": the assignment to worker %" PRId64 " could not be sent; queued again", t->id,
+		 w->db_id);
+	trial_detach(t);
+	w->credit++;
+	w->mute_until_ms = emc_now_ms() + s->cfg.heartbeat_ms;
+	trial_requeue(s, t);
+}
+
+/* The trial's kept checkpoint, if any, goes with its Assign (a->resume:
+ * the caller frees it); without one it starts from the beginning. */
+static void assign_resume(sched *s, const trial_rt *t, sched_assign *a)
+{
+	uint8_t *state = NULL;
+	size_t len = 0;
+	int64_t epoch = 0;
+	emc_err err;
+
+	if (store_checkpoint_get(s->db, t->id, &state, &len, &epoch, &err) < 0) {
+		log_error("%s; trial %" PRId64 " starts from the beginning", err.msg, t->id);
+		return;
+	}
+	if (!state)
+		return;
+	if (store_attempt_resumed(s->db, t->attempt_id, epoch, &err) < 0)
+		log_error("%s", err.msg);
+	a->resume = state;
+	a->resume_len = len;
+	a->resume_epoch = epoch;
+	log_info("trial %" PRId64 " (cell %" PRId64 ", n=%" PRId64 ", seed %d): attempt %" PRId64
+		 " resumes at epoch %" PRId64,
+		 t->id, t->cell->id, t->n, t->seed, t->attempt_id, epoch);
+}
+
 static int assign(sched *s, worker_rt *w, trial_rt *t)
 {
 	sched_assign a;
@@ -986,6 +1138,8 @@ static int assign(sched *s, worker_rt *w, trial_rt *t)
 	t->running = true;
 	t->attempt_id = attempt_id;
 	t->worker = w;
+	t->holder_db = w->db_id;
+	t->unlisted = 0;
 	t->deadline_ms = emc_now_ms() + s->cfg.lease_ms;
 	w->credit--;
 	w->running++;
@@ -997,10 +1151,16 @@ static int assign(sched *s, worker_rt *w, trial_rt *t)
 	a.cell.seed = t->cell->seeds[t->seed]; /* the replicate this trial is */
 	a.dataset = t->cell->campaign->dataset;
 	memcpy(a.dataset_hash, t->cell->campaign->hash, sizeof a.dataset_hash);
+	a.resume = NULL;
+	a.resume_len = 0;
+	a.resume_epoch = 0;
+	assign_resume(s, t, &a);
 	log_debug("trial %" PRId64 " (cell %" PRId64 ", n=%" PRId64 ", seed %d) -> worker %" PRId64
 		  " as attempt %" PRId64,
 		  t->id, t->cell->id, t->n, t->seed, w->db_id, attempt_id);
-	s->out.assign(s->out_ctx, &w->peer, &a);
+	if (s->out.assign(s->out_ctx, &w->peer, &a) < 0)
+		assign_undo(s, w, t);
+	free((uint8_t *)a.resume);
 	return 0;
 }
 
@@ -1020,7 +1180,7 @@ static worker_rt *next_worker_with_credit(sched *s)
 	for (int k = 0; k < s->n_workers; k++) {
 		worker_rt *w = s->workers[(s->next_worker + k) % s->n_workers];
 
-		if (w->credit > 0 && !w->starved) {
+		if (w->credit > 0 && !w->starved && w->mute_until_ms <= emc_now_ms()) {
 			s->next_worker = (s->next_worker + k + 1) % s->n_workers;
 			return w;
 		}
@@ -1107,14 +1267,14 @@ void sched_dispatch(sched *s)
 
 /* ---- results -------------------------------------------------------------- */
 
-/* Fencing: the trial whose live attempt r names, from the worker holding
- * it — or from anyone, for an orphan whose worker has not said hello yet.
- * NULL (and counted) when the result is stale. */
+/* Fencing: the trial whose live attempt r names, from the worker session
+ * holding it (worker_holds). NULL (and counted) when the result is stale:
+ * another attempt's, a duplicate, or from a peer that does not hold it. */
 static trial_rt *result_trial(sched *s, const worker_rt *w, const sched_result *r)
 {
 	trial_rt *t = trial_by_attempt(s, r->attempt_id);
 
-	if (!t || t->id != r->trial_id || (t->worker != w && !(t->orphaned || !t->worker))) {
+	if (!t || t->id != r->trial_id || !worker_holds(w, t)) {
 		s->results_fenced++;
 		log_warn("result for attempt %" PRIu64 " (trial %" PRIu64 ") is stale; not recorded",
 			 (uint64_t)r->attempt_id, (uint64_t)r->trial_id);
@@ -1136,25 +1296,32 @@ static void result_adopt(trial_rt *t, worker_rt *w)
 	t->orphaned = false;
 }
 
+/* The attempt ends, the trial runs again: TAKEN, or UNSTORED when the
+ * store refused (nothing changed; the worker sends the result again). */
+static sched_result_fate result_lose(sched *s, trial_rt *t, store_attempt_state how, const char *why)
+{
+	return trial_lose(s, t, how, why) < 0 ? SCHED_RESULT_UNSTORED : SCHED_RESULT_TAKEN;
+}
+
 /* Outcomes that end the attempt but not the trial: it runs again.
- * Returns 1 when handled so, 0 when the result is to be recorded, -1 when
- * it is refused. */
-static int result_retry(sched *s, trial_rt *t, const sched_result *r)
+ * Returns 1 and sets *ret when handled so (or refused), 0 when the result
+ * is to be recorded. */
+static int result_retry(sched *s, trial_rt *t, const sched_result *r, sched_result_fate *ret)
 {
 	switch (r->r.outcome) {
 	case EMC_OUTCOME_PREEMPTED:
-		trial_lose(s, t, STORE_ATTEMPT_PREEMPTED, "its worker drained");
+		*ret = result_lose(s, t, STORE_ATTEMPT_PREEMPTED, "its worker drained");
 		return 1;
 	case EMC_OUTCOME_FAILED:
 		if (t->failed < s->cfg.max_failed) {
-			trial_lose(s, t, STORE_ATTEMPT_FAILED, r->r.error[0] ? r->r.error : "no message");
+			*ret = result_lose(s, t, STORE_ATTEMPT_FAILED, r->r.error[0] ? r->r.error : "no message");
 			return 1;
 		}
 		return 0;
 	case EMC_OUTCOME_CANCELLED:
 		if (!t->cancelling) {
 			/* We did not ask: the worker stopped on its own. Run it again. */
-			trial_lose(s, t, STORE_ATTEMPT_PREEMPTED, "cancelled by its worker");
+			*ret = result_lose(s, t, STORE_ATTEMPT_PREEMPTED, "cancelled by its worker");
 			return 1;
 		}
 		return 0;
@@ -1164,7 +1331,8 @@ static int result_retry(sched *s, trial_rt *t, const sched_result *r)
 	default:
 		log_warn("result for attempt %" PRIu64 " has outcome %d; not recorded", (uint64_t)r->attempt_id,
 			 (int)r->r.outcome);
-		return -1;
+		*ret = SCHED_RESULT_STALE;
+		return 1;
 	}
 }
 
@@ -1189,7 +1357,8 @@ static bool result_record(sched *s, trial_rt *t, worker_rt *w, const emc_trial_r
 	if (w)
 		w->trials_done++;
 	log_info("cell %" PRId64 " n=%" PRId64 " seed %d: %s (%s)%s", cell->id, t->n, t->seed,
-		 emc_outcome_name(sr->outcome), emc_stop_reason_name(sr->reason), t->cancelling ? ", off the path" : "");
+		 emc_outcome_name(sr->outcome), emc_stop_reason_name(sr->reason),
+		 t->cancelling ? ", off the path" : "");
 	trial_drop(s, t);
 	cell_after_result(s, cell, upp);
 	return true;
@@ -1207,26 +1376,25 @@ static void result_stamp(emc_trial_result *r, const worker_rt *w)
 	r->blas_threads = w ? w->blas_threads : 0;
 }
 
-bool sched_worker_result(sched *s, const sched_peer *peer, const sched_result *r)
+sched_result_fate sched_worker_result(sched *s, const sched_peer *peer, const sched_result *r)
 {
 	worker_rt *w = worker_find(s, peer);
 	trial_rt *t = result_trial(s, w, r);
+	sched_result_fate fate;
 	emc_trial_result res;
-	int retry;
 
 	if (!t)
-		return false;
+		return SCHED_RESULT_STALE;
 	result_adopt(t, w);
-	retry = result_retry(s, t, r);
-	if (retry != 0)
-		return retry > 0;
+	if (result_retry(s, t, r, &fate))
+		return fate;
 	res = r->r;
 	result_stamp(&res, t->worker);
 	if (!result_record(s, t, w, &res))
-		return false;
+		return SCHED_RESULT_UNSTORED;
 	if (s->out.recorded)
 		s->out.recorded(s->out_ctx, r->trial_id, &res);
-	return true;
+	return SCHED_RESULT_TAKEN;
 }
 
 /* ---- serving datasets ------------------------------------------------------ */
@@ -1355,7 +1523,8 @@ void sched_tick(sched *s)
 
 	while ((t = running_trial(s, NULL, true, now)))
 		trial_lose(s, t, STORE_ATTEMPT_LOST,
-			   t->orphaned ? "no worker reclaimed it after the coordinator restarted" : "its lease expired");
+			   t->orphaned ? "no worker reclaimed it after the coordinator restarted"
+				       : "its lease expired");
 	for (int i = s->n_workers - 1; i >= 0; i--)
 		if (now - s->workers[i]->last_seen_ms > s->cfg.lease_ms)
 			worker_remove(s, s->workers[i], "silent past its lease");
@@ -1438,7 +1607,8 @@ static int load_trial(void *ctx, const store_trial_row *row)
 		if (cell->probes[i]->id == row->id)
 			return 0;
 	if (row->seed_index < 0 || row->seed_index >= cell->n_seeds) {
-		log_error("trial %" PRId64 ": seed index %d outside its cell's pool; ignored", row->id, row->seed_index);
+		log_error("trial %" PRId64 ": seed index %d outside its cell's pool; ignored", row->id,
+			  row->seed_index);
 		return 0;
 	}
 	t = probe_add(s, cell, row->id, row->n, row->seed_index);
@@ -1450,6 +1620,8 @@ static int load_trial(void *ctx, const store_trial_row *row)
 		t->running = true;
 		t->orphaned = true;
 		t->attempt_id = row->attempt_id;
+		t->holder_db = row->worker_id;
+		t->progressed = row->progressed;
 		t->deadline_ms = emc_now_ms() + s->cfg.grace_ms;
 	} else {
 		queue_push(s, t);
@@ -1541,8 +1713,7 @@ static void campaign_adopt_data(sched *s, int64_t id, campaign_prep *prep)
 {
 	campaign_rt *c = campaign_find(s, id);
 
-	if (c && !c->data && !c->encoded && prep->data &&
-	    memcmp(prep->data->hash, c->hash, sizeof c->hash) == 0) {
+	if (c && !c->data && !c->encoded && prep->data && memcmp(prep->data->hash, c->hash, sizeof c->hash) == 0) {
 		c->data = prep->data;
 		prep->data = NULL;
 	}
@@ -1572,7 +1743,8 @@ static int submit_found(sched *s, campaign_prep *prep, int64_t id, store_campaig
 		if (!unpause)
 			return emc_err_set(err, EBUSY, "campaign '%s' is paused; emcctl resume %s starts it again",
 					   name, name);
-		r = c ? campaign_pause(s, c, false, err) : store_campaign_set_state(s->db, id, STORE_CAMPAIGN_RUNNING, err);
+		r = c ? campaign_pause(s, c, false, err)
+		      : store_campaign_set_state(s->db, id, STORE_CAMPAIGN_RUNNING, err);
 		if (r < 0)
 			return r;
 		break;
@@ -1586,8 +1758,8 @@ static int submit_found(sched *s, campaign_prep *prep, int64_t id, store_campaig
 	return 0;
 }
 
-int sched_submit_prepared(sched *s, campaign_prep *prep, const char *text, size_t len, const char *origin,
-			  bool unpause, int64_t *ret_id, sched_submitted *ret_found, emc_err *err)
+int sched_submit_prepared(sched *s, campaign_prep *prep, const char *text, size_t len, const char *origin, bool unpause,
+			  int64_t *ret_id, sched_submitted *ret_found, emc_err *err)
 {
 	char existing_hash[65] = "";
 	store_campaign_state state;

@@ -40,6 +40,9 @@ typedef struct sched sched;
 #define SCHED_HOST_MAX	     128	/* bytes of a worker's host name kept */
 #define SCHED_PROV_MAX	     31		/* bytes of a worker's emc version or BLAS kernel name */
 #define SCHED_DATA_CHUNK_MAX (1u << 20) /* largest piece of a dataset one chunk carries */
+#define SCHED_KEY_MAX	     40		/* a CURVE public key in Z85 */
+#define SCHED_UNLISTED_BEATS 3		/* heartbeats a held attempt may be missing from */
+#define SCHED_CHECKPOINT_MAX (3u << 20) /* bytes of a trial checkpoint kept at most (the engine's bound) */
 
 typedef struct sched_config {
 	uint32_t heartbeat_ms; /* workers heartbeat this often */
@@ -53,10 +56,14 @@ typedef struct sched_config {
 
 void sched_config_defaults(sched_config *cfg);
 
-/* A peer, by the routing identity its socket gave it (1..255 bytes). */
+/* A peer: the routing identity its socket gave it (1..255 bytes) and,
+ * over CURVE, the public key it authenticated with (Z85; "" without
+ * CURVE). A worker session is both: the same identity with another key is
+ * another worker, which can neither deliver nor reclaim this one's work. */
 typedef struct sched_peer {
 	size_t len;
 	uint8_t id[SCHED_IDENTITY_MAX];
+	char key[SCHED_KEY_MAX + 1];
 } sched_peer;
 
 /* ---- what the model sends unasked --------------------------------------- */
@@ -66,12 +73,18 @@ typedef struct sched_assign {
 	emc_cell_cfg cell;
 	emc_dataset_ref dataset;
 	uint8_t dataset_hash[32]; /* all zero: unknown */
+	const uint8_t *resume;	  /* the trial's latest checkpoint, or NULL: from the start */
+	size_t resume_len;
+	int64_t resume_epoch;
 } sched_assign;
 
 /* Both callbacks are called from inside model calls; the structs are
  * borrowed for the call. A callback must not call back into the model. */
 typedef struct sched_out {
-	void (*assign)(void *ctx, const sched_peer *worker, const sched_assign *a);
+	/* 0, or -errno when the Assign could not be handed to the socket
+	 * (the worker is gone or its queue is full): the model takes the
+	 * attempt back and requeues the trial at once. */
+	int (*assign)(void *ctx, const sched_peer *worker, const sched_assign *a);
 	void (*cancel)(void *ctx, const sched_peer *worker, int64_t attempt_id);
 	/* Optional (NULL: not called): a result was handed to the store, as
 	 * the model handed it — provenance filled. For observers and tests. */
@@ -110,8 +123,9 @@ typedef struct sched_welcome {
 } sched_welcome;
 
 /* A worker joins (or joins again). Attempts it no longer lists are lost;
- * listed ones that were leased to it, or orphaned, carry on (reclaim);
- * any other listed one is cancelled. -EINVAL (a bad Hello) or -EUSERS (too
+ * listed ones that were leased to it — by us, or by our predecessor to the
+ * same identity and key — carry on (reclaim); any other listed one is
+ * cancelled. -EINVAL (a bad Hello) or -EUSERS (too
  * many workers), with err saying what to tell the peer. */
 int sched_worker_hello(sched *s, const sched_peer *peer, const sched_hello *h, sched_welcome *ret, emc_err *err);
 
@@ -124,12 +138,17 @@ bool sched_worker_seen(sched *s, const sched_peer *peer);
 int sched_worker_ready(sched *s, const sched_peer *peer, uint32_t credit);
 
 typedef struct sched_heartbeat {
-	size_t n_attempts; /* at most SCHED_SLOTS_MAX */
+	size_t n_attempts; /* at most SCHED_SLOTS_MAX: the attempts it trains (or waits to) */
 	int64_t attempts[SCHED_SLOTS_MAX];
+	size_t n_unacked; /* at most SCHED_SLOTS_MAX: finished, the result not yet acknowledged */
+	int64_t unacked[SCHED_SLOTS_MAX];
 } sched_heartbeat;
 
-/* Renew the worker's leases; cancel listed attempts that are not its.
- * -ENOENT: not a known worker. */
+/* Renew the leases of the worker's attempts the heartbeat lists (in
+ * either list); an attempt it holds but has left out of
+ * SCHED_UNLISTED_BEATS heartbeats in a row is lost (an Assign that never
+ * arrived, a result it dropped), and its trial requeued. Listed attempts
+ * that are not its are cancelled. -ENOENT: not a known worker. */
 int sched_worker_heartbeat(sched *s, const sched_peer *peer, const sched_heartbeat *hb);
 
 typedef struct sched_result {
@@ -137,14 +156,34 @@ typedef struct sched_result {
 	emc_trial_result r; /* outcome, reason, measurements, error */
 } sched_result;
 
+/* What became of a result, and so what the worker is told. */
+typedef enum sched_result_fate {
+	SCHED_RESULT_TAKEN = 0, /* recorded, or the attempt ended and the trial requeued: ack (recorded) */
+	SCHED_RESULT_STALE,	/* it will never count (fenced, or a duplicate): ack (not recorded) */
+	SCHED_RESULT_UNSTORED,	/* the store refused it: no ack, so the worker keeps it and sends it again */
+} sched_result_fate;
+
 /* A result. Counts only if it names its trial's live attempt and comes
- * from the worker holding it (or from anyone, for an orphan); a result
- * from a peer that has not said hello still counts. Its provenance (host,
- * emc_version, blas_core, blas_threads) is what the holder's Hello said,
- * whatever r carries (empty for a holder that has not said hello). Returns true if the
- * result was taken (recorded, or the attempt retried): the worker may
- * forget it once the store's batch is committed. */
-bool sched_worker_result(sched *s, const sched_peer *peer, const sched_result *r);
+ * from the worker session holding it: a worker that said hello, and for
+ * an orphan (after a restart) the identity and key the attempt was leased
+ * to. Its provenance (host, emc_version, blas_core, blas_threads) is what
+ * the holder's Hello said, whatever r carries. The worker may forget a
+ * TAKEN or STALE result once the store's batch is committed. */
+sched_result_fate sched_worker_result(sched *s, const sched_peer *peer, const sched_result *r);
+
+typedef struct sched_checkpoint {
+	int64_t attempt_id, trial_id, epoch, step;
+	const uint8_t *state; /* borrowed for the call */
+	size_t len;
+} sched_checkpoint;
+
+/* The state of a running attempt. Kept (durably, the newest per trial) if
+ * it comes from the session holding the trial's live attempt, is at most
+ * SCHED_CHECKPOINT_MAX bytes and is beyond the kept epoch; the trial's next
+ * attempt resumes from it, and the current attempt counts as one that made
+ * progress: if it is lost, that does not count against max_lost. Anything
+ * else is dropped (logged at debug). -ENOENT: not a known worker. */
+int sched_worker_checkpoint(sched *s, const sched_peer *peer, const sched_checkpoint *c);
 
 /* The worker said bye: its running attempts are lost. */
 void sched_worker_bye(sched *s, const sched_peer *peer);
@@ -203,8 +242,8 @@ int sched_submit(sched *s, const char *text, size_t len, const char *origin, con
  * prep->data (sets it to NULL) when the campaign is active and its dataset
  * not yet held: the scheduler serves workers from it. The rest of prep
  * stays the caller's. */
-int sched_submit_prepared(sched *s, campaign_prep *prep, const char *text, size_t len, const char *origin,
-			  bool unpause, int64_t *ret_id, sched_submitted *ret_found, emc_err *err);
+int sched_submit_prepared(sched *s, campaign_prep *prep, const char *text, size_t len, const char *origin, bool unpause,
+			  int64_t *ret_id, sched_submitted *ret_found, emc_err *err);
 
 typedef enum sched_verb { SCHED_VERB_PAUSE = 0, SCHED_VERB_RESUME, SCHED_VERB_CANCEL } sched_verb;
 

@@ -200,6 +200,24 @@ static const char migrate_v3_sql[] =
 	"ALTER TABLE campaigns ADD COLUMN engine_blas_threads INTEGER"
 	" CHECK (engine_blas_threads IS NULL OR engine_blas_threads >= 1);";
 
+/* Version 4 → 5: the latest checkpoint of each running trial (store_ckpt.c)
+ * and, per attempt, the epoch it resumed from and the checkpoints it
+ * delivered. The trigger drops a trial's checkpoint in the transaction that
+ * ends it, whichever path does. */
+static const char migrate_ckpt_sql[] =
+	"CREATE TABLE checkpoints ("
+	" trial_id INTEGER PRIMARY KEY REFERENCES trials (id),"
+	" attempt_id INTEGER NOT NULL REFERENCES attempts (id),"
+	" epoch INTEGER NOT NULL CHECK (epoch >= 0),"
+	" step INTEGER NOT NULL CHECK (step >= 0),"
+	" state BLOB NOT NULL,"
+	" written_at INTEGER NOT NULL);"
+	"ALTER TABLE attempts ADD COLUMN resumed_epoch INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE attempts ADD COLUMN checkpoints INTEGER NOT NULL DEFAULT 0;"
+	"CREATE TRIGGER checkpoints_end AFTER UPDATE OF state ON trials"
+	" WHEN NEW.state IN " SQL_TRIAL_TERMINAL
+	" BEGIN DELETE FROM checkpoints WHERE trial_id = NEW.id; END;";
+
 enum stmt_id {
 	ST_BEGIN,
 	ST_COMMIT,
@@ -273,9 +291,14 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_LOAD_TRIALS] = "SELECT t.id, t.cell_id, t.n, t.state, t.seed_index,"
 			   " (SELECT a.id FROM attempts a WHERE a.trial_id = t.id"
 			   "  AND a.state = " SQL_STATE(ATTEMPT, RUNNING) "),"
-			   " (SELECT count(*) FROM attempts a WHERE a.trial_id = t.id AND a.state IN " SQL_ATTEMPT_LOST "),"
+			   " (SELECT count(*) FROM attempts a WHERE a.trial_id = t.id AND a.state IN " SQL_ATTEMPT_LOST
+			   "  AND a.checkpoints = 0),"
 			   " (SELECT count(*) FROM attempts a WHERE a.trial_id = t.id"
-			   "  AND a.state = " SQL_STATE(ATTEMPT, FAILED) ")"
+			   "  AND a.state = " SQL_STATE(ATTEMPT, FAILED) "),"
+			   " (SELECT a.worker_id FROM attempts a WHERE a.trial_id = t.id"
+			   "  AND a.state = " SQL_STATE(ATTEMPT, RUNNING) "),"
+			   " (SELECT a.checkpoints > 0 FROM attempts a WHERE a.trial_id = t.id"
+			   "  AND a.state = " SQL_STATE(ATTEMPT, RUNNING) ")"
 			   " FROM trials t JOIN cells ce ON ce.id = t.cell_id JOIN campaigns c ON c.id = ce.campaign_id"
 			   " WHERE c.state IN " SQL_CAMPAIGN_ACTIVE " AND t.state IN " SQL_TRIAL_OPEN
 			   " ORDER BY t.id",
@@ -693,6 +716,12 @@ static int migrate(store *s, const char *path, emc_err *err)
 	}
 	if (version == 2) {
 		r = migrate_step(s, migrate_v3_sql, 3, err);
+		if (r < 0)
+			goto fail;
+		version = 3;
+	}
+	if (version == 3) {
+		r = migrate_step(s, migrate_ckpt_sql, 4, err);
 		if (r < 0)
 			goto fail;
 	}
@@ -1144,6 +1173,8 @@ static int load_trials(store *s, store_trial_fn fn, void *ctx, emc_err *err)
 		t.attempt_id = sqlite3_column_int64(st, 5);
 		t.attempts_lost = col_int(st, 6);
 		t.attempts_failed = col_int(st, 7);
+		t.worker_id = sqlite3_column_int64(st, 8);
+		t.progressed = sqlite3_column_int(st, 9) != 0;
 		r = fn(ctx, &t);
 		if (r != 0) {
 			stmt_done(st);

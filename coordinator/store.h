@@ -26,7 +26,7 @@
 #include "spec.h"
 #include "store_state.h"
 
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 typedef struct store store;
 
@@ -93,7 +93,9 @@ typedef struct store_trial_row {
 	int seed_index;
 	store_trial_state state;
 	int64_t attempt_id;  /* its running attempt, when state is running */
-	int attempts_lost;   /* attempts that ended lost or preempted */
+	int64_t worker_id;   /* the worker that attempt was leased to (workers.id) */
+	bool progressed;     /* that attempt delivered a checkpoint */
+	int attempts_lost;   /* attempts that ended lost or preempted without delivering a checkpoint */
 	int attempts_failed; /* attempts that ended failed */
 } store_trial_row;
 

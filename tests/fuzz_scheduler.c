@@ -139,10 +139,11 @@ static void check(bool ok, const char *what)
 
 /* ---- the scheduler's send callback -------------------------------------- */
 
-static void on_send(void *ctx, outbox_channel ch, const uint8_t *identity, size_t identity_len, const uint8_t *buf,
-		    size_t len)
+static int on_send(void *ctx, outbox_channel ch, const uint8_t *identity, size_t identity_len, const uint8_t *buf,
+		   size_t len)
 {
 	static wire_msg back; /* about 50 KiB */
+	bool is_assign;
 	emc_err err;
 
 	(void)ctx;
@@ -173,8 +174,13 @@ static void on_send(void *ctx, outbox_channel ch, const uint8_t *identity, size_
 	default:
 		break;
 	}
+	is_assign = back.kind == WIRE_ASSIGN;
 	wire_msg_deinit(&back);
 	F.sent++;
+	/* Every fifth Assign finds its worker gone: the model must requeue it. */
+	if (is_assign && F.assigns % 5 == 0)
+		return -EHOSTUNREACH;
+	return 0;
 }
 
 /* ---- the database every input starts from ------------------------------- */
@@ -440,7 +446,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		clock_ms++;
 
 		if (!(flags & FLAG_CONTROL))
-			front_worker_message(f, identities[ident].bytes, identities[ident].len, payload, len);
+			front_worker_message(f, identities[ident].bytes, identities[ident].len, NULL, payload, len);
 		else if (submit_too_costly(payload, len))
 			F.submits_skipped++;
 		else

@@ -100,6 +100,8 @@ typedef struct fixture {
 	int64_t campaign_id;
 	event ev[MAX_EVENTS];
 	int n_ev;
+	int assigns_to_fail; /* the next this many Assigns cannot be sent */
+	int assigns_failed;
 	int n_recorded; /* results the model handed to the store */
 	int64_t recorded_trial;
 	emc_trial_result recorded; /* the last one, as handed over */
@@ -107,13 +109,20 @@ typedef struct fixture {
 
 /* ---- outputs ------------------------------------------------------------- */
 
-static void on_assign(void *ctx, const sched_peer *w, const sched_assign *a)
+static int on_assign(void *ctx, const sched_peer *w, const sched_assign *a)
 {
 	fixture *f = ctx;
 
-	assert_true(f->n_ev < MAX_EVENTS);
 	assert_int_equal(a->cell.model.widths[0], 4); /* the cell's configuration travels whole */
+	if (f->assigns_to_fail > 0) {
+		/* The socket would not take it: nothing reached the worker. */
+		f->assigns_to_fail--;
+		f->assigns_failed++;
+		return -EHOSTUNREACH;
+	}
+	assert_true(f->n_ev < MAX_EVENTS);
 	f->ev[f->n_ev++] = (event){EV_ASSIGN, w->id[0], a->attempt_id, a->trial_id, a->n, a->cell.seed};
+	return 0;
 }
 
 static void on_cancel(void *ctx, const sched_peer *w, int64_t attempt_id)
@@ -238,7 +247,7 @@ static void insert_campaign_pool(fixture *f, const char *name, int n_cells, int 
  * Returns its id. */
 static int64_t insert_pinned(fixture *f, const char *name, const char *core, int threads)
 {
-	emc_engine_cfg e = { "", threads };
+	emc_engine_cfg e = {"", threads};
 	int64_t first = f->campaign_id, id;
 
 	snprintf(e.blas_core, sizeof e.blas_core, "%s", core ? core : "");
@@ -336,11 +345,12 @@ static sched_peer peer(char name)
 
 /* Worker `name` says hello announcing the kernel `core` with `threads`
  * BLAS threads per slot. */
-static void hello_kernel(fixture *f, char name, uint32_t slots, const int64_t *running, size_t n_running,
-			 const char *core, uint32_t threads)
+static void hello_as(fixture *f, const sched_peer *pp, uint32_t slots, const int64_t *running, size_t n_running,
+		     const char *core, uint32_t threads)
 {
 	static sched_hello h; /* 8 KiB: not on the stack of every test */
-	sched_peer p = peer(name);
+	const sched_peer p = *pp;
+	char name = (char)p.id[0];
 	sched_welcome w;
 	emc_err err;
 
@@ -358,6 +368,14 @@ static void hello_kernel(fixture *f, char name, uint32_t slots, const int64_t *r
 		fail_msg("hello: %s", err.msg);
 	assert_true(w.worker_id > 0);
 	assert_int_equal(w.lease_ms, f->cfg.lease_ms);
+}
+
+static void hello_kernel(fixture *f, char name, uint32_t slots, const int64_t *running, size_t n_running,
+			 const char *core, uint32_t threads)
+{
+	sched_peer p = peer(name);
+
+	hello_as(f, &p, slots, running, n_running, core, threads);
 }
 
 /* Worker A announces the kernel "core-A" with 1 thread, B "core-B" with 2, ... */
@@ -407,7 +425,7 @@ static bool result(fixture *f, char name, const event *a, emc_outcome outcome)
 	r.r.blas_threads = 99;
 	if (outcome == EMC_OUTCOME_FAILED)
 		snprintf(r.r.error, sizeof r.r.error, "out of memory in slot 0");
-	return sched_worker_result(f->s, &p, &r);
+	return sched_worker_result(f->s, &p, &r) == SCHED_RESULT_TAKEN;
 }
 
 static void tick_after(fixture *f, int64_t ms)
@@ -592,16 +610,201 @@ static void test_result_provenance(void **state)
 	assert_int_equal(f->n_recorded, 2);
 	assert_provenance(f, "host-A", "v-A", "core-A", 1);
 
-	/* After a restart, an orphan's result from a peer that has not said
-	 * hello counts, with its provenance unknown (empty), not claimed. */
+	/* After a restart, an orphan's result counts only from the session it
+	 * was leased to: not before that peer said hello, not from another
+	 * worker, not from A's identity with another key; from A once it says
+	 * hello again (its attempt finished, so its Hello does not list it),
+	 * with the provenance that Hello names. */
 	sched_dispatch(f->s);
 	ready(f, 'A', 1);
 	next = take_one(f, EV_ASSIGN);
 	restart(f);
 	f->n_recorded = 0;
+	assert_false(result(f, 'A', &next, EMC_OUTCOME_NO_FIT));
+	hello(f, 'B', 1, NULL, 0);
+	assert_false(result(f, 'B', &next, EMC_OUTCOME_NO_FIT));
+	assert_int_equal(f->n_recorded, 0);
+	hello(f, 'A', 1, NULL, 0);
 	assert_true(result(f, 'A', &next, EMC_OUTCOME_NO_FIT));
 	assert_int_equal(f->n_recorded, 1);
-	assert_provenance(f, "", "", "", 0);
+	assert_provenance(f, "host-A", "v-A", "core-A", 1);
+}
+
+/* A heartbeat that lists attempt_id in its unacked list (finished, the
+ * result not yet acknowledged), or lists nothing at all (attempt_id 0). */
+static void heartbeat_unacked(fixture *f, char name, int64_t attempt_id)
+{
+	static sched_heartbeat hb;
+	sched_peer p = peer(name);
+
+	memset(&hb, 0, sizeof hb);
+	hb.n_unacked = attempt_id ? 1 : 0;
+	hb.unacked[0] = attempt_id;
+	assert_true(sched_worker_seen(f->s, &p));
+	assert_int_equal(sched_worker_heartbeat(f->s, &p, &hb), 0);
+}
+
+/* An attempt the worker holds but its heartbeats leave out (the Assign
+ * never arrived, or it dropped the result) is lost after
+ * SCHED_UNLISTED_BEATS of them, though the worker itself stays alive:
+ * before, its heartbeats renewed the lease of every attempt it held, and
+ * the trial stayed running for ever. Listed as unacknowledged counts as
+ * held, and one listing resets the count. */
+static void test_heartbeat_unlisted_is_lost(void **state)
+{
+	fixture *f = *state;
+	event a, b;
+
+	start(f);
+	hello(f, 'A', 1, NULL, 0);
+	ready(f, 'A', 1);
+	a = take_one(f, EV_ASSIGN);
+	for (int i = 0; i < SCHED_UNLISTED_BEATS - 1; i++)
+		heartbeat_unacked(f, 'A', 0);
+	heartbeat_unacked(f, 'A', a.attempt_id); /* finished, the result on its way: still held */
+	for (int i = 0; i < SCHED_UNLISTED_BEATS - 1; i++)
+		heartbeat(f, 'A', 0);
+	assert_string_equal(attempt_state(f, a.attempt_id), "running");
+	assert_int_equal(f->n_ev, 0);
+	heartbeat(f, 'A', 0); /* the third in a row that leaves it out */
+	assert_string_equal(attempt_state(f, a.attempt_id), "lost");
+	assert_string_equal(trial_state(f, a.trial_id), "pending");
+	/* Its slot is free again: asked for, the trial runs once more. */
+	ready(f, 'A', 1);
+	b = take_one(f, EV_ASSIGN);
+	assert_int_equal(b.trial_id, a.trial_id);
+	assert_true(b.attempt_id != a.attempt_id);
+	/* The lease of a listed attempt is renewed: alive past a lease. */
+	for (int i = 0; i < 4; i++) {
+		tick_after(f, f->cfg.lease_ms / 2);
+		heartbeat(f, 'A', b.attempt_id);
+	}
+	assert_string_equal(attempt_state(f, b.attempt_id), "running");
+}
+
+/* An Assign the socket would not take (the worker gone, its queue full)
+ * used to be logged at debug and forgotten: the trial waited out a lease.
+ * Now the attempt ends lost at once, the trial is queued again and another
+ * worker gets it in the same pass; the worker is left alone until it is
+ * heard from, and nothing counts against the trial's retry budget. */
+static void test_assign_send_fails_requeued(void **state)
+{
+	fixture *f = *state;
+	event b, c;
+	int64_t first;
+
+	f->cfg.max_lost = 0; /* a counted loss would fail the trial at once */
+	start(f);
+	hello(f, 'B', 1, NULL, 0);
+	hello(f, 'A', 1, NULL, 0);
+	f->assigns_to_fail = 1;
+	ready(f, 'A', 1); /* A's Assign fails: B has no credit yet */
+	assert_int_equal(f->assigns_failed, 1);
+	assert_int_equal(f->n_ev, 0);
+	first = sql_int(f, "SELECT max(id) FROM attempts", 0);
+	assert_string_equal(attempt_state(f, first), "lost");
+	assert_string_equal(trial_state(f, sql_int(f, "SELECT trial_id FROM attempts WHERE id = %" PRId64, first)),
+			    "pending");
+	ready(f, 'B', 1);
+	b = take_one(f, EV_ASSIGN);
+	assert_int_equal(b.peer, 'B');
+	assert_int_equal(b.trial_id, sql_int(f, "SELECT trial_id FROM attempts WHERE id = %" PRId64, first));
+	/* A still has its credit, and gets work once heard from again. */
+	assert_true(result(f, 'B', &b, EMC_OUTCOME_FIT));
+	ready(f, 'B', 0);
+	assert_int_equal(f->n_ev, 0);
+	heartbeat(f, 'A', 0);
+	sched_dispatch(f->s);
+	c = take_one(f, EV_ASSIGN);
+	assert_int_equal(c.peer, 'A');
+	assert_string_equal(trial_state(f, b.trial_id), "fit");
+}
+
+static sched_peer peer_key(char name, const char *key)
+{
+	sched_peer p = peer(name);
+
+	snprintf(p.key, sizeof p.key, "%s", key);
+	return p;
+}
+
+/* A worker session is its identity and its key: the same routing identity
+ * authenticated with another key can neither deliver the attempt's result
+ * nor reclaim it after a restart; the session it was leased to can. */
+static void test_result_needs_session_key(void **state)
+{
+	fixture *f = *state;
+	sched_peer k1 = peer_key('A', "key-one"), k2 = peer_key('A', "key-two");
+	sched_result r;
+	event a;
+
+	start(f);
+	hello_as(f, &k1, 1, NULL, 0, "core-A", 1);
+	assert_true(sched_worker_seen(f->s, &k1));
+	assert_int_equal(sched_worker_ready(f->s, &k1, 1), 0);
+	a = take_one(f, EV_ASSIGN);
+	hello_as(f, &k2, 1, NULL, 0, "core-A", 1);
+	memset(&r, 0, sizeof r);
+	r.attempt_id = a.attempt_id;
+	r.trial_id = a.trial_id;
+	r.r.outcome = EMC_OUTCOME_FIT;
+	r.r.reason = EMC_STOP_FIT;
+	assert_int_equal(sched_worker_result(f->s, &k2, &r), SCHED_RESULT_STALE);
+	assert_string_equal(attempt_state(f, a.attempt_id), "running");
+
+	/* After a restart: k2 lists the attempt and is told to stop it; k1
+	 * lists it and keeps it, and its result counts. */
+	restart(f);
+	hello_as(f, &k2, 1, &a.attempt_id, 1, "core-A", 1);
+	assert_int_equal(take_one(f, EV_CANCEL).attempt_id, a.attempt_id);
+	assert_int_equal(sched_worker_result(f->s, &k2, &r), SCHED_RESULT_STALE);
+	hello_as(f, &k1, 1, &a.attempt_id, 1, "core-A", 1);
+	assert_int_equal(f->n_ev, 0);
+	assert_int_equal(sched_worker_result(f->s, &k1, &r), SCHED_RESULT_TAKEN);
+	assert_string_equal(trial_state(f, a.trial_id), "fit");
+}
+
+/* A result the store refused is not acknowledged (UNSTORED): the trial
+ * stays running with its attempt, and the same result sent again is
+ * taken once the store takes writes again. Before, it was acknowledged
+ * "not recorded", and the worker dropped it. The refusal is real: an
+ * SQLite trigger aborts the recording transaction. */
+static void test_result_unstored_not_acked(void **state)
+{
+	fixture *f = *state;
+	sched_peer a_peer = peer('A');
+	sched_result r;
+	event a;
+	char *msg = NULL;
+	sqlite3 *rw = NULL;
+
+	start(f);
+	hello(f, 'A', 1, NULL, 0);
+	ready(f, 'A', 1);
+	a = take_one(f, EV_ASSIGN);
+	assert_int_equal(sqlite3_open(f->path, &rw), SQLITE_OK);
+	if (sqlite3_exec(rw,
+			 "CREATE TRIGGER refuse BEFORE UPDATE OF state ON trials"
+			 " BEGIN SELECT RAISE(ABORT, 'disk says no'); END;",
+			 NULL, NULL, &msg) != SQLITE_OK)
+		fail_msg("%s", msg);
+	memset(&r, 0, sizeof r);
+	r.attempt_id = a.attempt_id;
+	r.trial_id = a.trial_id;
+	r.r.outcome = EMC_OUTCOME_NO_FIT;
+	r.r.reason = EMC_STOP_PLATEAU;
+	assert_int_equal(sched_worker_result(f->s, &a_peer, &r), SCHED_RESULT_UNSTORED);
+	assert_string_equal(trial_state(f, a.trial_id), "running");
+	assert_string_equal(attempt_state(f, a.attempt_id), "running");
+	assert_int_equal(f->n_recorded, 0);
+	if (sqlite3_exec(rw, "DROP TRIGGER refuse", NULL, NULL, &msg) != SQLITE_OK)
+		fail_msg("%s", msg);
+	sqlite3_close(rw);
+	assert_int_equal(sched_worker_result(f->s, &a_peer, &r), SCHED_RESULT_TAKEN);
+	assert_string_equal(trial_state(f, a.trial_id), "no_fit");
+	/* Sent a third time (its ack was lost): a known duplicate. */
+	assert_int_equal(sched_worker_result(f->s, &a_peer, &r), SCHED_RESULT_STALE);
+	assert_int_equal(f->n_recorded, 1);
 }
 
 /* max_lost = 1: the second lost attempt fails the trial and its cell. */
@@ -827,8 +1030,9 @@ static void player_collect(fixture *f, player *p)
 		if (e->kind == EV_ASSIGN) {
 			assert_true(p->n_run < MAX_EVENTS);
 			/* The assignment runs the seed its trial row records. */
-			assert_int_equal(e->seed, sql_int(f, "SELECT seed FROM trials WHERE id = %" PRId64, e->trial_id));
-			p->run[p->n_run++] = (running){ *e, false };
+			assert_int_equal(e->seed,
+					 sql_int(f, "SELECT seed FROM trials WHERE id = %" PRId64, e->trial_id));
+			p->run[p->n_run++] = (running){*e, false};
 		} else {
 			for (int k = 0; k < p->n_run; k++)
 				if (p->run[k].a.attempt_id == e->attempt_id)
@@ -883,7 +1087,7 @@ static bool player_step(fixture *f, player *p)
 	}
 	r.r.epochs = 3;
 	r.r.train_seconds = 0.5;
-	assert_true(sched_worker_result(f->s, &pa, &r));
+	assert_int_equal(sched_worker_result(f->s, &pa, &r), SCHED_RESULT_TAKEN);
 	p->results++;
 	ready(f, 'A', 1);
 	return true;
@@ -933,8 +1137,8 @@ static void play(fixture *f, int slots, int max_probes, player *p, char *out, si
 static void test_late_fit_after_cancel_finishes(void **state)
 {
 	fixture *f = *state;
-	player one = { .fit = fit_hole, .ord = ORDER_FIFO };
-	player four = { .fit = fit_hole, .ord = ORDER_FIFO, .late = true };
+	player one = {.fit = fit_hole, .ord = ORDER_FIFO};
+	player four = {.fit = fit_hole, .ord = ORDER_FIFO, .late = true};
 	char want[256], got[256];
 
 	play(f, 1, 1, &one, want, sizeof want);
@@ -958,7 +1162,7 @@ static void test_late_fit_after_cancel_finishes(void **state)
 static void test_pool_order_independent(void **state)
 {
 	fixture *f = *state;
-	player ref = { .fit = fit_spread, .ord = ORDER_FIFO };
+	player ref = {.fit = fit_spread, .ord = ORDER_FIFO};
 	char want[256], got[256];
 
 	play(f, 1, 1, &ref, want, sizeof want);
@@ -967,10 +1171,13 @@ static void test_pool_order_independent(void **state)
 	assert_true(sql_int(f, "SELECT count(DISTINCT seed_index) FROM trials", 0) >= 3);
 	assert_int_equal(sql_int(f, "SELECT sum(sample_grads) FROM cells", 0),
 			 sql_int(f, "SELECT sum(sample_grads) FROM trials", 0));
-	assert_int_equal(sql_int(f, "SELECT count(*) FROM cells c WHERE sample_grads <>"
-				    " (SELECT sum(t.sample_grads) FROM trials t WHERE t.cell_id = c.id)", 0), 0);
+	assert_int_equal(sql_int(f,
+				 "SELECT count(*) FROM cells c WHERE sample_grads <>"
+				 " (SELECT sum(t.sample_grads) FROM trials t WHERE t.cell_id = c.id)",
+				 0),
+			 0);
 	for (int round = 0; round < 6; round++) {
-		player p = { .fit = fit_spread, .ord = (order)(round % 3), .late = round >= 3, .rng = (uint64_t)round };
+		player p = {.fit = fit_spread, .ord = (order)(round % 3), .late = round >= 3, .rng = (uint64_t)round};
 
 		teardown(state);
 		setup_pool(state);
@@ -985,8 +1192,8 @@ static void test_pool_order_independent(void **state)
 static void test_restart_replays_same_decisions(void **state)
 {
 	fixture *f = *state;
-	player ref = { .fit = fit_spread, .ord = ORDER_FIFO };
-	player p = { .fit = fit_spread, .ord = ORDER_RANDOM, .late = true, .rng = 7 };
+	player ref = {.fit = fit_spread, .ord = ORDER_FIFO};
+	player p = {.fit = fit_spread, .ord = ORDER_RANDOM, .late = true, .rng = 7};
 	char want[256], got[256];
 	int64_t running_ids[MAX_EVENTS];
 
@@ -1011,7 +1218,7 @@ static void test_restart_replays_same_decisions(void **state)
 		assert_true(sched_all_done(f->s));
 		snprintf(got, sizeof got, "%s", measured(f));
 		assert_string_equal(got, want);
-		p = (player){ .fit = fit_spread, .ord = ORDER_RANDOM, .late = true, .rng = (uint64_t)cut };
+		p = (player){.fit = fit_spread, .ord = ORDER_RANDOM, .late = true, .rng = (uint64_t)cut};
 	}
 }
 
@@ -1071,7 +1278,7 @@ typedef struct sent_log {
 	char last[16];
 } sent_log;
 
-static void on_send(void *ctx, outbox_channel ch, const uint8_t *id, size_t id_len, const uint8_t *buf, size_t len)
+static int on_send(void *ctx, outbox_channel ch, const uint8_t *id, size_t id_len, const uint8_t *buf, size_t len)
 {
 	sent_log *l = ctx;
 
@@ -1080,6 +1287,7 @@ static void on_send(void *ctx, outbox_channel ch, const uint8_t *id, size_t id_l
 	(void)id_len;
 	l->n++;
 	snprintf(l->last, sizeof l->last, "%.*s", (int)len, (const char *)buf);
+	return 0;
 }
 
 static void test_outbox_holds_until_commit(void **state)
@@ -1189,12 +1397,10 @@ static void test_submit_again_by_state(void **state)
 	assert_int_equal(sched_submit(f->s, text, sizeof text - 1, "again.yaml", NULL, false, &id2, &found, &err),
 			 -EBUSY);
 	assert_contains(err.msg, "emcctl resume again");
-	assert_int_equal(sql_int(f, "SELECT count(*) FROM campaigns WHERE name = 'again' AND state = 'paused'", 0),
-			 1);
+	assert_int_equal(sql_int(f, "SELECT count(*) FROM campaigns WHERE name = 'again' AND state = 'paused'", 0), 1);
 	assert_int_equal(sched_submit(f->s, text, sizeof text - 1, "again.yaml", NULL, true, &id2, &found, &err), 0);
 	assert_int_equal(found, SCHED_SUBMIT_RESUMED);
-	assert_int_equal(sql_int(f, "SELECT count(*) FROM campaigns WHERE name = 'again' AND state = 'running'", 0),
-			 1);
+	assert_int_equal(sql_int(f, "SELECT count(*) FROM campaigns WHERE name = 'again' AND state = 'running'", 0), 1);
 
 	/* as the model writes them when the last cell is decided, or on cancel */
 	assert_int_equal(store_campaign_set_state(f->db, id, STORE_CAMPAIGN_DONE, &err), 0);
@@ -1222,10 +1428,11 @@ static int64_t trial_campaign(fixture *f, int64_t trial_id)
 /* Trials of campaign id that ever started an attempt, and those that are
  * no longer pending or running without a result (failed or cancelled). */
 #define campaign_attempts(f, id)                                                                                       \
-	sql_int(f,                                                                                                     \
-		"SELECT count(*) FROM attempts a JOIN trials t ON t.id = a.trial_id JOIN cells ce ON ce.id = t.cell_id" \
-		" WHERE ce.campaign_id = %" PRId64,                                                                    \
-		id)
+	sql_int(                                                                                                       \
+	    f,                                                                                                         \
+	    "SELECT count(*) FROM attempts a JOIN trials t ON t.id = a.trial_id JOIN cells ce ON ce.id = t.cell_id"    \
+	    " WHERE ce.campaign_id = %" PRId64,                                                                        \
+	    id)
 #define campaign_pending(f, id)                                                                                        \
 	sql_int(f,                                                                                                     \
 		"SELECT count(*) FROM trials t JOIN cells ce ON ce.id = t.cell_id"                                     \
@@ -1393,8 +1600,11 @@ static void test_pin_no_speculation_for_others(void **state)
 	for (int i = 0; i < f->n_ev; i++)
 		assert_int_equal(trial_campaign(f, f->ev[i].trial_id), t);
 	assert_int_equal(campaign_pending(f, p), 1);
-	assert_int_equal(sql_int(f, "SELECT count(*) FROM trials t JOIN cells ce ON ce.id = t.cell_id"
-				    " WHERE ce.campaign_id = %" PRId64, p), 1);
+	assert_int_equal(sql_int(f,
+				 "SELECT count(*) FROM trials t JOIN cells ce ON ce.id = t.cell_id"
+				 " WHERE ce.campaign_id = %" PRId64,
+				 p),
+			 1);
 }
 
 int main(void)
@@ -1405,6 +1615,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_heartbeat_renews_lease, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fencing, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_result_provenance, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_heartbeat_unlisted_is_lost, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_assign_send_fails_requeued, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_result_needs_session_key, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_result_unstored_not_acked, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_retries_lost, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_retries_failed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reclaim_after_restart, setup, teardown),

@@ -84,7 +84,12 @@ static const emc_dataset_ref sample_ref = {.name = "fashion-mnist",
 					   .synth_teacher = "mlp"};
 
 static wire_worker_info sample_workers[2] = {
-    {.id = 3, .host = "alpha", .slots = 4, .busy = 2, .last_heartbeat_ms_ago = 1500, .trials_done = 77,
+    {.id = 3,
+     .host = "alpha",
+     .slots = 4,
+     .busy = 2,
+     .last_heartbeat_ms_ago = 1500,
+     .trials_done = 77,
      .blas_core = "Haswell"},
     {.id = (1ULL << 40), .host = "beta", .slots = 1, .busy = 0, .last_heartbeat_ms_ago = -1, .trials_done = 0},
 };
@@ -122,9 +127,12 @@ static void fill_assign(wire_msg *m)
 static void fill_heartbeat(wire_msg *m)
 {
 	m->heartbeat.n_attempts = 2;
-	m->heartbeat.attempts[0] = (wire_progress){.attempt_id = 5, .epoch = 3, .step = 90, .loss = 0.25,
-						   .accuracy = 0.875, .seconds = 1.5};
+	m->heartbeat.attempts[0] =
+	    (wire_progress){.attempt_id = 5, .epoch = 3, .step = 90, .loss = 0.25, .accuracy = 0.875, .seconds = 1.5};
 	m->heartbeat.attempts[1] = (wire_progress){.attempt_id = 6, .epoch = -1, .step = 0, .loss = 1e300};
+	m->heartbeat.n_unacked = 2;
+	m->heartbeat.unacked[0] = 4;
+	m->heartbeat.unacked[1] = 1ULL << 60;
 }
 
 static void fill_result(wire_msg *m)
@@ -213,6 +221,14 @@ static void fill_pointers(wire_msg *m)
 		m->data_chunk.data = sample_bytes;
 		m->data_chunk.len = sizeof sample_bytes;
 		break;
+	case WIRE_CHECKPOINT:
+		m->checkpoint = (wire_checkpoint){.attempt_id = 1ULL << 45,
+						  .trial_id = 9,
+						  .epoch = 1234,
+						  .step = (int64_t)1 << 36,
+						  .state = sample_bytes,
+						  .len = sizeof sample_bytes};
+		break;
 	default:
 		break;
 	}
@@ -245,6 +261,14 @@ static void assert_pointers_equal(const wire_msg *want, wire_msg *got)
 		assert_int_equal(got->data_chunk.total, want->data_chunk.total);
 		assert_string_equal(got->data_chunk.error, want->data_chunk.error);
 		break;
+	case WIRE_CHECKPOINT:
+		assert_int_equal(got->checkpoint.len, want->checkpoint.len);
+		assert_memory_equal(got->checkpoint.state, want->checkpoint.state, want->checkpoint.len);
+		assert_int_equal(got->checkpoint.attempt_id, want->checkpoint.attempt_id);
+		assert_int_equal(got->checkpoint.trial_id, want->checkpoint.trial_id);
+		assert_int_equal(got->checkpoint.epoch, want->checkpoint.epoch);
+		assert_int_equal(got->checkpoint.step, want->checkpoint.step);
+		break;
 	default:
 		break;
 	}
@@ -255,14 +279,15 @@ static const struct {
 	void (*fill)(wire_msg *m);
 	bool pointers; /* compared field by field by assert_pointers_equal */
 } kinds[] = {
-    {WIRE_HELLO, fill_hello, false},	       {WIRE_WELCOME, fill_small, false},
-    {WIRE_READY, fill_small, false},	       {WIRE_ASSIGN, fill_assign, false},
-    {WIRE_HEARTBEAT, fill_heartbeat, false},   {WIRE_RESULT, fill_result, false},
-    {WIRE_RESULT_ACK, fill_small, false},      {WIRE_CANCEL, fill_small, false},
-    {WIRE_BYE, fill_small, false},	       {WIRE_ERROR, fill_small, false},
-    {WIRE_SUBMIT, fill_pointers, true},	       {WIRE_SUBMIT_REPLY, fill_small, false},
-    {WIRE_CONTROL, fill_small, false},	       {WIRE_CONTROL_REPLY, fill_pointers, true},
-    {WIRE_DATA_REQUEST, fill_small, false},    {WIRE_DATA_CHUNK, fill_pointers, true},
+    {WIRE_HELLO, fill_hello, false},	     {WIRE_WELCOME, fill_small, false},
+    {WIRE_READY, fill_small, false},	     {WIRE_ASSIGN, fill_assign, false},
+    {WIRE_HEARTBEAT, fill_heartbeat, false}, {WIRE_RESULT, fill_result, false},
+    {WIRE_RESULT_ACK, fill_small, false},    {WIRE_CANCEL, fill_small, false},
+    {WIRE_BYE, fill_small, false},	     {WIRE_ERROR, fill_small, false},
+    {WIRE_SUBMIT, fill_pointers, true},	     {WIRE_SUBMIT_REPLY, fill_small, false},
+    {WIRE_CONTROL, fill_small, false},	     {WIRE_CONTROL_REPLY, fill_pointers, true},
+    {WIRE_DATA_REQUEST, fill_small, false},  {WIRE_DATA_CHUNK, fill_pointers, true},
+    {WIRE_CHECKPOINT, fill_pointers, true},
 };
 
 static wire_msg want, got; /* about 50 KiB each */
@@ -645,9 +670,8 @@ static void test_dataset_roundtrip(void **state)
 /* Every string of a dataset reference is bounded by its array, named. */
 static void test_dataset_strings_bounded(void **state)
 {
-	static const char *const fields[] = {"name",	     "format",	    "split",	   "images",
-					     "labels",	     "path",	    "label_column", "categorical",
-					     "cifar_label", "synth_teacher"};
+	static const char *const fields[] = {"name", "format",	     "split",	    "images",	   "labels",
+					     "path", "label_column", "categorical", "cifar_label", "synth_teacher"};
 	char *long_str = malloc(EMC_PATH_MAX + 10);
 	uint8_t *buf = malloc(EMC_PATH_MAX + 64);
 	emc_dataset_ref out;
@@ -659,9 +683,8 @@ static void test_dataset_strings_bounded(void **state)
 	long_str[EMC_PATH_MAX + 9] = '\0';
 	for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) {
 		Emc__DatasetRef pb = EMC__DATASET_REF__INIT;
-		char **slot[] = {&pb.name,	   &pb.format, &pb.split,	 &pb.images,	  &pb.labels,
-				 &pb.path,	   &pb.label_column, &pb.categorical, &pb.cifar_label,
-				 &pb.synth_teacher};
+		char **slot[] = {&pb.name, &pb.format,	     &pb.split,	      &pb.images,      &pb.labels,
+				 &pb.path, &pb.label_column, &pb.categorical, &pb.cifar_label, &pb.synth_teacher};
 		size_t len;
 
 		*slot[i] = long_str;
@@ -700,20 +723,13 @@ static void test_dataset_sizes_bounded(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_cell_roundtrip),
-		cmocka_unit_test(test_every_kind_roundtrips),
-		cmocka_unit_test(test_cuts_and_clamps),
-		cmocka_unit_test(test_bad_assign_keeps_ids),
-		cmocka_unit_test(test_control_campaign_bounded),
-		cmocka_unit_test(test_hello_provenance_checked),
-		cmocka_unit_test(test_garbage_is_refused),
-		cmocka_unit_test(test_truncated_is_refused),
-		cmocka_unit_test(test_version_and_body),
-		cmocka_unit_test(test_oversized_is_refused),
-		cmocka_unit_test(test_cell_ranges_checked),
-		cmocka_unit_test(test_dataset_roundtrip),
-		cmocka_unit_test(test_dataset_strings_bounded),
-		cmocka_unit_test(test_dataset_sizes_bounded),
+	    cmocka_unit_test(test_cell_roundtrip),	     cmocka_unit_test(test_every_kind_roundtrips),
+	    cmocka_unit_test(test_cuts_and_clamps),	     cmocka_unit_test(test_bad_assign_keeps_ids),
+	    cmocka_unit_test(test_control_campaign_bounded), cmocka_unit_test(test_hello_provenance_checked),
+	    cmocka_unit_test(test_garbage_is_refused),	     cmocka_unit_test(test_truncated_is_refused),
+	    cmocka_unit_test(test_version_and_body),	     cmocka_unit_test(test_oversized_is_refused),
+	    cmocka_unit_test(test_cell_ranges_checked),	     cmocka_unit_test(test_dataset_roundtrip),
+	    cmocka_unit_test(test_dataset_strings_bounded),  cmocka_unit_test(test_dataset_sizes_bounded),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

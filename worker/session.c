@@ -15,8 +15,14 @@
  * forgot us) also leads to a new Hello.
  *
  * Results wait in the outbox, packed, until the coordinator acknowledges
- * them, and are sent again after every Welcome: a result is never lost to
- * a dropped connection, and a duplicate is fenced by the coordinator.
+ * them, and are sent again after every Welcome and whenever one has waited
+ * RESEND_BEATS heartbeats (the coordinator acknowledges a result only once
+ * it is durable, or known never to count): a result is never lost to a
+ * dropped connection or a store that refused it, and a duplicate is fenced
+ * by the coordinator. Every heartbeat lists every attempt we hold —
+ * training, waiting for its dataset, or finished with its result in the
+ * outbox — since the coordinator loses an attempt its worker's heartbeats
+ * leave out.
  *
  * This is the one worker file that speaks to the wire module: each message
  * is unpacked (and checked) by wire_unpack() into a wire_msg here and
@@ -58,6 +64,7 @@
 #define SESSION_MAX_SLOTS 256
 #define OUTBOX_MAX	  (2 * SESSION_MAX_SLOTS)
 #define REFUSED_RETRY_MS  10000
+#define RESEND_BEATS	  3 /* heartbeats an unacknowledged result waits before it is sent again */
 #define ENDPOINT_MAX	  1024
 
 /* A result sent but not yet acknowledged. */
@@ -65,6 +72,7 @@ typedef struct pending_result {
 	uint64_t attempt_id;
 	uint8_t *buf; /* owned: the packed Envelope */
 	size_t len;
+	int64_t sent_ms; /* last sent (0: not yet) */
 } pending_result;
 
 struct session {
@@ -181,6 +189,9 @@ static void send_heartbeat(session *s)
 							  .accuracy = got[i].progress.accuracy,
 							  .seconds = got[i].progress.seconds};
 	m.heartbeat.n_attempts = n;
+	/* Finished attempts are still ours until their result is acknowledged. */
+	for (int i = 0; i < s->n_outbox && i < WIRE_SLOTS_MAX; i++)
+		m.heartbeat.unacked[m.heartbeat.n_unacked++] = s->outbox[i].attempt_id;
 	send_msg(s, &m);
 	s->last_heartbeat_ms = emc_now_ms();
 }
@@ -204,6 +215,13 @@ static void result_fill(const session_result *r, wire_result *res)
 		res->r.outcome = EMC_OUTCOME_PREEMPTED;
 }
 
+static void outbox_send_one(session *s, pending_result *p)
+{
+	p->sent_ms = emc_now_ms();
+	if (zmq_send(s->sock, p->buf, p->len, ZMQ_DONTWAIT) < 0)
+		log_warn("send failed: %s", zmq_strerror(errno));
+}
+
 void session_send_result(session *s, const session_result *r)
 {
 	wire_msg m;
@@ -223,8 +241,8 @@ void session_send_result(session *s, const session_result *r)
 		s->outbox[0] = s->outbox[--s->n_outbox];
 	}
 	s->outbox[s->n_outbox++] = (pending_result){.attempt_id = r->attempt_id, .buf = buf, .len = len};
-	if (s->welcomed && zmq_send(s->sock, buf, len, ZMQ_DONTWAIT) < 0)
-		log_warn("send failed: %s", zmq_strerror(errno));
+	if (s->welcomed)
+		outbox_send_one(s, &s->outbox[s->n_outbox - 1]);
 }
 
 int session_outbox_len(const session *s)
@@ -242,12 +260,16 @@ static void outbox_remove(session *s, uint64_t attempt_id)
 		}
 }
 
-/* Send every unacknowledged result again (after a Welcome). */
-static void outbox_resend(session *s)
+/* Send the unacknowledged results again: all of them after a Welcome
+ * (older_ms = 0), or those sent at least older_ms ago — the coordinator
+ * does not acknowledge a result its store refused, and waits for it again. */
+static void outbox_resend(session *s, int64_t older_ms)
 {
+	int64_t now = emc_now_ms();
+
 	for (int i = 0; i < s->n_outbox; i++)
-		if (zmq_send(s->sock, s->outbox[i].buf, s->outbox[i].len, ZMQ_DONTWAIT) < 0)
-			log_warn("send failed: %s", zmq_strerror(errno));
+		if (now - s->outbox[i].sent_ms >= older_ms)
+			outbox_send_one(s, &s->outbox[i]);
 }
 
 int session_send_data_request(session *s, const uint8_t hash[32], uint64_t offset, uint32_t length)
@@ -257,6 +279,19 @@ int session_send_data_request(session *s, const uint8_t hash[32], uint64_t offse
 
 	memcpy(m.data_request.hash, hash, sizeof m.data_request.hash);
 	return send_msg(s, &m);
+}
+
+void session_send_checkpoint(session *s, uint64_t attempt_id, uint64_t trial_id, int64_t epoch, int64_t step,
+			     const uint8_t *state, size_t len)
+{
+	wire_msg m;
+
+	if (!s->welcomed)
+		return; /* the trial makes another; an old one is no loss */
+	wire_msg_init(&m, WIRE_CHECKPOINT);
+	m.checkpoint = (wire_checkpoint){
+	    .attempt_id = attempt_id, .trial_id = trial_id, .epoch = epoch, .step = step, .state = state, .len = len};
+	send_msg(s, &m);
 }
 
 void session_send_bye(session *s, const char *reason)
@@ -280,7 +315,7 @@ static void on_welcome(session *s, const wire_welcome *w)
 		s->heartbeat_ms = w->heartbeat_ms;
 	if (w->lease_ms >= 2 * s->heartbeat_ms && w->lease_ms <= 3600000)
 		s->lease_ms = w->lease_ms;
-	outbox_resend(s);
+	outbox_resend(s, 0);
 	s->h.welcomed(s->h.ctx);
 }
 
@@ -454,8 +489,10 @@ static void refused_retry(session *s)
 
 void session_heartbeat(session *s)
 {
-	if (s->welcomed && emc_now_ms() - s->last_heartbeat_ms >= s->heartbeat_ms)
+	if (s->welcomed && emc_now_ms() - s->last_heartbeat_ms >= s->heartbeat_ms) {
 		send_heartbeat(s);
+		outbox_resend(s, (int64_t)RESEND_BEATS * s->heartbeat_ms);
+	}
 }
 
 long session_tick(session *s, long max_wait_ms)

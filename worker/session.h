@@ -122,6 +122,11 @@ int session_outbox_len(const session *s);
 /* Ask for `length` bytes of a dataset from offset. 0 or -errno. */
 int session_send_data_request(session *s, const uint8_t hash[32], uint64_t offset, uint32_t length);
 
+/* A running attempt's checkpoint (state borrowed), sent now if we are
+ * welcomed and dropped otherwise: not kept, since a newer one follows. */
+void session_send_checkpoint(session *s, uint64_t attempt_id, uint64_t trial_id, int64_t epoch, int64_t step,
+			     const uint8_t *state, size_t len);
+
 void session_send_bye(session *s, const char *reason);
 
 #endif

@@ -74,12 +74,28 @@ typedef struct slot {
 	bool preempted; /* stopped by our own drain, not by the coordinator */
 	pthread_mutex_t progress_lock;
 	nn_progress progress;
+
+	/* The checkpoint to resume from: the main thread's copy of the
+	 * Assign's, read by the thread (the Assign's own bytes die with its
+	 * message). */
+	uint8_t *resume;
+	size_t resume_len;
+	bool resume_refused; /* the engine would not take it: trained from the start */
+
+	/* The latest checkpoint: written by the thread, taken by the main
+	 * thread, both under ckpt_lock. */
+	pthread_mutex_t ckpt_lock;
+	uint8_t *ckpt;
+	size_t ckpt_len, ckpt_cap;
+	int64_t ckpt_epoch, ckpt_step;
+	bool ckpt_ready;
 } slot;
 
 struct slots {
 	int n;
 	int64_t memory_limit_bytes;
 	bool no_local_data;
+	int64_t checkpoint_ms;
 	session *session; /* borrowed */
 	fetch *fetch;	  /* borrowed */
 	cache *cache;	  /* borrowed */
@@ -132,6 +148,55 @@ static void on_progress(void *ctx, const nn_progress *p)
 	pthread_mutex_unlock(&sl->progress_lock);
 }
 
+/* On the slot thread: keep a copy of the engine's checkpoint for the main
+ * thread to send. A copy it has not sent yet is replaced: only the latest
+ * matters. */
+static void on_checkpoint(void *ctx, const uint8_t *buf, size_t len, const nn_progress *at)
+{
+	slot *sl = ctx;
+
+	pthread_mutex_lock(&sl->ckpt_lock);
+	if (len > sl->ckpt_cap) {
+		uint8_t *p = realloc(sl->ckpt, len);
+
+		if (!p) {
+			pthread_mutex_unlock(&sl->ckpt_lock);
+			return; /* the next one may fit; the trial itself goes on */
+		}
+		sl->ckpt = p;
+		sl->ckpt_cap = len;
+	}
+	memcpy(sl->ckpt, buf, len);
+	sl->ckpt_len = len;
+	sl->ckpt_epoch = at->epoch;
+	sl->ckpt_step = at->step;
+	sl->ckpt_ready = true;
+	pthread_mutex_unlock(&sl->ckpt_lock);
+}
+
+/* Train, from the Assign's checkpoint if it has one. The engine refuses a
+ * checkpoint that is damaged or not this trial's (-EINVAL, nothing
+ * trained): then the trial starts from the beginning — slower, never
+ * wrong. */
+static int train(slot *sl, const nn_data *data, nn_hooks *hooks)
+{
+	int r;
+
+	hooks->resume = sl->resume;
+	hooks->resume_len = sl->resume_len;
+	r = nn_train(&sl->a.cell, data, hooks, &sl->result, &sl->err);
+	if (r == -EINVAL && sl->resume) {
+		log_warn("attempt %llu: its checkpoint was refused (%s); training from the start",
+			 (unsigned long long)sl->a.attempt_id, sl->err.msg);
+		sl->resume_refused = true;
+		emc_err_clear(&sl->err);
+		hooks->resume = NULL;
+		hooks->resume_len = 0;
+		r = nn_train(&sl->a.cell, data, hooks, &sl->result, &sl->err);
+	}
+	return r;
+}
+
 /* Materialise subset(n) of the dataset under the cell's variant and seed,
  * then train. */
 static int run_trial(slot *sl)
@@ -142,7 +207,9 @@ static int run_trial(slot *sl)
 	nn_hooks hooks = {.progress = on_progress,
 			  .ctx = sl,
 			  .cancel = &sl->cancel,
-			  .memory_limit_bytes = sl->owner->memory_limit_bytes};
+			  .memory_limit_bytes = sl->owner->memory_limit_bytes,
+			  .checkpoint = sl->owner->checkpoint_ms > 0 ? on_checkpoint : NULL,
+			  .checkpoint_every_ms = sl->owner->checkpoint_ms};
 	cache_key key;
 	uint8_t *y = NULL;
 	float *x = NULL;
@@ -174,7 +241,7 @@ static int run_trial(slot *sl)
 		goto out;
 	data = (nn_data){.x = x, .y = y, .n = a->n, .shape = ds->shape};
 	data.shape.classes = classes;
-	r = nn_train(&a->cell, &data, &hooks, &sl->result, &sl->err);
+	r = train(sl, &data, &hooks);
 out:
 	free(y);
 	free(x);
@@ -213,7 +280,7 @@ static void finish(slots *s, slot *sl)
 	session_send_result(s->session, &r);
 	log_info("attempt %llu: n=%lld %s (%s) after %lld epochs, %.2fs", (unsigned long long)sl->a.attempt_id,
 		 (long long)sl->a.n,
-		 sl->rc < 0							? "failed"
+		 sl->rc < 0						  ? "failed"
 		 : sl->preempted && res->outcome == EMC_OUTCOME_CANCELLED ? "preempted"
 									  : emc_outcome_name(res->outcome),
 		 sl->rc < 0 ? sl->err.msg : emc_stop_reason_name(res->reason), (long long)res->epochs,
@@ -261,6 +328,25 @@ void slots_assign(slots *s, const session_assign *a)
 		sl->thread_started = false;
 	}
 	sl->a = *a;
+	free(sl->resume);
+	sl->resume = NULL;
+	sl->resume_len = 0;
+	sl->resume_refused = false;
+	if (a->resume && a->resume_len) {
+		sl->resume = malloc(a->resume_len);
+		if (sl->resume) {
+			memcpy(sl->resume, a->resume, a->resume_len);
+			sl->resume_len = a->resume_len;
+		} else {
+			log_warn("attempt %llu: no memory for its checkpoint; training from the start",
+				 (unsigned long long)a->attempt_id);
+		}
+	}
+	sl->a.resume = NULL; /* the message's bytes: gone after this call */
+	sl->a.resume_len = 0;
+	pthread_mutex_lock(&sl->ckpt_lock);
+	sl->ckpt_ready = false;
+	pthread_mutex_unlock(&sl->ckpt_lock);
 	memset(&sl->result, 0, sizeof sl->result);
 	memset(&sl->progress, 0, sizeof sl->progress);
 	emc_err_clear(&sl->err);
@@ -381,6 +467,23 @@ int slots_busy(const slots *s)
 	return s->n - slots_free(s);
 }
 
+void slots_send_checkpoints(slots *s)
+{
+	for (int i = 0; i < s->n; i++) {
+		slot *sl = &s->slot[i];
+
+		if (sl->state != SLOT_BUSY)
+			continue;
+		pthread_mutex_lock(&sl->ckpt_lock);
+		if (sl->ckpt_ready) {
+			session_send_checkpoint(s->session, sl->a.attempt_id, sl->a.trial_id, sl->ckpt_epoch,
+						sl->ckpt_step, sl->ckpt, sl->ckpt_len);
+			sl->ckpt_ready = false;
+		}
+		pthread_mutex_unlock(&sl->ckpt_lock);
+	}
+}
+
 size_t slots_running(const slots *s, uint64_t *ret_ids, size_t max)
 {
 	size_t n = 0;
@@ -398,7 +501,9 @@ size_t slots_progress(slots *s, session_progress *ret, size_t max)
 	for (int i = 0; i < s->n && n < max; i++) {
 		slot *sl = &s->slot[i];
 
-		if (sl->state != SLOT_BUSY)
+		/* A waiting slot holds its attempt too (no progress yet): the
+		 * coordinator loses an attempt its heartbeats leave out. */
+		if (sl->state == SLOT_FREE)
 			continue;
 		ret[n].attempt_id = sl->a.attempt_id;
 		pthread_mutex_lock(&sl->progress_lock);
@@ -427,6 +532,7 @@ int slots_new(void *zmq_ctx, const slots_config *cfg, session *sess, fetch *fetc
 	s->n = cfg->n < 1 ? 1 : cfg->n > SLOTS_MAX ? SLOTS_MAX : cfg->n;
 	s->memory_limit_bytes = cfg->memory_limit_bytes;
 	s->no_local_data = cfg->no_local_data;
+	s->checkpoint_ms = cfg->checkpoint_ms;
 	s->session = sess;
 	s->fetch = fetcher;
 	s->cache = datasets;
@@ -434,6 +540,7 @@ int slots_new(void *zmq_ctx, const slots_config *cfg, session *sess, fetch *fetc
 		s->slot[i].owner = s;
 		s->slot[i].index = i;
 		pthread_mutex_init(&s->slot[i].progress_lock, NULL);
+		pthread_mutex_init(&s->slot[i].ckpt_lock, NULL);
 	}
 	s->done_rx = zmq_socket(zmq_ctx, ZMQ_PULL);
 	if (!s->done_rx || zmq_bind(s->done_rx, "inproc://slots-done") < 0)
@@ -465,6 +572,9 @@ void slots_destroy(slots **p)
 		if (sl->done_tx)
 			zmq_close(sl->done_tx);
 		pthread_mutex_destroy(&sl->progress_lock);
+		pthread_mutex_destroy(&sl->ckpt_lock);
+		free(sl->ckpt);
+		free(sl->resume);
 	}
 	if (s->done_rx)
 		zmq_close(s->done_rx);

@@ -26,9 +26,13 @@ typedef struct slots_config {
 	int n;			    /* 1..SLOTS_MAX */
 	int64_t memory_limit_bytes; /* 0 = none */
 	bool no_local_data;	    /* never read dataset files named by the spec */
+	int64_t checkpoint_ms;	    /* a running trial's checkpoint at most this often; 0 = none */
 } slots_config;
 
 typedef struct slots slots;
+
+/* Send the checkpoints the running trials made since the last call. */
+void slots_send_checkpoints(slots *s);
 
 /* zmq_ctx, sess, fetcher and datasets are borrowed and must outlive the
  * slots. On success *ret is the caller's (slots_destroy). -errno and err. */

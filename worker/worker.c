@@ -69,6 +69,7 @@ typedef struct worker_options {
 	int64_t cache_limit_bytes;
 	bool no_local_data;
 	double fetch_bytes_per_ms; /* 0 = no cap */
+	int64_t checkpoint_ms;	   /* 0 = no checkpoints */
 } worker_options;
 
 typedef struct worker {
@@ -148,6 +149,7 @@ static int loop_once(worker *w, long max_wait_ms)
 	if (items[1].revents & ZMQ_POLLIN)
 		slots_collect(w->slots);
 	session_heartbeat(w->session);
+	slots_send_checkpoints(w->slots);
 	fetch_pump(w->fetch);
 	return 0;
 }
@@ -199,6 +201,8 @@ static void usage(FILE *out)
 		     "  --no-local-data      never read dataset files named by the spec: use the cache or\n"
 		     "                       fetch from the coordinator\n"
 		     "  --fetch-mbps R       cap dataset transfers at R MiB/s (default: no cap)\n"
+		     "  --checkpoint-seconds S  send a running trial's checkpoint at most every S s, so that\n"
+		     "                       a lost attempt resumes from it (default 5; 0 = never)\n"
 		     "  --verbose | --quiet  more or less logging\n");
 }
 
@@ -275,6 +279,11 @@ static int apply_option(worker_options *o, int opt)
 			return -1;
 		o->fetch_bytes_per_ms = (double)v * 1048.576;
 		return 0;
+	case 'P':
+		if (long_option("checkpoint-seconds", 0, 86400, &v) < 0)
+			return -1;
+		o->checkpoint_ms = (int64_t)v * 1000;
+		return 0;
 	}
 	return -1;
 }
@@ -314,6 +323,7 @@ static int parse_options(int argc, char **argv, worker_options *o, bool *ret_exi
 					     {"cache-mb", required_argument, NULL, 'B'},
 					     {"no-local-data", no_argument, NULL, 'N'},
 					     {"fetch-mbps", required_argument, NULL, 'R'},
+					     {"checkpoint-seconds", required_argument, NULL, 'P'},
 					     {"verbose", no_argument, NULL, 'v'},
 					     {"quiet", no_argument, NULL, 'q'},
 					     {"help", no_argument, NULL, 'h'},
@@ -321,7 +331,7 @@ static int parse_options(int argc, char **argv, worker_options *o, bool *ret_exi
 	int opt;
 
 	*ret_exit = true;
-	while ((opt = getopt_long(argc, argv, "c:s:t:k:ID:M:C:B:NR:vqh", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:s:t:k:ID:M:C:B:NR:P:vqh", opts, NULL)) != -1) {
 		if (opt == 'h') {
 			usage(stdout);
 			return 0;
@@ -375,7 +385,8 @@ static int worker_init(worker *w)
 				   .bytes_per_ms = w->opt.fetch_bytes_per_ms};
 	const slots_config lcfg = {.n = w->opt.n_slots,
 				   .memory_limit_bytes = w->opt.memory_limit_bytes,
-				   .no_local_data = w->opt.no_local_data};
+				   .no_local_data = w->opt.no_local_data,
+				   .checkpoint_ms = w->opt.checkpoint_ms};
 	emc_err err;
 	int r;
 
@@ -418,6 +429,7 @@ int main(int argc, char **argv)
 	worker w = {.opt = {.n_slots = (int)sysconf(_SC_NPROCESSORS_ONLN),
 			    .blas_threads = 1,
 			    .drain_ms = 30000,
+			    .checkpoint_ms = 5000,
 			    .cache_limit_bytes = (int64_t)8192 << 20}};
 	struct sigaction sa;
 	bool exit_now;
