@@ -73,7 +73,7 @@ static void make_spec(fixture *f, const char *name)
 	f->spec.n_cells = N_CELLS;
 	f->spec.cells = f->cells;
 	f->ds.n_total = 60000;
-	f->ds.shape = (emc_input_shape){.channels = 1, .height = 28, .width = 28, .classes = 10};
+	f->ds.shape = (emc_input_shape){ .channels = 1, .height = 28, .width = 28, .classes = 10 };
 	snprintf(f->ds.description, sizeof f->ds.description, "fashion-mnist/train");
 }
 
@@ -89,7 +89,7 @@ static int collect_cell_ids(void *ctx, const store_cell_row *c)
 static int setup(void **state)
 {
 	fixture *f = calloc(1, sizeof *f);
-	emc_err err = {""};
+	emc_err err = { "" };
 
 	assert_non_null(f);
 	f->dir = tmpdir_new();
@@ -189,7 +189,7 @@ static int note_connection(sqlite3 *db, char **errmsg, const struct sqlite3_api_
 
 static sqlite3 *store_open_seen(const char *path, bool readonly, store **ret)
 {
-	emc_err err = {""};
+	emc_err err = { "" };
 
 	last_connection = NULL;
 	if (store_open(path, readonly, ret, &err) < 0)
@@ -198,27 +198,27 @@ static sqlite3 *store_open_seen(const char *path, bool readonly, store **ret)
 	return last_connection;
 }
 
-#define assert_sql_int(path, expect, ...)                                                                              \
-	do {                                                                                                           \
-		char q_[512];                                                                                          \
-		snprintf(q_, sizeof q_, __VA_ARGS__);                                                                  \
-		assert_int_equal(sql_int((path), q_), (expect));                                                       \
+#define assert_sql_int(path, expect, ...)                                   \
+	do {                                                             \
+		char q_[512];                                            \
+		snprintf(q_, sizeof q_, __VA_ARGS__);                    \
+		assert_int_equal(sql_int((path), q_), (expect));            \
 	} while (0)
 
-#define assert_sql_text(path, expect, ...)                                                                             \
-	do {                                                                                                           \
-		char q_[512], *v_;                                                                                     \
-		snprintf(q_, sizeof q_, __VA_ARGS__);                                                                  \
-		v_ = sql_text((path), q_);                                                                             \
-		assert_string_equal(v_, (expect));                                                                     \
-		free(v_);                                                                                              \
+#define assert_sql_text(path, expect, ...)                                  \
+	do {                                                             \
+		char q_[512], *v_;                                       \
+		snprintf(q_, sizeof q_, __VA_ARGS__);                    \
+		v_ = sql_text((path), q_);                                  \
+		assert_string_equal(v_, (expect));                       \
+		free(v_);                                                \
 	} while (0)
 
 /* A whole trial: insert, lease, record. */
-static int64_t run_trial(fixture *f, int cell, int64_t n, emc_outcome outcome, emc_stop_reason reason, double seconds,
-			 const store_cell_update *u)
+static int64_t run_trial(fixture *f, int cell, int64_t n, emc_outcome outcome, emc_stop_reason reason,
+			 double seconds, const store_cell_update *u)
 {
-	emc_err err = {""};
+	emc_err err = { "" };
 	emc_trial_result res;
 	int64_t trial, attempt;
 
@@ -292,7 +292,8 @@ static bool cfg_equal(const emc_cell_cfg *a, const emc_cell_cfg *b)
 	       a->optim.weight_decay == b->optim.weight_decay && a->optim.beta1 == b->optim.beta1 &&
 	       a->optim.beta2 == b->optim.beta2 && a->optim.eps == b->optim.eps && a->optim.batch == b->optim.batch &&
 	       a->budget.max_epochs == b->budget.max_epochs && a->budget.max_steps == b->budget.max_steps &&
-	       a->budget.max_seconds == b->budget.max_seconds && a->budget.plateau_epochs == b->budget.plateau_epochs &&
+	       a->budget.max_seconds == b->budget.max_seconds &&
+	       a->budget.plateau_epochs == b->budget.plateau_epochs &&
 	       a->budget.plateau_rel == b->budget.plateau_rel && a->budget.eval_every == b->budget.eval_every &&
 	       a->budget.fit_threshold == b->budget.fit_threshold && a->budget.grad_tol == b->budget.grad_tol &&
 	       a->labels == b->labels && a->seed == b->seed;
@@ -341,7 +342,7 @@ static int on_trial(void *ctx, const store_trial_row *t)
 	 * leaves that open), so only the original trials write. */
 	if (w->write_in_callback && t->n < 1000) {
 		int64_t id;
-		emc_err err = {""};
+		emc_err err = { "" };
 
 		if (store_trial_insert(w->f->s, t->cell_id, 1000 + t->n, 0, 0, &id, &err) < 0)
 			fail_msg("write during walk: %s", err.msg);
@@ -352,8 +353,8 @@ static int on_trial(void *ctx, const store_trial_row *t)
 static void test_campaign_roundtrip(void **state)
 {
 	fixture *f = *state;
-	emc_err err = {""};
-	walk w = {.f = f};
+	emc_err err = { "" };
+	walk w = { .f = f };
 	char hash[65];
 	int64_t id = -1, t1, t2;
 
@@ -396,8 +397,7 @@ static void test_campaign_roundtrip(void **state)
 	assert_sql_text(f->path, "adam", "SELECT optimizer FROM cells WHERE idx = 1");
 	assert_sql_text(f->path, "random", "SELECT labels FROM cells WHERE idx = 1");
 	assert_sql_text(f->path, "tanh", "SELECT activation FROM cells WHERE idx = 2");
-	assert_sql_int(f->path, emc_model_params(&f->cells[1].model, &f->ds.shape),
-		       "SELECT params FROM cells WHERE idx = 1");
+	assert_sql_int(f->path, emc_model_params(&f->cells[1].model, &f->ds.shape), "SELECT params FROM cells WHERE idx = 1");
 	assert_sql_int(f->path, 784 * 8 + 8 + 8 * 10 + 10, "SELECT params FROM cells WHERE idx = 0");
 
 	assert_int_equal(w.n_trials, 2);
@@ -428,8 +428,8 @@ static void test_campaign_roundtrip(void **state)
 static void test_load_active_stop_and_write(void **state)
 {
 	fixture *f = *state;
-	emc_err err = {""};
-	walk w = {.f = f, .stop_at_trial = 2};
+	emc_err err = { "" };
+	walk w = { .f = f, .stop_at_trial = 2 };
 	int64_t t;
 
 	for (int64_t n = 1; n <= 3; n++)
@@ -447,7 +447,7 @@ static void test_load_active_stop_and_write(void **state)
 static void test_trial_insert_idempotent(void **state)
 {
 	fixture *f = *state;
-	emc_err err = {""};
+	emc_err err = { "" };
 	int64_t a = 0, b = 0, c = 0, d = -1;
 
 	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 64, 0, 0, &a, &err), 0);
@@ -469,7 +469,7 @@ static void test_trial_insert_idempotent(void **state)
 static void test_batch(void **state)
 {
 	fixture *f = *state;
-	emc_err err = {""};
+	emc_err err = { "" };
 	int64_t a = 0, b = 0, d = -1;
 	store *other = NULL;
 
@@ -498,15 +498,10 @@ static void test_batch(void **state)
 static void test_attempt_start_finish(void **state)
 {
 	fixture *f = *state;
-	emc_err err = {""};
-	emc_trial_result res = {.outcome = EMC_OUTCOME_FIT,
-				.reason = EMC_STOP_FIT,
-				.epochs = 12,
-				.steps = 34,
-				.train_seconds = 1.5,
-				.loss = 0.01,
-				.accuracy = 1.0};
-	store_cell_update u = {.lo = 16, .hi = 0};
+	emc_err err = { "" };
+	emc_trial_result res = { .outcome = EMC_OUTCOME_FIT, .reason = EMC_STOP_FIT, .epochs = 12, .steps = 34,
+				 .train_seconds = 1.5, .loss = 0.01, .accuracy = 1.0 };
+	store_cell_update u = { .lo = 16, .hi = 0 };
 	int64_t w1, w2, trial, a1, a2 = -1;
 
 	assert_int_equal(store_worker_upsert(f->s, "worker-a", "host1", 2, &w1, &err), 0);
@@ -561,9 +556,9 @@ static void test_attempt_start_finish(void **state)
 static void test_lost_attempt_fenced(void **state)
 {
 	fixture *f = *state;
-	emc_err err = {""};
-	emc_trial_result res = {.outcome = EMC_OUTCOME_NO_FIT, .reason = EMC_STOP_BUDGET, .train_seconds = 2.0};
-	store_cell_update u = {.lo = 0, .hi = 16};
+	emc_err err = { "" };
+	emc_trial_result res = { .outcome = EMC_OUTCOME_NO_FIT, .reason = EMC_STOP_BUDGET, .train_seconds = 2.0 };
+	store_cell_update u = { .lo = 0, .hi = 16 };
 	int64_t trial, a1, a2;
 
 	assert_int_equal(store_trial_insert(f->s, f->cell_ids[1], 16, 0, 0, &trial, &err), 0);
@@ -599,7 +594,7 @@ static void test_lost_attempt_fenced(void **state)
 static void test_recover_running(void **state)
 {
 	fixture *f = *state;
-	emc_err err = {""};
+	emc_err err = { "" };
 	int64_t t[3], a[3];
 
 	for (int i = 0; i < 3; i++)
@@ -623,8 +618,8 @@ static void test_recover_running(void **state)
 static void test_counts(void **state)
 {
 	fixture *f = *state;
-	emc_err err = {""};
-	store_cell_update done = {.lo = 24, .hi = 25, .done = true};
+	emc_err err = { "" };
+	store_cell_update done = { .lo = 24, .hi = 25, .done = true };
 	store_counts c;
 	int64_t t, a, other_id;
 	fixture g;
@@ -664,39 +659,39 @@ static void test_counts(void **state)
  * that the migration is tested on what old files hold, whatever the store
  * does today. */
 static const char schema_v1[] =
-    "CREATE TABLE campaigns (id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL,"
-    " state TEXT NOT NULL CHECK (state IN ('running', 'done', 'paused', 'cancelled')),"
-    " spec_text TEXT NOT NULL, spec_hash TEXT NOT NULL,"
-    " dataset_name TEXT, dataset_format TEXT, dataset_split TEXT,"
-    " dataset_images TEXT, dataset_labels TEXT, dataset_desc TEXT,"
-    " n_total INTEGER, channels INTEGER, height INTEGER, width INTEGER, classes INTEGER,"
-    " search_start INTEGER, search_precision REAL, search_max_n INTEGER,"
-    " created_at INTEGER, finished_at INTEGER, dataset_ref BLOB, dataset_hash BLOB);"
-    "CREATE INDEX campaigns_state ON campaigns (state);"
-    "CREATE TABLE workers (id INTEGER PRIMARY KEY, identity TEXT UNIQUE NOT NULL, host TEXT, slots INTEGER,"
-    " first_seen INTEGER, last_seen INTEGER, trials_done INTEGER NOT NULL DEFAULT 0);"
-    "CREATE TABLE cells (id INTEGER PRIMARY KEY, campaign_id INTEGER NOT NULL REFERENCES campaigns (id),"
-    " idx INTEGER NOT NULL, model TEXT, family TEXT, activation TEXT, optimizer TEXT, lr REAL, batch INTEGER,"
-    " labels TEXT, seed INTEGER, params INTEGER, inputs TEXT, classes INTEGER, config BLOB NOT NULL,"
-    " state TEXT NOT NULL CHECK (state IN ('searching', 'done', 'failed')),"
-    " lo INTEGER NOT NULL DEFAULT 0, hi INTEGER NOT NULL DEFAULT 0, full INTEGER NOT NULL DEFAULT 0,"
-    " UNIQUE (campaign_id, idx));"
-    "CREATE TABLE trials (id INTEGER PRIMARY KEY AUTOINCREMENT,"
-    " cell_id INTEGER NOT NULL REFERENCES cells (id), n INTEGER NOT NULL,"
-    " state TEXT NOT NULL CHECK (state IN ('pending', 'running', 'fit', 'no_fit', 'failed', 'cancelled')),"
-    " reason TEXT, epochs INTEGER, steps INTEGER, train_seconds REAL, loss REAL, accuracy REAL,"
-    " grad_norm REAL, budget_used REAL, error TEXT, hessian_min REAL, hessian_max REAL,"
-    " attempts INTEGER NOT NULL DEFAULT 0, created_at INTEGER, finished_at INTEGER, UNIQUE (cell_id, n));"
-    "CREATE INDEX trials_state ON trials (state);"
-    "CREATE TABLE attempts (id INTEGER PRIMARY KEY AUTOINCREMENT,"
-    " trial_id INTEGER NOT NULL REFERENCES trials (id), number INTEGER NOT NULL,"
-    " worker_id INTEGER REFERENCES workers (id),"
-    " state TEXT NOT NULL CHECK (state IN ('running', 'done', 'lost', 'preempted', 'failed', 'cancelled')),"
-    " started_at INTEGER, lease_expires_at INTEGER, finished_at INTEGER, UNIQUE (trial_id, number));"
-    "CREATE UNIQUE INDEX attempts_one_running ON attempts (trial_id) WHERE state = 'running';"
-    "CREATE INDEX attempts_state ON attempts (state);"
-    "CREATE INDEX attempts_worker ON attempts (worker_id);"
-    "PRAGMA user_version = 1;";
+	"CREATE TABLE campaigns (id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL,"
+	" state TEXT NOT NULL CHECK (state IN ('running', 'done', 'paused', 'cancelled')),"
+	" spec_text TEXT NOT NULL, spec_hash TEXT NOT NULL,"
+	" dataset_name TEXT, dataset_format TEXT, dataset_split TEXT,"
+	" dataset_images TEXT, dataset_labels TEXT, dataset_desc TEXT,"
+	" n_total INTEGER, channels INTEGER, height INTEGER, width INTEGER, classes INTEGER,"
+	" search_start INTEGER, search_precision REAL, search_max_n INTEGER,"
+	" created_at INTEGER, finished_at INTEGER, dataset_ref BLOB, dataset_hash BLOB);"
+	"CREATE INDEX campaigns_state ON campaigns (state);"
+	"CREATE TABLE workers (id INTEGER PRIMARY KEY, identity TEXT UNIQUE NOT NULL, host TEXT, slots INTEGER,"
+	" first_seen INTEGER, last_seen INTEGER, trials_done INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE cells (id INTEGER PRIMARY KEY, campaign_id INTEGER NOT NULL REFERENCES campaigns (id),"
+	" idx INTEGER NOT NULL, model TEXT, family TEXT, activation TEXT, optimizer TEXT, lr REAL, batch INTEGER,"
+	" labels TEXT, seed INTEGER, params INTEGER, inputs TEXT, classes INTEGER, config BLOB NOT NULL,"
+	" state TEXT NOT NULL CHECK (state IN ('searching', 'done', 'failed')),"
+	" lo INTEGER NOT NULL DEFAULT 0, hi INTEGER NOT NULL DEFAULT 0, full INTEGER NOT NULL DEFAULT 0,"
+	" UNIQUE (campaign_id, idx));"
+	"CREATE TABLE trials (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" cell_id INTEGER NOT NULL REFERENCES cells (id), n INTEGER NOT NULL,"
+	" state TEXT NOT NULL CHECK (state IN ('pending', 'running', 'fit', 'no_fit', 'failed', 'cancelled')),"
+	" reason TEXT, epochs INTEGER, steps INTEGER, train_seconds REAL, loss REAL, accuracy REAL,"
+	" grad_norm REAL, budget_used REAL, error TEXT, hessian_min REAL, hessian_max REAL,"
+	" attempts INTEGER NOT NULL DEFAULT 0, created_at INTEGER, finished_at INTEGER, UNIQUE (cell_id, n));"
+	"CREATE INDEX trials_state ON trials (state);"
+	"CREATE TABLE attempts (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" trial_id INTEGER NOT NULL REFERENCES trials (id), number INTEGER NOT NULL,"
+	" worker_id INTEGER REFERENCES workers (id),"
+	" state TEXT NOT NULL CHECK (state IN ('running', 'done', 'lost', 'preempted', 'failed', 'cancelled')),"
+	" started_at INTEGER, lease_expires_at INTEGER, finished_at INTEGER, UNIQUE (trial_id, number));"
+	"CREATE UNIQUE INDEX attempts_one_running ON attempts (trial_id) WHERE state = 'running';"
+	"CREATE INDEX attempts_state ON attempts (state);"
+	"CREATE INDEX attempts_worker ON attempts (worker_id);"
+	"PRAGMA user_version = 1;";
 
 typedef struct v1_walk {
 	int campaigns, pinned;
@@ -765,9 +760,9 @@ static void test_migrate_v1(void **state)
 	sqlite3 *db;
 	sqlite3_stmt *st;
 	store *s = NULL, *ro = NULL;
-	v1_walk w = {0};
+	v1_walk w = { 0 };
 	int64_t t;
-	emc_err err = {""};
+	emc_err err = { "" };
 
 	memset(&ds, 0, sizeof ds);
 	snprintf(ds.format, sizeof ds.format, "synthetic");
@@ -788,14 +783,13 @@ static void test_migrate_v1(void **state)
 	snprintf(path, sizeof path, "%s/v1.db", f->dir);
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db, schema_v1, NULL, NULL, NULL), SQLITE_OK);
-	assert_int_equal(
-	    sqlite3_prepare_v2(db,
-			       "INSERT INTO campaigns (id, name, state, spec_text, spec_hash, n_total, channels,"
-			       " height, width, classes, search_start, search_precision, search_max_n,"
-			       " dataset_ref) VALUES (1, 'old', 'running', 'name: old', 'aa', 100, 1, 1, 4, 2,"
-			       " 16, 0.01, 64, ?1)",
-			       -1, &st, NULL),
-	    SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db,
+					    "INSERT INTO campaigns (id, name, state, spec_text, spec_hash, n_total, channels,"
+					    " height, width, classes, search_start, search_precision, search_max_n,"
+					    " dataset_ref) VALUES (1, 'old', 'running', 'name: old', 'aa', 100, 1, 1, 4, 2,"
+					    " 16, 0.01, 64, ?1)",
+					    -1, &st, NULL),
+			 SQLITE_OK);
 	sqlite3_bind_blob(st, 1, ref, (int)ref_len, SQLITE_STATIC);
 	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
 	sqlite3_finalize(st);
@@ -816,14 +810,13 @@ static void test_migrate_v1(void **state)
 		sqlite3_reset(st);
 	}
 	sqlite3_finalize(st);
-	assert_int_equal(
-	    sqlite3_exec(db,
-			 "INSERT INTO trials (id, cell_id, n, state, reason, train_seconds) VALUES"
-			 " (5, 10, 16, 'fit', 'fit', 1.5), (6, 10, 32, 'no_fit', 'plateau', 2.5),"
-			 " (9, 10, 24, 'pending', NULL, NULL), (11, 11, 48, 'fit', 'fit', 4.0);"
-			 "INSERT INTO attempts (trial_id, number, state) VALUES (5, 1, 'done'), (6, 1, 'done');",
-			 NULL, NULL, NULL),
-	    SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+				      "INSERT INTO trials (id, cell_id, n, state, reason, train_seconds) VALUES"
+				      " (5, 10, 16, 'fit', 'fit', 1.5), (6, 10, 32, 'no_fit', 'plateau', 2.5),"
+				      " (9, 10, 24, 'pending', NULL, NULL), (11, 11, 48, 'fit', 'fit', 4.0);"
+				      "INSERT INTO attempts (trial_id, number, state) VALUES (5, 1, 'done'), (6, 1, 'done');",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
 	sqlite3_close(db);
 
 	/* A reader cannot read it as the current version. */
@@ -899,7 +892,7 @@ static void test_engine_pin_roundtrip(void **state)
 {
 	fixture *f = *state;
 	pin_walk w;
-	emc_err err = {""};
+	emc_err err = { "" };
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *out;
@@ -919,9 +912,8 @@ static void test_engine_pin_roundtrip(void **state)
 	assert_string_equal(w.pinned.blas_core, "Haswell");
 	assert_int_equal(w.pinned.blas_threads, 2);
 	assert_false(emc_engine_pinned(&w.mnist));
-	assert_sql_int(f->path, 1,
-		       "SELECT count(*) FROM campaigns WHERE engine_blas_core IS NULL"
-		       " AND engine_blas_threads IS NULL");
+	assert_sql_int(f->path, 1, "SELECT count(*) FROM campaigns WHERE engine_blas_core IS NULL"
+				   " AND engine_blas_threads IS NULL");
 
 	out = open_memstream(&buf, &len);
 	assert_non_null(out);
@@ -948,13 +940,13 @@ static void test_engine_pin_roundtrip(void **state)
 static void test_migrate_checkpoints(void **state)
 {
 	fixture *f = *state;
-	emc_err err = {""};
+	emc_err err = { "" };
 	int64_t t, a, wid;
 	emc_trial_result res;
 	uint8_t *got = NULL;
 	size_t len = 0;
 	int64_t epoch = -1;
-	const uint8_t blob[4] = {1, 2, 3, 4}, newer[3] = {9, 9, 9};
+	const uint8_t blob[4] = { 1, 2, 3, 4 }, newer[3] = { 9, 9, 9 };
 
 	assert_int_equal(store_trial_insert(f->s, f->cell_ids[1], 16, 0, 1001, &t, &err), 0);
 	assert_int_equal(store_worker_upsert(f->s, "w1", "host", 1, &wid, &err), 0);
@@ -991,16 +983,16 @@ static void test_migrate_checkpoints(void **state)
 static void test_migrate_v2(void **state)
 {
 	fixture *f = *state;
-	pin_walk w = {0};
+	pin_walk w = { 0 };
 	store *ro = NULL;
-	emc_err err = {""};
+	emc_err err = { "" };
 	int64_t t, id;
 
 	assert_int_equal(store_trial_insert(f->s, f->cell_ids[1], 16, 0, 1001, &t, &err), 0);
 	store_close(&f->s);
 	assert_int_equal(sql_exec(f->path, UNDO_CHECKPOINTS_SQL "ALTER TABLE campaigns DROP COLUMN engine_blas_threads;"
-								"ALTER TABLE campaigns DROP COLUMN engine_blas_core;"
-								"PRAGMA user_version = 2;"),
+					   "ALTER TABLE campaigns DROP COLUMN engine_blas_core;"
+					   "PRAGMA user_version = 2;"),
 			 SQLITE_OK);
 	assert_sql_int(f->path, 0, "SELECT count(*) FROM pragma_table_info('campaigns') WHERE name LIKE 'engine_%%'");
 
@@ -1034,7 +1026,7 @@ static void test_migrate_v2(void **state)
 static void test_future_version_refused(void **state)
 {
 	fixture *f = *state;
-	emc_err err = {""};
+	emc_err err = { "" };
 	store *s = NULL;
 
 	store_close(&f->s);
@@ -1064,7 +1056,7 @@ static void test_future_version_refused(void **state)
 static void test_readonly(void **state)
 {
 	fixture *f = *state;
-	emc_err err = {""};
+	emc_err err = { "" };
 	store *ro = NULL;
 	store_counts c;
 	char *empty, missing[512];
@@ -1105,8 +1097,7 @@ static void test_readonly(void **state)
 	assert_int_equal(access(missing, F_OK), -1);
 	free(empty);
 	/* and a file that is not a database at all */
-	empty =
-	    write_file(f->dir, "junk.db", "this is not sqlite, not at all, no no no no no no no no no no no no", 68);
+	empty = write_file(f->dir, "junk.db", "this is not sqlite, not at all, no no no no no no no no no no no no", 68);
 	assert_true(store_open(empty, false, &ro, &err) < 0);
 	assert_null(ro);
 	assert_contains(err.msg, "junk.db");
@@ -1120,32 +1111,16 @@ static void test_readonly(void **state)
  * no-fit at 40 a plateau (converged), a trial at 32 queued. */
 static void fill_results(fixture *f)
 {
-	store_cell_update u0a = {.lo = 16};
-	store_cell_update u0 = {.lo = 24,
-				.hi = 25,
-				.done = true,
-				.emc_low = 20,
-				.emc_high = 25,
-				.seeds_used = 1,
-				.lo_fits = 1,
-				.lo_total = 1,
-				.hi_total = 1,
-				.hi_budget = 1,
-				.unconverged = true,
-				.trials_consumed = 3};
-	store_cell_update u1 = {.lo = 100,
-				.done = true,
-				.full = true,
-				.emc_low = 100,
-				.emc_high = 100,
-				.seeds_used = 1,
-				.lo_fits = 1,
-				.lo_total = 1,
-				.trials_consumed = 1};
-	store_cell_update u2a = {.lo = 16};
-	store_cell_update u2 = {.lo = 16, .hi = 40, .hi_total = 1, .hi_plateau = 1, .plateau_decided = true};
+	store_cell_update u0a = { .lo = 16 };
+	store_cell_update u0 = { .lo = 24, .hi = 25, .done = true, .emc_low = 20, .emc_high = 25, .seeds_used = 1,
+				 .lo_fits = 1, .lo_total = 1, .hi_total = 1, .hi_budget = 1, .unconverged = true,
+				 .trials_consumed = 3 };
+	store_cell_update u1 = { .lo = 100, .done = true, .full = true, .emc_low = 100, .emc_high = 100,
+				 .seeds_used = 1, .lo_fits = 1, .lo_total = 1, .trials_consumed = 1 };
+	store_cell_update u2a = { .lo = 16 };
+	store_cell_update u2 = { .lo = 16, .hi = 40, .hi_total = 1, .hi_plateau = 1, .plateau_decided = true };
 	int64_t t;
-	emc_err err = {""};
+	emc_err err = { "" };
 
 	run_trial(f, 0, 16, EMC_OUTCOME_FIT, EMC_STOP_FIT, 1.5, &u0a);
 	run_trial(f, 0, 24, EMC_OUTCOME_FIT, EMC_STOP_FIT, 2.0, NULL);
@@ -1156,10 +1131,10 @@ static void fill_results(fixture *f)
 	assert_int_equal(store_trial_insert(f->s, f->cell_ids[2], 32, 0, 0, &t, &err), 0);
 }
 
-#define RESULTS_CSV_HEAD                                                                                               \
-	"campaign,cell,model,activation,optimizer,dataset,labels,inputs,classes,seeds,params,emc,full,emc_low,"        \
-	"emc_high,lo,hi,seeds_used,lo_fits,lo_total,hi_fits,hi_total,hi_plateau,hi_gradnorm,hi_budget,"                \
-	"unconverged,plateau_decided,uncertain,nonmonotone,trials,trials_consumed,sample_grads,train_seconds,"         \
+#define RESULTS_CSV_HEAD                                                                                      \
+	"campaign,cell,model,activation,optimizer,dataset,labels,inputs,classes,seeds,params,emc,full,emc_low,"  \
+	"emc_high,lo,hi,seeds_used,lo_fits,lo_total,hi_fits,hi_total,hi_plateau,hi_gradnorm,hi_budget,"          \
+	"unconverged,plateau_decided,uncertain,nonmonotone,trials,trials_consumed,sample_grads,train_seconds,"    \
 	"blas_cores,lambda_min,lambda_max,state\n"
 
 static char *capture_results(store *s, const char *campaign, report_format fmt, int expect)
@@ -1167,7 +1142,7 @@ static char *capture_results(store *s, const char *campaign, report_format fmt, 
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *out = open_memstream(&buf, &len);
-	emc_err err = {""};
+	emc_err err = { "" };
 	int r;
 
 	assert_non_null(out);
@@ -1201,17 +1176,16 @@ static void test_report_results(void **state)
 	assert_contains(out, "fashion-mnist/train");
 	assert_contains(out, "* unconverged");
 	assert_contains(out, " 1/1   0/1  *  "); /* p̂ at lo and hi, the flag */
-	assert_contains(out, " 650 ");		 /* compute: 10·(16 + 24 + 25) sample-gradients */
-	assert_contains(out, "6.75");		 /* 1.5 + 2 + 3.25 */
+	assert_contains(out, " 650 "); /* compute: 10·(16 + 24 + 25) sample-gradients */
+	assert_contains(out, "6.75"); /* 1.5 + 2 + 3.25 */
 	/* cell 0's trials ran on two kernels; the others' on one */
 	assert_contains(out, "warning: cell(s) mnist, \"small\"/0 ran on several OpenBLAS kernels");
 	free(out);
 
 	out = capture_results(ro, "mnist, \"small\"", REPORT_CSV, 0);
 	assert_contains(out, RESULTS_CSV_HEAD);
-	assert_contains(out,
-			"\"mnist, \"\"small\"\"\",0,mlp[8],relu,sgd,fashion-mnist/train,true,true,10,1,6370,24,0,20,25,"
-			"24,25,1,1,1,0,1,0,0,1,1,0,0,0,3,3,650,6.75,2,,,done\n");
+	assert_contains(out, "\"mnist, \"\"small\"\"\",0,mlp[8],relu,sgd,fashion-mnist/train,true,true,10,1,6370,24,0,20,25,"
+			     "24,25,1,1,1,0,1,0,0,1,1,0,0,0,3,3,650,6.75,2,,,done\n");
 	assert_contains(out, ",1,\"mlp[16,16]\",relu,adam,");
 	/* emc stays a number; full says the whole range fit */
 	assert_contains(out, ",100,1,100,100,100,,1,1,1,0,0,0,0,0,0,0,0,0,1,1,1000,4.00,1,-0.00125,42.5,done\n");
@@ -1225,16 +1199,15 @@ static void test_report_results(void **state)
 		sqlite3_stmt *st;
 
 		assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
-		assert_int_equal(
-		    sqlite3_prepare_v2(db,
-				       "SELECT json_valid(?1), json_array_length(?1),"
-				       " json_extract(?1, '$[0].campaign'), json_extract(?1, '$[0].emc'),"
-				       " json_extract(?1, '$[0].unconverged'), json_extract(?1, '$[1].emc'),"
-				       " json_extract(?1, '$[1].full'), json_type(?1, '$[2].emc'),"
-				       " json_extract(?1, '$[1].model'), json_extract(?1, '$[0].train_seconds'),"
-				       " json_type(?1, '$[1].hi')",
-				       -1, &st, NULL),
-		    SQLITE_OK);
+		assert_int_equal(sqlite3_prepare_v2(db,
+						    "SELECT json_valid(?1), json_array_length(?1),"
+						    " json_extract(?1, '$[0].campaign'), json_extract(?1, '$[0].emc'),"
+						    " json_extract(?1, '$[0].unconverged'), json_extract(?1, '$[1].emc'),"
+						    " json_extract(?1, '$[1].full'), json_type(?1, '$[2].emc'),"
+						    " json_extract(?1, '$[1].model'), json_extract(?1, '$[0].train_seconds'),"
+						    " json_type(?1, '$[1].hi')",
+						    -1, &st, NULL),
+				 SQLITE_OK);
 		sqlite3_bind_text(st, 1, out, -1, SQLITE_STATIC);
 		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
 		assert_int_equal(sqlite3_column_int(st, 0), 1);
@@ -1262,7 +1235,7 @@ static char *capture_trials(store *s, const char *campaign, int cell, report_for
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *out = open_memstream(&buf, &len);
-	emc_err err = {""};
+	emc_err err = { "" };
 	int r;
 
 	assert_non_null(out);
@@ -1281,25 +1254,22 @@ static void test_report_trials(void **state)
 	fill_results(f);
 	out = capture_trials(f->s, "mnist, \"small\"", -1, REPORT_TABLE, 0);
 	assert_contains(out, "reason");
-	assert_contains(out, "budget");	 /* cell 0, n = 25 */
+	assert_contains(out, "budget");  /* cell 0, n = 25 */
 	assert_contains(out, "plateau"); /* cell 2, n = 40 */
-	assert_contains(out, "42.5");	 /* the certificate of cell 1, n = 100 */
+	assert_contains(out, "42.5");    /* the certificate of cell 1, n = 100 */
 	assert_contains(out, "pending"); /* cell 2, n = 32 */
 	free(out);
 
 	/* One cell only, as CSV: header, then its three trials in order of n. */
 	out = capture_trials(f->s, "mnist, \"small\"", 0, REPORT_CSV, 0);
-	assert_contains(out,
-			"campaign,cell,model,n,seed_index,seed,state,on_path,reason,epochs,steps,train_seconds,"
-			"sample_grads,loss,accuracy,budget_used,attempts,lambda_min,lambda_max,host,blas_core,error\n");
+	assert_contains(out, "campaign,cell,model,n,seed_index,seed,state,on_path,reason,epochs,steps,train_seconds,"
+			     "sample_grads,loss,accuracy,budget_used,attempts,lambda_min,lambda_max,host,blas_core,error\n");
 	/* the seed (UINT64_MAX - 5, all 64 bits kept), and whether the measurement,
 	 * recomputed from the outcomes, consumed the trial: 16 fits, so the
 	 * path gallops to 32, which has no trial; 24 and 25 are off it */
 	assert_contains(out, ",0,mlp[8],16,0,18446744073709551610,fit,yes,fit,10,100,1.50,160,");
 	assert_contains(out, ",0,mlp[8],24,0,18446744073709551610,fit,no,fit,10,100,2.00,240,");
-	assert_contains(
-	    out,
-	    ",0,mlp[8],25,0,18446744073709551610,no_fit,no,budget,10,100,3.25,250,0,0.9000,0.00,1,,,host-0,Haswell,\n");
+	assert_contains(out, ",0,mlp[8],25,0,18446744073709551610,no_fit,no,budget,10,100,3.25,250,0,0.9000,0.00,1,,,host-0,Haswell,\n");
 	assert_null(strstr(out, ",1,\"mlp[16,16]\","));
 	free(out);
 
@@ -1333,7 +1303,7 @@ static void test_report_empty(void **state)
 static void test_report_status(void **state)
 {
 	fixture *f = *state;
-	emc_err err = {""};
+	emc_err err = { "" };
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *out;
@@ -1362,38 +1332,40 @@ static void test_report_status(void **state)
 	free(buf);
 }
 
+
 /* ---- state names ------------------------------------------------------------ */
 
 /* Every value of a state enum round-trips through its name, the names are
  * distinct, values outside the enum have none, and anything that is not a
  * name exactly is refused without touching the output. */
-#define CHECK_NAMES(kind, COUNT)                                                                                       \
-	do {                                                                                                           \
-		for (int i_ = 0; i_ < (COUNT); i_++) {                                                                 \
-			store_##kind##_state v_ = (store_##kind##_state)(COUNT);                                       \
-			const char *n_ = store_##kind##_state_name((store_##kind##_state)i_);                          \
-			char upper_[32];                                                                               \
-                                                                                                                       \
-			assert_non_null(n_);                                                                           \
-			assert_int_equal(store_##kind##_state_parse(n_, &v_), 0);                                      \
-			assert_int_equal(v_, i_);                                                                      \
-			for (int j_ = 0; j_ < i_; j_++)                                                                \
-				assert_string_not_equal(n_, store_##kind##_state_name((store_##kind##_state)j_));      \
-			snprintf(upper_, sizeof upper_, "%s", n_);                                                     \
-			upper_[0] = (char)(upper_[0] - 'a' + 'A');                                                     \
-			assert_int_equal(store_##kind##_state_parse(upper_, &v_), -EINVAL);                            \
-			snprintf(upper_, sizeof upper_, "%s ", n_);                                                    \
-			assert_int_equal(store_##kind##_state_parse(upper_, &v_), -EINVAL);                            \
-			assert_int_equal(v_, i_);                                                                      \
-		}                                                                                                      \
-		assert_null(store_##kind##_state_name((store_##kind##_state)(COUNT)));                                 \
-		assert_null(store_##kind##_state_name((store_##kind##_state) - 1));                                    \
-		{                                                                                                      \
-			store_##kind##_state v_ = (store_##kind##_state)0;                                             \
-			assert_int_equal(store_##kind##_state_parse("bogus", &v_), -EINVAL);                           \
-			assert_int_equal(store_##kind##_state_parse("", &v_), -EINVAL);                                \
-			assert_int_equal(store_##kind##_state_parse(NULL, &v_), -EINVAL);                              \
-		}                                                                                                      \
+#define CHECK_NAMES(kind, COUNT)                                                          \
+	do {                                                                              \
+		for (int i_ = 0; i_ < (COUNT); i_++) {                                    \
+			store_##kind##_state v_ = (store_##kind##_state)(COUNT);          \
+			const char *n_ = store_##kind##_state_name((store_##kind##_state)i_); \
+			char upper_[32];                                                  \
+                                                                                          \
+			assert_non_null(n_);                                              \
+			assert_int_equal(store_##kind##_state_parse(n_, &v_), 0);         \
+			assert_int_equal(v_, i_);                                         \
+			for (int j_ = 0; j_ < i_; j_++)                                   \
+				assert_string_not_equal(n_, store_##kind##_state_name(    \
+								(store_##kind##_state)j_)); \
+			snprintf(upper_, sizeof upper_, "%s", n_);                        \
+			upper_[0] = (char)(upper_[0] - 'a' + 'A');                        \
+			assert_int_equal(store_##kind##_state_parse(upper_, &v_), -EINVAL); \
+			snprintf(upper_, sizeof upper_, "%s ", n_);                       \
+			assert_int_equal(store_##kind##_state_parse(upper_, &v_), -EINVAL); \
+			assert_int_equal(v_, i_);                                         \
+		}                                                                         \
+		assert_null(store_##kind##_state_name((store_##kind##_state)(COUNT)));    \
+		assert_null(store_##kind##_state_name((store_##kind##_state)-1));         \
+		{                                                                         \
+			store_##kind##_state v_ = (store_##kind##_state)0;                \
+			assert_int_equal(store_##kind##_state_parse("bogus", &v_), -EINVAL); \
+			assert_int_equal(store_##kind##_state_parse("", &v_), -EINVAL);   \
+			assert_int_equal(store_##kind##_state_parse(NULL, &v_), -EINVAL); \
+		}                                                                         \
 	} while (0)
 
 /* The schema's CHECK of `table`.state accepts exactly the names of a table:
@@ -1417,7 +1389,7 @@ static void test_state_names(void **state)
 	fixture *f = *state;
 	const char *names[8];
 	int64_t t, a;
-	emc_err err = {""};
+	emc_err err = { "" };
 
 	CHECK_NAMES(campaign, STORE_CAMPAIGN_STATE_COUNT);
 	CHECK_NAMES(cell, STORE_CELL_STATE_COUNT);
@@ -1446,7 +1418,7 @@ static void test_state_names(void **state)
 static void test_state_sets(void **state)
 {
 	fixture *f = *state;
-	emc_err err = {""};
+	emc_err err = { "" };
 	store_counts c;
 	int64_t t, terminal = 0, decided = 0;
 	char sql[256];
@@ -1493,7 +1465,7 @@ static int count_cells(void *ctx, const store_cell_row *c)
 static void test_unknown_state_refused(void **state)
 {
 	fixture *f = *state;
-	emc_err err = {""};
+	emc_err err = { "" };
 	int n = 0;
 
 	assert_int_equal(sql_exec(f->path, "PRAGMA ignore_check_constraints = 1;"
@@ -1600,8 +1572,8 @@ static int rows_stop(void *ctx, const store_results_row *row)
 static void test_report_rows(void **state)
 {
 	fixture *f = *state;
-	emc_err err = {""};
-	report_rows r = {.n_campaigns = 0};
+	emc_err err = { "" };
+	report_rows r = { .n_campaigns = 0 };
 	const store_results_row *c0, *c1, *c2;
 
 	fill_results(f);
@@ -1694,30 +1666,30 @@ static void test_format_double(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_schema_created, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_campaign_roundtrip, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_load_active_stop_and_write, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_trial_insert_idempotent, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_attempt_start_finish, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_lost_attempt_fenced, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_recover_running, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_counts, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_future_version_refused, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_migrate_v2, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_migrate_checkpoints, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_engine_pin_roundtrip, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_readonly, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_report_results, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_report_trials, setup, teardown),
-	    cmocka_unit_test(test_report_empty),
-	    cmocka_unit_test_setup_teardown(test_report_status, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_state_names, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_state_sets, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_unknown_state_refused, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_report_rows, setup, teardown),
-	    cmocka_unit_test(test_format_double),
+		cmocka_unit_test_setup_teardown(test_schema_created, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_campaign_roundtrip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_load_active_stop_and_write, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_trial_insert_idempotent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_attempt_start_finish, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lost_attempt_fenced, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_recover_running, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_counts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_future_version_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_v2, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_checkpoints, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_engine_pin_roundtrip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_readonly, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_report_results, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_report_trials, setup, teardown),
+		cmocka_unit_test(test_report_empty),
+		cmocka_unit_test_setup_teardown(test_report_status, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_sets, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unknown_state_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_report_rows, setup, teardown),
+		cmocka_unit_test(test_format_double),
 	};
 
 	sqlite3_auto_extension((void (*)(void))note_connection);
