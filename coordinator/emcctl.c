@@ -44,7 +44,7 @@
 #define DEFAULT_DB "emc.db"
 #define MAX_LOCAL_WORKERS 256
 #define SUBMIT_TIMEOUT_MS 60000 /* launch: the coordinator checks the spec and its data first */
-#define CONTROL_TIMEOUT_MS 5000 /* pause, resume, cancel, workers */
+#define CONTROL_TIMEOUT_MS 5000 /* pause, resume, cancel, reopen, workers */
 
 static volatile sig_atomic_t interrupted;
 
@@ -73,6 +73,8 @@ static void usage(FILE *out)
 		"        every trial: n, state, stop reason, epochs, budget used, Hessian, error\n"
 		"  pause|resume|cancel CAMPAIGN --coordinator ENDPOINT [--timeout S]\n"
 		"        stop handing out a campaign's trials, start again, or give it up\n"
+		"  reopen CAMPAIGN --coordinator ENDPOINT [--timeout S]\n"
+		"        go on with a cancelled campaign: its cancelled cells search again\n"
 		"  workers --coordinator ENDPOINT [--timeout S]\n"
 		"        connected workers: host, slots, busy, last heartbeat, trials done, BLAS kernel\n"
 		"  keygen DIR NAME\n"
@@ -726,7 +728,7 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "trials") == 0)
 		return cmd_trials(argc - 1, argv + 1);
 	if (strcmp(argv[1], "pause") == 0 || strcmp(argv[1], "resume") == 0 || strcmp(argv[1], "cancel") == 0 ||
-	    strcmp(argv[1], "workers") == 0)
+	    strcmp(argv[1], "reopen") == 0 || strcmp(argv[1], "workers") == 0)
 		return cmd_control(argc - 1, argv + 1, argv[1]);
 	if (strcmp(argv[1], "keygen") == 0)
 		return cmd_keygen(argc - 1, argv + 1);

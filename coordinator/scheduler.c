@@ -1290,6 +1290,8 @@ int sched_worker_data(sched *s, const sched_peer *peer, const sched_data_request
 
 /* ---- campaign control ------------------------------------------------------ */
 
+static int load_state(sched *s, emc_err *err);
+
 static int campaign_cancel(sched *s, campaign_rt *c, emc_err *err)
 {
 	for (trial_rt *t = s->active, *next; t; t = next) {
@@ -1329,10 +1331,44 @@ static int campaign_pause(sched *s, campaign_rt *c, bool pause, emc_err *err)
 	return 0;
 }
 
+/* A cancelled campaign searches again where it stopped. It must have left
+ * memory first: its cells there still count as stopped, and a trial still
+ * running when it was cancelled ends as cancelled when its worker answers;
+ * until then (the next tick, or that answer) it is -EBUSY. Once the store
+ * holds it open again, it is loaded like any active campaign at start. */
+static int campaign_reopen(sched *s, const char *name, emc_err *err)
+{
+	store_campaign_state state;
+	int64_t id;
+	int r;
+
+	forget_finished(s);
+	r = store_campaign_find(s->db, name, &id, NULL, &state, err);
+	if (r < 0)
+		return -EIO;
+	if (r == 0)
+		return emc_err_set(err, ENOENT, "no campaign named '%s'", name);
+	if (state != STORE_CAMPAIGN_CANCELLED)
+		return emc_err_set(err, EALREADY, "campaign '%s' is %s, not cancelled: there is nothing to reopen",
+				   name, store_campaign_state_name(state));
+	if (campaign_find(s, id))
+		return emc_err_set(err, EBUSY,
+				   "campaign '%s' is still stopping the trials that ran when it was cancelled; "
+				   "try again in a moment",
+				   name);
+	if (store_campaign_reopen(s->db, id, err) < 0)
+		return -EIO;
+	log_info("campaign %s: reopened", name);
+	return load_state(s, err) < 0 ? -EIO : 0;
+}
+
 int sched_campaign_control(sched *s, sched_verb verb, const char *name, emc_err *err)
 {
-	campaign_rt *c = campaign_find_name(s, name);
+	campaign_rt *c;
 
+	if (verb == SCHED_VERB_REOPEN)
+		return campaign_reopen(s, name, err);
+	c = campaign_find_name(s, name);
 	if (!c || (c->cells_active == 0 && verb != SCHED_VERB_CANCEL))
 		return emc_err_set(err, ENOENT, "no active campaign named '%s'", name);
 	switch (verb) {
@@ -1342,6 +1378,8 @@ int sched_campaign_control(sched *s, sched_verb verb, const char *name, emc_err 
 		return campaign_pause(s, c, false, err);
 	case SCHED_VERB_CANCEL:
 		return campaign_cancel(s, c, err);
+	case SCHED_VERB_REOPEN:
+		break; /* handled above */
 	}
 	return emc_err_set(err, EINVAL, "unknown verb %d", (int)verb);
 }
@@ -1559,9 +1597,9 @@ static int submit_found(sched *s, campaign_prep *prep, int64_t id, store_campaig
 	switch (state) {
 	case STORE_CAMPAIGN_CANCELLED:
 		return emc_err_set(err, EALREADY,
-				   "campaign '%s' was cancelled, and a cancelled campaign is not reopened; its results "
-				   "so far: emcctl results %s; to measure it again, rename it or use another database",
-				   name, name);
+				   "campaign '%s' was cancelled; emcctl reopen %s goes on with its search, "
+				   "emcctl results %s shows its results so far",
+				   name, name, name);
 	case STORE_CAMPAIGN_DONE:
 		*ret_found = SCHED_SUBMIT_DONE;
 		log_info("campaign %s: already done", name);

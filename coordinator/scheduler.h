@@ -191,8 +191,8 @@ typedef enum sched_submitted {
 
 /* Add a campaign from spec text, or find it again (same name and text).
  * Checks the spec and its dataset fully before writing anything. A found
- * campaign that was cancelled is refused (-EALREADY: cancelled trials are
- * not reopened); a paused one is resumed when `unpause`, else refused
+ * campaign that was cancelled is refused (-EALREADY, naming `emcctl
+ * reopen`); a paused one is resumed when `unpause`, else refused
  * (-EBUSY, naming `emcctl resume`); a different spec under the name is
  * refused (-EEXIST). */
 int sched_submit(sched *s, const char *text, size_t len, const char *origin, const char *base_dir, bool unpause,
@@ -206,11 +206,14 @@ int sched_submit(sched *s, const char *text, size_t len, const char *origin, con
 int sched_submit_prepared(sched *s, campaign_prep *prep, const char *text, size_t len, const char *origin,
 			  bool unpause, int64_t *ret_id, sched_submitted *ret_found, emc_err *err);
 
-typedef enum sched_verb { SCHED_VERB_PAUSE = 0, SCHED_VERB_RESUME, SCHED_VERB_CANCEL } sched_verb;
+typedef enum sched_verb { SCHED_VERB_PAUSE = 0, SCHED_VERB_RESUME, SCHED_VERB_CANCEL, SCHED_VERB_REOPEN } sched_verb;
 
-/* Pause, resume or cancel the active campaign `name`. -ENOENT when there is
- * none (a campaign with no cell left can still be cancelled), -EIO when the
- * store refused; err says why. */
+/* Pause, resume or cancel the active campaign `name`, or reopen the
+ * cancelled one (store_campaign_reopen, then loaded and searching again).
+ * -ENOENT when there is none (a campaign with no cell left can still be
+ * cancelled), -EALREADY when reopen finds it not cancelled, -EBUSY while a
+ * just-cancelled campaign still waits for its running trials to stop, -EIO
+ * when the store refused; err says why. */
 int sched_campaign_control(sched *s, sched_verb verb, const char *name, emc_err *err);
 
 /* ---- time and work ------------------------------------------------------------ */
