@@ -208,3 +208,60 @@ bool campaign_trial_outcome(store_trial_state state, emc_stop_reason why, measur
 		return false;
 	}
 }
+
+/* Both texts are parsed as written, relative paths unresolved, so a path
+ * compares as the text spells it. */
+static int spec_same(store *db, int64_t id, const char *text, size_t len, const char *origin, const char *name,
+		     emc_err *err)
+{
+	emc_campaign_spec *was = NULL, *now = NULL;
+	char *stored = NULL, key[256];
+	size_t stored_len;
+	int r;
+
+	r = store_campaign_spec_text(db, id, &stored, &stored_len, err);
+	if (r < 0)
+		return r;
+	r = emc_spec_parse_string(stored, stored_len, "the stored spec", NULL, &was, err);
+	if (r == 0)
+		r = emc_spec_parse_string(text, len, origin, NULL, &now, err);
+	if (r == 0 && emc_spec_diff(was, now, key, sizeof key) != 0) {
+		r = emc_err_set(err, EEXIST,
+				"%s: campaign '%s' already exists in this database with a different spec: %s "
+				"differs; rename it or use another database",
+				origin, name, key);
+	} else if (r < 0) {
+		char why[EMC_ERR_MAX];
+
+		snprintf(why, sizeof why, "%s", err->msg);
+		r = emc_err_set(err, EEXIST,
+				"%s: campaign '%s' already exists in this database with a spec that does not "
+				"parse (%s); rename it or use another database",
+				origin, name, why);
+	}
+	emc_spec_destroy(&was);
+	emc_spec_destroy(&now);
+	free(stored);
+	return r;
+}
+
+int campaign_find_same(store *db, const campaign_prep *prep, const char *text, size_t len, const char *origin,
+		       int64_t *ret_id, store_campaign_state *ret_state, emc_err *err)
+{
+	char hash[65] = "";
+	store_campaign_state state;
+	int64_t id;
+	int r = store_campaign_find(db, prep->spec->name, &id, hash, &state, err);
+
+	if (r <= 0)
+		return r;
+	/* the same bytes are the same spec; other bytes may be too */
+	if (strcmp(hash, prep->spec_hash) != 0) {
+		r = spec_same(db, id, text, len, origin, prep->spec->name, err);
+		if (r < 0)
+			return r;
+	}
+	*ret_id = id;
+	*ret_state = state;
+	return 1;
+}

@@ -21,7 +21,7 @@
 typedef struct campaign_prep {
 	emc_campaign_spec *spec;   /* owned */
 	store_dataset_info dataset;
-	char spec_hash[65];        /* BLAKE2b-256 of the spec text, hex */
+	char spec_hash[65];	   /* BLAKE2b-256 of the spec text, hex: the same text is the same spec */
 	emc_dataset *data;         /* owned: the decoded dataset; whoever serves it may take it */
 } campaign_prep;
 
@@ -35,6 +35,15 @@ int campaign_prepare(const char *text, size_t len, const char *origin, const cha
 int campaign_read_file(const char *path, char **ret_text, size_t *ret_len, char **ret_dir, emc_err *err);
 
 void campaign_prep_deinit(campaign_prep *p);
+
+/* The campaign of prep's name in db, if any: 0 when there is none; 1 and
+ * *ret_id, *ret_state when there is one with the same spec; -EEXIST when
+ * its spec differs, err naming the first key that does. A spec is the
+ * same when it parses to the same campaign (emc_spec_diff): a comment, the
+ * key order or the YAML layout may change; a value may not. text and len
+ * are prep's spec text. */
+int campaign_find_same(store *db, const campaign_prep *prep, const char *text, size_t len, const char *origin,
+		       int64_t *ret_id, store_campaign_state *ret_state, emc_err *err);
 
 /* The measurement of one cell of a campaign: its search settings, sizes up
  * to max_n (or the dataset's n_total when max_n is 0), over a pool of

@@ -353,6 +353,29 @@ static int local_wait(local_run *lr, const char *db_path, const char *campaign, 
 	return status;
 }
 
+/* Before anything is printed or started: a campaign of this name already
+ * in the database must be this spec (same parsed content). A database
+ * that cannot be read here is left to the coordinator, which says why. */
+static int run_preflight(const char *db_path, const campaign_prep *prep, const char *text, size_t len,
+			 const char *origin)
+{
+	store_campaign_state state;
+	store *s = NULL;
+	int64_t id;
+	emc_err err;
+	int r;
+
+	if (access(db_path, F_OK) != 0 || store_open(db_path, true, &s, &err) < 0)
+		return 0;
+	r = campaign_find_same(s, prep, text, len, origin, &id, &state, &err);
+	store_close(&s);
+	if (r == -EEXIST) {
+		fprintf(stderr, "emcctl: %s\n", err.msg);
+		return -1;
+	}
+	return 0;
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	run_options o = { .db_path = DEFAULT_DB,
@@ -374,8 +397,13 @@ static int cmd_run(int argc, char **argv)
 	/* Check everything before anything starts or is written. */
 	if (spec_prepare(argv[optind], &text, &len, &dir, &prep) < 0)
 		return 2;
+	rc = run_preflight(o.db_path, &prep, text, len, argv[optind]);
 	free(text);
 	free(dir);
+	if (rc < 0) {
+		campaign_prep_deinit(&prep);
+		return 2;
+	}
 	emc_dataset_destroy(&prep.data); /* the coordinator decodes its own */
 	printf("campaign %s: %d cell(s) on %s (%lld samples), %d local worker(s)\n", prep.spec->name,
 	       prep.spec->n_cells, prep.dataset.description, (long long)prep.dataset.n_total, o.n_workers);

@@ -1627,20 +1627,14 @@ static int submit_found(sched *s, campaign_prep *prep, int64_t id, store_campaig
 int sched_submit_prepared(sched *s, campaign_prep *prep, const char *text, size_t len, const char *origin,
 			  bool unpause, int64_t *ret_id, sched_submitted *ret_found, emc_err *err)
 {
-	char existing_hash[65] = "";
 	store_campaign_state state;
 	int64_t id;
 	int r;
 
-	r = store_campaign_find(s->db, prep->spec->name, &id, existing_hash, &state, err);
+	r = campaign_find_same(s->db, prep, text, len, origin, &id, &state, err);
 	if (r < 0)
 		return r;
 	if (r == 1) {
-		if (strcmp(existing_hash, prep->spec_hash) != 0)
-			return emc_err_set(err, EEXIST,
-					   "%s: campaign '%s' already exists in this database with a different spec; "
-					   "rename it or use another database",
-					   origin, prep->spec->name);
 		*ret_id = id;
 		return submit_found(s, prep, id, state, unpause, ret_found, err);
 	}

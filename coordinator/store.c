@@ -247,6 +247,7 @@ enum stmt_id {
 	ST_RELEASE,
 	ST_ROLLBACK_TO,
 	ST_CAMPAIGN_FIND,
+	ST_CAMPAIGN_SPEC_TEXT,
 	ST_CAMPAIGN_INSERT,
 	ST_CELL_INSERT,
 	ST_LOAD_CAMPAIGNS,
@@ -293,6 +294,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_RELEASE] = "RELEASE op",
 	[ST_ROLLBACK_TO] = "ROLLBACK TO op",
 	[ST_CAMPAIGN_FIND] = "SELECT id, spec_hash, state FROM campaigns WHERE name = ?1",
+	[ST_CAMPAIGN_SPEC_TEXT] = "SELECT spec_text FROM campaigns WHERE id = ?1",
 	[ST_CAMPAIGN_INSERT] = "INSERT INTO campaigns (name, state, spec_text, spec_hash, dataset_desc,"
 			       " n_total, channels, height, width, classes, search_start, search_precision,"
 			       " search_max_n, created_at, dataset_ref, dataset_hash, seeds, search_method,"
@@ -869,6 +871,36 @@ int store_campaign_find(store *s, const char *name, int64_t *ret_id, char *ret_s
 	if (ret_id)
 		*ret_id = id;
 	return 1;
+}
+
+int store_campaign_spec_text(store *s, int64_t campaign_id, char **ret_text, size_t *ret_len, emc_err *err)
+{
+	sqlite3_stmt *st = stmt_get(s, ST_CAMPAIGN_SPEC_TEXT, err);
+	const unsigned char *text;
+	char *copy;
+	int n, r;
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, campaign_id);
+	r = step_row(s, st, "read campaign spec", err);
+	if (r < 0)
+		return r;
+	if (r == 0)
+		return emc_err_set(err, -ENOENT, "store: no campaign with id %lld", (long long)campaign_id);
+	text = sqlite3_column_text(st, 0);
+	n = sqlite3_column_bytes(st, 0);
+	copy = malloc((size_t)n + 1);
+	if (!copy) {
+		stmt_done(st);
+		return emc_err_set(err, -ENOMEM, "store: out of memory");
+	}
+	memcpy(copy, text ? (const char *)text : "", (size_t)n);
+	copy[n] = '\0';
+	stmt_done(st);
+	*ret_text = copy;
+	*ret_len = (size_t)n;
+	return 0;
 }
 
 static int cell_insert(store *s, sqlite3_stmt *st, int64_t campaign_id, int idx, const emc_cell_cfg *c,

@@ -57,6 +57,10 @@ int store_batch_end(store *s, emc_err *err);
 int store_campaign_find(store *s, const char *name, int64_t *ret_id, char *ret_spec_hash,
 			store_campaign_state *ret_state, emc_err *err);
 
+/* The spec text a campaign was launched with, as a new NUL-terminated
+ * string the caller frees. -ENOENT when there is no such campaign. */
+int store_campaign_spec_text(store *s, int64_t campaign_id, char **ret_text, size_t *ret_len, emc_err *err);
+
 /* Insert a campaign and all its cells in one transaction (state running,
  * every cell searching with lo = hi = 0). spec_hash identifies the spec
  * text (hex). params of each cell are computed from ds->shape. Every cell

@@ -1309,6 +1309,47 @@ static void test_launch_cancelled_names_reopen(void **state)
 	assert_int_equal(id2, id);
 }
 
+/* Launched again under its name, a campaign is the same when its spec
+ * parses to the same content (a comment, the key order or the layout
+ * changed: resumed), and refused, naming the key, when a value changed,
+ * with nothing written. */
+static void test_submit_same_by_content(void **state)
+{
+	static const char text[] = "name: again\n"
+				   "dataset: {format: synthetic, n: 300, dim: 5, classes: 3}\n"
+				   "model: {widths: [4]}\n"
+				   "search: {start: 16, max_n: 64}\n";
+	static const char reworded[] = "# the same campaign, reformatted\n"
+				       "search:\n  max_n: 64\n  start: 16   # first size\n"
+				       "model: {widths: [4]}\n"
+				       "name: again\n"
+				       "dataset:\n  classes: 3\n  dim: 5\n  n: 300\n  format: synthetic\n";
+	static const char changed[] = "name: again\n"
+				      "dataset: {format: synthetic, n: 300, dim: 5, classes: 3}\n"
+				      "model: {widths: [4]}\n"
+				      "search: {start: 16, max_n: 32}\n";
+	fixture *f = *state;
+	sched_submitted found;
+	int64_t id, id2 = 0;
+	emc_err err;
+
+	start(f);
+	assert_int_equal(sched_submit(f->s, text, sizeof text - 1, "again.yaml", NULL, false, &id, &found, &err), 0);
+	assert_int_equal(found, SCHED_SUBMIT_NEW);
+	assert_int_equal(
+	    sched_submit(f->s, reworded, sizeof reworded - 1, "again.yaml", NULL, false, &id2, &found, &err), 0);
+	assert_int_equal(found, SCHED_SUBMIT_RESUMED);
+	assert_int_equal(id2, id);
+	id2 = 0;
+	assert_int_equal(sched_submit(f->s, changed, sizeof changed - 1, "again.yaml", NULL, false, &id2, &found, &err),
+			 -EEXIST);
+	assert_contains(err.msg, "search.max_n (64, now 32) differs");
+	assert_int_equal(id2, 0);
+	assert_int_equal(sql_int(f, "SELECT count(*) FROM campaigns", 0), 2); /* the fixture's and this one */
+	assert_int_equal(
+	    sql_int(f, "SELECT count(*) FROM campaigns WHERE name = 'again' AND spec_text LIKE '%%max_n: 64%%'", 0), 1);
+}
+
 /* ---- engine pins ------------------------------------------------------------ */
 
 /* The campaign a trial belongs to. */
@@ -1518,6 +1559,7 @@ int main(void)
 	    cmocka_unit_test(test_outbox_holds_until_commit),
 	    cmocka_unit_test_setup_teardown(test_submit_again_by_state, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cancel_reopen, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_submit_same_by_content, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_launch_cancelled_names_reopen, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_prepared_dataset_served_without_decode, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pin_dispatch, setup, teardown),
