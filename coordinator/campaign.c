@@ -74,6 +74,30 @@ static void describe_dataset(const emc_dataset_ref *ref, char *buf, size_t len)
 		snprintf(buf, len, "%.*s", (int)(len > 1 ? len - 1 : 0), slash ? slash + 1 : file);
 }
 
+uint64_t campaign_memory_floor(const emc_cell_cfg *cell, int64_t params)
+{
+	uint64_t copies = 2; /* the parameters and their gradients */
+
+	if (cell->optim.name == EMC_OPT_ADAM || cell->optim.name == EMC_OPT_ADAMW)
+		copies += 2; /* first and second moments */
+	else if (cell->optim.name == EMC_OPT_SGD && cell->optim.momentum != 0)
+		copies += 1; /* the velocity */
+	return params > 0 ? (uint64_t)params * copies * sizeof(float) : 0;
+}
+
+void campaign_bytes_text(uint64_t bytes, char *buf, size_t size)
+{
+	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+	double v = (double)bytes;
+	int u = 0;
+
+	while (v >= 1024 && u < 6) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, size, "%.1f %s", v, units[u]);
+}
+
 int campaign_prepare(const char *text, size_t len, const char *origin, const char *base_dir, campaign_prep *ret,
 		     emc_err *err)
 {
@@ -83,6 +107,7 @@ int campaign_prepare(const char *text, size_t len, const char *origin, const cha
 	int r;
 
 	memset(&p, 0, sizeof p);
+	p.need_cell = -1;
 	r = emc_spec_parse_string(text, len, origin, base_dir, &p.spec, err);
 	if (r < 0)
 		return r;
@@ -109,17 +134,23 @@ int campaign_prepare(const char *text, size_t len, const char *origin, const cha
 		emc_err why;
 		int classes = emc_variant_classes(ds, &v, &why);
 		char desc[128];
+		int64_t params;
 
 		if (classes < 0) {
 			r = emc_err_set(err, EINVAL, "%s: %s", origin, why.msg);
 			goto fail;
 		}
 		shape.classes = classes;
-		if (emc_model_params(&cell->model, &shape) < 0) {
+		params = emc_model_params(&cell->model, &shape);
+		if (params < 0) {
 			r = emc_err_set(err, EINVAL, "%s: model %s cannot be built on %s (%dx%dx%d, %d classes)",
 					origin, emc_model_describe(&cell->model, desc, sizeof desc),
 					p.dataset.description, shape.channels, shape.height, shape.width, shape.classes);
 			goto fail;
+		}
+		if (campaign_memory_floor(cell, params) > p.need_bytes || p.need_cell < 0) {
+			p.need_bytes = campaign_memory_floor(cell, params);
+			p.need_cell = i;
 		}
 	}
 	if (sodium_init() < 0) {

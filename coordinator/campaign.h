@@ -23,7 +23,21 @@ typedef struct campaign_prep {
 	store_dataset_info dataset;
 	char spec_hash[65];	   /* BLAKE2b-256 of the spec text, hex: the same text is the same spec */
 	emc_dataset *data;         /* owned: the decoded dataset; whoever serves it may take it */
+	/* The cell that needs the most memory (-1: no cell) and a lower bound
+	 * of what it needs: campaign_memory_floor of its model. */
+	int need_cell;
+	uint64_t need_bytes;
 } campaign_prep;
+
+/* A lower bound of the memory one trial of a cell with `params` parameters
+ * needs, computable without the engine: its parameters, their gradients and
+ * the optimizer's state per parameter (none for gd or sgd without momentum,
+ * one for sgd with momentum, two for adam and adamw), at 4 bytes each.
+ * Activations, the data and the workspace come on top. */
+uint64_t campaign_memory_floor(const emc_cell_cfg *cell, int64_t params);
+
+/* "11.9 GiB", "512.0 MiB": bytes for a person. */
+void campaign_bytes_text(uint64_t bytes, char *buf, size_t size);
 
 /* Parse and check spec text; decode its dataset to learn its size and shape.
  * On success *ret owns the spec and the decoded dataset (ret->data). */

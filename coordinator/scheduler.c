@@ -143,6 +143,7 @@ struct worker_rt {
 	char emc_version[SCHED_PROV_MAX + 1];
 	char blas_core[SCHED_PROV_MAX + 1];
 	int blas_threads;
+	uint64_t memory_bytes; /* what its trials may use, from its Hello; 0 = not said */
 	bool starved; /* this dispatch pass found nothing it may run */
 };
 
@@ -880,6 +881,7 @@ int sched_worker_hello(sched *s, const sched_peer *peer, const sched_hello *h, s
 	snprintf(w->emc_version, sizeof w->emc_version, "%.*s", SCHED_PROV_MAX, h->emc_version);
 	snprintf(w->blas_core, sizeof w->blas_core, "%.*s", SCHED_PROV_MAX, h->blas_core);
 	w->blas_threads = (int)(h->blas_threads > 1024 ? 1024 : h->blas_threads);
+	w->memory_bytes = h->memory_bytes;
 	w->slots = (int)h->slots;
 	w->running = 0;
 	w->last_seen_ms = emc_now_ms();
@@ -1624,6 +1626,40 @@ static int submit_found(sched *s, campaign_prep *prep, int64_t id, store_campaig
 	return 0;
 }
 
+/* A new campaign whose largest cell cannot fit any worker is refused before
+ * it is written: against the largest memory a connected worker announced,
+ * or, with none that said, against SCHED_MEMORY_CEILING_BYTES. The need is
+ * campaign_prepare's lower bound, so a refused model surely cannot run;
+ * one that passes may still fail on a worker, which says why. */
+static int memory_check(const sched *s, const campaign_prep *prep, const char *origin, emc_err *err)
+{
+	uint64_t most = 0;
+	char model[128], need[32], have[32];
+	const emc_cell_cfg *cell;
+
+	if (prep->need_cell < 0)
+		return 0;
+	for (int i = 0; i < s->n_workers; i++)
+		if (s->workers[i]->memory_bytes > most)
+			most = s->workers[i]->memory_bytes;
+	if (prep->need_bytes <= (most ? most : SCHED_MEMORY_CEILING_BYTES))
+		return 0;
+	cell = &prep->spec->cells[prep->need_cell];
+	emc_model_describe(&cell->model, model, sizeof model);
+	campaign_bytes_text(prep->need_bytes, need, sizeof need);
+	campaign_bytes_text(most ? most : SCHED_MEMORY_CEILING_BYTES, have, sizeof have);
+	if (most)
+		return emc_err_set(err, EFBIG,
+				   "%s: cell %d (%s): needs at least %s (a lower bound: its parameters, gradients and "
+				   "optimizer state at 4 bytes each), the largest worker announces %s",
+				   origin, prep->need_cell, model, need, have);
+	return emc_err_set(err, EFBIG,
+			   "%s: cell %d (%s): needs at least %s (a lower bound: its parameters, gradients and "
+			   "optimizer state at 4 bytes each), more than the %s a worker may have when none has "
+			   "announced its memory",
+			   origin, prep->need_cell, model, need, have);
+}
+
 int sched_submit_prepared(sched *s, campaign_prep *prep, const char *text, size_t len, const char *origin,
 			  bool unpause, int64_t *ret_id, sched_submitted *ret_found, emc_err *err)
 {
@@ -1638,6 +1674,9 @@ int sched_submit_prepared(sched *s, campaign_prep *prep, const char *text, size_
 		*ret_id = id;
 		return submit_found(s, prep, id, state, unpause, ret_found, err);
 	}
+	r = memory_check(s, prep, origin, err);
+	if (r < 0)
+		return r;
 	r = store_campaign_insert(s->db, prep->spec, text, prep->spec_hash, &prep->dataset, &id, err);
 	if (r < 0)
 		return r;

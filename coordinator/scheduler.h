@@ -97,6 +97,10 @@ typedef struct sched_hello {
 	char emc_version[SCHED_PROV_MAX + 1];
 	char blas_core[SCHED_PROV_MAX + 1];
 	uint32_t blas_threads;
+	/* Memory its trials may use (its --memory-mb, else its physical
+	 * memory); 0 = not announced. Launch refuses a model that cannot fit
+	 * the largest any connected worker announced. */
+	uint64_t memory_bytes;
 	/* The attempts it still trains (after a reconnect). n_running is what
 	 * the worker said, and may exceed SCHED_SLOTS_MAX: such a Hello is
 	 * refused before running[] is read. */
@@ -182,6 +186,11 @@ int sched_worker_list(const sched *s, sched_worker_info *ret, int cap);
 
 /* ---- campaigns --------------------------------------------------------------- */
 
+/* With no connected worker that announced its memory, a new campaign is
+ * refused when a cell surely needs more than this (1 TiB): more than a
+ * machine that trains on CPUs has, so such a model could only fail. */
+#define SCHED_MEMORY_CEILING_BYTES ((uint64_t)1 << 40)
+
 /* What a submission found under the spec's name. */
 typedef enum sched_submitted {
 	SCHED_SUBMIT_NEW = 0, /* nothing: the campaign was written */
@@ -194,7 +203,10 @@ typedef enum sched_submitted {
  * campaign that was cancelled is refused (-EALREADY, naming `emcctl
  * reopen`); a paused one is resumed when `unpause`, else refused
  * (-EBUSY, naming `emcctl resume`); a different spec under the name is
- * refused (-EEXIST). */
+ * refused (-EEXIST). A new campaign with a cell that cannot fit the memory
+ * of any connected worker (campaign_prep.need_bytes against the largest
+ * announced, or SCHED_MEMORY_CEILING_BYTES when none announced) is refused
+ * (-EFBIG, naming the cell, its model and both sizes). */
 int sched_submit(sched *s, const char *text, size_t len, const char *origin, const char *base_dir, bool unpause,
 		 int64_t *ret_id, sched_submitted *ret_found, emc_err *err);
 

@@ -1350,6 +1350,65 @@ static void test_submit_same_by_content(void **state)
 	    sql_int(f, "SELECT count(*) FROM campaigns WHERE name = 'again' AND spec_text LIKE '%%max_n: 64%%'", 0), 1);
 }
 
+/* Worker `name` (one slot) says hello announcing `bytes` of memory. */
+static void hello_memory(fixture *f, char name, uint64_t bytes)
+{
+	static sched_hello h;
+	sched_peer p = peer(name);
+	sched_welcome w;
+	emc_err err;
+
+	memset(&h, 0, sizeof h);
+	h.slots = 1;
+	h.pid = 7;
+	snprintf(h.host, sizeof h.host, "host-%c", name);
+	h.memory_bytes = bytes;
+	if (sched_worker_hello(f->s, &p, &h, &w, &err) < 0)
+		fail_msg("hello: %s", err.msg);
+}
+
+/* A model that cannot fit is refused at launch, naming the cell, its model
+ * and both sizes, with nothing written: against the largest memory a
+ * connected worker announced (a worker that announced none does not
+ * count), or with none, against the ceiling, which the 10^12-parameter MLP
+ * exceeds. */
+static void test_submit_refuses_model_too_big(void **state)
+{
+	static const char huge[] = "name: huge\n"
+				   "dataset: {format: synthetic, n: 300, dim: 5, classes: 3}\n"
+				   "model: {widths: [1000000, 1000000]}\n";
+	/* 5·4096 + 4096² + 4096·3 weights and 2·4096 + 3 biases: 16 818 179
+	 * parameters, with gradients and sgd's velocity 12 bytes each: 192.5 MiB */
+	static const char big[] = "name: big\n"
+				  "dataset: {format: synthetic, n: 300, dim: 5, classes: 3}\n"
+				  "model: {widths: [[4], [4096, 4096]]}\n"
+				  "optimizer: {name: sgd, momentum: 0.9}\n";
+	fixture *f = *state;
+	sched_submitted found;
+	int64_t id = 0;
+	emc_err err;
+
+	start(f);
+	assert_int_equal(sched_submit(f->s, huge, sizeof huge - 1, "huge.yaml", NULL, false, &id, &found, &err),
+			 -EFBIG);
+	assert_contains(err.msg, "huge.yaml: cell 0 (mlp");
+	assert_contains(err.msg, "needs at least 10.9 TiB (a lower bound");
+	assert_contains(err.msg, "1.0 TiB");
+	hello_memory(f, 'A', 64u << 20);
+	hello_memory(f, 'B', 0);
+	assert_int_equal(sched_submit(f->s, big, sizeof big - 1, "big.yaml", NULL, false, &id, &found, &err), -EFBIG);
+	assert_contains(err.msg, "cell 1 (mlp");
+	assert_contains(err.msg, "needs at least 192.5 MiB");
+	assert_contains(err.msg, "the largest worker announces 64.0 MiB");
+	assert_int_equal(sql_int(f, "SELECT count(*) FROM campaigns", 0), 1); /* the fixture's only */
+	hello_memory(f, 'C', (uint64_t)1 << 30);
+	assert_int_equal(sched_submit(f->s, big, sizeof big - 1, "big.yaml", NULL, false, &id, &found, &err), 0);
+	assert_int_equal(found, SCHED_SUBMIT_NEW);
+	assert_int_equal(sched_submit(f->s, huge, sizeof huge - 1, "huge.yaml", NULL, false, &id, &found, &err),
+			 -EFBIG);
+	assert_contains(err.msg, "the largest worker announces 1.0 GiB");
+}
+
 /* ---- engine pins ------------------------------------------------------------ */
 
 /* The campaign a trial belongs to. */
@@ -1560,6 +1619,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_submit_again_by_state, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cancel_reopen, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_submit_same_by_content, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_submit_refuses_model_too_big, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_launch_cancelled_names_reopen, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_prepared_dataset_served_without_decode, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pin_dispatch, setup, teardown),
