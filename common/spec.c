@@ -1658,6 +1658,26 @@ void emc_spec_destroy(emc_campaign_spec **p)
 		}                                                                     \
 	} while (0)
 
+/* A double as short as prints back to itself: 0.2, not 0.20000000000000001. */
+#define DIFF_DBL(field, key)                                                                                           \
+	do {                                                                                                           \
+		if (a->field != b->field) {                                                                            \
+			char x_[32], y_[32];                                                                           \
+			shortest(a->field, x_, sizeof x_);                                                             \
+			shortest(b->field, y_, sizeof y_);                                                             \
+			return diff_say(ret_key, size, key, x_, y_);                                                   \
+		}                                                                                                      \
+	} while (0)
+
+static void shortest(double v, char *buf, size_t size)
+{
+	for (int digits = 6; digits <= 17; digits++) {
+		snprintf(buf, size, "%.*g", digits, v);
+		if (strtod(buf, NULL) == v)
+			return;
+	}
+}
+
 static int diff_say(char *buf, size_t size, const char *key, const char *was, const char *now)
 {
 	if (buf && size)
@@ -1688,15 +1708,15 @@ static int diff_dataset(const emc_dataset_ref *a, const emc_dataset_ref *b, char
 static int diff_search(const emc_search_cfg *a, const emc_search_cfg *b, char *ret_key, size_t size)
 {
 	DIFF_NUM(start, "search.start", "%lld", long long);
-	DIFF_NUM(precision, "search.precision", "%.17g", double);
+	DIFF_DBL(precision, "search.precision");
 	DIFF_NUM(max_n, "search.max_n", "%lld", long long);
 	DIFF_NUM(method, "search.method", "%d", int);
-	DIFF_NUM(quantile, "search.quantile", "%.17g", double);
+	DIFF_DBL(quantile, "search.quantile");
 	DIFF_NUM(min_seeds, "search.min_seeds", "%d", int);
-	DIFF_NUM(confidence, "search.confidence", "%.17g", double);
+	DIFF_DBL(confidence, "search.confidence");
 	DIFF_NUM(grid_points, "search.grid_points", "%d", int);
 	DIFF_NUM(spec_depth, "search.spec_depth", "%d", int);
-	DIFF_NUM(indifference, "search.indifference", "%.17g", double);
+	DIFF_DBL(indifference, "search.indifference");
 	return 0;
 }
 

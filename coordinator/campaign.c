@@ -98,6 +98,26 @@ void campaign_bytes_text(uint64_t bytes, char *buf, size_t size)
 	snprintf(buf, size, "%.1f %s", v, units[u]);
 }
 
+int campaign_memory_check(const campaign_prep *prep, uint64_t most, const char *origin, emc_err *err)
+{
+	uint64_t have = most ? most : CAMPAIGN_MEMORY_CEILING_BYTES;
+	char model[128], need_text[32], have_text[32];
+
+	if (prep->need_cell < 0 || prep->need_bytes <= have)
+		return 0;
+	emc_model_describe(&prep->spec->cells[prep->need_cell].model, model, sizeof model);
+	campaign_bytes_text(prep->need_bytes, need_text, sizeof need_text);
+	campaign_bytes_text(have, have_text, sizeof have_text);
+	return emc_err_set(err, EFBIG,
+			   "%s: cell %d (%s): needs at least %s (a lower bound: its parameters, gradients and "
+			   "optimizer state at 4 bytes each), %s %s",
+			   origin, prep->need_cell, model, need_text,
+			   most ? "the largest worker announces"
+				: "more than the limit when no worker has announced "
+				  "its memory,",
+			   have_text);
+}
+
 int campaign_prepare(const char *text, size_t len, const char *origin, const char *base_dir, campaign_prep *ret,
 		     emc_err *err)
 {

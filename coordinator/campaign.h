@@ -39,6 +39,16 @@ uint64_t campaign_memory_floor(const emc_cell_cfg *cell, int64_t params);
 /* "11.9 GiB", "512.0 MiB": bytes for a person. */
 void campaign_bytes_text(uint64_t bytes, char *buf, size_t size);
 
+/* With no worker that announced its memory, a cell that surely needs more
+ * than this (1 TiB) is refused: more than a machine that trains on CPUs
+ * has, so such a model could only fail on every attempt. */
+#define CAMPAIGN_MEMORY_CEILING_BYTES ((uint64_t)1 << 40)
+
+/* 0 when prep's largest cell can fit `most` bytes (the largest memory a
+ * connected worker announced; 0: none did, so CAMPAIGN_MEMORY_CEILING_BYTES);
+ * else -EFBIG, err naming origin, the cell, its model and both sizes. */
+int campaign_memory_check(const campaign_prep *prep, uint64_t most, const char *origin, emc_err *err);
+
 /* Parse and check spec text; decode its dataset to learn its size and shape.
  * On success *ret owns the spec and the decoded dataset (ret->data). */
 int campaign_prepare(const char *text, size_t len, const char *origin, const char *base_dir, campaign_prep *ret,

@@ -389,6 +389,7 @@ static int cmd_run(int argc, char **argv)
 	size_t len;
 	int64_t started_ms = emc_now_ms();
 	struct sigaction sa;
+	emc_err err;
 	int status, rc;
 
 	rc = run_parse(argc, argv, &o);
@@ -398,6 +399,10 @@ static int cmd_run(int argc, char **argv)
 	if (spec_prepare(argv[optind], &text, &len, &dir, &prep) < 0)
 		return 2;
 	rc = run_preflight(o.db_path, &prep, text, len, argv[optind]);
+	if (rc == 0 && campaign_memory_check(&prep, 0, argv[optind], &err) < 0) {
+		fprintf(stderr, "emcctl: %s\n", err.msg);
+		rc = -1;
+	}
 	free(text);
 	free(dir);
 	if (rc < 0) {

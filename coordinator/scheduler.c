@@ -1626,38 +1626,16 @@ static int submit_found(sched *s, campaign_prep *prep, int64_t id, store_campaig
 	return 0;
 }
 
-/* A new campaign whose largest cell cannot fit any worker is refused before
- * it is written: against the largest memory a connected worker announced,
- * or, with none that said, against SCHED_MEMORY_CEILING_BYTES. The need is
- * campaign_prepare's lower bound, so a refused model surely cannot run;
- * one that passes may still fail on a worker, which says why. */
+/* A new campaign whose largest cell cannot fit any connected worker is
+ * refused before it is written (campaign_memory_check). */
 static int memory_check(const sched *s, const campaign_prep *prep, const char *origin, emc_err *err)
 {
 	uint64_t most = 0;
-	char model[128], need[32], have[32];
-	const emc_cell_cfg *cell;
 
-	if (prep->need_cell < 0)
-		return 0;
 	for (int i = 0; i < s->n_workers; i++)
 		if (s->workers[i]->memory_bytes > most)
 			most = s->workers[i]->memory_bytes;
-	if (prep->need_bytes <= (most ? most : SCHED_MEMORY_CEILING_BYTES))
-		return 0;
-	cell = &prep->spec->cells[prep->need_cell];
-	emc_model_describe(&cell->model, model, sizeof model);
-	campaign_bytes_text(prep->need_bytes, need, sizeof need);
-	campaign_bytes_text(most ? most : SCHED_MEMORY_CEILING_BYTES, have, sizeof have);
-	if (most)
-		return emc_err_set(err, EFBIG,
-				   "%s: cell %d (%s): needs at least %s (a lower bound: its parameters, gradients and "
-				   "optimizer state at 4 bytes each), the largest worker announces %s",
-				   origin, prep->need_cell, model, need, have);
-	return emc_err_set(err, EFBIG,
-			   "%s: cell %d (%s): needs at least %s (a lower bound: its parameters, gradients and "
-			   "optimizer state at 4 bytes each), more than the %s a worker may have when none has "
-			   "announced its memory",
-			   origin, prep->need_cell, model, need, have);
+	return campaign_memory_check(prep, most, origin, err);
 }
 
 int sched_submit_prepared(sched *s, campaign_prep *prep, const char *text, size_t len, const char *origin,

@@ -186,11 +186,6 @@ int sched_worker_list(const sched *s, sched_worker_info *ret, int cap);
 
 /* ---- campaigns --------------------------------------------------------------- */
 
-/* With no connected worker that announced its memory, a new campaign is
- * refused when a cell surely needs more than this (1 TiB): more than a
- * machine that trains on CPUs has, so such a model could only fail. */
-#define SCHED_MEMORY_CEILING_BYTES ((uint64_t)1 << 40)
-
 /* What a submission found under the spec's name. */
 typedef enum sched_submitted {
 	SCHED_SUBMIT_NEW = 0, /* nothing: the campaign was written */
@@ -205,7 +200,7 @@ typedef enum sched_submitted {
  * (-EBUSY, naming `emcctl resume`); a different spec under the name is
  * refused (-EEXIST). A new campaign with a cell that cannot fit the memory
  * of any connected worker (campaign_prep.need_bytes against the largest
- * announced, or SCHED_MEMORY_CEILING_BYTES when none announced) is refused
+ * announced, or CAMPAIGN_MEMORY_CEILING_BYTES when none announced) is refused
  * (-EFBIG, naming the cell, its model and both sizes). */
 int sched_submit(sched *s, const char *text, size_t len, const char *origin, const char *base_dir, bool unpause,
 		 int64_t *ret_id, sched_submitted *ret_found, emc_err *err);
