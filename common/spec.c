@@ -1632,3 +1632,142 @@ void emc_spec_destroy(emc_campaign_spec **p)
 	free(*p);
 	*p = NULL;
 }
+
+/* ---- identity ------------------------------------------------------------ */
+
+/* The comparison below is the spec's identity: what a campaign measures,
+ * whatever its text looks like. It walks the parsed spec in a fixed order
+ * (name, dataset, search, engine, seeds, then the grid cell by cell, each
+ * by the rows of the cell table), so comments, key order, quoting and
+ * layout never matter and the first difference found is the same one
+ * every time. Values compare exactly (a double by ==, a cell row through
+ * emc_cell_value, which compares whole). */
+
+#define DIFF_STR(field, key)                                                 \
+	do {                                                                 \
+		if (strcmp(a->field, b->field) != 0)                          \
+			return diff_say(ret_key, size, key, a->field, b->field); \
+	} while (0)
+#define DIFF_NUM(field, key, fmt, cast)                                               \
+	do {                                                                          \
+		if (a->field != b->field) {                                           \
+			char x_[32], y_[32];                                          \
+			snprintf(x_, sizeof x_, fmt, (cast)a->field);                 \
+			snprintf(y_, sizeof y_, fmt, (cast)b->field);                 \
+			return diff_say(ret_key, size, key, x_, y_);                  \
+		}                                                                     \
+	} while (0)
+
+/* A double as short as prints back to itself: 0.2, not 0.20000000000000001. */
+#define DIFF_DBL(field, key)                                                                                           \
+	do {                                                                                                           \
+		if (a->field != b->field) {                                                                            \
+			char x_[32], y_[32];                                                                           \
+			shortest(a->field, x_, sizeof x_);                                                             \
+			shortest(b->field, y_, sizeof y_);                                                             \
+			return diff_say(ret_key, size, key, x_, y_);                                                   \
+		}                                                                                                      \
+	} while (0)
+
+static void shortest(double v, char *buf, size_t size)
+{
+	for (int digits = 6; digits <= 17; digits++) {
+		snprintf(buf, size, "%.*g", digits, v);
+		if (strtod(buf, NULL) == v)
+			return;
+	}
+}
+
+static int diff_say(char *buf, size_t size, const char *key, const char *was, const char *now)
+{
+	if (buf && size)
+		snprintf(buf, size, "%s (%.60s, now %.60s)", key, was, now);
+	return 1;
+}
+
+static int diff_dataset(const emc_dataset_ref *a, const emc_dataset_ref *b, char *ret_key, size_t size)
+{
+	DIFF_STR(format, "dataset.format");
+	DIFF_STR(name, "dataset.name");
+	DIFF_STR(split, "dataset.split");
+	DIFF_STR(images, "dataset.images");
+	DIFF_STR(labels, "dataset.labels");
+	DIFF_STR(path, "dataset.path");
+	DIFF_STR(label_column, "dataset.label");
+	DIFF_STR(cifar_label, "dataset.label");
+	DIFF_STR(categorical, "dataset.categorical");
+	DIFF_NUM(standardize, "dataset.standardize", "%d", int);
+	DIFF_NUM(synth_n, "dataset.n", "%lld", long long);
+	DIFF_NUM(synth_dim, "dataset.dim", "%d", int);
+	DIFF_NUM(synth_classes, "dataset.classes", "%d", int);
+	DIFF_NUM(synth_seed, "dataset.seed", "%llu", unsigned long long);
+	DIFF_STR(synth_teacher, "dataset.teacher");
+	return 0;
+}
+
+static int diff_search(const emc_search_cfg *a, const emc_search_cfg *b, char *ret_key, size_t size)
+{
+	DIFF_NUM(start, "search.start", "%lld", long long);
+	DIFF_DBL(precision, "search.precision");
+	DIFF_NUM(max_n, "search.max_n", "%lld", long long);
+	DIFF_NUM(method, "search.method", "%d", int);
+	DIFF_DBL(quantile, "search.quantile");
+	DIFF_NUM(min_seeds, "search.min_seeds", "%d", int);
+	DIFF_DBL(confidence, "search.confidence");
+	DIFF_NUM(grid_points, "search.grid_points", "%d", int);
+	DIFF_NUM(spec_depth, "search.spec_depth", "%d", int);
+	DIFF_DBL(indifference, "search.indifference");
+	return 0;
+}
+
+static int diff_engine(const emc_engine_cfg *a, const emc_engine_cfg *b, char *ret_key, size_t size)
+{
+	DIFF_STR(blas_core, "engine.blas_core");
+	DIFF_NUM(blas_threads, "engine.blas_threads", "%d", int);
+	return 0;
+}
+
+static int diff_cells(const emc_campaign_spec *a, const emc_campaign_spec *b, char *ret_key, size_t size)
+{
+	int n_fields;
+	const emc_cell_field *fields = emc_cell_fields(&n_fields);
+
+	DIFF_NUM(n_cells, "the grid's cell count", "%d", int);
+	for (int i = 0; i < a->n_cells; i++)
+		for (int k = 0; k < n_fields; k++) {
+			emc_cell_value x, y;
+			char key[96], was[64], now[64];
+
+			memset(&x, 0, sizeof x);
+			memset(&y, 0, sizeof y);
+			emc_cell_field_get(&fields[k], &a->cells[i], &x);
+			emc_cell_field_get(&fields[k], &b->cells[i], &y);
+			if (memcmp(&x, &y, sizeof x) == 0)
+				continue;
+			snprintf(key, sizeof key, "cell %d: %s", i, fields[k].key);
+			emc_cell_field_format(&fields[k], &a->cells[i], was, sizeof was);
+			emc_cell_field_format(&fields[k], &b->cells[i], now, sizeof now);
+			return diff_say(ret_key, size, key, was, now);
+		}
+	return 0;
+}
+
+int emc_spec_diff(const emc_campaign_spec *a, const emc_campaign_spec *b, char *ret_key, size_t size)
+{
+	int r;
+
+	DIFF_STR(name, "name");
+	if ((r = diff_dataset(&a->dataset, &b->dataset, ret_key, size)) != 0 ||
+	    (r = diff_search(&a->search, &b->search, ret_key, size)) != 0 ||
+	    (r = diff_engine(&a->engine, &b->engine, ret_key, size)) != 0)
+		return r;
+	DIFF_NUM(n_seeds, "the number of seeds", "%d", int);
+	for (int i = 0; i < a->n_seeds; i++)
+		if (a->seeds[i] != b->seeds[i]) {
+			char key[32];
+
+			snprintf(key, sizeof key, "seeds[%d]", i);
+			DIFF_NUM(seeds[i], key, "%llu", unsigned long long);
+		}
+	return diff_cells(a, b, ret_key, size);
+}

@@ -117,4 +117,11 @@ int emc_spec_parse_string(const char *text, size_t len, const char *origin, cons
 /* NULL-safe; sets *p = NULL. */
 void emc_spec_destroy(emc_campaign_spec **p);
 
+/* Whether two parsed specs describe the same campaign: 0 when they do, 1
+ * when they differ, and then (if ret_key) the first key that differs with
+ * both values, e.g. "optimizer.lr (0.1, now 0.01)" or "cell 2: model.widths
+ * (...)". The text does not matter, only what it parses to: comments, key
+ * order and YAML layout are not differences. */
+int emc_spec_diff(const emc_campaign_spec *a, const emc_campaign_spec *b, char *ret_key, size_t size);
+
 #endif

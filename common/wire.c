@@ -400,6 +400,7 @@ static void hello_to_pb(const wire_hello *h, pack_storage *st)
 	pb->blas_threads = h->blas_threads;
 	pb->emc_version = str(h->emc_version);
 	pb->blas_core = str(h->blas_core);
+	pb->memory_bytes = h->memory_bytes;
 	for (size_t i = 0; i < n_caps; i++)
 		st->caps[i] = str(h->capabilities[i]);
 	pb->n_capabilities = n_caps;
@@ -752,6 +753,7 @@ static int hello_from_pb(const Emc__Hello *pb, wire_hello *h, emc_err *err)
 	h->pid = pb->pid;
 	h->slots = pb->slots;
 	h->blas_threads = pb->blas_threads;
+	h->memory_bytes = pb->memory_bytes;
 	h->n_capabilities = pb->n_capabilities < WIRE_CAPS_MAX ? pb->n_capabilities : WIRE_CAPS_MAX;
 	for (size_t i = 0; i < h->n_capabilities; i++)
 		cut(h->capabilities[i], sizeof h->capabilities[i], pb->capabilities[i]);

@@ -85,6 +85,7 @@ typedef struct wire_hello {
 	 * bytes (a cut name could name another build or kernel). */
 	char emc_version[WIRE_PROV_MAX + 1];
 	char blas_core[WIRE_PROV_MAX + 1];
+	uint64_t memory_bytes; /* memory its trials may use; 0 = unknown */
 	size_t n_capabilities; /* at most WIRE_CAPS_MAX */
 	char capabilities[WIRE_CAPS_MAX][WIRE_CAP_MAX + 1];
 	size_t n_running; /* as claimed: may exceed WIRE_SLOTS_MAX, running[] holds the first ones */

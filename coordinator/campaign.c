@@ -74,6 +74,50 @@ static void describe_dataset(const emc_dataset_ref *ref, char *buf, size_t len)
 		snprintf(buf, len, "%.*s", (int)(len > 1 ? len - 1 : 0), slash ? slash + 1 : file);
 }
 
+uint64_t campaign_memory_floor(const emc_cell_cfg *cell, int64_t params)
+{
+	uint64_t copies = 2; /* the parameters and their gradients */
+
+	if (cell->optim.name == EMC_OPT_ADAM || cell->optim.name == EMC_OPT_ADAMW)
+		copies += 2; /* first and second moments */
+	else if (cell->optim.name == EMC_OPT_SGD && cell->optim.momentum != 0)
+		copies += 1; /* the velocity */
+	return params > 0 ? (uint64_t)params * copies * sizeof(float) : 0;
+}
+
+void campaign_bytes_text(uint64_t bytes, char *buf, size_t size)
+{
+	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+	double v = (double)bytes;
+	int u = 0;
+
+	while (v >= 1024 && u < 6) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, size, "%.1f %s", v, units[u]);
+}
+
+int campaign_memory_check(const campaign_prep *prep, uint64_t most, const char *origin, emc_err *err)
+{
+	uint64_t have = most ? most : CAMPAIGN_MEMORY_CEILING_BYTES;
+	char model[128], need_text[32], have_text[32];
+
+	if (prep->need_cell < 0 || prep->need_bytes <= have)
+		return 0;
+	emc_model_describe(&prep->spec->cells[prep->need_cell].model, model, sizeof model);
+	campaign_bytes_text(prep->need_bytes, need_text, sizeof need_text);
+	campaign_bytes_text(have, have_text, sizeof have_text);
+	return emc_err_set(err, EFBIG,
+			   "%s: cell %d (%s): needs at least %s (a lower bound: its parameters, gradients and "
+			   "optimizer state at 4 bytes each), %s %s",
+			   origin, prep->need_cell, model, need_text,
+			   most ? "the largest worker announces"
+				: "more than the limit when no worker has announced "
+				  "its memory,",
+			   have_text);
+}
+
 int campaign_prepare(const char *text, size_t len, const char *origin, const char *base_dir, campaign_prep *ret,
 		     emc_err *err)
 {
@@ -83,6 +127,7 @@ int campaign_prepare(const char *text, size_t len, const char *origin, const cha
 	int r;
 
 	memset(&p, 0, sizeof p);
+	p.need_cell = -1;
 	r = emc_spec_parse_string(text, len, origin, base_dir, &p.spec, err);
 	if (r < 0)
 		return r;
@@ -109,17 +154,23 @@ int campaign_prepare(const char *text, size_t len, const char *origin, const cha
 		emc_err why;
 		int classes = emc_variant_classes(ds, &v, &why);
 		char desc[128];
+		int64_t params;
 
 		if (classes < 0) {
 			r = emc_err_set(err, EINVAL, "%s: %s", origin, why.msg);
 			goto fail;
 		}
 		shape.classes = classes;
-		if (emc_model_params(&cell->model, &shape) < 0) {
+		params = emc_model_params(&cell->model, &shape);
+		if (params < 0) {
 			r = emc_err_set(err, EINVAL, "%s: model %s cannot be built on %s (%dx%dx%d, %d classes)",
 					origin, emc_model_describe(&cell->model, desc, sizeof desc),
 					p.dataset.description, shape.channels, shape.height, shape.width, shape.classes);
 			goto fail;
+		}
+		if (campaign_memory_floor(cell, params) > p.need_bytes || p.need_cell < 0) {
+			p.need_bytes = campaign_memory_floor(cell, params);
+			p.need_cell = i;
 		}
 	}
 	if (sodium_init() < 0) {
@@ -207,4 +258,61 @@ bool campaign_trial_outcome(store_trial_state state, emc_stop_reason why, measur
 	default:
 		return false;
 	}
+}
+
+/* Both texts are parsed as written, relative paths unresolved, so a path
+ * compares as the text spells it. */
+static int spec_same(store *db, int64_t id, const char *text, size_t len, const char *origin, const char *name,
+		     emc_err *err)
+{
+	emc_campaign_spec *was = NULL, *now = NULL;
+	char *stored = NULL, key[256];
+	size_t stored_len;
+	int r;
+
+	r = store_campaign_spec_text(db, id, &stored, &stored_len, err);
+	if (r < 0)
+		return r;
+	r = emc_spec_parse_string(stored, stored_len, "the stored spec", NULL, &was, err);
+	if (r == 0)
+		r = emc_spec_parse_string(text, len, origin, NULL, &now, err);
+	if (r == 0 && emc_spec_diff(was, now, key, sizeof key) != 0) {
+		r = emc_err_set(err, EEXIST,
+				"%s: campaign '%s' already exists in this database with a different spec: %s "
+				"differs; rename it or use another database",
+				origin, name, key);
+	} else if (r < 0) {
+		char why[EMC_ERR_MAX];
+
+		snprintf(why, sizeof why, "%s", err->msg);
+		r = emc_err_set(err, EEXIST,
+				"%s: campaign '%s' already exists in this database with a spec that does not "
+				"parse (%s); rename it or use another database",
+				origin, name, why);
+	}
+	emc_spec_destroy(&was);
+	emc_spec_destroy(&now);
+	free(stored);
+	return r;
+}
+
+int campaign_find_same(store *db, const campaign_prep *prep, const char *text, size_t len, const char *origin,
+		       int64_t *ret_id, store_campaign_state *ret_state, emc_err *err)
+{
+	char hash[65] = "";
+	store_campaign_state state;
+	int64_t id;
+	int r = store_campaign_find(db, prep->spec->name, &id, hash, &state, err);
+
+	if (r <= 0)
+		return r;
+	/* the same bytes are the same spec; other bytes may be too */
+	if (strcmp(hash, prep->spec_hash) != 0) {
+		r = spec_same(db, id, text, len, origin, prep->spec->name, err);
+		if (r < 0)
+			return r;
+	}
+	*ret_id = id;
+	*ret_state = state;
+	return 1;
 }

@@ -44,7 +44,7 @@
 #define DEFAULT_DB "emc.db"
 #define MAX_LOCAL_WORKERS 256
 #define SUBMIT_TIMEOUT_MS 60000 /* launch: the coordinator checks the spec and its data first */
-#define CONTROL_TIMEOUT_MS 5000 /* pause, resume, cancel, workers */
+#define CONTROL_TIMEOUT_MS 5000 /* pause, resume, cancel, reopen, workers */
 
 static volatile sig_atomic_t interrupted;
 
@@ -73,6 +73,8 @@ static void usage(FILE *out)
 		"        every trial: n, state, stop reason, epochs, budget used, Hessian, error\n"
 		"  pause|resume|cancel CAMPAIGN --coordinator ENDPOINT [--timeout S]\n"
 		"        stop handing out a campaign's trials, start again, or give it up\n"
+		"  reopen CAMPAIGN --coordinator ENDPOINT [--timeout S]\n"
+		"        go on with a cancelled campaign: its cancelled cells search again\n"
 		"  workers --coordinator ENDPOINT [--timeout S]\n"
 		"        connected workers: host, slots, busy, last heartbeat, trials done, BLAS kernel\n"
 		"  keygen DIR NAME\n"
@@ -351,6 +353,29 @@ static int local_wait(local_run *lr, const char *db_path, const char *campaign, 
 	return status;
 }
 
+/* Before anything is printed or started: a campaign of this name already
+ * in the database must be this spec (same parsed content). A database
+ * that cannot be read here is left to the coordinator, which says why. */
+static int run_preflight(const char *db_path, const campaign_prep *prep, const char *text, size_t len,
+			 const char *origin)
+{
+	store_campaign_state state;
+	store *s = NULL;
+	int64_t id;
+	emc_err err;
+	int r;
+
+	if (access(db_path, F_OK) != 0 || store_open(db_path, true, &s, &err) < 0)
+		return 0;
+	r = campaign_find_same(s, prep, text, len, origin, &id, &state, &err);
+	store_close(&s);
+	if (r == -EEXIST) {
+		fprintf(stderr, "emcctl: %s\n", err.msg);
+		return -1;
+	}
+	return 0;
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	run_options o = { .db_path = DEFAULT_DB,
@@ -364,6 +389,7 @@ static int cmd_run(int argc, char **argv)
 	size_t len;
 	int64_t started_ms = emc_now_ms();
 	struct sigaction sa;
+	emc_err err;
 	int status, rc;
 
 	rc = run_parse(argc, argv, &o);
@@ -372,8 +398,17 @@ static int cmd_run(int argc, char **argv)
 	/* Check everything before anything starts or is written. */
 	if (spec_prepare(argv[optind], &text, &len, &dir, &prep) < 0)
 		return 2;
+	rc = run_preflight(o.db_path, &prep, text, len, argv[optind]);
+	if (rc == 0 && campaign_memory_check(&prep, 0, argv[optind], &err) < 0) {
+		fprintf(stderr, "emcctl: %s\n", err.msg);
+		rc = -1;
+	}
 	free(text);
 	free(dir);
+	if (rc < 0) {
+		campaign_prep_deinit(&prep);
+		return 2;
+	}
 	emc_dataset_destroy(&prep.data); /* the coordinator decodes its own */
 	printf("campaign %s: %d cell(s) on %s (%lld samples), %d local worker(s)\n", prep.spec->name,
 	       prep.spec->n_cells, prep.dataset.description, (long long)prep.dataset.n_total, o.n_workers);
@@ -726,7 +761,7 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "trials") == 0)
 		return cmd_trials(argc - 1, argv + 1);
 	if (strcmp(argv[1], "pause") == 0 || strcmp(argv[1], "resume") == 0 || strcmp(argv[1], "cancel") == 0 ||
-	    strcmp(argv[1], "workers") == 0)
+	    strcmp(argv[1], "reopen") == 0 || strcmp(argv[1], "workers") == 0)
 		return cmd_control(argc - 1, argv + 1, argv[1]);
 	if (strcmp(argv[1], "keygen") == 0)
 		return cmd_keygen(argc - 1, argv + 1);

@@ -29,6 +29,7 @@ static const struct {
     {"pause", ACTION_CAMPAIGN, SCHED_VERB_PAUSE},
     {"resume", ACTION_CAMPAIGN, SCHED_VERB_RESUME},
     {"cancel", ACTION_CAMPAIGN, SCHED_VERB_CANCEL},
+    {"reopen", ACTION_CAMPAIGN, SCHED_VERB_REOPEN},
 };
 
 static int verb_find(const char *name)
@@ -141,7 +142,8 @@ static void on_control(sched *s, outbox *o, const uint8_t *id, size_t id_len, co
 	emc_err err;
 
 	if (v < 0) {
-		snprintf(message, sizeof message, "unknown verb '%.40s' (pause, resume, cancel, workers)", verb);
+		snprintf(message, sizeof message, "unknown verb '%.40s' (pause, resume, cancel, reopen, workers)",
+			 verb);
 		control_reply(o, id, id_len, false, message, NULL, 0);
 		return;
 	}
@@ -163,6 +165,9 @@ static void on_control(sched *s, outbox *o, const uint8_t *id, size_t id_len, co
 		break;
 	case SCHED_VERB_CANCEL:
 		snprintf(message, sizeof message, "campaign %s cancelled", name);
+		break;
+	case SCHED_VERB_REOPEN:
+		snprintf(message, sizeof message, "campaign %s reopened: its cancelled cells search again", name);
 		break;
 	}
 	control_reply(o, id, id_len, true, message, NULL, 0);

@@ -121,6 +121,7 @@ static void on_hello(sched *s, outbox *o, const sched_peer *from, const wire_hel
 	snprintf(h.emc_version, sizeof h.emc_version, "%s", in->emc_version);
 	snprintf(h.blas_core, sizeof h.blas_core, "%s", in->blas_core);
 	h.blas_threads = in->blas_threads;
+	h.memory_bytes = in->memory_bytes;
 	h.n_running = in->n_running;
 	for (size_t i = 0; i < h.n_running && i < SCHED_SLOTS_MAX; i++)
 		h.running[i] = (int64_t)in->running[i];

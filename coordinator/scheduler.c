@@ -147,6 +147,7 @@ struct worker_rt {
 	char emc_version[SCHED_PROV_MAX + 1];
 	char blas_core[SCHED_PROV_MAX + 1];
 	int blas_threads;
+	uint64_t memory_bytes; /* what its trials may use, from its Hello; 0 = not said */
 	bool starved;	       /* this dispatch pass found nothing it may run */
 	int64_t mute_until_ms; /* an Assign to it failed: none until it is heard from again */
 };
@@ -921,6 +922,7 @@ int sched_worker_hello(sched *s, const sched_peer *peer, const sched_hello *h, s
 	snprintf(w->emc_version, sizeof w->emc_version, "%.*s", SCHED_PROV_MAX, h->emc_version);
 	snprintf(w->blas_core, sizeof w->blas_core, "%.*s", SCHED_PROV_MAX, h->blas_core);
 	w->blas_threads = (int)(h->blas_threads > 1024 ? 1024 : h->blas_threads);
+	w->memory_bytes = h->memory_bytes;
 	w->slots = (int)h->slots;
 	w->running = 0;
 	w->last_seen_ms = emc_now_ms();
@@ -1458,6 +1460,8 @@ int sched_worker_data(sched *s, const sched_peer *peer, const sched_data_request
 
 /* ---- campaign control ------------------------------------------------------ */
 
+static int load_state(sched *s, emc_err *err);
+
 static int campaign_cancel(sched *s, campaign_rt *c, emc_err *err)
 {
 	for (trial_rt *t = s->active, *next; t; t = next) {
@@ -1497,10 +1501,44 @@ static int campaign_pause(sched *s, campaign_rt *c, bool pause, emc_err *err)
 	return 0;
 }
 
+/* A cancelled campaign searches again where it stopped. It must have left
+ * memory first: its cells there still count as stopped, and a trial still
+ * running when it was cancelled ends as cancelled when its worker answers;
+ * until then (the next tick, or that answer) it is -EBUSY. Once the store
+ * holds it open again, it is loaded like any active campaign at start. */
+static int campaign_reopen(sched *s, const char *name, emc_err *err)
+{
+	store_campaign_state state;
+	int64_t id;
+	int r;
+
+	forget_finished(s);
+	r = store_campaign_find(s->db, name, &id, NULL, &state, err);
+	if (r < 0)
+		return -EIO;
+	if (r == 0)
+		return emc_err_set(err, ENOENT, "no campaign named '%s'", name);
+	if (state != STORE_CAMPAIGN_CANCELLED)
+		return emc_err_set(err, EALREADY, "campaign '%s' is %s, not cancelled: there is nothing to reopen",
+				   name, store_campaign_state_name(state));
+	if (campaign_find(s, id))
+		return emc_err_set(err, EBUSY,
+				   "campaign '%s' is still stopping the trials that ran when it was cancelled; "
+				   "try again in a moment",
+				   name);
+	if (store_campaign_reopen(s->db, id, err) < 0)
+		return -EIO;
+	log_info("campaign %s: reopened", name);
+	return load_state(s, err) < 0 ? -EIO : 0;
+}
+
 int sched_campaign_control(sched *s, sched_verb verb, const char *name, emc_err *err)
 {
-	campaign_rt *c = campaign_find_name(s, name);
+	campaign_rt *c;
 
+	if (verb == SCHED_VERB_REOPEN)
+		return campaign_reopen(s, name, err);
+	c = campaign_find_name(s, name);
 	if (!c || (c->cells_active == 0 && verb != SCHED_VERB_CANCEL))
 		return emc_err_set(err, ENOENT, "no active campaign named '%s'", name);
 	switch (verb) {
@@ -1510,6 +1548,8 @@ int sched_campaign_control(sched *s, sched_verb verb, const char *name, emc_err 
 		return campaign_pause(s, c, false, err);
 	case SCHED_VERB_CANCEL:
 		return campaign_cancel(s, c, err);
+	case SCHED_VERB_REOPEN:
+		break; /* handled above */
 	}
 	return emc_err_set(err, EINVAL, "unknown verb %d", (int)verb);
 }
@@ -1730,9 +1770,9 @@ static int submit_found(sched *s, campaign_prep *prep, int64_t id, store_campaig
 	switch (state) {
 	case STORE_CAMPAIGN_CANCELLED:
 		return emc_err_set(err, EALREADY,
-				   "campaign '%s' was cancelled, and a cancelled campaign is not reopened; its results "
-				   "so far: emcctl results %s; to measure it again, rename it or use another database",
-				   name, name);
+				   "campaign '%s' was cancelled; emcctl reopen %s goes on with its search, "
+				   "emcctl results %s shows its results so far",
+				   name, name, name);
 	case STORE_CAMPAIGN_DONE:
 		*ret_found = SCHED_SUBMIT_DONE;
 		log_info("campaign %s: already done", name);
@@ -1758,26 +1798,35 @@ static int submit_found(sched *s, campaign_prep *prep, int64_t id, store_campaig
 	return 0;
 }
 
-int sched_submit_prepared(sched *s, campaign_prep *prep, const char *text, size_t len, const char *origin, bool unpause,
-			  int64_t *ret_id, sched_submitted *ret_found, emc_err *err)
+/* A new campaign whose largest cell cannot fit any connected worker is
+ * refused before it is written (campaign_memory_check). */
+static int memory_check(const sched *s, const campaign_prep *prep, const char *origin, emc_err *err)
 {
-	char existing_hash[65] = "";
+	uint64_t most = 0;
+
+	for (int i = 0; i < s->n_workers; i++)
+		if (s->workers[i]->memory_bytes > most)
+			most = s->workers[i]->memory_bytes;
+	return campaign_memory_check(prep, most, origin, err);
+}
+
+int sched_submit_prepared(sched *s, campaign_prep *prep, const char *text, size_t len, const char *origin,
+			  bool unpause, int64_t *ret_id, sched_submitted *ret_found, emc_err *err)
+{
 	store_campaign_state state;
 	int64_t id;
 	int r;
 
-	r = store_campaign_find(s->db, prep->spec->name, &id, existing_hash, &state, err);
+	r = campaign_find_same(s->db, prep, text, len, origin, &id, &state, err);
 	if (r < 0)
 		return r;
 	if (r == 1) {
-		if (strcmp(existing_hash, prep->spec_hash) != 0)
-			return emc_err_set(err, EEXIST,
-					   "%s: campaign '%s' already exists in this database with a different spec; "
-					   "rename it or use another database",
-					   origin, prep->spec->name);
 		*ret_id = id;
 		return submit_found(s, prep, id, state, unpause, ret_found, err);
 	}
+	r = memory_check(s, prep, origin, err);
+	if (r < 0)
+		return r;
 	r = store_campaign_insert(s->db, prep->spec, text, prep->spec_hash, &prep->dataset, &id, err);
 	if (r < 0)
 		return r;

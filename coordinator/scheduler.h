@@ -110,6 +110,10 @@ typedef struct sched_hello {
 	char emc_version[SCHED_PROV_MAX + 1];
 	char blas_core[SCHED_PROV_MAX + 1];
 	uint32_t blas_threads;
+	/* Memory its trials may use (its --memory-mb, else its physical
+	 * memory); 0 = not announced. Launch refuses a model that cannot fit
+	 * the largest any connected worker announced. */
+	uint64_t memory_bytes;
 	/* The attempts it still trains (after a reconnect). n_running is what
 	 * the worker said, and may exceed SCHED_SLOTS_MAX: such a Hello is
 	 * refused before running[] is read. */
@@ -230,10 +234,13 @@ typedef enum sched_submitted {
 
 /* Add a campaign from spec text, or find it again (same name and text).
  * Checks the spec and its dataset fully before writing anything. A found
- * campaign that was cancelled is refused (-EALREADY: cancelled trials are
- * not reopened); a paused one is resumed when `unpause`, else refused
+ * campaign that was cancelled is refused (-EALREADY, naming `emcctl
+ * reopen`); a paused one is resumed when `unpause`, else refused
  * (-EBUSY, naming `emcctl resume`); a different spec under the name is
- * refused (-EEXIST). */
+ * refused (-EEXIST). A new campaign with a cell that cannot fit the memory
+ * of any connected worker (campaign_prep.need_bytes against the largest
+ * announced, or CAMPAIGN_MEMORY_CEILING_BYTES when none announced) is refused
+ * (-EFBIG, naming the cell, its model and both sizes). */
 int sched_submit(sched *s, const char *text, size_t len, const char *origin, const char *base_dir, bool unpause,
 		 int64_t *ret_id, sched_submitted *ret_found, emc_err *err);
 
@@ -245,11 +252,14 @@ int sched_submit(sched *s, const char *text, size_t len, const char *origin, con
 int sched_submit_prepared(sched *s, campaign_prep *prep, const char *text, size_t len, const char *origin, bool unpause,
 			  int64_t *ret_id, sched_submitted *ret_found, emc_err *err);
 
-typedef enum sched_verb { SCHED_VERB_PAUSE = 0, SCHED_VERB_RESUME, SCHED_VERB_CANCEL } sched_verb;
+typedef enum sched_verb { SCHED_VERB_PAUSE = 0, SCHED_VERB_RESUME, SCHED_VERB_CANCEL, SCHED_VERB_REOPEN } sched_verb;
 
-/* Pause, resume or cancel the active campaign `name`. -ENOENT when there is
- * none (a campaign with no cell left can still be cancelled), -EIO when the
- * store refused; err says why. */
+/* Pause, resume or cancel the active campaign `name`, or reopen the
+ * cancelled one (store_campaign_reopen, then loaded and searching again).
+ * -ENOENT when there is none (a campaign with no cell left can still be
+ * cancelled), -EALREADY when reopen finds it not cancelled, -EBUSY while a
+ * just-cancelled campaign still waits for its running trials to stop, -EIO
+ * when the store refused; err says why. */
 int sched_campaign_control(sched *s, sched_verb verb, const char *name, emc_err *err);
 
 /* ---- time and work ------------------------------------------------------------ */

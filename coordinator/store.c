@@ -200,7 +200,46 @@ static const char migrate_v3_sql[] =
 	"ALTER TABLE campaigns ADD COLUMN engine_blas_threads INTEGER"
 	" CHECK (engine_blas_threads IS NULL OR engine_blas_threads >= 1);";
 
-/* Version 4 → 5: the latest checkpoint of each running trial (store_ckpt.c)
+/* Version 3 to 4: a cell of a cancelled campaign is 'cancelled', not left
+ * 'searching' as if its search went on. The cells table is rebuilt (SQLite
+ * cannot change a CHECK) with the same columns, defaults and ids, in the
+ * order version 3 had them; trials point at cells by id, so they still
+ * point at the same rows once the new table takes the old one's name.
+ * Cells of campaigns cancelled before this version become cancelled; a
+ * decided cell (done, failed) keeps its state.
+ *
+ * Runs with foreign keys off (the cells table is dropped and replaced);
+ * migrate() checks them after. */
+#define CELLS_V4_COLUMNS                                                                                      \
+	"id, campaign_id, idx, model, family, activation, optimizer, lr, batch, labels, seed, params, inputs," \
+	" classes, config, state, lo, hi, full, seeds, emc, emc_low, emc_high, seeds_used, lo_fits, lo_total," \
+	" hi_fits, hi_total, hi_plateau, hi_gradnorm, hi_budget, unconverged, plateau_decided, nonmonotone,"   \
+	" uncertain, trials_consumed, sample_grads, train_seconds"
+static const char migrate_v4_sql[] =
+	"CREATE TABLE cells_v4 ("
+	" id INTEGER PRIMARY KEY,"
+	" campaign_id INTEGER NOT NULL REFERENCES campaigns (id),"
+	" idx INTEGER NOT NULL,"
+	" model TEXT, family TEXT, activation TEXT, optimizer TEXT, lr REAL, batch INTEGER,"
+	" labels TEXT, seed INTEGER, params INTEGER, inputs TEXT, classes INTEGER,"
+	" config BLOB NOT NULL,"
+	" state TEXT NOT NULL CHECK (state IN ('searching', 'done', 'failed', 'cancelled')),"
+	" lo INTEGER NOT NULL DEFAULT 0, hi INTEGER NOT NULL DEFAULT 0, full INTEGER NOT NULL DEFAULT 0,"
+	" seeds BLOB, emc INTEGER, emc_low INTEGER, emc_high INTEGER, seeds_used INTEGER,"
+	" lo_fits INTEGER, lo_total INTEGER, hi_fits INTEGER, hi_total INTEGER,"
+	" hi_plateau INTEGER, hi_gradnorm INTEGER, hi_budget INTEGER,"
+	" unconverged INTEGER NOT NULL DEFAULT 0, plateau_decided INTEGER NOT NULL DEFAULT 0,"
+	" nonmonotone INTEGER NOT NULL DEFAULT 0, uncertain INTEGER NOT NULL DEFAULT 0,"
+	" trials_consumed INTEGER NOT NULL DEFAULT 0, sample_grads INTEGER NOT NULL DEFAULT 0,"
+	" train_seconds REAL NOT NULL DEFAULT 0,"
+	" UNIQUE (campaign_id, idx));"
+	"INSERT INTO cells_v4 (" CELLS_V4_COLUMNS ") SELECT " CELLS_V4_COLUMNS " FROM cells;"
+	"DROP TABLE cells;"
+	"ALTER TABLE cells_v4 RENAME TO cells;"
+	"UPDATE cells SET state = 'cancelled' WHERE state = 'searching'"
+	" AND campaign_id IN (SELECT id FROM campaigns WHERE state = 'cancelled');";
+
+/* Version 4 to 5: the latest checkpoint of each running trial (store_ckpt.c)
  * and, per attempt, the epoch it resumed from and the checkpoints it
  * delivered. The trigger drops a trial's checkpoint in the transaction that
  * ends it, whichever path does. */
@@ -226,6 +265,7 @@ enum stmt_id {
 	ST_RELEASE,
 	ST_ROLLBACK_TO,
 	ST_CAMPAIGN_FIND,
+	ST_CAMPAIGN_SPEC_TEXT,
 	ST_CAMPAIGN_INSERT,
 	ST_CELL_INSERT,
 	ST_LOAD_CAMPAIGNS,
@@ -252,6 +292,10 @@ enum stmt_id {
 	ST_CELL_UPDATE,
 	ST_CELL_SET_STATE,
 	ST_CAMPAIGN_SET_STATE,
+	ST_CAMPAIGN_CANCEL_CELLS,
+	ST_CAMPAIGN_REOPEN_TRIALS,
+	ST_CAMPAIGN_REOPEN_CELLS,
+	ST_CAMPAIGN_REOPEN,
 	ST_WORKER_UPSERT,
 	ST_WORKER_FIND,
 	ST_WORKER_SEEN,
@@ -268,6 +312,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_RELEASE] = "RELEASE op",
 	[ST_ROLLBACK_TO] = "ROLLBACK TO op",
 	[ST_CAMPAIGN_FIND] = "SELECT id, spec_hash, state FROM campaigns WHERE name = ?1",
+	[ST_CAMPAIGN_SPEC_TEXT] = "SELECT spec_text FROM campaigns WHERE id = ?1",
 	[ST_CAMPAIGN_INSERT] = "INSERT INTO campaigns (name, state, spec_text, spec_hash, dataset_desc,"
 			       " n_total, channels, height, width, classes, search_start, search_precision,"
 			       " search_max_n, created_at, dataset_ref, dataset_hash, seeds, search_method,"
@@ -350,6 +395,16 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_CELL_SET_STATE] = "UPDATE cells SET state = ?2 WHERE id = ?1",
 	[ST_CAMPAIGN_SET_STATE] = "UPDATE campaigns SET state = ?2, finished_at = CASE WHEN ?2 IN " SQL_CAMPAIGN_FINISHED
 				  " THEN coalesce(finished_at, ?3) ELSE NULL END WHERE id = ?1",
+	[ST_CAMPAIGN_CANCEL_CELLS] = "UPDATE cells SET state = " SQL_STATE(CELL, CANCELLED)
+				     " WHERE campaign_id = ?1 AND state = " SQL_STATE(CELL, SEARCHING),
+	[ST_CAMPAIGN_REOPEN_TRIALS] = "UPDATE trials SET state = " SQL_STATE(TRIAL, PENDING) ", reason = NULL,"
+				      " error = NULL, finished_at = NULL WHERE state = " SQL_STATE(TRIAL, CANCELLED)
+				      " AND cell_id IN (SELECT id FROM cells WHERE campaign_id = ?1"
+				      " AND state = " SQL_STATE(CELL, CANCELLED) ")",
+	[ST_CAMPAIGN_REOPEN_CELLS] = "UPDATE cells SET state = " SQL_STATE(CELL, SEARCHING)
+				     " WHERE campaign_id = ?1 AND state = " SQL_STATE(CELL, CANCELLED),
+	[ST_CAMPAIGN_REOPEN] = "UPDATE campaigns SET state = " SQL_STATE(CAMPAIGN, RUNNING) ", finished_at = NULL"
+			       " WHERE id = ?1 AND state = " SQL_STATE(CAMPAIGN, CANCELLED),
 	[ST_WORKER_UPSERT] = "INSERT INTO workers (identity, host, slots, first_seen, last_seen)"
 			     " VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT (identity) DO UPDATE SET"
 			     " host = excluded.host, slots = excluded.slots, last_seen = excluded.last_seen",
@@ -721,7 +776,15 @@ static int migrate(store *s, const char *path, emc_err *err)
 		version = 3;
 	}
 	if (version == 3) {
-		r = migrate_step(s, migrate_ckpt_sql, 4, err);
+		r = migrate_step(s, migrate_v4_sql, 4, err);
+		if (r == 0)
+			r = foreign_keys_check(s, path, err);
+		if (r < 0)
+			goto fail;
+		version = 4;
+	}
+	if (version == 4) {
+		r = migrate_step(s, migrate_ckpt_sql, 5, err);
 		if (r < 0)
 			goto fail;
 	}
@@ -836,6 +899,36 @@ int store_campaign_find(store *s, const char *name, int64_t *ret_id, char *ret_s
 	if (ret_id)
 		*ret_id = id;
 	return 1;
+}
+
+int store_campaign_spec_text(store *s, int64_t campaign_id, char **ret_text, size_t *ret_len, emc_err *err)
+{
+	sqlite3_stmt *st = stmt_get(s, ST_CAMPAIGN_SPEC_TEXT, err);
+	const unsigned char *text;
+	char *copy;
+	int n, r;
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, campaign_id);
+	r = step_row(s, st, "read campaign spec", err);
+	if (r < 0)
+		return r;
+	if (r == 0)
+		return emc_err_set(err, -ENOENT, "store: no campaign with id %lld", (long long)campaign_id);
+	text = sqlite3_column_text(st, 0);
+	n = sqlite3_column_bytes(st, 0);
+	copy = malloc((size_t)n + 1);
+	if (!copy) {
+		stmt_done(st);
+		return emc_err_set(err, -ENOMEM, "store: out of memory");
+	}
+	memcpy(copy, text ? (const char *)text : "", (size_t)n);
+	copy[n] = '\0';
+	stmt_done(st);
+	*ret_text = copy;
+	*ret_len = (size_t)n;
+	return 0;
 }
 
 static int cell_insert(store *s, sqlite3_stmt *st, int64_t campaign_id, int idx, const emc_cell_cfg *c,
@@ -996,6 +1089,17 @@ fail:
 	return r;
 }
 
+/* Run a statement whose one parameter is a campaign id. */
+static int run_campaign(store *s, enum stmt_id id, int64_t campaign_id, const char *what, emc_err *err)
+{
+	sqlite3_stmt *st = stmt_get(s, id, err);
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, campaign_id);
+	return exec_done(s, st, what, err);
+}
+
 int store_campaign_set_state(store *s, int64_t campaign_id, store_campaign_state state, emc_err *err)
 {
 	const char *name = store_campaign_state_name(state);
@@ -1023,6 +1127,37 @@ int store_campaign_set_state(store *s, int64_t campaign_id, store_campaign_state
 		r = emc_err_set(err, -ENOENT, "store: no campaign with id %lld", (long long)campaign_id);
 		goto fail;
 	}
+	if (state == STORE_CAMPAIGN_CANCELLED) {
+		r = run_campaign(s, ST_CAMPAIGN_CANCEL_CELLS, campaign_id, "cancel cells", err);
+		if (r < 0)
+			goto fail;
+	}
+	return tx_commit(s, err);
+fail:
+	tx_rollback(s);
+	return r;
+}
+
+int store_campaign_reopen(store *s, int64_t campaign_id, emc_err *err)
+{
+	int r = tx_begin(s, err);
+
+	if (r < 0)
+		return r;
+	r = run_campaign(s, ST_CAMPAIGN_REOPEN, campaign_id, "reopen campaign", err);
+	if (r < 0)
+		goto fail;
+	if (sqlite3_changes(s->db) == 0) {
+		r = emc_err_set(err, -EALREADY, "store: campaign %lld is not cancelled (or does not exist)",
+				(long long)campaign_id);
+		goto fail;
+	}
+	/* trials first: they are picked by their cell being cancelled */
+	r = run_campaign(s, ST_CAMPAIGN_REOPEN_TRIALS, campaign_id, "requeue cancelled trials", err);
+	if (r == 0)
+		r = run_campaign(s, ST_CAMPAIGN_REOPEN_CELLS, campaign_id, "reopen cells", err);
+	if (r < 0)
+		goto fail;
 	return tx_commit(s, err);
 fail:
 	tx_rollback(s);

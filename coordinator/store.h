@@ -26,7 +26,7 @@
 #include "spec.h"
 #include "store_state.h"
 
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 
 typedef struct store store;
 
@@ -56,6 +56,10 @@ int store_batch_end(store *s, emc_err *err);
  * error. */
 int store_campaign_find(store *s, const char *name, int64_t *ret_id, char *ret_spec_hash,
 			store_campaign_state *ret_state, emc_err *err);
+
+/* The spec text a campaign was launched with, as a new NUL-terminated
+ * string the caller frees. -ENOENT when there is no such campaign. */
+int store_campaign_spec_text(store *s, int64_t campaign_id, char **ret_text, size_t *ret_len, emc_err *err);
 
 /* Insert a campaign and all its cells in one transaction (state running,
  * every cell searching with lo = hi = 0). spec_hash identifies the spec
@@ -197,8 +201,17 @@ int store_trial_fail(store *s, int64_t trial_id, const char *error, int64_t cell
  * -EINVAL for a value outside the enum. */
 int store_cell_set(store *s, int64_t cell_id, const store_cell_update *cell, store_cell_state state, emc_err *err);
 
-/* Set a campaign's state; done and cancelled also stamp finished_at. */
+/* Set a campaign's state; done and cancelled also stamp finished_at.
+ * Cancelled also marks every cell still searching cancelled, in the same
+ * transaction: the database never shows a cancelled campaign searching. */
 int store_campaign_set_state(store *s, int64_t campaign_id, store_campaign_state state, emc_err *err);
+
+/* Reopen a cancelled campaign, in one transaction: its cancelled cells
+ * search again, their cancelled trials are pending again (as when a search
+ * asks for a cancelled trial anew), and the campaign is running. Decided
+ * cells (done, failed) and their trials stay as they are. -EALREADY when
+ * the campaign is not cancelled, -ENOENT when there is none. */
+int store_campaign_reopen(store *s, int64_t campaign_id, emc_err *err);
 
 /* Register (or refresh) a worker by its identity string. */
 int store_worker_upsert(store *s, const char *identity, const char *host, int slots, int64_t *ret_worker_id,

@@ -45,12 +45,16 @@ typedef enum store_campaign_state {
 #define STORE_CELL_NAME_SEARCHING "searching"
 #define STORE_CELL_NAME_DONE      "done"
 #define STORE_CELL_NAME_FAILED    "failed"
+#define STORE_CELL_NAME_CANCELLED "cancelled"
 
-/* X(state, decided): a decided cell's search is over. */
+/* X(state, decided): a decided cell's search is over with an answer (an
+ * EMC or a failure). A cancelled cell's search was stopped undecided with
+ * its campaign; reopening the campaign makes it searching again. */
 #define STORE_CELL_STATES(X) \
 	X(SEARCHING, 0)      \
 	X(DONE, 1)           \
-	X(FAILED, 1)
+	X(FAILED, 1)         \
+	X(CANCELLED, 0)
 
 typedef enum store_cell_state {
 #define X(state, ...) STORE_CELL_##state,

@@ -46,7 +46,7 @@ budget:
   plateau_epochs: 100
 YAML
 
-echo "1..42"
+echo "1..47"
 
 # ---- keys: the coordinator, two allowed workers and a stranger -----------------
 mkdir -p "$work/keys/workers"
@@ -212,14 +212,16 @@ else
 fi
 
 # ---- a cell that fails: run says which, exits 1, and leaves no temporary directory --------
-# The second model needs 10^12 parameters: every attempt fails ("model too
-# large"), so its cell fails while the first one is measured.
-sed -e 's/widths: \[\[2\], \[6\]\]/widths: [[2], [1000000, 1000000]]/' -e 's/^name: integration/name: failing/' \
+# The second model has 10^10 parameters: its lower bound (149 GiB) passes the
+# launch check of a coordinator no worker has told its memory yet, but every
+# attempt fails on the worker ("model too large"), so its cell fails while
+# the first one is measured.
+sed -e 's/widths: \[\[2\], \[6\]\]/widths: [[2], [1000000, 10000]]/' -e 's/^name: integration/name: failing/' \
   "$work/spec.yaml" >"$work/failing.yaml"
 mkdir "$work/tmp"
 out="$(TMPDIR="$work/tmp" "$EMCCTL" run "$work/failing.yaml" --workers 1 --db "$work/failing.db" 2>&1)" && rc=0 || rc=$?
 failed_named() {
-  [[ $rc == 1 ]] && grep -qF 'cell 1 (mlp[1000000,1000000]) failed' <<<"$out" &&
+  [[ $rc == 1 ]] && grep -qF 'cell 1 (mlp[1000000,10000]) failed' <<<"$out" &&
     [[ "$(sqlite3 "$work/failing.db" "SELECT group_concat(state) FROM (SELECT state FROM cells ORDER BY idx)")" == done,failed ]]
 }
 if failed_named; then ok "emcctl run exits 1 and names the failed cell when one failed; the other cell is done"
@@ -333,6 +335,55 @@ fi
 out="$("$EMCCTL" pause no-such-campaign --coordinator "$ctl" 2>&1)" && rc=0 || rc=$?
 if [[ $rc -ne 0 && "$out" == *no-such-campaign* ]]; then ok "control of an unknown campaign is refused by name"
 else not_ok "unknown campaign (exit $rc)" "$out"; fi
+
+# ---- lifecycle: cancelled cells, reopen, memory, spec identity ----------------------------
+cells_of() { sq "SELECT count(*) FROM cells c JOIN campaigns p ON p.id = c.campaign_id WHERE p.name = '$1' AND c.state = '$2'"; }
+if [[ "$(cells_of control searching)" = 0 && "$(cells_of control cancelled)" -gt 0 ]]; then
+  ok "a cancelled campaign's undecided cells are cancelled in the database, none left searching"
+else
+  not_ok "cells of the cancelled campaign" "$(sq "SELECT c.state, count(*) FROM cells c JOIN campaigns p ON p.id = c.campaign_id WHERE p.name = 'control' GROUP BY c.state")"
+fi
+# Cancel a campaign, be refused at launch (naming reopen), reopen it: it
+# finishes with the EMCs of the undisturbed run.
+sed 's/^name: integration/name: reopened/' "$work/spec.yaml" >"$work/reopened.yaml"
+"$EMCCTL" launch "$work/reopened.yaml" --coordinator "$ctl" >/dev/null
+"$EMCCTL" cancel reopened --coordinator "$ctl" >/dev/null || true
+out="$("$EMCCTL" launch "$work/reopened.yaml" --coordinator "$ctl" 2>&1)" && rc=0 || rc=$?
+reopen() { "$EMCCTL" reopen reopened --coordinator "$ctl" >"$work/reopen.out" 2>&1; }
+reopened_done() { test "$(sq "SELECT state FROM campaigns WHERE name = 'reopened'")" = "done"; }
+emcs_of() { sq "SELECT group_concat(c.lo || '/' || c.hi, ' ') FROM (SELECT lo, hi FROM cells c JOIN campaigns p ON p.id = c.campaign_id WHERE p.name = '$1' ORDER BY c.idx) c"; }
+if [[ $rc -ne 0 && "$out" == *"emcctl reopen reopened"* ]] && wait_for 30 reopen && wait_for 300 reopened_done &&
+   [[ "$(emcs_of reopened)" = "$(emcs_of integration)" ]]; then
+  ok "emcctl reopen goes on with a cancelled campaign, which finishes with the undisturbed run's EMCs"
+else
+  not_ok "reopen (launch exit $rc)" "$out" "$(cat "$work/reopen.out")" "$(emcs_of reopened) vs $(emcs_of integration)"
+fi
+# The 10^12-parameter MLP: refused at launch against the memory the worker
+# announced, nothing written.
+sed 's/^name: integration/name: huge/; s/widths: \[\[2\], \[6\]\]/widths: [1000000, 1000000]/' "$work/spec.yaml" >"$work/huge.yaml"
+out="$("$EMCCTL" launch "$work/huge.yaml" --coordinator "$ctl" 2>&1)" && rc=0 || rc=$?
+if [[ $rc -ne 0 && "$out" == *"cell 0 (mlp[1000000,1000000]): needs at least"* && "$out" == *"the largest worker announces"* &&
+      "$(sq "SELECT count(*) FROM campaigns WHERE name = 'huge'")" = 0 ]]; then
+  ok "a model too large for any worker's announced memory is refused at launch, naming it and both sizes"
+else
+  not_ok "huge model (exit $rc)" "$out"
+fi
+# The same spec reworded (a comment, keys reordered) is the same campaign:
+# already done, not "already exists".
+{ echo "# the integration campaign, reworded"
+  printf 'search:\n  precision: 0.1  # one in ten\n  start: 8\n'
+  sed '/^search:$/,/^  precision:/d' "$work/spec.yaml"; } >"$work/reworded.yaml"
+out="$("$EMCCTL" launch "$work/reworded.yaml" --coordinator "$ctl" 2>&1)" && rc=0 || rc=$?
+if [[ $rc -ne 0 && "$out" == *"already done"* ]]; then ok "a reworded spec (comment, key order) is the same campaign"
+else not_ok "reworded spec (exit $rc)" "$out" "$(cat "$work/reworded.yaml")"; fi
+# A changed value under the name is refused before emcctl run prints or starts anything.
+out="$("$EMCCTL" run "$work/changed.yaml" --workers 1 --db "$work/emc.db" 2>&1)" && rc=0 || rc=$?
+if [[ $rc -eq 2 && "$(printf '%s\n' "$out" | head -1)" == *"search.precision (0.1, now 0.2) differs"* &&
+      "$out" != *"cell(s) on"* ]]; then
+  ok "emcctl run refuses a changed spec under the same name first, naming the key"
+else
+  not_ok "emcctl run with a changed spec (exit $rc)" "$out"
+fi
 
 kill -TERM "$coord"
 rc=0; wait "$coord" || rc=$?

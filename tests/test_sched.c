@@ -1415,6 +1415,206 @@ static void test_submit_again_by_state(void **state)
 	assert_int_equal(sql_int(f, "SELECT count(*) FROM campaigns", 0), 2); /* the fixture's and this one */
 }
 
+static int setup_two(void **state)
+{
+	return setup_with(state, 2, 0, 64);
+}
+
+#define cells_in(f, st)                                                                                                \
+	sql_int(f, "SELECT count(*) FROM cells WHERE state = '" st "' AND campaign_id = %" PRId64, (f)->campaign_id)
+
+/* Cancel marks the cells still searching cancelled (a decided one stays);
+ * reopen is refused while a cancelled trial still runs, then puts the
+ * cancelled cells back to searching and their cancelled trials back to
+ * pending, and the campaign ends with exactly the answer of a run never
+ * cancelled. Launch of the cancelled campaign names reopen. */
+static void test_cancel_reopen(void **state)
+{
+	fixture *f = *state;
+	player one = {.fit = fit_hole, .ord = ORDER_FIFO};
+	player p = {.fit = fit_hole, .ord = ORDER_FIFO};
+	char want[512], got[512], decided[256];
+	emc_err err;
+
+	play(f, 1, 1, &one, want, sizeof want);
+	teardown(state);
+	setup_two(state);
+	f = *state;
+	start(f);
+	hello(f, 'A', 1, NULL, 0);
+	ready(f, 'A', 1);
+	while (cells_in(f, "done") == 0)
+		assert_true(player_step(f, &p));
+	player_collect(f, &p);
+	assert_int_equal(p.n_run, 1); /* one trial of the other cell runs */
+	snprintf(
+	    decided, sizeof decided, "%s",
+	    sql_text(
+		f,
+		"SELECT printf('%%d %%d %%d', id, emc, hi) FROM cells WHERE state = 'done' AND campaign_id = %" PRId64,
+		f->campaign_id));
+
+	assert_int_equal(sched_campaign_control(f->s, SCHED_VERB_REOPEN, "t", &err), -EALREADY);
+	assert_contains(err.msg, "not cancelled");
+	assert_int_equal(sched_campaign_control(f->s, SCHED_VERB_CANCEL, "t", &err), 0);
+	assert_int_equal(cells_in(f, "cancelled"), 1);
+	assert_int_equal(cells_in(f, "done"), 1);
+	assert_int_equal(cells_in(f, "searching"), 0);
+	assert_int_equal(sched_campaign_control(f->s, SCHED_VERB_REOPEN, "t", &err), -EBUSY);
+	assert_string_equal(campaign_state(f), "cancelled");
+	assert_true(player_step(f, &p)); /* the worker stops it: cancelled */
+	assert_int_equal(sql_int(f, "SELECT count(*) FROM trials WHERE state = 'cancelled'", 0), 1);
+	assert_int_equal(sched_campaign_control(f->s, SCHED_VERB_REOPEN, "nope", &err), -ENOENT);
+
+	assert_int_equal(sched_campaign_control(f->s, SCHED_VERB_REOPEN, "t", &err), 0);
+	assert_string_equal(campaign_state(f), "running");
+	assert_int_equal(cells_in(f, "searching"), 1);
+	assert_int_equal(cells_in(f, "cancelled"), 0);
+	assert_int_equal(sql_int(f, "SELECT count(*) FROM trials WHERE state = 'cancelled'", 0), 0);
+	assert_string_equal(
+	    sql_text(f, "SELECT printf('%%d %%d %%d', id, emc, hi) FROM cells WHERE id = %" PRId64, atoll(decided)),
+	    decided);
+	assert_false(sched_all_done(f->s));
+	sched_dispatch(f->s); /* as the control handler does after every request */
+	player_run(f, &p, 0);
+	assert_true(sched_all_done(f->s));
+	assert_string_equal(campaign_state(f), "done");
+	snprintf(got, sizeof got, "%s", measured(f));
+	/* both cells measure what the one cell of the uncancelled run did */
+	assert_non_null(strstr(got, want));
+	assert_non_null(strstr(strstr(got, want) + 1, want));
+}
+
+/* A cancelled campaign launched again is refused, naming reopen; reopened,
+ * the same launch resumes it. */
+static void test_launch_cancelled_names_reopen(void **state)
+{
+	static const char text[] = "name: again\n"
+				   "dataset: {format: synthetic, n: 300, dim: 5, classes: 3}\n"
+				   "model: {widths: [4]}\n"
+				   "search: {start: 16, max_n: 64}\n";
+	fixture *f = *state;
+	sched_submitted found;
+	int64_t id, id2;
+	emc_err err;
+
+	start(f);
+	assert_int_equal(sched_submit(f->s, text, sizeof text - 1, "again.yaml", NULL, false, &id, &found, &err), 0);
+	assert_int_equal(sched_campaign_control(f->s, SCHED_VERB_CANCEL, "again", &err), 0);
+	assert_int_equal(
+	    sql_int(f, "SELECT count(*) FROM cells WHERE campaign_id = %" PRId64 " AND state = 'cancelled'", id), 1);
+	assert_int_equal(sched_submit(f->s, text, sizeof text - 1, "again.yaml", NULL, false, &id2, &found, &err),
+			 -EALREADY);
+	assert_contains(err.msg, "emcctl reopen again");
+	tick_after(f, 1);
+	assert_int_equal(sched_campaign_control(f->s, SCHED_VERB_REOPEN, "again", &err), 0);
+	assert_int_equal(
+	    sql_int(f, "SELECT count(*) FROM cells WHERE campaign_id = %" PRId64 " AND state = 'searching'", id), 1);
+	assert_int_equal(sched_submit(f->s, text, sizeof text - 1, "again.yaml", NULL, false, &id2, &found, &err), 0);
+	assert_int_equal(found, SCHED_SUBMIT_RESUMED);
+	assert_int_equal(id2, id);
+}
+
+/* Launched again under its name, a campaign is the same when its spec
+ * parses to the same content (a comment, the key order or the layout
+ * changed: resumed), and refused, naming the key, when a value changed,
+ * with nothing written. */
+static void test_submit_same_by_content(void **state)
+{
+	static const char text[] = "name: again\n"
+				   "dataset: {format: synthetic, n: 300, dim: 5, classes: 3}\n"
+				   "model: {widths: [4]}\n"
+				   "search: {start: 16, max_n: 64}\n";
+	static const char reworded[] = "# the same campaign, reformatted\n"
+				       "search:\n  max_n: 64\n  start: 16   # first size\n"
+				       "model: {widths: [4]}\n"
+				       "name: again\n"
+				       "dataset:\n  classes: 3\n  dim: 5\n  n: 300\n  format: synthetic\n";
+	static const char changed[] = "name: again\n"
+				      "dataset: {format: synthetic, n: 300, dim: 5, classes: 3}\n"
+				      "model: {widths: [4]}\n"
+				      "search: {start: 16, max_n: 32}\n";
+	fixture *f = *state;
+	sched_submitted found;
+	int64_t id, id2 = 0;
+	emc_err err;
+
+	start(f);
+	assert_int_equal(sched_submit(f->s, text, sizeof text - 1, "again.yaml", NULL, false, &id, &found, &err), 0);
+	assert_int_equal(found, SCHED_SUBMIT_NEW);
+	assert_int_equal(
+	    sched_submit(f->s, reworded, sizeof reworded - 1, "again.yaml", NULL, false, &id2, &found, &err), 0);
+	assert_int_equal(found, SCHED_SUBMIT_RESUMED);
+	assert_int_equal(id2, id);
+	id2 = 0;
+	assert_int_equal(sched_submit(f->s, changed, sizeof changed - 1, "again.yaml", NULL, false, &id2, &found, &err),
+			 -EEXIST);
+	assert_contains(err.msg, "search.max_n (64, now 32) differs");
+	assert_int_equal(id2, 0);
+	assert_int_equal(sql_int(f, "SELECT count(*) FROM campaigns", 0), 2); /* the fixture's and this one */
+	assert_int_equal(
+	    sql_int(f, "SELECT count(*) FROM campaigns WHERE name = 'again' AND spec_text LIKE '%%max_n: 64%%'", 0), 1);
+}
+
+/* Worker `name` (one slot) says hello announcing `bytes` of memory. */
+static void hello_memory(fixture *f, char name, uint64_t bytes)
+{
+	static sched_hello h;
+	sched_peer p = peer(name);
+	sched_welcome w;
+	emc_err err;
+
+	memset(&h, 0, sizeof h);
+	h.slots = 1;
+	h.pid = 7;
+	snprintf(h.host, sizeof h.host, "host-%c", name);
+	h.memory_bytes = bytes;
+	if (sched_worker_hello(f->s, &p, &h, &w, &err) < 0)
+		fail_msg("hello: %s", err.msg);
+}
+
+/* A model that cannot fit is refused at launch, naming the cell, its model
+ * and both sizes, with nothing written: against the largest memory a
+ * connected worker announced (a worker that announced none does not
+ * count), or with none, against the ceiling, which the 10^12-parameter MLP
+ * exceeds. */
+static void test_submit_refuses_model_too_big(void **state)
+{
+	static const char huge[] = "name: huge\n"
+				   "dataset: {format: synthetic, n: 300, dim: 5, classes: 3}\n"
+				   "model: {widths: [1000000, 1000000]}\n";
+	/* 5·4096 + 4096² + 4096·3 weights and 2·4096 + 3 biases: 16 818 179
+	 * parameters, with gradients and sgd's velocity 12 bytes each: 192.5 MiB */
+	static const char big[] = "name: big\n"
+				  "dataset: {format: synthetic, n: 300, dim: 5, classes: 3}\n"
+				  "model: {widths: [[4], [4096, 4096]]}\n"
+				  "optimizer: {name: sgd, momentum: 0.9}\n";
+	fixture *f = *state;
+	sched_submitted found;
+	int64_t id = 0;
+	emc_err err;
+
+	start(f);
+	assert_int_equal(sched_submit(f->s, huge, sizeof huge - 1, "huge.yaml", NULL, false, &id, &found, &err),
+			 -EFBIG);
+	assert_contains(err.msg, "huge.yaml: cell 0 (mlp");
+	assert_contains(err.msg, "needs at least 10.9 TiB (a lower bound");
+	assert_contains(err.msg, "1.0 TiB");
+	hello_memory(f, 'A', 64u << 20);
+	hello_memory(f, 'B', 0);
+	assert_int_equal(sched_submit(f->s, big, sizeof big - 1, "big.yaml", NULL, false, &id, &found, &err), -EFBIG);
+	assert_contains(err.msg, "cell 1 (mlp");
+	assert_contains(err.msg, "needs at least 192.5 MiB");
+	assert_contains(err.msg, "the largest worker announces 64.0 MiB");
+	assert_int_equal(sql_int(f, "SELECT count(*) FROM campaigns", 0), 1); /* the fixture's only */
+	hello_memory(f, 'C', (uint64_t)1 << 30);
+	assert_int_equal(sched_submit(f->s, big, sizeof big - 1, "big.yaml", NULL, false, &id, &found, &err), 0);
+	assert_int_equal(found, SCHED_SUBMIT_NEW);
+	assert_int_equal(sched_submit(f->s, huge, sizeof huge - 1, "huge.yaml", NULL, false, &id, &found, &err),
+			 -EFBIG);
+	assert_contains(err.msg, "the largest worker announces 1.0 GiB");
+}
+
 /* ---- engine pins ------------------------------------------------------------ */
 
 /* The campaign a trial belongs to. */
@@ -1631,6 +1831,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_failed_trials_read_next_seed, setup_pool1, teardown),
 	    cmocka_unit_test(test_outbox_holds_until_commit),
 	    cmocka_unit_test_setup_teardown(test_submit_again_by_state, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cancel_reopen, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_submit_same_by_content, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_submit_refuses_model_too_big, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_launch_cancelled_names_reopen, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_prepared_dataset_served_without_decode, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pin_dispatch, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pin_survives_restart, setup, teardown),

@@ -1611,41 +1611,115 @@ static void test_data_seed(void **state)
 	emc_spec_destroy(&spec);
 }
 
+/* A spec's identity is what it parses to: comments, key order (at the top
+ * and inside a section, axes included) and flow or block style are the
+ * same spec; any value that changes, at the top, in the search or engine,
+ * the seeds, or one cell of the grid, is a difference named by its key. */
+static void test_spec_diff(void **state)
+{
+	static const char base[] = "name: same\n"
+				   "dataset: {name: fashion-mnist}\n"
+				   "model: {widths: [[8], [16]], activation: relu}\n"
+				   "optimizer: {name: sgd, lr: [0.1, 0.01]}\n"
+				   "seeds: 3\n"
+				   "search: {start: 16, max_n: 4096}\n";
+	static const char *const same[] = {
+	    "# the same campaign, said otherwise\n"
+	    "search:\n  max_n: 4096   # bounded\n  start: 16\n"
+	    "seeds: [0, 1, 2]\n"
+	    "optimizer:\n  lr:\n    - 0.1\n    - 0.01\n  name: sgd\n"
+	    "model: {activation: relu, widths: [[8], [16]]}\n"
+	    "dataset:\n  name: fashion-mnist\n"
+	    "name: same\n",
+	    "name: same\ndataset: {name: fashion-mnist}\nmodel: {widths: [[8], [16]], activation: relu}\n"
+	    "optimizer: {name: sgd, lr: [0.10, 1e-2]}\nseeds: 3\nsearch: {start: 16, max_n: 4096}\n",
+	};
+	static const struct {
+		const char *text, *key;
+	} differ[] = {
+	    {"name: same\ndataset: {name: fashion-mnist}\nmodel: {widths: [[8], [16]], activation: relu}\n"
+	     "optimizer: {name: sgd, lr: [0.1, 0.02]}\nseeds: 3\nsearch: {start: 16, max_n: 4096}\n",
+	     "cell 1: optimizer.lr (0.01, now 0.02)"},
+	    {"name: same\ndataset: {name: fashion-mnist}\nmodel: {widths: [[8], [16]], activation: relu}\n"
+	     "optimizer: {name: sgd, lr: [0.1, 0.01]}\nseeds: 3\nsearch: {start: 16, max_n: 2048}\n",
+	     "search.max_n (4096, now 2048)"},
+	    {"name: same\ndataset: {name: fashion-mnist}\nmodel: {widths: [[8], [16]], activation: relu}\n"
+	     "optimizer: {name: sgd, lr: [0.1, 0.01]}\nseeds: 4\nsearch: {start: 16, max_n: 4096}\n",
+	     "the number of seeds (3, now 4)"},
+	    {"name: same\ndataset: {name: fashion-mnist}\nmodel: {widths: [[8], [16]], activation: relu}\n"
+	     "optimizer: {name: sgd, lr: [0.01, 0.1]}\nseeds: 3\nsearch: {start: 16, max_n: 4096}\n",
+	     "cell 0: optimizer.lr (0.1, now 0.01)"},
+	    {"name: same\ndataset: {name: fashion-mnist, split: test}\nmodel: {widths: [[8], [16]], activation: relu}\n"
+	     "optimizer: {name: sgd, lr: [0.1, 0.01]}\nseeds: 3\nsearch: {start: 16, max_n: 4096}\n",
+	     "dataset.split"},
+	    {"name: same\ndataset: {name: fashion-mnist}\nmodel: {widths: [[8], [16]], activation: tanh}\n"
+	     "optimizer: {name: sgd, lr: [0.1, 0.01]}\nseeds: 3\nsearch: {start: 16, max_n: 4096}\n",
+	     "cell 0: model.activation (relu, now tanh)"},
+	    {"name: same\ndataset: {name: fashion-mnist}\nmodel: {widths: [[8], [16]], activation: relu}\n"
+	     "optimizer: {name: sgd, lr: [0.1, 0.01]}\nseeds: 3\nsearch: {start: 16, max_n: 4096}\n"
+	     "engine: {blas_threads: 1}\n",
+	     "engine.blas_threads (0, now 1)"},
+	};
+	emc_campaign_spec *a = parse_ok(base);
+	char key[256];
+
+	(void)state;
+	assert_int_equal(emc_spec_diff(a, a, key, sizeof key), 0);
+	for (size_t i = 0; i < sizeof same / sizeof *same; i++) {
+		emc_campaign_spec *b = parse_ok(same[i]);
+
+		if (emc_spec_diff(a, b, key, sizeof key) != 0)
+			fail_msg("variant %zu differs: %s", i, key);
+		emc_spec_destroy(&b);
+	}
+	for (size_t i = 0; i < sizeof differ / sizeof *differ; i++) {
+		emc_campaign_spec *b = parse_ok(differ[i].text);
+
+		key[0] = '\0';
+		assert_int_equal(emc_spec_diff(a, b, key, sizeof key), 1);
+		if (!strstr(key, differ[i].key))
+			fail_msg("change %zu: '%s' does not name '%s'", i, key, differ[i].key);
+		emc_spec_destroy(&b);
+	}
+	emc_spec_destroy(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_example),
-		cmocka_unit_test(test_defaults),
-		cmocka_unit_test(test_grid_order),
-		cmocka_unit_test(test_optimizer_budget_axes),
-		cmocka_unit_test(test_widths_forms),
-		cmocka_unit_test(test_linear_dedup),
-		cmocka_unit_test(test_batch),
-		cmocka_unit_test(test_scalars),
-		cmocka_unit_test(test_dataset_paths),
-		cmocka_unit_test(test_family_defaults),
-		cmocka_unit_test(test_family_keys_dedup),
-		cmocka_unit_test(test_model_key_order),
-		cmocka_unit_test(test_blocks_forms),
-		cmocka_unit_test(test_optimizer_schedule),
-		cmocka_unit_test(test_variant),
-		cmocka_unit_test(test_dataset_formats),
-		cmocka_unit_test(test_categorical_too_long),
-		cmocka_unit_test(test_errors),
-		cmocka_unit_test(test_too_deep),
-		cmocka_unit_test(test_too_many_cells),
-		cmocka_unit_test(test_too_large),
-		cmocka_unit_test(test_parse_file),
-		cmocka_unit_test(test_table_bounds_at_spec),
-		cmocka_unit_test(test_table_inside_at_spec),
-		cmocka_unit_test(test_former_mismatches),
-		cmocka_unit_test(test_rules_at_spec),
-		cmocka_unit_test(test_seed_pool),
-		cmocka_unit_test(test_min_seeds_capped),
-		cmocka_unit_test(test_search_keys),
-		cmocka_unit_test(test_engine_pin),
-		cmocka_unit_test(test_search_bounds),
-		cmocka_unit_test(test_data_seed),
+	    cmocka_unit_test(test_example),
+	    cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_grid_order),
+	    cmocka_unit_test(test_optimizer_budget_axes),
+	    cmocka_unit_test(test_widths_forms),
+	    cmocka_unit_test(test_linear_dedup),
+	    cmocka_unit_test(test_batch),
+	    cmocka_unit_test(test_scalars),
+	    cmocka_unit_test(test_dataset_paths),
+	    cmocka_unit_test(test_family_defaults),
+	    cmocka_unit_test(test_family_keys_dedup),
+	    cmocka_unit_test(test_model_key_order),
+	    cmocka_unit_test(test_blocks_forms),
+	    cmocka_unit_test(test_optimizer_schedule),
+	    cmocka_unit_test(test_variant),
+	    cmocka_unit_test(test_dataset_formats),
+	    cmocka_unit_test(test_categorical_too_long),
+	    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_too_deep),
+	    cmocka_unit_test(test_too_many_cells),
+	    cmocka_unit_test(test_too_large),
+	    cmocka_unit_test(test_parse_file),
+	    cmocka_unit_test(test_table_bounds_at_spec),
+	    cmocka_unit_test(test_table_inside_at_spec),
+	    cmocka_unit_test(test_former_mismatches),
+	    cmocka_unit_test(test_rules_at_spec),
+	    cmocka_unit_test(test_seed_pool),
+	    cmocka_unit_test(test_min_seeds_capped),
+	    cmocka_unit_test(test_search_keys),
+	    cmocka_unit_test(test_engine_pin),
+	    cmocka_unit_test(test_search_bounds),
+	    cmocka_unit_test(test_data_seed),
+	    cmocka_unit_test(test_spec_diff),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

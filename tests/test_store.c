@@ -952,7 +952,7 @@ static void test_migrate_checkpoints(void **state)
 	assert_int_equal(store_worker_upsert(f->s, "w1", "host", 1, &wid, &err), 0);
 	assert_int_equal(store_attempt_start(f->s, t, wid, 10000, &a, &err), 0);
 	store_close(&f->s);
-	assert_int_equal(sql_exec(f->path, UNDO_CHECKPOINTS_SQL "PRAGMA user_version = 3;"), SQLITE_OK);
+	assert_int_equal(sql_exec(f->path, UNDO_CHECKPOINTS_SQL "PRAGMA user_version = 4;"), SQLITE_OK);
 	if (store_open(f->path, false, &f->s, &err) < 0)
 		fail_msg("%s", err.msg);
 	assert_sql_int(f->path, STORE_SCHEMA_VERSION, "PRAGMA user_version");
@@ -1021,6 +1021,106 @@ static void test_migrate_v2(void **state)
 		fail_msg("%s", err.msg);
 	assert_int_equal(store_open(f->path, true, &ro, &err), 0);
 	store_close(&ro);
+}
+
+/* A version-3 file (cells could not be cancelled: a cancelled campaign's
+ * cells stayed searching) migrates to the current version: the cells
+ * table keeps every row, id and column, trials still point at their cells,
+ * the cells of a cancelled campaign that were searching are cancelled, a
+ * decided one keeps its state, other campaigns' cells are untouched, and
+ * 'cancelled' is a state the table now accepts. The file is made by
+ * putting version 3's CHECK back into a current file's schema text. */
+static void test_migrate_v3(void **state)
+{
+	fixture *f = *state;
+	store *ro = NULL;
+	emc_err err = {""};
+	int64_t gone, t, cell0, columns;
+	char q[128];
+
+	make_spec(f, "gone");
+	assert_int_equal(store_campaign_insert(f->s, &f->spec, "name: gone\n", "gone", &f->ds, &gone, &err), 0);
+	snprintf(q, sizeof q, "SELECT min(id) FROM cells WHERE campaign_id = %lld", (long long)gone);
+	cell0 = sql_int(f->path, q);
+	assert_int_equal(store_trial_insert(f->s, cell0 + 1, 16, 0, 7, &t, &err), 0);
+	assert_int_equal(store_cell_set(f->s, cell0, NULL, STORE_CELL_DONE, &err), 0);
+	store_close(&f->s);
+	/* as version 3 left a cancelled campaign: its undecided cells searching */
+	assert_int_equal(sql_exec(f->path, UNDO_CHECKPOINTS_SQL
+				  "UPDATE campaigns SET state = 'cancelled' WHERE name = 'gone';"
+				  "PRAGMA writable_schema = ON;"
+					   "UPDATE sqlite_master SET sql = replace(sql, ', ''cancelled''))', '))')"
+					   " WHERE type = 'table' AND name = 'cells';"
+					   "PRAGMA writable_schema = OFF;"
+					   "PRAGMA user_version = 3;"),
+			 SQLITE_OK);
+	assert_int_equal(sql_exec(f->path, "UPDATE cells SET state = 'cancelled'") & 0xff, SQLITE_CONSTRAINT);
+	columns = sql_int(f->path, "SELECT count(*) FROM pragma_table_info('cells')");
+
+	assert_int_equal(store_open(f->path, true, &ro, &err), -ENOTSUP);
+	if (store_open(f->path, false, &f->s, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_sql_int(f->path, STORE_SCHEMA_VERSION, "PRAGMA user_version");
+	assert_sql_int(f->path, columns, "SELECT count(*) FROM pragma_table_info('cells')");
+	assert_sql_int(f->path, 2 * N_CELLS, "SELECT count(*) FROM cells");
+	assert_sql_int(f->path, N_CELLS, "SELECT count(*) FROM cells WHERE campaign_id = %lld AND state = 'searching'",
+		       (long long)f->campaign_id);
+	assert_sql_int(f->path, 1, "SELECT count(*) FROM cells WHERE id = %lld AND state = 'done'", (long long)cell0);
+	assert_sql_int(f->path, N_CELLS - 1,
+		       "SELECT count(*) FROM cells WHERE campaign_id = %lld AND state = 'cancelled'", (long long)gone);
+	assert_sql_int(f->path, cell0 + 1,
+		       "SELECT ce.id FROM trials t JOIN cells ce ON ce.id = t.cell_id WHERE t.id = %lld", (long long)t);
+	assert_sql_int(f->path, 0, "SELECT count(*) FROM pragma_foreign_key_check");
+	assert_int_equal(sql_exec(f->path, "SAVEPOINT x; UPDATE cells SET state = 'cancelled'; ROLLBACK TO x"),
+			 SQLITE_OK);
+	/* And a reopen of it now works on the migrated rows. */
+	assert_int_equal(store_campaign_reopen(f->s, gone, &err), 0);
+	assert_sql_int(f->path, N_CELLS - 1,
+		       "SELECT count(*) FROM cells WHERE campaign_id = %lld AND state = 'searching'", (long long)gone);
+	assert_int_equal(store_open(f->path, true, &ro, &err), 0);
+	store_close(&ro);
+}
+
+/* Cancel marks exactly the searching cells of its campaign cancelled;
+ * reopen puts them and their cancelled trials back, and nothing else. */
+static void test_cancel_reopen_cells(void **state)
+{
+	fixture *f = *state;
+	emc_err err = {""};
+	int64_t t0, t1, t2, other;
+
+	make_spec(f, "other");
+	assert_int_equal(store_campaign_insert(f->s, &f->spec, "name: other\n", "other", &f->ds, &other, &err), 0);
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[0], 16, 0, 0, &t0, &err), 0);
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[1], 16, 0, 0, &t1, &err), 0);
+	assert_int_equal(store_trial_insert(f->s, f->cell_ids[1], 32, 0, 0, &t2, &err), 0);
+	assert_int_equal(store_cell_set(f->s, f->cell_ids[0], NULL, STORE_CELL_DONE, &err), 0);
+	assert_int_equal(store_trial_cancel(f->s, t0, &err), 0);
+	assert_int_equal(store_trial_cancel(f->s, t1, &err), 0);
+	assert_int_equal(store_campaign_reopen(f->s, f->campaign_id, &err), -EALREADY);
+	assert_int_equal(store_campaign_set_state(f->s, f->campaign_id, STORE_CAMPAIGN_CANCELLED, &err), 0);
+	assert_sql_int(f->path, N_CELLS - 1,
+		       "SELECT count(*) FROM cells WHERE campaign_id = %lld AND state = 'cancelled'",
+		       (long long)f->campaign_id);
+	assert_sql_int(f->path, N_CELLS, "SELECT count(*) FROM cells WHERE campaign_id = %lld AND state = 'searching'",
+		       (long long)other);
+	assert_int_equal(store_campaign_reopen(f->s, f->campaign_id, &err), 0);
+	assert_sql_int(f->path, 1,
+		       "SELECT count(*) FROM campaigns WHERE id = %lld AND state = 'running'"
+		       " AND finished_at IS NULL",
+		       (long long)f->campaign_id);
+	assert_sql_int(f->path, N_CELLS - 1,
+		       "SELECT count(*) FROM cells WHERE campaign_id = %lld AND state = 'searching'",
+		       (long long)f->campaign_id);
+	assert_sql_int(f->path, 1, "SELECT count(*) FROM cells WHERE id = %lld AND state = 'done'",
+		       (long long)f->cell_ids[0]);
+	/* the decided cell's cancelled trial stays; the reopened cell's is pending */
+	assert_sql_int(f->path, 1, "SELECT count(*) FROM trials WHERE id = %lld AND state = 'cancelled'",
+		       (long long)t0);
+	assert_sql_int(f->path, 2, "SELECT count(*) FROM trials WHERE cell_id = %lld AND state = 'pending'",
+		       (long long)f->cell_ids[1]);
+	assert_int_equal(store_campaign_reopen(f->s, f->campaign_id, &err), -EALREADY);
+	(void)t2;
 }
 
 static void test_future_version_refused(void **state)
@@ -1666,30 +1766,32 @@ static void test_format_double(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_schema_created, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_campaign_roundtrip, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_load_active_stop_and_write, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_trial_insert_idempotent, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_attempt_start_finish, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_lost_attempt_fenced, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_recover_running, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_counts, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_future_version_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_migrate_v2, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_migrate_checkpoints, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_engine_pin_roundtrip, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_readonly, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_report_results, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_report_trials, setup, teardown),
-		cmocka_unit_test(test_report_empty),
-		cmocka_unit_test_setup_teardown(test_report_status, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_state_names, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_state_sets, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unknown_state_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_report_rows, setup, teardown),
-		cmocka_unit_test(test_format_double),
+	    cmocka_unit_test_setup_teardown(test_schema_created, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_campaign_roundtrip, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_load_active_stop_and_write, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_trial_insert_idempotent, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_attempt_start_finish, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_lost_attempt_fenced, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_recover_running, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_counts, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_future_version_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_migrate_v2, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_migrate_v3, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_migrate_checkpoints, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cancel_reopen_cells, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_engine_pin_roundtrip, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_readonly, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_report_results, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_report_trials, setup, teardown),
+	    cmocka_unit_test(test_report_empty),
+	    cmocka_unit_test_setup_teardown(test_report_status, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_state_names, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_state_sets, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_unknown_state_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_report_rows, setup, teardown),
+	    cmocka_unit_test(test_format_double),
 	};
 
 	sqlite3_auto_extension((void (*)(void))note_connection);

@@ -85,6 +85,7 @@ struct session {
 	session_handlers h;
 	int slots, blas_threads;
 	char blas_core[WIRE_PROV_MAX + 1];
+	uint64_t memory_bytes;
 	bool welcomed;
 	bool stop_asking;
 	uint32_t heartbeat_ms;
@@ -142,6 +143,7 @@ static void send_hello(session *s)
 	h->blas_threads = (uint32_t)s->blas_threads;
 	snprintf(h->emc_version, sizeof h->emc_version, "%s", EMC_VERSION);
 	snprintf(h->blas_core, sizeof h->blas_core, "%s", s->blas_core);
+	h->memory_bytes = s->memory_bytes;
 	h->n_capabilities = sizeof caps / sizeof caps[0];
 	for (size_t i = 0; i < h->n_capabilities; i++)
 		snprintf(h->capabilities[i], sizeof h->capabilities[i], "%s", caps[i]);
@@ -619,6 +621,7 @@ int session_new(void *zmq_ctx, const session_config *cfg, const session_handlers
 	s->h = *handlers;
 	s->slots = cfg->slots;
 	s->blas_threads = cfg->blas_threads;
+	s->memory_bytes = cfg->memory_bytes;
 	snprintf(s->blas_core, sizeof s->blas_core, "%s", cfg->blas_core ? cfg->blas_core : "");
 	s->heartbeat_ms = 1000;
 	s->lease_ms = 10000;

@@ -72,6 +72,7 @@ typedef struct session_config {
 	int slots;
 	int blas_threads;
 	const char *blas_core; /* the kernel the BLAS library loaded (NULL: unknown); copied */
+	uint64_t memory_bytes; /* announced in Hello: memory its trials may use (0: unknown) */
 } session_config;
 
 typedef struct session session;

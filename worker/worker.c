@@ -363,6 +363,18 @@ static int parse_options(int argc, char **argv, worker_options *o, bool *ret_exi
 
 /* ---- set-up --------------------------------------------------------------- */
 
+/* The memory this worker's trials may use, as its Hello announces it: the
+ * --memory-mb limit when given, else the machine's physical memory (0 when
+ * unknown). */
+static uint64_t memory_announced(const worker *w)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+
+	if (w->opt.memory_limit_bytes > 0)
+		return (uint64_t)w->opt.memory_limit_bytes;
+	return pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
+}
+
 /* Build the modules in dependency order: the session (which the fetch and
  * the slots send through), the fetch, the cache, the slots. Returns 0, or
  * the exit code after logging why. */
@@ -379,7 +391,8 @@ static int worker_init(worker *w)
 				     .keys_dir = w->opt.keys_dir,
 				     .slots = w->opt.n_slots,
 				     .blas_threads = w->opt.blas_threads,
-				     .blas_core = openblas_get_corename()};
+				     .blas_core = openblas_get_corename(),
+				     .memory_bytes = memory_announced(w)};
 	const fetch_config fcfg = {.cache_dir = w->opt.cache_dir,
 				   .cache_limit_bytes = w->opt.cache_limit_bytes,
 				   .bytes_per_ms = w->opt.fetch_bytes_per_ms};
