@@ -243,7 +243,7 @@ static const char migrate_v4_sql[] =
  * and, per attempt, the epoch it resumed from and the checkpoints it
  * delivered. The trigger drops a trial's checkpoint in the transaction that
  * ends it, whichever path does. */
-static const char migrate_ckpt_sql[] =
+static const char migrate_v5_sql[] =
 	"CREATE TABLE checkpoints ("
 	" trial_id INTEGER PRIMARY KEY REFERENCES trials (id),"
 	" attempt_id INTEGER NOT NULL REFERENCES attempts (id),"
@@ -738,6 +738,18 @@ static int foreign_keys_check(store *s, const char *path, emc_err *err)
 	return r;
 }
 
+/* The step from version i to i + 1 is migrations[i]. A step that rebuilds
+ * a table others point at is followed by a foreign key check. */
+static const struct {
+	const char *sql;
+	bool rebuilds;
+} migrations[] = {
+    {schema_v1_sql, false},  {migrate_v2_sql, true}, {migrate_v3_sql, false},
+    {migrate_v4_sql, true},  {migrate_v5_sql, false},
+};
+_Static_assert(sizeof migrations / sizeof *migrations == STORE_SCHEMA_VERSION,
+	       "one migration step per schema version");
+
 /* Create the schema in an empty database (version 1, then migrated like
  * any version-1 file) or upgrade an older one, under the write lock so that
  * two coordinators started at once cannot both do it. The caller has
@@ -755,36 +767,10 @@ static int migrate(store *s, const char *path, emc_err *err)
 	r = version_check(path, version, err);
 	if (r < 0)
 		goto fail;
-	if (version == 0) {
-		r = migrate_step(s, schema_v1_sql, 1, err);
-		if (r < 0)
-			goto fail;
-		version = 1;
-	}
-	if (version == 1) {
-		r = migrate_step(s, migrate_v2_sql, 2, err);
-		if (r == 0)
+	for (; version < STORE_SCHEMA_VERSION; version++) {
+		r = migrate_step(s, migrations[version].sql, version + 1, err);
+		if (r == 0 && migrations[version].rebuilds)
 			r = foreign_keys_check(s, path, err);
-		if (r < 0)
-			goto fail;
-		version = 2;
-	}
-	if (version == 2) {
-		r = migrate_step(s, migrate_v3_sql, 3, err);
-		if (r < 0)
-			goto fail;
-		version = 3;
-	}
-	if (version == 3) {
-		r = migrate_step(s, migrate_v4_sql, 4, err);
-		if (r == 0)
-			r = foreign_keys_check(s, path, err);
-		if (r < 0)
-			goto fail;
-		version = 4;
-	}
-	if (version == 4) {
-		r = migrate_step(s, migrate_ckpt_sql, 5, err);
 		if (r < 0)
 			goto fail;
 	}

@@ -89,3 +89,25 @@ stop_all() { # stop_all PID... : SIGTERM, then SIGKILL whatever is left
   for p in "$@"; do wait_gone "$p" 10 || kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
 }
 in_list() { local x="$1"; shift; local y; for y in "$@"; do [[ "$x" == "$y" ]] && return 0; done; return 1; }
+
+# How many optimizer steps of the spec's first trial take about SECONDS on
+# this build and machine (a sanitizer build trains several times slower
+# than a plain one): the spec's first trial is run alone with its own
+# max_steps, and that is scaled. Scripts whose faults must hit trials
+# of a given length size their step budgets with it, so that they take
+# about as long under sanitizers as without.
+first_trial_done() { [[ "$(qd "$1" "SELECT count(*) FROM trials WHERE id = 1 AND state IN ('fit', 'no_fit')")" == 1 ]]; }
+calibrate_steps() { # calibrate_steps COORDINATOR WORKER SPEC DIR SECONDS
+  local port db="$4/calibrate.db" c w steps secs
+  port="$(free_port)"
+  "$1" --db "$db" --bind "tcp://127.0.0.1:$port" --control "ipc://$db.ctl" --insecure --spec "$3" 2>>"$4/calibrate.log" &
+  c=$!
+  "$2" --slots 1 --blas-threads 1 --connect "tcp://127.0.0.1:$port" --insecure 2>>"$4/calibrate.log" &
+  w=$!
+  wait_for 600 first_trial_done "$db"
+  steps="$(qd "$db" "SELECT steps FROM trials WHERE id = 1")"
+  secs="$(qd "$db" "SELECT train_seconds FROM trials WHERE id = 1")"
+  stop_all "$w" "$c"
+  awk -v s="${steps:-0}" -v t="${secs:-0}" -v want="$5" 'BEGIN { if (s < 1 || t <= 0) { print 0; exit }
+    printf "%d\n", s * want / t }'
+}

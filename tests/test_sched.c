@@ -87,7 +87,9 @@ typedef struct event {
 	event_kind kind;
 	uint8_t peer; /* the first byte of the identity: tests name workers 'A', 'B', ... */
 	int64_t attempt_id, trial_id, n;
-	uint64_t seed; /* the replicate seed the assignment carries */
+	uint64_t seed;	      /* the replicate seed the assignment carries */
+	int64_t resume_epoch; /* the checkpoint it carries (0: none) */
+	size_t resume_len;
 } event;
 
 typedef struct fixture {
@@ -121,7 +123,14 @@ static int on_assign(void *ctx, const sched_peer *w, const sched_assign *a)
 		return -EHOSTUNREACH;
 	}
 	assert_true(f->n_ev < MAX_EVENTS);
-	f->ev[f->n_ev++] = (event){EV_ASSIGN, w->id[0], a->attempt_id, a->trial_id, a->n, a->cell.seed};
+	f->ev[f->n_ev++] = (event){EV_ASSIGN,
+				   w->id[0],
+				   a->attempt_id,
+				   a->trial_id,
+				   a->n,
+				   a->cell.seed,
+				   a->resume ? a->resume_epoch : 0,
+				   a->resume ? a->resume_len : 0};
 	return 0;
 }
 
@@ -130,7 +139,7 @@ static void on_cancel(void *ctx, const sched_peer *w, int64_t attempt_id)
 	fixture *f = ctx;
 
 	assert_true(f->n_ev < MAX_EVENTS);
-	f->ev[f->n_ev++] = (event){EV_CANCEL, w->id[0], attempt_id, 0, 0, 0};
+	f->ev[f->n_ev++] = (event){EV_CANCEL, w->id[0], attempt_id, 0, 0, 0, 0, 0};
 }
 
 static void on_recorded(void *ctx, int64_t trial_id, const emc_trial_result *r)
@@ -805,6 +814,68 @@ static void test_result_unstored_not_acked(void **state)
 	/* Sent a third time (its ack was lost): a known duplicate. */
 	assert_int_equal(sched_worker_result(f->s, &a_peer, &r), SCHED_RESULT_STALE);
 	assert_int_equal(f->n_recorded, 1);
+}
+
+static void checkpoint(fixture *f, char name, const event *a, int64_t epoch, size_t len)
+{
+	static uint8_t state[64];
+	sched_peer p = peer(name);
+	sched_checkpoint c = {.attempt_id = a->attempt_id,
+			      .trial_id = a->trial_id,
+			      .epoch = epoch,
+			      .step = 10 * epoch,
+			      .state = state,
+			      .len = len};
+
+	memset(state, (int)epoch, sizeof state);
+	assert_true(sched_worker_seen(f->s, &p));
+	assert_int_equal(sched_worker_checkpoint(f->s, &p, &c), 0);
+}
+
+/* max_lost = 1, counted only for attempts that made no progress: an
+ * attempt that delivered a checkpoint is lost for free, and the next one
+ * carries that checkpoint; attempts that die before any checkpoint still
+ * use up the budget, so a trial that kills its worker every time fails. A
+ * checkpoint from a worker that does not hold the attempt, or older than
+ * the kept one, is not kept and is no progress. */
+static void test_lost_budget_counts_no_progress(void **state)
+{
+	fixture *f = *state;
+	sched_peer a = peer('A');
+	event e;
+
+	start(f);
+	hello(f, 'B', 1, NULL, 0);
+	for (int i = 0; i < 4; i++) {
+		hello(f, 'A', 1, NULL, 0);
+		ready(f, 'A', 1);
+		e = take_one(f, EV_ASSIGN);
+		assert_int_equal(e.resume_epoch, i == 0 ? 0 : 10 * i);
+		assert_int_equal(e.resume_len, i == 0 ? 0 : 64);
+		checkpoint(f, 'B', &e, 100, 64);    /* not B's attempt */
+		checkpoint(f, 'A', &e, 10 * i, 64); /* not beyond the kept one */
+		checkpoint(f, 'A', &e, 10 * (i + 1), 64);
+		sched_worker_bye(f->s, &a);
+		assert_string_equal(trial_state(f, e.trial_id), "pending");
+	}
+	assert_int_equal(sql_int(f,
+				 "SELECT count(*) FROM attempts WHERE trial_id = %" PRId64
+				 " AND state = 'lost' AND checkpoints > 0",
+				 e.trial_id),
+			 4);
+	/* Now it dies before its first checkpoint, twice: the second fails it. */
+	for (int i = 0; i < 2; i++) {
+		hello(f, 'A', 1, NULL, 0);
+		ready(f, 'A', 1);
+		e = take_one(f, EV_ASSIGN);
+		assert_int_equal(e.resume_epoch, 40);
+		checkpoint(f, 'B', &e, 100, 64);
+		checkpoint(f, 'A', &e, 40, 64);
+		checkpoint(f, 'A', &e, 50, SCHED_CHECKPOINT_MAX + 1); /* too big to keep */
+		sched_worker_bye(f->s, &a);
+	}
+	assert_string_equal(trial_state(f, e.trial_id), "failed");
+	assert_int_equal(sql_int(f, "SELECT count(*) FROM checkpoints", 0), 0);
 }
 
 /* max_lost = 1: the second lost attempt fails the trial and its cell. */
@@ -1820,6 +1891,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_result_needs_session_key, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_result_unstored_not_acked, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_retries_lost, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_lost_budget_counts_no_progress, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_retries_failed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reclaim_after_restart, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_orphan_requeued_after_grace, setup, teardown),

@@ -17,6 +17,10 @@
  * - progress is written by the thread and read by the heartbeat under the
  *   slot's own progress_lock, held for a struct copy;
  * - cancel is an atomic the main thread sets and the engine polls each step;
+ * - the resume checkpoint is the main thread's copy of the Assign's,
+ *   written before the thread starts; the latest checkpoint the engine
+ *   made is copied by the thread into the slot under ckpt_lock and sent by
+ *   the main thread (slots_send_checkpoints) under the same lock;
  * - state is the main thread's alone.
  * A finished thread pushes a notice (slot index, kind) on its own inproc
  * PUSH socket to the main thread's PULL socket, so the main thread sleeps
@@ -52,6 +56,8 @@ typedef enum slot_state {
 } slot_state;
 
 enum { NOTICE_DONE = 1, NOTICE_NEED_DATA = 2 };
+
+#define FIRST_CHECKPOINT_MS 1000 /* an attempt's first checkpoint, after about this much training */
 
 typedef struct slot {
 	struct slots *owner;
@@ -89,6 +95,7 @@ typedef struct slot {
 	size_t ckpt_len, ckpt_cap;
 	int64_t ckpt_epoch, ckpt_step;
 	bool ckpt_ready;
+	int64_t ckpt_sent_ms; /* the main thread's: last sent for this attempt (0: none yet) */
 } slot;
 
 struct slots {
@@ -184,6 +191,13 @@ static int train(slot *sl, const nn_data *data, nn_hooks *hooks)
 
 	hooks->resume = sl->resume;
 	hooks->resume_len = sl->resume_len;
+	if (sl->resume) {
+		int64_t epoch = 0, step = 0;
+
+		(void)nn_checkpoint_peek(sl->resume, sl->resume_len, &epoch, &step, NULL);
+		log_info("attempt %llu: resuming from a checkpoint at epoch %lld, step %lld",
+			 (unsigned long long)sl->a.attempt_id, (long long)epoch, (long long)step);
+	}
 	r = nn_train(&sl->a.cell, data, hooks, &sl->result, &sl->err);
 	if (r == -EINVAL && sl->resume) {
 		log_warn("attempt %llu: its checkpoint was refused (%s); training from the start",
@@ -209,7 +223,9 @@ static int run_trial(slot *sl)
 			  .cancel = &sl->cancel,
 			  .memory_limit_bytes = sl->owner->memory_limit_bytes,
 			  .checkpoint = sl->owner->checkpoint_ms > 0 ? on_checkpoint : NULL,
-			  .checkpoint_every_ms = sl->owner->checkpoint_ms};
+			  .checkpoint_every_ms = sl->owner->checkpoint_ms < FIRST_CHECKPOINT_MS
+						     ? sl->owner->checkpoint_ms
+						     : FIRST_CHECKPOINT_MS};
 	cache_key key;
 	uint8_t *y = NULL;
 	float *x = NULL;
@@ -347,6 +363,7 @@ void slots_assign(slots *s, const session_assign *a)
 	pthread_mutex_lock(&sl->ckpt_lock);
 	sl->ckpt_ready = false;
 	pthread_mutex_unlock(&sl->ckpt_lock);
+	sl->ckpt_sent_ms = 0;
 	memset(&sl->result, 0, sizeof sl->result);
 	memset(&sl->progress, 0, sizeof sl->progress);
 	emc_err_clear(&sl->err);
@@ -467,18 +484,27 @@ int slots_busy(const slots *s)
 	return s->n - slots_free(s);
 }
 
+/* An attempt's first checkpoint leaves after about FIRST_CHECKPOINT_MS of
+ * training, the later ones every checkpoint_ms: an attempt that dies soon
+ * after it started (churn) has still secured progress, and the steady
+ * rate stays the bound the worker was given. The engine makes one every
+ * FIRST_CHECKPOINT_MS (a copy of the state: cheap); only the newest is
+ * sent. */
 void slots_send_checkpoints(slots *s)
 {
+	int64_t now = emc_now_ms();
+
 	for (int i = 0; i < s->n; i++) {
 		slot *sl = &s->slot[i];
 
-		if (sl->state != SLOT_BUSY)
+		if (sl->state != SLOT_BUSY || (sl->ckpt_sent_ms && now - sl->ckpt_sent_ms < s->checkpoint_ms))
 			continue;
 		pthread_mutex_lock(&sl->ckpt_lock);
 		if (sl->ckpt_ready) {
 			session_send_checkpoint(s->session, sl->a.attempt_id, sl->a.trial_id, sl->ckpt_epoch,
 						sl->ckpt_step, sl->ckpt, sl->ckpt_len);
 			sl->ckpt_ready = false;
+			sl->ckpt_sent_ms = now;
 		}
 		pthread_mutex_unlock(&sl->ckpt_lock);
 	}

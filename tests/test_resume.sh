@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# Progress survives a lost attempt, exactly: one long trial is run twice
+# with real emc-coordinator and emc-worker processes, each on its own fresh
+# database:
+#
+#   a. undisturbed, with checkpoints off (--checkpoint-seconds 0), so that
+#      the reference owes nothing to the checkpoint machinery;
+#   b. interrupted five times: four times its worker is SIGKILLed (and a
+#      fresh one started), once the coordinator is SIGKILLed and restarted
+#      with a grace period too short for the worker to reclaim its attempt
+#      — each time only after the coordinator kept a checkpoint newer than
+#      the last interruption's, so that every retry resumes further on.
+#
+# Then the trial's outcome, stop reason, epochs, steps, loss, accuracy,
+# gradient norm and sample_grads must be identical (the doubles compared
+# as SQLite's exact quote() text), every retry must have resumed from a
+# checkpoint (the worker says so; it trains from the start only if the
+# engine refused one, which it would log), the five lost attempts, which
+# all made progress, must not have counted against --max-lost (default
+# 5: a sixth counted loss would not fail it, so the log line is checked),
+# and the checkpoint must be gone once the trial ended.
+#
+# The interrupted run has --max-lost 0: a single lost attempt counted
+# against the budget would fail the trial. The five losses all made
+# progress, so none may count.
+#
+# Pinned settings, and why: one slot on one worker (the trial under test is
+# the first one the campaign makes; no other trial competes with it for the
+# single core it is timed on); checkpoints every second and a short lease
+# (so that five interruptions fit in a trial of a few seconds, sized by
+# calibrate_steps to take about 12 s on the build under test). Everything
+# else is the default. BLAS threads are 1, as the outcome depends on the
+# thread count; OPENBLAS_CORETYPE is left as the environment has it.
+#
+# Speaks TAP (the plan comes last). EMC_RESUME_KEEP=1 keeps the logs.
+#
+# usage: test_resume.sh COORDINATOR WORKER EMCCTL MKIDX
+set -uo pipefail
+
+COORD="$1" WORKER="$2" EMCCTL="$3" MKIDX="$4"
+work="$(mktemp -d /tmp/emc-resume-XXXXXX)"
+pids=()
+# shellcheck source=tests/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+# shellcheck disable=SC2317 # called by the EXIT trap
+cleanup() {
+  local p
+  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+  if [[ -n "${EMC_RESUME_KEEP:-}" ]]; then echo "# kept $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+start_coord() { # start_coord LOG DB PORT ARGS... ; sets $coord
+  "$COORD" --heartbeat-ms 200 --lease-ms 1500 --db "$2" --bind "tcp://127.0.0.1:$3" --control "ipc://$2.ctl" \
+    --insecure "${@:4}" 2>>"$1" &
+  coord=$!
+  pids+=("$coord")
+}
+start_worker() { # start_worker LOG PORT CHECKPOINT_SECONDS ; sets $wpid
+  "$WORKER" --slots 1 --blas-threads 1 --checkpoint-seconds "$3" --connect "tcp://127.0.0.1:$2" --insecure \
+    2>>"$1" &
+  wpid=$!
+  pids+=("$wpid")
+}
+# The trial under test is the campaign's first.
+TRIAL=1
+ROW="state, reason, epochs, steps, quote(loss), quote(accuracy), quote(grad_norm), sample_grads"
+trial_done() { [[ "$(qd "$1" "SELECT state FROM trials WHERE id = $TRIAL")" =~ ^(fit|no_fit|failed)$ ]]; }
+kept_epoch() { qd "$1" "SELECT coalesce((SELECT epoch FROM checkpoints WHERE trial_id = $TRIAL), -1)"; }
+newer_or_done() { trial_done "$1" || (($(kept_epoch "$1") > $2)); } # newer_or_done DB EPOCH
+
+# ---- data and spec -----------------------------------------------------------
+# A NO_FIT by budget on noisy data, deterministic to the bit.
+"$MKIDX" --out "$work/data" --n 1024 --classes 10 --rows 8 --cols 8 --seed 3 --noise 1.0 --gzip
+spec() { # spec MAX_STEPS
+  cat <<YAML
+name: resume
+dataset:
+  format: idx
+  images: data/images.idx.gz
+  labels: data/labels.idx.gz
+model:
+  family: mlp
+  widths: [[32]]
+  activation: relu
+optimizer:
+  name: adam
+  lr: 0.003
+  batch: 32
+seeds: [0]
+search:
+  start: 1024
+budget:
+  max_epochs: 0
+  max_steps: $1
+  plateau_epochs: 0
+YAML
+}
+spec 20000 >"$work/calibrate.yaml"
+steps="$(calibrate_steps "$COORD" "$WORKER" "$work/calibrate.yaml" "$work" 12)"
+((steps >= 20000)) || steps=20000
+note "the trial gets $steps steps (about 12 s here)"
+spec "$steps" >"$work/spec.yaml"
+
+# ---- a: undisturbed -------------------------------------------------------------
+db="$work/plain.db" port="$(free_port)" t0=$SECONDS
+start_coord "$work/plain.log" "$db" "$port" --spec "$work/spec.yaml"
+c=$coord
+start_worker "$work/plain-w.log" "$port" 0
+w=$wpid
+wait_for 600 trial_done "$db" || not_ok "undisturbed: trial $TRIAL did not end in 600 s"
+want="$(qd "$db" "SELECT $ROW FROM trials WHERE id = $TRIAL")"
+stop_all "$w" "$c"
+note "undisturbed: $((SECONDS - t0)) s: $want"
+
+# ---- b: interrupted five times ---------------------------------------------------
+db="$work/chaos.db" port="$(free_port)" t0=$SECONDS
+start_coord "$work/chaos-0.log" "$db" "$port" --spec "$work/spec.yaml" --max-lost 0
+start_worker "$work/chaos-w.log" "$port" 1
+last=-1 kills=0 ckills=0
+while ((kills < 5)) && ! trial_done "$db"; do
+  # Wait for a checkpoint newer than the last interruption's.
+  if ! wait_for 300 newer_or_done "$db" "$last"; then
+    not_ok "interrupted: no newer checkpoint than epoch $last in 300 s"
+    break
+  fi
+  trial_done "$db" && break
+  last="$(kept_epoch "$db")"
+  kills=$((kills + 1))
+  if ((kills == 3)); then
+    # The coordinator: its attempt becomes an orphan that nobody reclaims
+    # within 300 ms (the worker says hello only after a silent lease), so
+    # it is lost and the trial resumes from the kept checkpoint.
+    kill -KILL "$coord"
+    wait "$coord" 2>/dev/null
+    ckills=$((ckills + 1))
+    start_coord "$work/chaos-$ckills.log" "$db" "$port" --grace-ms 300 --max-lost 0
+  else
+    kill -KILL "$wpid"
+    wait "$wpid" 2>/dev/null
+    start_worker "$work/chaos-w.log" "$port" 1
+  fi
+  note "interruption $kills at kept epoch $last"
+done
+wait_for 600 trial_done "$db" || not_ok "interrupted: trial $TRIAL did not end in 600 s"
+got="$(qd "$db" "SELECT $ROW FROM trials WHERE id = $TRIAL")"
+stop_all "$wpid" "$coord"
+note "interrupted: $((SECONDS - t0)) s: $got"
+
+check "interrupted: five interruptions, each after a newer checkpoint (4 workers, 1 coordinator SIGKILLed)" \
+  test "$kills/$ckills" = "5/1"
+if [[ -n "$want" && "$got" == "$want" ]]; then
+  ok "interrupted: the outcome, reason, epochs, steps, loss, accuracy, gradient norm and sample_grads equal the undisturbed trial's, bit for bit"
+else
+  not_ok "interrupted: the trial differs from the undisturbed one ($ROW)" "want: $want" "got:  $got"
+fi
+attempts="$(qd "$db" "SELECT group_concat(state || ':' || resumed_epoch || ':' || checkpoints, ' ')
+  FROM (SELECT * FROM attempts WHERE trial_id = $TRIAL ORDER BY id)")"
+note "attempts (state:resumed_epoch:checkpoints delivered): $attempts"
+check "interrupted: 6 attempts, the first 5 lost after delivering checkpoints, each retry resumed further on" \
+  test "$(qd "$db" "SELECT count(*) = 6
+      AND sum(state = 'lost' AND checkpoints > 0) = 5 AND sum(state = 'done') = 1
+      AND (SELECT count(*) FROM attempts a JOIN attempts b ON b.trial_id = a.trial_id AND b.number = a.number + 1
+           WHERE a.trial_id = $TRIAL AND b.resumed_epoch <= a.resumed_epoch) = 0
+      AND min(resumed_epoch) = 0
+    FROM attempts WHERE trial_id = $TRIAL")" = 1
+resumed="$(grep -c "resuming from a checkpoint" "$work/chaos-w.log")"
+refused="$(grep -c "checkpoint was refused" "$work/chaos-w.log")"
+check "interrupted: every retry trained on from its checkpoint ($resumed resumed, $refused refused)" \
+  test "$resumed/$refused" = "5/0"
+uncounted="$(cat "$work"/chaos-*.log | grep -c "had made progress: not counted")"
+check "interrupted: with --max-lost 0 the trial did not fail: none of the 5 lost attempts counted ($uncounted logged so)" \
+  test "$(qd "$db" "SELECT state IN ('fit', 'no_fit') FROM trials WHERE id = $TRIAL")/$uncounted" = "1/5"
+check "interrupted: the trial's checkpoint is gone once it ended" \
+  test "$(qd "$db" "SELECT count(*) FROM checkpoints")" = 0
+
+mapfile -t reports < <(grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$work"/*.log 2>/dev/null)
+if ((${#reports[@]} == 0)); then ok "no sanitizer report in any process's log"
+else not_ok "sanitizer reports" "${reports[@]}" "$(grep -hE -A8 'ERROR: (Address|Leak)Sanitizer|runtime error:' "${reports[@]}" | head -40)"; fi
+
+echo "1..$n"
+exit $((failures > 0))
