@@ -127,6 +127,8 @@ struct trial_rt {
 	int64_t holder_db;   /* workers.id the live attempt was leased to: an orphan's only claimant */
 	int unlisted;	     /* heartbeats of its worker in a row that did not list the attempt */
 	bool progressed;     /* the live attempt delivered a checkpoint: losing it does not count */
+	bool delivered;	     /* its worker finished it, the store refused the result: the slot is
+			      * free (not in worker->running) and the result comes again */
 	int64_t deadline_ms; /* lease (or grace, when orphaned) */
 	int lost, failed;    /* attempts so far that ended so */
 	trial_rt *queue_next;
@@ -411,7 +413,7 @@ static void trial_drop(sched *s, trial_rt *t)
 {
 	if (!t->running)
 		queue_remove(s, t);
-	else if (t->worker)
+	else if (t->worker && !t->delivered)
 		t->worker->running--;
 	active_remove(s, t);
 	probe_remove(t->cell, t);
@@ -738,8 +740,9 @@ static void trial_requeue(sched *s, trial_rt *t)
 /* Forget t's live attempt in memory (the store has ended it). */
 static void trial_detach(trial_rt *t)
 {
-	if (t->worker)
+	if (t->worker && !t->delivered)
 		t->worker->running--;
+	t->delivered = false;
 	t->running = false;
 	t->orphaned = false;
 	t->cancelling = false;
@@ -855,7 +858,7 @@ static int worker_join(sched *s, const sched_peer *peer, const sched_hello *h, w
 	while (again) {
 		again = false;
 		for (trial_rt *t = s->active; t; t = t->active_next)
-			if (t->running && t->worker == w && !attempt_listed(h, t->attempt_id)) {
+			if (t->running && t->worker == w && !t->delivered && !attempt_listed(h, t->attempt_id)) {
 				trial_lose(s, t, STORE_ATTEMPT_LOST, "its worker restarted");
 				again = true;
 				break;
@@ -1392,8 +1395,14 @@ sched_result_fate sched_worker_result(sched *s, const sched_peer *peer, const sc
 		return fate;
 	res = r->r;
 	result_stamp(&res, t->worker);
-	if (!result_record(s, t, w, &res))
+	if (!result_record(s, t, w, &res)) {
+		/* Its slot is free all the same: the worker may fill it. */
+		if (!t->delivered) {
+			t->delivered = true;
+			w->running--;
+		}
 		return SCHED_RESULT_UNSTORED;
+	}
 	if (s->out.recorded)
 		s->out.recorded(s->out_ctx, r->trial_id, &res);
 	return SCHED_RESULT_TAKEN;
@@ -1810,8 +1819,8 @@ static int memory_check(const sched *s, const campaign_prep *prep, const char *o
 	return campaign_memory_check(prep, most, origin, err);
 }
 
-int sched_submit_prepared(sched *s, campaign_prep *prep, const char *text, size_t len, const char *origin,
-			  bool unpause, int64_t *ret_id, sched_submitted *ret_found, emc_err *err)
+int sched_submit_prepared(sched *s, campaign_prep *prep, const char *text, size_t len, const char *origin, bool unpause,
+			  int64_t *ret_id, sched_submitted *ret_found, emc_err *err)
 {
 	store_campaign_state state;
 	int64_t id;

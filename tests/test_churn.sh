@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2317 # predicates run through wait_for, and the trap
 # Continuous churn with the settings users get: one small real campaign
-# (two procedures over a pool of five replicate seeds, bisect) runs twice
+# (a procedure over a pool of five replicate seeds, bisect; test_identity.sh
+# covers several procedures) runs twice
 # on fresh databases with real emc-coordinator and emc-worker processes:
 #
 #   a. undisturbed, three workers;
-#   b. three workers while, every 3 to 6 s, a worker is SIGKILLed (and a
+#   b. three workers while, every 2 to 5 s, a worker is SIGKILLed (and a
 #      fresh one started) or SIGSTOPped past its lease (and continued), and
-#      every 15 to 25 s the coordinator is SIGKILLed and restarted on the
+#      every 10 to 20 s the coordinator is SIGKILLed and restarted on the
 #      same database, until the campaign is done.
 #
-# Then every cell's EMC, interval, flags and counts must equal the
+# Then the cell's EMC, interval, flags and counts must equal the
 # undisturbed run's, no cell and no trial may have failed, and every
 # trial's attempts and checkpoints must add up: one done attempt per
 # finished trial and none left running; attempts numbered 1..k; an attempt
@@ -32,6 +34,7 @@
 # usage: test_churn.sh COORDINATOR WORKER EMCCTL MKIDX
 set -uo pipefail
 
+# shellcheck disable=SC2034 # EMCCTL: the fault scripts take the same arguments
 COORD="$1" WORKER="$2" EMCCTL="$3" MKIDX="$4"
 work="$(mktemp -d /tmp/emc-churn-XXXXXX)"
 seed="${EMC_CHURN_SEED:-$$}"
@@ -80,7 +83,7 @@ dataset:
   labels: data/labels.idx.gz
 model:
   family: mlp
-  widths: [[3], [8]]
+  widths: [[8]]
   activation: relu
 optimizer:
   name: adam
@@ -108,7 +111,7 @@ spec churn "$steps" 8 >"$work/spec.yaml"
 db="$work/plain.db" port="$(free_port)" t0=$SECONDS
 start_coord "$work/plain.log" "$db" "$port" --spec "$work/spec.yaml"
 c=$coord ws=()
-for i in 1 2 3; do start_worker "$work/plain-w.log" "$port"; ws+=("$wpid"); done
+for _ in 1 2 3; do start_worker "$work/plain-w.log" "$port"; ws+=("$wpid"); done
 finish "$c" 900 "undisturbed"
 stop_all "${ws[@]}"
 cells_of "$db" >"$work/plain.cells"
@@ -118,10 +121,10 @@ note "undisturbed: $((SECONDS - t0)) s, $(qd "$db" "SELECT count(*) FROM trials"
 db="$work/churn.db" wlog="$work/churn-w.log" port="$(free_port)" t0=$SECONDS
 start_coord "$work/churn-0.log" "$db" "$port" --spec "$work/spec.yaml"
 live=()
-for i in 1 2 3; do start_worker "$wlog" "$port"; live+=("$wpid"); done
+for _ in 1 2 3; do start_worker "$wlog" "$port"; live+=("$wpid"); done
 kills=0 stops=0 ckills=0 stopped="" cont_at=0
-next_w=$(($(now_ms) + $(rand_ms 3000 6000)))
-next_c=$(($(now_ms) + $(rand_ms 15000 25000)))
+next_w=$(($(now_ms) + $(rand_ms 2000 5000)))
+next_c=$(($(now_ms) + $(rand_ms 10000 20000)))
 deadline=$((SECONDS + 1500))
 while kill -0 "$coord" 2>/dev/null && ((SECONDS < deadline)); do
   t=$(now_ms)
@@ -146,7 +149,7 @@ while kill -0 "$coord" 2>/dev/null && ((SECONDS < deadline)); do
       start_worker "$wlog" "$port"
       live=("${rest[@]}" "$wpid")
     fi
-    next_w=$((t + $(rand_ms 3000 6000)))
+    next_w=$((t + $(rand_ms 2000 5000)))
   fi
   if ((t >= next_c)); then
     kill -KILL "$coord"
@@ -154,7 +157,7 @@ while kill -0 "$coord" 2>/dev/null && ((SECONDS < deadline)); do
     ckills=$((ckills + 1))
     sleep_ms "$(rand_ms 0 500)"
     start_coord "$work/churn-$ckills.log" "$db" "$port"
-    next_c=$((t + $(rand_ms 15000 25000)))
+    next_c=$((t + $(rand_ms 10000 20000)))
   fi
   sleep 0.1
 done
@@ -178,9 +181,9 @@ else
   mapfile -t have <<<"$got"
   not_ok "churn: cells differ from the undisturbed run's ($CELL_COLS)" "want:" "${want[@]}" "got:" "${have[@]}"
 fi
-check "churn: the campaign is done, both cells decided, no trial failed" \
+check "churn: the campaign is done, its cell decided, no trial failed" \
   test "$(qd "$db" "SELECT (SELECT group_concat(state) FROM campaigns) || ' ' ||
-    (SELECT count(*) FROM cells WHERE state = 'done') || ' ' || (SELECT count(*) FROM trials WHERE state = 'failed')")" = "done 2 0"
+    (SELECT count(*) FROM cells WHERE state = 'done') || ' ' || (SELECT count(*) FROM trials WHERE state = 'failed')")" = "done 1 0"
 check "churn: no trial pending or running, no attempt running, every fit / no_fit trial with exactly one done attempt" \
   test "$(qd "$db" "SELECT (SELECT count(*) FROM trials WHERE state IN ('pending', 'running'))
     + (SELECT count(*) FROM attempts WHERE state = 'running')

@@ -44,7 +44,7 @@ same() { # same DESCRIPTION GOT WANT
   if [[ "$2" == "$3" ]]; then ok "$1"; else not_ok "$1" "got:  $2" "want: $3"; fi
 }
 # Common coordinator options of every campaign run here.
-COPTS=(--exit-when-done --heartbeat-ms 200 --lease-ms 2000 --max-lost 20)
+COPTS=(--exit-when-done --heartbeat-ms 200 --lease-ms 2000)
 
 start_coord() { # start_coord LOG ARGS... ; sets $coord
   : >>"$1"

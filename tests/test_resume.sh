@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2317 # predicates run through wait_for, and the trap
 # Progress survives a lost attempt, exactly: one long trial is run twice
 # with real emc-coordinator and emc-worker processes, each on its own fresh
 # database:
@@ -24,6 +25,15 @@
 # against the budget would fail the trial. The five losses all made
 # progress, so none may count.
 #
+# Then a result the store refuses is not forgotten either:
+#
+#   c. a short campaign runs while an SQLite trigger, added behind the
+#      coordinator's back, makes every FIT / NO_FIT recording fail; the
+#      coordinator does not acknowledge those results, the worker keeps
+#      them and sends them again, and once the trigger is dropped they are
+#      recorded: every refused attempt ends done, the campaign finishes,
+#      and every done attempt is a result the worker logged sending.
+#
 # Pinned settings, and why: one slot on one worker (the trial under test is
 # the first one the campaign makes; no other trial competes with it for the
 # single core it is timed on); checkpoints every second and a short lease
@@ -37,6 +47,7 @@
 # usage: test_resume.sh COORDINATOR WORKER EMCCTL MKIDX
 set -uo pipefail
 
+# shellcheck disable=SC2034 # EMCCTL: the fault scripts take the same arguments
 COORD="$1" WORKER="$2" EMCCTL="$3" MKIDX="$4"
 work="$(mktemp -d /tmp/emc-resume-XXXXXX)"
 pids=()
@@ -176,6 +187,33 @@ check "interrupted: with --max-lost 0 the trial did not fail: none of the 5 lost
   test "$(qd "$db" "SELECT state IN ('fit', 'no_fit') FROM trials WHERE id = $TRIAL")/$uncounted" = "1/5"
 check "interrupted: the trial's checkpoint is gone once it ended" \
   test "$(qd "$db" "SELECT count(*) FROM checkpoints")" = 0
+
+# ---- c: the store refuses results for a while ---------------------------------------
+db="$work/refuse.db" port="$(free_port)" wlog="$work/refuse-w.log" clog="$work/refuse.log"
+sed 's/^name: resume/name: refuse/; s/^  start: 1024/  start: 16/' "$work/calibrate.yaml" >"$work/refuse.yaml"
+start_coord "$clog" "$db" "$port" --spec "$work/refuse.yaml" --exit-when-done
+c=$coord
+start_worker "$wlog" "$port" 0
+w=$wpid
+running() { [[ "$(qd "$1" "SELECT count(*) FROM attempts WHERE state = 'running'")" -gt 0 ]]; }
+refused() { grep -q "not stored; its worker will send it again" "$clog"; }
+wait_for 120 running "$db"
+sqlite3 -batch "$db" ".timeout 10000" "CREATE TRIGGER refuse BEFORE UPDATE OF state ON trials
+  WHEN NEW.state IN ('fit', 'no_fit') BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;"
+wait_for 120 refused
+sleep 2 # a few more refusals, and resends refused again
+sqlite3 -batch "$db" ".timeout 10000" "DROP TRIGGER refuse"
+finish "$c" 300 "store refusing"
+stop_all "$w"
+mapfile -t unstored < <(sed -nE 's/.*result for attempt ([0-9]+) not stored.*/\1/p' "$clog" | sort -u)
+note "store refusing: ${#unstored[@]} result(s) refused, then recorded from the worker's resends"
+ids="$(IFS=,; echo "${unstored[*]:-0}")"
+check "store refusing: every refused result was recorded once its worker sent it again (${#unstored[@]} refused)" \
+  test "${#unstored[@]}" -ge 1 -a "$(qd "$db" "SELECT count(*) FROM attempts WHERE id IN ($ids) AND state = 'done'")" = "${#unstored[@]}"
+check "store refusing: every fit / no_fit trial has exactly one done attempt, the campaign is done" \
+  test "$(qd "$db" "SELECT (SELECT count(*) FROM trials t WHERE (SELECT count(*) FROM attempts a WHERE a.trial_id = t.id
+    AND a.state = 'done') != (t.state IN ('fit', 'no_fit'))) || (SELECT state FROM campaigns)")" = "0done"
+check "store refusing: every done attempt is a result the worker logged sending" all_reported "$db" "$wlog"
 
 mapfile -t reports < <(grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$work"/*.log 2>/dev/null)
 if ((${#reports[@]} == 0)); then ok "no sanitizer report in any process's log"

@@ -806,6 +806,16 @@ static void test_result_unstored_not_acked(void **state)
 	assert_string_equal(trial_state(f, a.trial_id), "running");
 	assert_string_equal(attempt_state(f, a.attempt_id), "running");
 	assert_int_equal(f->n_recorded, 0);
+	/* The worker's slot is free meanwhile, so the Ready it sends after a
+	 * result is not capped to nothing (which left it waiting for ever).
+	 * Its heartbeats list the refused result as unacknowledged. */
+	{
+		sched_worker_info info;
+
+		assert_int_equal(sched_worker_list(f->s, &info, 1), 1);
+		assert_int_equal(info.busy, 0);
+	}
+	heartbeat_unacked(f, 'A', a.attempt_id);
 	if (sqlite3_exec(rw, "DROP TRIGGER refuse", NULL, NULL, &msg) != SQLITE_OK)
 		fail_msg("%s", msg);
 	sqlite3_close(rw);
