@@ -111,3 +111,25 @@ calibrate_steps() { # calibrate_steps COORDINATOR WORKER SPEC DIR SECONDS
   awk -v s="${steps:-0}" -v t="${secs:-0}" -v want="$5" 'BEGIN { if (s < 1 || t <= 0) { print 0; exit }
     printf "%d\n", s * want / t }'
 }
+
+# The EXIT trap of the process scripts: every process in the array pids is
+# continued (it may be stopped) and killed, and the directory $work removed
+# unless KEEP is non-empty.
+# shellcheck disable=SC2154 # pids and work are the sourcing script's
+reap_and_clean() { # reap_and_clean KEEP
+  local p
+  for p in "${pids[@]}"; do kill -CONT "$p" 2>/dev/null; kill -KILL "$p" 2>/dev/null; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+  if [[ -n "$1" ]]; then echo "# kept $work"; else rm -rf "$work"; fi
+}
+
+# One check: no process whose log is in $work reported a sanitizer error
+# (SIGKILLed processes report nothing; those that exited do).
+# shellcheck disable=SC2154 # work is the sourcing script's
+no_sanitizer_reports() {
+  local reports
+  mapfile -t reports < <(grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$work"/*.log 2>/dev/null)
+  if ((${#reports[@]} == 0)); then ok "no sanitizer report in any process's log"
+  else not_ok "sanitizer reports" "${reports[@]}" \
+    "$(grep -hE -A8 'ERROR: (Address|Leak)Sanitizer|runtime error:' "${reports[@]}" | head -40)"; fi
+}

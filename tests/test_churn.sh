@@ -43,14 +43,7 @@ pids=()
 # shellcheck source=tests/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# shellcheck disable=SC2317 # called by the EXIT trap
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do kill -CONT "$p" 2>/dev/null; kill -KILL "$p" 2>/dev/null; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-  if [[ -n "${EMC_CHURN_KEEP:-}" ]]; then echo "# kept $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
+trap 'reap_and_clean "${EMC_CHURN_KEEP:-}"' EXIT
 trap 'exit 1' INT TERM
 
 COPTS=(--exit-when-done --heartbeat-ms 200 --lease-ms 2000 --grace-ms 8000)
@@ -198,9 +191,7 @@ check "churn: every resumed attempt follows an attempt of its trial that deliver
 check "churn: no checkpoint left behind a finished trial" test "$(qd "$db" "SELECT count(*) FROM checkpoints")" = 0
 check "churn: every done attempt is a result a worker logged sending" all_reported "$db" "$wlog"
 
-mapfile -t reports < <(grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$work"/*.log 2>/dev/null)
-if ((${#reports[@]} == 0)); then ok "no sanitizer report in any process's log"
-else not_ok "sanitizer reports" "${reports[@]}" "$(grep -hE -A8 'ERROR: (Address|Leak)Sanitizer|runtime error:' "${reports[@]}" | head -40)"; fi
+no_sanitizer_reports
 
 echo "1..$n"
 exit $((failures > 0))

@@ -43,14 +43,7 @@ pids=()
 # shellcheck source=tests/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# shellcheck disable=SC2317 # called by the EXIT trap
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-  if [[ -n "${EMC_IDENTITY_KEEP:-}" ]]; then echo "# kept $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
+trap 'reap_and_clean "${EMC_IDENTITY_KEEP:-}"' EXIT
 trap 'exit 1' INT TERM
 
 # Lost attempts are retried, never given up: a trial given up is FAILED,
@@ -276,9 +269,7 @@ check "speculation ran: $off trials off the path in the parallel runs; $overlap 
 # ---- sanitizers -------------------------------------------------------------------------
 # Processes killed with SIGKILL report nothing, but every coordinator that
 # finished and every worker stopped with SIGTERM does.
-mapfile -t reports < <(grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$work"/*.log 2>/dev/null)
-if ((${#reports[@]} == 0)); then ok "no sanitizer report in any process's log"
-else not_ok "sanitizer reports" "${reports[@]}" "$(grep -hE -A8 'ERROR: (Address|Leak)Sanitizer|runtime error:' "${reports[@]}" | head -40)"; fi
+no_sanitizer_reports
 
 echo "1..$n"
 exit $((failures > 0))

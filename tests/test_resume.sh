@@ -54,14 +54,7 @@ pids=()
 # shellcheck source=tests/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# shellcheck disable=SC2317 # called by the EXIT trap
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-  if [[ -n "${EMC_RESUME_KEEP:-}" ]]; then echo "# kept $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
+trap 'reap_and_clean "${EMC_RESUME_KEEP:-}"' EXIT
 trap 'exit 1' INT TERM
 
 start_coord() { # start_coord LOG DB PORT ARGS... ; sets $coord
@@ -215,9 +208,7 @@ check "store refusing: every fit / no_fit trial has exactly one done attempt, th
     AND a.state = 'done') != (t.state IN ('fit', 'no_fit'))) || (SELECT state FROM campaigns)")" = "0done"
 check "store refusing: every done attempt is a result the worker logged sending" all_reported "$db" "$wlog"
 
-mapfile -t reports < <(grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$work"/*.log 2>/dev/null)
-if ((${#reports[@]} == 0)); then ok "no sanitizer report in any process's log"
-else not_ok "sanitizer reports" "${reports[@]}" "$(grep -hE -A8 'ERROR: (Address|Leak)Sanitizer|runtime error:' "${reports[@]}" | head -40)"; fi
+no_sanitizer_reports
 
 echo "1..$n"
 exit $((failures > 0))
