@@ -37,7 +37,7 @@
 #include "err.h"
 #include "result.h"
 
-#define EMC_PROTOCOL_VERSION  1
+#define EMC_PROTOCOL_VERSION  2
 #define EMC_MAX_MESSAGE_BYTES (4 << 20) /* ZMQ_MAXMSGSIZE on every socket */
 
 #define WIRE_SLOTS_MAX	  1024		     /* attempts read from a Hello or a Heartbeat */

@@ -339,7 +339,8 @@ static void usage(FILE *out)
 		"  --max-workers N        connected workers at most (default %d)\n"
 		"  --max-probes N         trials of one cell in flight at most (default %d); 1 makes the\n"
 		"                         search path independent of timing\n"
-		"  --verbose | --quiet    more or less logging\n",
+		"  --verbose | --quiet    more or less logging\n"
+		"  --version              print the version and exit\n",
 		d.heartbeat_ms, d.lease_ms, d.grace_ms, d.max_lost, d.max_failed, d.max_workers, d.max_probes);
 }
 
@@ -474,10 +475,11 @@ static int options_parse(int argc, char **argv, options *o)
 					     {"verbose", no_argument, NULL, 'v'},
 					     {"quiet", no_argument, NULL, 'q'},
 					     {"help", no_argument, NULL, 'h'},
+					     {"version", no_argument, NULL, 'V'},
 					     {NULL, 0, NULL, 0}};
 	int opt, r;
 
-	while ((opt = getopt_long(argc, argv, "d:b:c:s:xH:L:G:l:f:W:k:IP:vqh", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "d:b:c:s:xH:L:G:l:f:W:k:IP:vqhV", opts, NULL)) != -1) {
 		r = numeric_parse(o, opt, optarg);
 		if (r < 0)
 			return 2;
@@ -513,6 +515,10 @@ static int options_parse(int argc, char **argv, options *o)
 			break;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'V':
+			printf("emc-coordinator %s (protocol %d, schema %d)\n", EMC_VERSION, EMC_PROTOCOL_VERSION,
+			       STORE_SCHEMA_VERSION);
 			return 0;
 		default:
 			usage(stderr);

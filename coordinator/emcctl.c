@@ -41,10 +41,10 @@
 #include "store_report.h"
 #include "wire.h"
 
-#define DEFAULT_DB "emc.db"
-#define MAX_LOCAL_WORKERS 256
-#define SUBMIT_TIMEOUT_MS 60000 /* launch: the coordinator checks the spec and its data first */
-#define CONTROL_TIMEOUT_MS 5000 /* pause, resume, cancel, reopen, workers */
+#define DEFAULT_DB	   "emc.db"
+#define MAX_LOCAL_WORKERS  256
+#define SUBMIT_TIMEOUT_MS  60000 /* launch: the coordinator checks the spec and its data first */
+#define CONTROL_TIMEOUT_MS 5000	 /* pause, resume, cancel, reopen, workers */
 
 static volatile sig_atomic_t interrupted;
 
@@ -54,35 +54,74 @@ static void on_signal(int sig)
 	interrupted = 1;
 }
 
+/* Every command, once: the overview, `emcctl help CMD` and `CMD --help`
+ * all print from here. */
+typedef struct command {
+	const char *name;
+	const char *args; /* the synopsis after the name */
+	const char *what; /* what it does, indented lines */
+} command;
+
+static const command commands[] = {
+    {"run", "SPEC [--workers N] [--db FILE] [--blas-threads T] [--max-probes K] [--verbose]",
+     "        run a campaign on this machine: a coordinator and N local workers\n"
+     "        (default: one per core). The same command resumes an interrupted run.\n"},
+    {"launch", "SPEC --coordinator ENDPOINT [--timeout S]",
+     "        submit a campaign to a running coordinator's control endpoint\n"
+     "        (waits up to S seconds for its answer; default 60)\n"},
+    {"status", "[--db FILE] [CAMPAIGN]", "        per campaign and per cell: state, bracket [lo, hi), trials\n"},
+    {"results", "[--db FILE] [--format table|csv|json] [CAMPAIGN]",
+     "        one row per cell: EMC against parameter count\n"},
+    {"trials", "[--db FILE] [--cell N] [--format table|csv|json] CAMPAIGN",
+     "        every trial: n, state, stop reason, epochs, budget used, Hessian, error\n"},
+    {"pause", "CAMPAIGN --coordinator ENDPOINT [--timeout S]", "        stop handing out a campaign's trials\n"},
+    {"resume", "CAMPAIGN --coordinator ENDPOINT [--timeout S]", "        hand out a paused campaign's trials again\n"},
+    {"cancel", "CAMPAIGN --coordinator ENDPOINT [--timeout S]",
+     "        give a campaign up: its pending trials are cancelled, its running ones stopped\n"},
+    {"reopen", "CAMPAIGN --coordinator ENDPOINT [--timeout S]",
+     "        go on with a cancelled campaign: its cancelled cells search again\n"},
+    {"workers", "--coordinator ENDPOINT [--timeout S]",
+     "        connected workers: host, slots, busy, last heartbeat, trials done, BLAS kernel\n"},
+    {"keygen", "DIR NAME", "        write a CURVE key pair DIR/NAME.key (secret) and DIR/NAME.pub\n"},
+};
+
+#define USAGE_FOOTER                                                                                                   \
+	"The database defaults to ./" DEFAULT_DB ". Control commands wait --timeout S seconds\n"                       \
+	"for an answer (default 5; launch 60), and exit 1 without one.\n"                                              \
+	"Exit status: 0 done; 1 it ran and failed (a refusal, a failed cell, no answer);\n"                            \
+	"2 the command line or the spec is wrong (nothing was started or written).\n"
+
+static const command *command_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+/* One command's usage (`emcctl CMD --help`). */
+static void command_usage(const command *c, FILE *out)
+{
+	fprintf(out, "usage: emcctl %s %s\n\n%s\n" USAGE_FOOTER, c->name, c->args, c->what);
+}
+
 static void usage(FILE *out)
 {
-	fprintf(out,
-		"usage: emcctl COMMAND [options]\n"
-		"\n"
-		"  run SPEC [--workers N] [--db FILE] [--blas-threads T] [--max-probes K]\n"
-		"        run a campaign on this machine: a coordinator and N local workers\n"
-		"        (default: one per core). The same command resumes an interrupted run.\n"
-		"  launch SPEC --coordinator ENDPOINT [--timeout S]\n"
-		"        submit a campaign to a running coordinator's control endpoint\n"
-		"        (waits up to S seconds for its answer; default 60)\n"
-		"  status [--db FILE] [CAMPAIGN]\n"
-		"        per campaign and per cell: state, bracket [lo, hi), trials\n"
-		"  results [--db FILE] [--format table|csv|json] [CAMPAIGN]\n"
-		"        one row per cell: EMC against parameter count\n"
-		"  trials [--db FILE] [--cell N] [--format table|csv|json] CAMPAIGN\n"
-		"        every trial: n, state, stop reason, epochs, budget used, Hessian, error\n"
-		"  pause|resume|cancel CAMPAIGN --coordinator ENDPOINT [--timeout S]\n"
-		"        stop handing out a campaign's trials, start again, or give it up\n"
-		"  reopen CAMPAIGN --coordinator ENDPOINT [--timeout S]\n"
-		"        go on with a cancelled campaign: its cancelled cells search again\n"
-		"  workers --coordinator ENDPOINT [--timeout S]\n"
-		"        connected workers: host, slots, busy, last heartbeat, trials done, BLAS kernel\n"
-		"  keygen DIR NAME\n"
-		"        write a CURVE key pair DIR/NAME.key (secret) and DIR/NAME.pub\n"
-		"\n"
-		"The database defaults to ./%s. Control commands wait --timeout S seconds\n"
-		"for an answer (default 5; launch 60), and exit 1 without one.\n",
-		DEFAULT_DB);
+	fprintf(out, "usage: emcctl COMMAND [options]   (emcctl COMMAND --help, emcctl --version)\n\n");
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		fprintf(out, "  %s %s\n%s", commands[i].name, commands[i].args, commands[i].what);
+	fprintf(out, "\n" USAGE_FOOTER);
+}
+
+/* A command line the command cannot use: its own usage, on stderr. */
+static void bad_usage(const char *name)
+{
+	const command *c = command_find(name);
+
+	if (c)
+		command_usage(c, stderr);
+	else
+		usage(stderr);
 }
 
 /* The directory of this executable: emc-coordinator and emc-worker are
@@ -100,7 +139,7 @@ static void sibling_path(const char *name, char *buf, size_t len)
 		if (slash) {
 			*slash = '\0';
 			/* Installed side by side, or in a build tree (coordinator/, worker/). */
-			const char *const subdirs[] = { "", "/../worker", "/../coordinator" };
+			const char *const subdirs[] = {"", "/../worker", "/../coordinator"};
 
 			for (size_t i = 0; i < sizeof subdirs / sizeof subdirs[0]; i++) {
 				int w = snprintf(buf, len, "%s%s/%s", self, subdirs[i], name);
@@ -136,7 +175,8 @@ static void print_progress(const char *db_path, const char *campaign, bool tty, 
 
 	if (store_open(db_path, true, &s, &err) < 0)
 		return;
-	if (store_campaign_find(s, campaign, &id, NULL, NULL, &err) == 1 && store_counts_get(s, id, &counts, &err) == 0) {
+	if (store_campaign_find(s, campaign, &id, NULL, NULL, &err) == 1 &&
+	    store_counts_get(s, id, &counts, &err) == 0) {
 		printf("%s[%6.0fs] %s: cells %lld/%lld done, trials %lld done, %lld running, %lld queued%s",
 		       tty ? "\r" : "", elapsed, campaign, (long long)counts.cells_done, (long long)counts.cells,
 		       (long long)counts.trials_done, (long long)counts.trials_running,
@@ -150,8 +190,9 @@ static void print_progress(const char *db_path, const char *campaign, bool tty, 
 static int note_failed(void *ctx, const store_results_row *r)
 {
 	if (r->state == STORE_CELL_FAILED) {
-		fprintf(stderr, "%s cell %d (%s) failed: a decision had no observation left (emcctl trials --cell %d %s "
-				"shows the errors)\n",
+		fprintf(stderr,
+			"%s cell %d (%s) failed: a decision had no observation left (emcctl trials --cell %d %s "
+			"shows the errors)\n",
 			(*(int *)ctx)++ == 0 ? "emcctl:" : "       ", r->cell, r->model, r->cell, r->campaign);
 	}
 	return 0;
@@ -214,12 +255,12 @@ typedef struct run_options {
 /* Parse run's argv into *o. -1 to go on; otherwise the exit status. */
 static int run_parse(int argc, char **argv, run_options *o)
 {
-	static const struct option opts[] = { { "workers", required_argument, NULL, 'w' },
-					      { "db", required_argument, NULL, 'd' },
-					      { "blas-threads", required_argument, NULL, 't' },
-					      { "max-probes", required_argument, NULL, 'P' },
-					      { "verbose", no_argument, NULL, 'v' },
-					      { NULL, 0, NULL, 0 } };
+	static const struct option opts[] = {{"workers", required_argument, NULL, 'w'},
+					     {"db", required_argument, NULL, 'd'},
+					     {"blas-threads", required_argument, NULL, 't'},
+					     {"max-probes", required_argument, NULL, 'P'},
+					     {"verbose", no_argument, NULL, 'v'},
+					     {NULL, 0, NULL, 0}};
 	emc_err err;
 	long v;
 	int opt;
@@ -249,7 +290,7 @@ static int run_parse(int argc, char **argv, run_options *o)
 			o->verbose = true;
 			break;
 		default:
-			usage(stderr);
+			bad_usage(argv[0]);
 			return 2;
 		}
 	}
@@ -277,8 +318,7 @@ typedef struct local_run {
 /* Start the coordinator on spec_path and o->n_workers workers. 0 or -1. */
 static int local_start(const run_options *o, const char *spec_path, local_run *lr)
 {
-	char endpoint[PATH_MAX + 16], control[PATH_MAX + 16], coord_bin[PATH_MAX], worker_bin[PATH_MAX],
-		slots[] = "1";
+	char endpoint[PATH_MAX + 16], control[PATH_MAX + 16], coord_bin[PATH_MAX], worker_bin[PATH_MAX], slots[] = "1";
 
 	const char *tmp = getenv("TMPDIR");
 
@@ -298,17 +338,39 @@ static int local_start(const run_options *o, const char *spec_path, local_run *l
 		/* Plain text is fine here: the sockets live in a private
 		 * directory (mode 0700) on this machine. No grace for orphans:
 		 * the workers are ours, and were stopped with the coordinator. */
-		char *cargv[] = { coord_bin, "--db",   (char *)o->db_path, "--bind",	    endpoint,
-				  "--control", control, "--spec", (char *)spec_path, "--exit-when-done",
-				  "--insecure", "--grace-ms", "0", "--max-probes", (char *)o->max_probes,
-				  o->verbose ? "--verbose" : "--quiet", NULL };
+		char *cargv[] = {coord_bin,
+				 "--db",
+				 (char *)o->db_path,
+				 "--bind",
+				 endpoint,
+				 "--control",
+				 control,
+				 "--spec",
+				 (char *)spec_path,
+				 "--exit-when-done",
+				 "--insecure",
+				 "--grace-ms",
+				 "0",
+				 "--max-probes",
+				 (char *)o->max_probes,
+				 o->verbose ? "--verbose" : "--quiet",
+				 NULL};
 		lr->coord = spawn(cargv);
 	}
 	lr->n_workers = o->n_workers;
 	for (int i = 0; i < lr->n_workers; i++) {
-		char *wargv[] = { worker_bin,	  "--connect", endpoint, "--slots", slots, "--blas-threads",
-				  (char *)o->blas, "--insecure", "--drain-seconds", "0",
-				  o->verbose ? "--verbose" : "--quiet", NULL };
+		char *wargv[] = {worker_bin,
+				 "--connect",
+				 endpoint,
+				 "--slots",
+				 slots,
+				 "--blas-threads",
+				 (char *)o->blas,
+				 "--insecure",
+				 "--drain-seconds",
+				 "0",
+				 o->verbose ? "--verbose" : "--quiet",
+				 NULL};
 		lr->workers[i] = spawn(wargv);
 	}
 	return 0;
@@ -342,7 +404,7 @@ static int local_wait(local_run *lr, const char *db_path, const char *campaign, 
 	for (int i = 0; i < lr->n_workers; i++)
 		waitpid(lr->workers[i], NULL, 0);
 	/* the socket files stay behind when a process is killed */
-	for (const char *const *f = (const char *const[]){ "workers", "control", NULL }; *f; f++) {
+	for (const char *const *f = (const char *const[]){"workers", "control", NULL}; *f; f++) {
 		char path[PATH_MAX + 16];
 
 		snprintf(path, sizeof path, "%s/%s", lr->tmpdir, *f);
@@ -378,10 +440,8 @@ static int run_preflight(const char *db_path, const campaign_prep *prep, const c
 
 static int cmd_run(int argc, char **argv)
 {
-	run_options o = { .db_path = DEFAULT_DB,
-			  .blas = "1",
-			  .max_probes = "16",
-			  .n_workers = (int)sysconf(_SC_NPROCESSORS_ONLN) };
+	run_options o = {
+	    .db_path = DEFAULT_DB, .blas = "1", .max_probes = "16", .n_workers = (int)sysconf(_SC_NPROCESSORS_ONLN)};
 	bool tty = isatty(STDOUT_FILENO);
 	char *text = NULL, *dir = NULL;
 	campaign_prep prep;
@@ -503,9 +563,9 @@ static int timeout_parse(const char *text, int *ret_ms)
 
 static int cmd_control(int argc, char **argv, const char *verb)
 {
-	static const struct option opts[] = { { "coordinator", required_argument, NULL, 'c' },
-					      { "timeout", required_argument, NULL, 't' },
-					      { NULL, 0, NULL, 0 } };
+	static const struct option opts[] = {{"coordinator", required_argument, NULL, 'c'},
+					     {"timeout", required_argument, NULL, 't'},
+					     {NULL, 0, NULL, 0}};
 	const char *endpoint = NULL, *campaign = "";
 	static wire_msg req, reply; /* about 50 KiB each */
 	bool workers = strcmp(verb, "workers") == 0;
@@ -516,7 +576,7 @@ static int cmd_control(int argc, char **argv, const char *verb)
 		if (opt == 'c') {
 			endpoint = optarg;
 		} else if (opt != 't' || timeout_parse(optarg, &timeout_ms) < 0) {
-			usage(stderr);
+			bad_usage(argv[0]);
 			return 2;
 		}
 	}
@@ -581,9 +641,9 @@ static int cmd_keygen(int argc, char **argv)
 
 static int cmd_launch(int argc, char **argv)
 {
-	static const struct option opts[] = { { "coordinator", required_argument, NULL, 'c' },
-					      { "timeout", required_argument, NULL, 't' },
-					      { NULL, 0, NULL, 0 } };
+	static const struct option opts[] = {{"coordinator", required_argument, NULL, 'c'},
+					     {"timeout", required_argument, NULL, 't'},
+					     {NULL, 0, NULL, 0}};
 	const char *endpoint = NULL;
 	char *text = NULL, *dir = NULL;
 	size_t len;
@@ -596,7 +656,7 @@ static int cmd_launch(int argc, char **argv)
 		if (opt == 'c') {
 			endpoint = optarg;
 		} else if (opt != 't' || timeout_parse(optarg, &timeout_ms) < 0) {
-			usage(stderr);
+			bad_usage(argv[0]);
 			return 2;
 		}
 	}
@@ -649,10 +709,10 @@ static int open_readonly(const char *db_path, store **ret)
 
 static int cmd_trials(int argc, char **argv)
 {
-	static const struct option opts[] = { { "db", required_argument, NULL, 'd' },
-					      { "format", required_argument, NULL, 'f' },
-					      { "cell", required_argument, NULL, 'c' },
-					      { NULL, 0, NULL, 0 } };
+	static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
+					     {"format", required_argument, NULL, 'f'},
+					     {"cell", required_argument, NULL, 'c'},
+					     {NULL, 0, NULL, 0}};
 	const char *db_path = DEFAULT_DB;
 	report_format fmt = REPORT_TABLE;
 	store *s = NULL;
@@ -679,7 +739,7 @@ static int cmd_trials(int argc, char **argv)
 			}
 			break;
 		default:
-			usage(stderr);
+			bad_usage(argv[0]);
 			return 2;
 		}
 	}
@@ -700,9 +760,8 @@ static int cmd_trials(int argc, char **argv)
 
 static int cmd_report(int argc, char **argv, bool results)
 {
-	static const struct option opts[] = { { "db", required_argument, NULL, 'd' },
-					      { "format", required_argument, NULL, 'f' },
-					      { NULL, 0, NULL, 0 } };
+	static const struct option opts[] = {
+	    {"db", required_argument, NULL, 'd'}, {"format", required_argument, NULL, 'f'}, {NULL, 0, NULL, 0}};
 	const char *db_path = DEFAULT_DB, *campaign = NULL;
 	report_format fmt = REPORT_TABLE;
 	store *s = NULL;
@@ -722,14 +781,14 @@ static int cmd_report(int argc, char **argv, bool results)
 			}
 			break;
 		default:
-			usage(stderr);
+			bad_usage(argv[0]);
 			return 2;
 		}
 	}
 	if (optind < argc)
 		campaign = argv[optind++];
 	if (optind != argc) {
-		usage(stderr);
+		bad_usage(argv[0]);
 		return 2;
 	}
 	if (open_readonly(db_path, &s) < 0)
@@ -743,13 +802,57 @@ static int cmd_report(int argc, char **argv, bool results)
 	return 0;
 }
 
+/* `--help` or `-h` anywhere after the command asks for its usage, before
+ * its own option parsing would call it an unknown option. */
+static bool help_asked(int argc, char **argv)
+{
+	for (int i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			return false;
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return true;
+	}
+	return false;
+}
+
+/* -1 when argv asks for no help or version; else the exit status. */
+static int help_or_version(int argc, char **argv)
+{
+	const command *c = command_find(argv[1]);
+
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+		printf("emcctl %s (protocol %d, schema %d)\n", EMC_VERSION, EMC_PROTOCOL_VERSION, STORE_SCHEMA_VERSION);
+		return 0;
+	}
+	if (strcmp(argv[1], "help") == 0 && argc > 2) {
+		c = command_find(argv[2]);
+		if (!c) {
+			fprintf(stderr, "emcctl: unknown command '%s'\n", argv[2]);
+			bad_usage(argv[0]);
+			return 2;
+		}
+		command_usage(c, stdout);
+		return 0;
+	}
+	if (c && help_asked(argc, argv)) {
+		command_usage(c, stdout);
+		return 0;
+	}
+	return -1;
+}
+
 int main(int argc, char **argv)
 {
+	int rc;
+
 	emc_log_init("emcctl");
 	if (argc < 2) {
 		usage(stderr);
 		return 2;
 	}
+	rc = help_or_version(argc, argv);
+	if (rc >= 0)
+		return rc;
 	if (strcmp(argv[1], "run") == 0)
 		return cmd_run(argc - 1, argv + 1);
 	if (strcmp(argv[1], "launch") == 0)

@@ -552,7 +552,7 @@ if [[ -x "$ZSEND" ]]; then
   expect garbage:65536 -- '*error wire:*'
   expect empty -- '*error wire:*'
   expect truncated-hello -- '*error wire:*'
-  expect version:2 -- '*error wire: protocol version 2*'
+  expect version:3 -- '*error wire: protocol version 3*'
   expect multipart:3 -- 'replies 0'
   expect oversized:$((4 * 1024 * 1024 + 1)) -- 'replies 0'
   expect oversized:$((4 * 1024 * 1024 + 1)) sleep:1200 heartbeat -- '*error unknown worker*'

@@ -539,7 +539,7 @@ static void test_version_and_body(void **state)
 	(void)state;
 	assert_int_equal(wire_pack_version(&m, EMC_PROTOCOL_VERSION + 1, &buf, &len, &err), 0);
 	assert_int_equal(wire_unpack(buf, len, &got, &err), -EPROTO);
-	assert_contains(err.msg, "protocol version 2");
+	assert_contains(err.msg, "protocol version 3");
 	free(buf);
 
 	wire_msg_init(&m, WIRE_NONE);

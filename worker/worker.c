@@ -203,7 +203,8 @@ static void usage(FILE *out)
 		     "  --fetch-mbps R       cap dataset transfers at R MiB/s (default: no cap)\n"
 		     "  --checkpoint-seconds S  send a running trial's checkpoint at most every S s, so that\n"
 		     "                       a lost attempt resumes from it (default 5; 0 = never)\n"
-		     "  --verbose | --quiet  more or less logging\n");
+		     "  --verbose | --quiet  more or less logging\n"
+		     "  --version            print the version and exit\n");
 }
 
 /* A numeric option in [lo, hi]; logs and returns -1 when it is not. */
@@ -327,13 +328,19 @@ static int parse_options(int argc, char **argv, worker_options *o, bool *ret_exi
 					     {"verbose", no_argument, NULL, 'v'},
 					     {"quiet", no_argument, NULL, 'q'},
 					     {"help", no_argument, NULL, 'h'},
+					     {"version", no_argument, NULL, 'V'},
 					     {NULL, 0, NULL, 0}};
 	int opt;
 
 	*ret_exit = true;
-	while ((opt = getopt_long(argc, argv, "c:s:t:k:ID:M:C:B:NR:P:vqh", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:s:t:k:ID:M:C:B:NR:P:vqhV", opts, NULL)) != -1) {
 		if (opt == 'h') {
 			usage(stdout);
+			return 0;
+		}
+		if (opt == 'V') {
+			printf("emc-worker %s (protocol %d, OpenBLAS kernel %s)\n", EMC_VERSION, EMC_PROTOCOL_VERSION,
+			       openblas_get_corename());
 			return 0;
 		}
 		if (opt == '?' || opt == ':') {
