@@ -454,6 +454,15 @@ int store_fail(store *s, const char *what, emc_err *err)
 	return db_fail(s, what, err);
 }
 
+int store_prepare(store *s, const char *what, const char *sql, sqlite3_stmt **ret, emc_err *err)
+{
+	if (sqlite3_prepare_v2(s->db, sql, -1, ret, NULL) != SQLITE_OK) {
+		*ret = NULL;
+		return db_fail(s, what, err);
+	}
+	return 0;
+}
+
 sqlite3 *store_sqlite(store *s)
 {
 	return s->db;

@@ -17,15 +17,6 @@
 #include "log.h"
 #include "store_priv.h"
 
-static int prepare(store *s, const char *sql, sqlite3_stmt **ret, emc_err *err)
-{
-	if (sqlite3_prepare_v2(store_sqlite(s), sql, -1, ret, NULL) != SQLITE_OK) {
-		*ret = NULL;
-		return store_fail(s, "prepare checkpoint", err);
-	}
-	return 0;
-}
-
 int store_checkpoint_put(store *s, int64_t trial_id, int64_t attempt_id, int64_t epoch, int64_t step,
 			 const uint8_t *state, size_t len, emc_err *err)
 {
@@ -43,7 +34,7 @@ int store_checkpoint_put(store *s, int64_t trial_id, int64_t attempt_id, int64_t
 
 	if (len == 0 || epoch < 0 || step < 0)
 		return 0;
-	r = prepare(s, put, &st, err);
+	r = store_prepare(s, "prepare checkpoint", put, &st, err);
 	if (r < 0)
 		return r;
 	sqlite3_bind_int64(st, 1, trial_id);
@@ -59,7 +50,7 @@ int store_checkpoint_put(store *s, int64_t trial_id, int64_t attempt_id, int64_t
 	kept = sqlite3_changes(store_sqlite(s)) > 0;
 	if (!kept)
 		return 0;
-	r = prepare(s, "UPDATE attempts SET checkpoints = checkpoints + 1 WHERE id = ?1", &st, err);
+	r = store_prepare(s, "prepare checkpoint", "UPDATE attempts SET checkpoints = checkpoints + 1 WHERE id = ?1", &st, err);
 	if (r < 0)
 		return r;
 	sqlite3_bind_int64(st, 1, attempt_id);
@@ -77,7 +68,7 @@ int store_checkpoint_get(store *s, int64_t trial_id, uint8_t **ret_state, size_t
 	*ret_state = NULL;
 	*ret_len = 0;
 	*ret_epoch = 0;
-	r = prepare(s, "SELECT epoch, state FROM checkpoints WHERE trial_id = ?1", &st, err);
+	r = store_prepare(s, "prepare checkpoint", "SELECT epoch, state FROM checkpoints WHERE trial_id = ?1", &st, err);
 	if (r < 0)
 		return r;
 	sqlite3_bind_int64(st, 1, trial_id);
@@ -108,7 +99,7 @@ int store_checkpoint_get(store *s, int64_t trial_id, uint8_t **ret_state, size_t
 int store_attempt_resumed(store *s, int64_t attempt_id, int64_t epoch, emc_err *err)
 {
 	sqlite3_stmt *st = NULL;
-	int r = prepare(s, "UPDATE attempts SET resumed_epoch = ?2 WHERE id = ?1", &st, err);
+	int r = store_prepare(s, "prepare checkpoint", "UPDATE attempts SET resumed_epoch = ?2 WHERE id = ?1", &st, err);
 
 	if (r < 0)
 		return r;

@@ -17,6 +17,10 @@ sqlite3 *store_sqlite(store *s);
 /* Turn the connection's last error into err and an errno (see store.c). */
 int store_fail(store *s, const char *what, emc_err *err);
 
+/* Prepare sql for one call (the caller finalizes *ret); on failure *ret is
+ * NULL and err names `what`. For statements run too rarely to keep. */
+int store_prepare(store *s, const char *what, const char *sql, sqlite3_stmt **ret, emc_err *err);
+
 /* The names a measurement method is stored as (the spec's spelling), and
  * their parse: NULL (a version-1 file) is bisect, an unknown name -EINVAL. */
 extern const char *const store_method_names[EMC_SEARCH_METHOD_COUNT];

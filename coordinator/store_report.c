@@ -54,15 +54,6 @@ void store_report_snapshot_end(store *s)
 /* The size of a stored pool: NULL (a version-1 cell) is its one seed. */
 #define SQL_POOL_SIZE(col) "coalesce(length(" col ") / 8, 1)"
 
-static int prepare(store *s, const char *sql, sqlite3_stmt **ret, emc_err *err)
-{
-	if (sqlite3_prepare_v2(store_sqlite(s), sql, -1, ret, NULL) != SQLITE_OK) {
-		*ret = NULL;
-		return store_fail(s, "prepare report", err);
-	}
-	return 0;
-}
-
 static int bad_value(sqlite3_stmt *st, int i, const char *table, const char *what, emc_err *err)
 {
 	const char *v = COL_TEXT(st, i);
@@ -76,7 +67,7 @@ static int campaign_exists(store *s, const char *name, emc_err *err)
 	sqlite3_stmt *st = NULL;
 	int rc, r;
 
-	r = prepare(s, "SELECT 1 FROM campaigns WHERE name = ?1", &st, err);
+	r = store_prepare(s, "prepare report", "SELECT 1 FROM campaigns WHERE name = ?1", &st, err);
 	if (r < 0)
 		return r;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -154,9 +145,9 @@ int store_report_status(store *s, const char *campaign, store_status_campaign_fn
 	r = snapshot_begin(s, err);
 	if (r < 0)
 		return r;
-	r = prepare(s, status_campaigns_sql, &camps, err);
+	r = store_prepare(s, "prepare report", status_campaigns_sql, &camps, err);
 	if (r == 0)
-		r = prepare(s, status_cells_sql, &cells, err);
+		r = store_prepare(s, "prepare report", status_cells_sql, &cells, err);
 	if (r < 0)
 		goto out;
 	if (campaign)
@@ -276,7 +267,7 @@ int store_report_results(store *s, const char *campaign, store_results_fn fn, vo
 		return r;
 	r = campaign ? campaign_exists(s, campaign, err) : 0;
 	if (r == 0)
-		r = prepare(s, results_sql, &st, err);
+		r = store_prepare(s, "prepare report", results_sql, &st, err);
 	if (r < 0)
 		goto out;
 	if (campaign)
@@ -370,7 +361,7 @@ int store_report_trials(store *s, const char *campaign, int cell, store_trials_f
 		return r;
 	r = campaign_exists(s, campaign, err);
 	if (r == 0)
-		r = prepare(s, trials_sql, &st, err);
+		r = store_prepare(s, "prepare report", trials_sql, &st, err);
 	if (r < 0)
 		goto out;
 	sqlite3_bind_text(st, 1, campaign, -1, SQLITE_STATIC);
