@@ -7,9 +7,10 @@
 #
 #   a. undisturbed, three workers;
 #   b. three workers while, every 2 to 5 s, a worker is SIGKILLed (and a
-#      fresh one started) or SIGSTOPped past its lease (and continued), and
-#      every 10 to 20 s the coordinator is SIGKILLed and restarted on the
-#      same database, until the campaign is done.
+#      fresh one started) or SIGSTOPped past its lease (and continued), two
+#      kills to each stop, and every 10 to 20 s the coordinator is
+#      SIGKILLed and restarted on the same database, until the campaign is
+#      done.
 #
 # Then the cell's EMC, interval, flags and counts must equal the
 # undisturbed run's, no cell and no trial may have failed, and every
@@ -115,7 +116,7 @@ db="$work/churn.db" wlog="$work/churn-w.log" port="$(free_port)" t0=$SECONDS
 start_coord "$work/churn-0.log" "$db" "$port" --spec "$work/spec.yaml"
 live=()
 for _ in 1 2 3; do start_worker "$wlog" "$port"; live+=("$wpid"); done
-kills=0 stops=0 ckills=0 stopped="" cont_at=0
+faults=0 kills=0 stops=0 ckills=0 stopped="" cont_at=0
 next_w=$(($(now_ms) + $(rand_ms 2000 5000)))
 next_c=$(($(now_ms) + $(rand_ms 10000 20000)))
 deadline=$((SECONDS + 1500))
@@ -126,14 +127,20 @@ while kill -0 "$coord" 2>/dev/null && ((SECONDS < deadline)); do
     stopped=""
   fi
   if ((t >= next_w)); then
-    victim="${live[RANDOM % ${#live[@]}]}"
-    if [[ -z "$stopped" && $((RANDOM % 3)) == 0 ]]; then
+    # Faults go kill, kill, stop (a stop only when no worker is stopped),
+    # each on a random worker that is not stopped, so that every run has
+    # both kinds whatever the seed and however long the campaign lasts.
+    faults=$((faults + 1))
+    pool=()
+    for p in "${live[@]}"; do [[ "$p" != "$stopped" ]] && pool+=("$p"); done
+    victim="${pool[RANDOM % ${#pool[@]}]}"
+    if [[ -z "$stopped" ]] && ((faults % 3 == 0)); then
       # Past its lease: its attempts are lost, and it comes back to find
       # it was forgotten.
       kill -STOP "$victim"
       stopped="$victim" cont_at=$((t + LEASE_MS + $(rand_ms 500 1500)))
       stops=$((stops + 1))
-    elif [[ "$victim" != "$stopped" ]]; then
+    else
       kill -KILL "$victim"
       wait "$victim" 2>/dev/null
       kills=$((kills + 1))
