@@ -42,6 +42,8 @@
 #include <string.h>
 
 #include "campaign.h"
+#include "axes.h"
+#include "format.h"
 #include "measure.h"
 #include "store_report.h"
 
@@ -68,193 +70,6 @@ static int no_campaign(int r, const char *campaign, emc_err *err)
 	if (r == -ENOENT && campaign)
 		return emc_err_set(err, r, "report: no campaign named '%s'", campaign);
 	return r;
-}
-
-/* ---- an aligned text table ---------------------------------------------- */
-
-typedef struct table {
-	int cols;
-	const char *align; /* per column: 'l' or 'r' */
-	char **cell;       /* rows × cols, owned */
-	size_t rows, cap;
-} table;
-
-static void table_init(table *t, int cols, const char *align)
-{
-	memset(t, 0, sizeof *t);
-	t->cols = cols;
-	t->align = align;
-}
-
-static void table_deinit(table *t)
-{
-	for (size_t i = 0; i < t->rows * (size_t)t->cols; i++)
-		free(t->cell[i]);
-	free(t->cell);
-	memset(t, 0, sizeof *t);
-}
-
-/* Append one row of t->cols strings (copied). */
-static int table_add(table *t, const char *const *values)
-{
-	if (t->rows == t->cap) {
-		size_t cap = t->cap ? 2 * t->cap : 16;
-		char **cell = realloc(t->cell, cap * (size_t)t->cols * sizeof *cell);
-
-		if (!cell)
-			return -ENOMEM;
-		t->cell = cell;
-		t->cap = cap;
-	}
-	for (int j = 0; j < t->cols; j++) {
-		char *v = strdup(values[j] ? values[j] : "");
-
-		if (!v) {
-			for (int k = 0; k < j; k++)
-				free(t->cell[t->rows * (size_t)t->cols + (size_t)k]);
-			return -ENOMEM;
-		}
-		t->cell[t->rows * (size_t)t->cols + (size_t)j] = v;
-	}
-	t->rows++;
-	return 0;
-}
-
-static void table_print(const table *t, const char *indent, FILE *out)
-{
-	int width[32] = { 0 };
-
-	for (size_t i = 0; i < t->rows; i++)
-		for (int j = 0; j < t->cols && j < 32; j++) {
-			int len = (int)strlen(t->cell[i * (size_t)t->cols + (size_t)j]);
-
-			if (len > width[j])
-				width[j] = len;
-		}
-	for (size_t i = 0; i < t->rows; i++) {
-		fputs(indent, out);
-		for (int j = 0; j < t->cols && j < 32; j++) {
-			const char *v = t->cell[i * (size_t)t->cols + (size_t)j];
-			bool last = j == t->cols - 1;
-
-			if (t->align[j] == 'r')
-				fprintf(out, "%*s", width[j], v);
-			else
-				fprintf(out, "%-*s", last ? 0 : width[j], v);
-			fputs(last ? "\n" : "  ", out);
-		}
-	}
-}
-
-/* ---- CSV and JSON -------------------------------------------------------- */
-
-static void csv_field(const char *v, FILE *out)
-{
-	if (!strpbrk(v, ",\"\r\n")) {
-		fputs(v, out);
-		return;
-	}
-	fputc('"', out);
-	for (; *v; v++) {
-		if (*v == '"')
-			fputc('"', out);
-		fputc(*v, out);
-	}
-	fputc('"', out);
-}
-
-static void csv_row_n(const char *const *v, int cols, FILE *out)
-{
-	for (int j = 0; j < cols; j++) {
-		if (j)
-			fputc(',', out);
-		csv_field(v[j], out);
-	}
-	fputc('\n', out);
-}
-
-/* A JSON string, escaped as SQLite's json_object() escapes it: quote and
- * backslash, the short escapes it knows, \u00XX for the other control
- * characters; every other byte as it is. */
-static void json_str(const char *v, FILE *out)
-{
-	static const char special[32] = { [8] = 'b', [9] = 't', [10] = 'n', [12] = 'f', [13] = 'r' };
-
-	if (!v) {
-		fputs("null", out);
-		return;
-	}
-	fputc('"', out);
-	for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(out, "\\%c", *p);
-		else if (*p < 0x20 && special[*p])
-			fprintf(out, "\\%c", special[*p]);
-		else if (*p < 0x20)
-			fprintf(out, "\\u%04x", *p);
-		else
-			fputc(*p, out);
-	}
-	fputc('"', out);
-}
-
-/* A REAL as json_object() writes it; NAN (no value) is null. */
-static void json_real(double v, FILE *out)
-{
-	char buf[64];
-
-	if (isnan(v)) {
-		fputs("null", out);
-		return;
-	}
-	store_format_double(buf, sizeof buf, "%!0.15g", v);
-	fputs(buf, out);
-}
-
-/* The separator before a key: '{' for the first, ',' for the others. */
-static void json_key(const char *key, bool first, FILE *out)
-{
-	fputc(first ? '{' : ',', out);
-	fprintf(out, "\"%s\":", key);
-}
-
-static void json_key_str(const char *key, const char *v, FILE *out)
-{
-	json_key(key, false, out);
-	json_str(v, out);
-}
-
-static void json_key_int(const char *key, bool has, int64_t v, FILE *out)
-{
-	json_key(key, false, out);
-	if (has)
-		fprintf(out, "%" PRId64, v);
-	else
-		fputs("null", out);
-}
-
-static void json_key_real(const char *key, double v, FILE *out)
-{
-	json_key(key, false, out);
-	json_real(v, out);
-}
-
-static void json_key_bool(const char *key, bool v, FILE *out)
-{
-	json_key(key, false, out);
-	fputs(v ? "true" : "false", out);
-}
-
-/* Rows of a JSON array: "[", then each row on its own line, indented. */
-static void json_row_begin(int *n, FILE *out)
-{
-	fputs(*n ? ",\n  " : "\n  ", out);
-	(*n)++;
-}
-
-static void json_array_end(int n, FILE *out)
-{
-	fputs(n ? "\n]\n" : "]\n", out);
 }
 
 static const char *or_text(const char *v, const char *none)
@@ -484,21 +299,66 @@ static void results_values(const store_results_row *r, const char *none, results
 typedef struct results_ctx {
 	FILE *out;
 	table t;
+	axes ax;	/* the keys the printed cells vary, as columns */
 	bool flags[4];  /* a "*", "p", "?", "~" was shown */
 	char *mixed;    /* the cells whose trials ran on several kernels, as text */
 	bool started;   /* the CSV header or the JSON '[' is out */
 	int n;          /* JSON rows written */
 } results_ctx;
 
-/* CSV and JSON stream their rows, and begin with the first (or at the end
- * when there is none), so that a refusal prints nothing. */
-static void stream_start(results_ctx *x, report_format fmt, const char *const *csv_head, int cols)
+/* ---- the varying axes as columns ---------------------------------------------
+ *
+ * A view's fixed columns, with one column per key its cells vary spliced
+ * in at `at` (after the columns that name the cell, before the numbers).
+ * The head row names each by its spec key. */
+
+#define AXIS_TEXT 96
+#define MAX_COLS  (64 + EMC_CELL_MAX_FIELDS)
+
+typedef struct axis_text {
+	char v[EMC_CELL_MAX_FIELDS][AXIS_TEXT];
+} axis_text;
+
+/* c NULL: the head row. Returns the row's length. */
+static int splice(const char *const *fixed, int n_fixed, int at, const axes *a, const emc_cell_cfg *c, const char *none,
+		  axis_text *t, const char **out)
 {
+	int k = 0;
+
+	for (int j = 0; j < at; j++)
+		out[k++] = fixed[j];
+	for (int j = 0; j < a->n_cols; j++) {
+		const char *v = c ? axes_value(a->col[j], c, t->v[j], AXIS_TEXT) : a->col[j]->key;
+
+		out[k++] = v ? v : none;
+	}
+	for (int j = at; j < n_fixed; j++)
+		out[k++] = fixed[j];
+	return k;
+}
+
+static void splice_align(const char *fixed, int at, const axes *a, char *out)
+{
+	size_t n = strlen(fixed);
+
+	memcpy(out, fixed, (size_t)at);
+	memset(out + at, 'l', (size_t)a->n_cols);
+	memcpy(out + at + a->n_cols, fixed + at, n - (size_t)at + 1);
+}
+
+/* CSV and JSON stream their rows, and begin with the first (or at the end
+ * when there is none), so that a refusal prints nothing. The CSV head has
+ * the axis columns spliced in at `at`. */
+static void stream_start(results_ctx *x, report_format fmt, const char *const *csv_head, int cols, int at)
+{
+	const char *head[MAX_COLS];
+	axis_text unused;
+
 	if (x->started)
 		return;
 	x->started = true;
 	if (fmt == REPORT_CSV)
-		csv_row_n(csv_head, cols, x->out);
+		csv_row_n(head, splice(csv_head, cols, at, &x->ax, NULL, "", &unused, head), x->out);
 	else
 		fputc('[', x->out);
 }
@@ -506,6 +366,13 @@ static void stream_start(results_ctx *x, report_format fmt, const char *const *c
 /* The table: the measurement in a few columns, its flags as marks. */
 enum { S_CAMPAIGN, S_CELL, S_MODEL, S_ACT, S_OPT, S_DATASET, S_LABELS, S_INPUTS, S_CLASSES, S_PARAMS, S_SEEDS,
        S_EMC, S_INTERVAL, S_HI, S_P_LO, S_P_HI, S_FLAGS, S_TRIALS, S_GRADS, S_SECONDS, S_STATE, S_COLS };
+
+/* The axis columns go before params. */
+#define S_AXES S_PARAMS
+#define R_AXES R_PARAMS
+/* What the results and trials rows show in their own columns. */
+static const char *const results_shown[] = {"model", "activation", "optimizer", "labels", "inputs", "classes", NULL};
+static const char *const trials_shown[] = {"model", NULL};
 
 static const char *const shown_head[S_COLS] = {
 	"campaign", "cell",   "model",	  "activation", "optimizer", "dataset", "labels",
@@ -533,7 +400,8 @@ static int results_table_row(void *ctx, const store_results_row *r)
 	results_ctx *x = ctx;
 	results_text text;
 	char emc[48], interval[64], seeds[32], p_lo[32], p_hi[32], flags[8];
-	const char *v[R_COLS], *row[S_COLS];
+	const char *v[R_COLS], *row[S_COLS], *spliced[MAX_COLS];
+	axis_text axis;
 	bool on[4] = { r->unconverged, r->plateau_decided, r->uncertain > 0, r->nonmonotone > 0 };
 	bool done = r->state == STORE_CELL_DONE;
 	int nf = 0;
@@ -577,18 +445,20 @@ static int results_table_row(void *ctx, const store_results_row *r)
 	row[S_GRADS] = v[R_GRADS];
 	row[S_SECONDS] = v[R_SECONDS];
 	row[S_STATE] = v[R_STATE];
-	return table_add(&x->t, row);
+	splice(row, S_COLS, S_AXES, &x->ax, &r->cfg, "-", &axis, spliced);
+	return table_add(&x->t, spliced);
 }
 
 static int results_csv_row(void *ctx, const store_results_row *r)
 {
 	results_ctx *x = ctx;
 	results_text text;
-	const char *v[R_COLS];
+	axis_text axis;
+	const char *v[R_COLS], *row[MAX_COLS];
 
-	stream_start(x, REPORT_CSV, results_head, R_COLS);
+	stream_start(x, REPORT_CSV, results_head, R_COLS, R_AXES);
 	results_values(r, "", &text, v);
-	csv_row_n(v, R_COLS, x->out);
+	csv_row_n(row, splice(v, R_COLS, R_AXES, &x->ax, &r->cfg, "", &axis, row), x->out);
 	return 0;
 }
 
@@ -598,7 +468,7 @@ static int results_json_row(void *ctx, const store_results_row *r)
 	FILE *out = x->out;
 	bool done = r->state == STORE_CELL_DONE;
 
-	stream_start(x, REPORT_JSON, NULL, 0);
+	stream_start(x, REPORT_JSON, NULL, 0, 0);
 	json_row_begin(&x->n, out);
 	json_key("campaign", true, out);
 	json_str(r->campaign, out);
@@ -638,6 +508,8 @@ static int results_json_row(void *ctx, const store_results_row *r)
 	json_key_real("lambda_min", r->lambda_min, out);
 	json_key_real("lambda_max", r->lambda_max, out);
 	json_key_str("state", store_cell_state_name(r->state), out);
+	json_key("config", false, out);
+	axes_json_config(&r->cfg, out);
 	fputc('}', out);
 	return 0;
 }
@@ -659,21 +531,50 @@ static void results_legend(const results_ctx *x, FILE *out)
 			x->mixed);
 }
 
-static int results_table(store *s, const char *campaign, FILE *out, emc_err *err)
+static int results_table(store *s, const char *campaign, results_ctx *x, emc_err *err)
 {
-	results_ctx x = { .out = out };
+	static const char fixed_align[] = "lrllllllrrrrlrrrlrrrl";
+	char align[MAX_COLS + 1];
+	const char *head[MAX_COLS];
+	axis_text unused;
 	int r;
 
-	table_init(&x.t, S_COLS, "lrllllllrrrrlrrrlrrrl");
-	r = table_add(&x.t, shown_head);
+	splice_align(fixed_align, S_AXES, &x->ax, align);
+	table_init(&x->t, S_COLS + x->ax.n_cols, align);
+	splice(shown_head, S_COLS, S_AXES, &x->ax, NULL, "", &unused, head);
+	r = table_add(&x->t, head);
 	if (r == 0)
-		r = store_report_results(s, campaign, results_table_row, &x, err);
-	if (r >= 0) {
-		table_print(&x.t, "", out);
-		results_legend(&x, out);
-	}
-	table_deinit(&x.t);
-	free(x.mixed);
+		r = store_report_results(s, campaign, results_table_row, x, err);
+	if (r >= 0)
+		r = table_print(&x->t, "", x->out);
+	if (r >= 0)
+		results_legend(x, x->out);
+	table_deinit(&x->t);
+	free(x->mixed);
+	return r;
+}
+
+static int axes_note_result(void *ctx, const store_results_row *r)
+{
+	axes_add(ctx, &r->cfg);
+	return 0;
+}
+
+/* Both passes read one snapshot: the columns are those of the rows printed. */
+static int results_walk(store *s, const char *campaign, report_format fmt, results_ctx *x, emc_err *err)
+{
+	int r = store_report_snapshot_begin(s, err);
+
+	if (r < 0)
+		return r;
+	axes_init(&x->ax);
+	r = store_report_results(s, campaign, axes_note_result, &x->ax, err);
+	axes_columns(&x->ax, results_shown);
+	if (r >= 0 && fmt == REPORT_TABLE)
+		r = results_table(s, campaign, x, err);
+	else if (r >= 0)
+		r = store_report_results(s, campaign, fmt == REPORT_CSV ? results_csv_row : results_json_row, x, err);
+	store_report_snapshot_end(s);
 	return r;
 }
 
@@ -682,24 +583,13 @@ int report_results(store *s, const char *campaign, report_format fmt, FILE *out,
 	results_ctx x = { .out = out };
 	int r;
 
-	switch (fmt) {
-	case REPORT_TABLE:
-		r = results_table(s, campaign, out, err);
-		break;
-	case REPORT_CSV:
-		r = store_report_results(s, campaign, results_csv_row, &x, err);
-		break;
-	case REPORT_JSON:
-		r = store_report_results(s, campaign, results_json_row, &x, err);
-		break;
-	default:
+	if (fmt != REPORT_TABLE && fmt != REPORT_CSV && fmt != REPORT_JSON)
 		return emc_err_set(err, -EINVAL, "report: unknown format %d", (int)fmt);
-	}
-	r = no_campaign(oom(r, err), campaign, err);
+	r = no_campaign(oom(results_walk(s, campaign, fmt, &x, err), err), campaign, err);
 	if (r < 0)
 		return r;
 	if (fmt != REPORT_TABLE)
-		stream_start(&x, fmt, results_head, R_COLS);
+		stream_start(&x, fmt, results_head, R_COLS, R_AXES);
 	if (fmt == REPORT_JSON)
 		json_array_end(x.n, out);
 	return 0;
@@ -710,6 +600,9 @@ int report_results(store *s, const char *campaign, report_format fmt, FILE *out,
 enum { T_CAMPAIGN, T_CELL, T_MODEL, T_N, T_SEED_INDEX, T_SEED, T_STATE, T_ON_PATH, T_REASON, T_EPOCHS, T_STEPS,
        T_SECONDS, T_GRADS, T_LOSS, T_ACCURACY, T_BUDGET, T_ATTEMPTS, T_LMIN, T_LMAX, T_HOST, T_KERNEL, T_ERROR,
        T_COLS };
+
+/* The axis columns go after the model. */
+#define T_AXES T_N
 
 static const char *const trials_head[T_COLS] = {
 	"campaign", "cell",	    "model",	"n",	      "seed_index", "seed",	  "state",    "on_path",
@@ -731,6 +624,8 @@ typedef struct trials_text {
 typedef struct paths {
 	measure **m; /* (cap) by cell index; NULL: no trials, or not measurable */
 	int cap;
+	axes *ax; /* the trials' cells, noted once each */
+	int last_cell;
 } paths;
 
 static void paths_deinit(paths *p)
@@ -750,6 +645,9 @@ static int paths_collect(void *ctx, const store_trials_row *r)
 
 	if (r->cell < 0)
 		return 0;
+	if (r->cell != p->last_cell)
+		axes_add(p->ax, &r->cfg);
+	p->last_cell = r->cell;
 	if (r->cell >= p->cap) {
 		int cap = r->cell + 64;
 		measure **m = realloc(p->m, (size_t)cap * sizeof *m);
@@ -829,27 +727,33 @@ static void trials_values(const store_trials_row *r, const paths *p, const char 
 typedef struct trials_ctx {
 	results_ctx x;
 	paths p;
+	char align[MAX_COLS + 1];
 } trials_ctx;
+
+static int trials_table_begin(trials_ctx *c);
 
 static int trials_table_row(void *ctx, const store_trials_row *r)
 {
 	trials_ctx *c = ctx;
 	trials_text text;
-	const char *v[T_COLS];
+	axis_text axis;
+	const char *v[T_COLS], *row[MAX_COLS];
 
 	trials_values(r, &c->p, "-", &text, v);
-	return table_add(&c->x.t, v);
+	splice(v, T_COLS, T_AXES, &c->x.ax, &r->cfg, "-", &axis, row);
+	return table_add(&c->x.t, row);
 }
 
 static int trials_csv_row(void *ctx, const store_trials_row *r)
 {
 	trials_ctx *c = ctx;
 	trials_text text;
-	const char *v[T_COLS];
+	axis_text axis;
+	const char *v[T_COLS], *row[MAX_COLS];
 
-	stream_start(&c->x, REPORT_CSV, trials_head, T_COLS);
+	stream_start(&c->x, REPORT_CSV, trials_head, T_COLS, T_AXES);
 	trials_values(r, &c->p, "", &text, v);
-	csv_row_n(v, T_COLS, c->x.out);
+	csv_row_n(row, splice(v, T_COLS, T_AXES, &c->x.ax, &r->cfg, "", &axis, row), c->x.out);
 	return 0;
 }
 
@@ -859,7 +763,7 @@ static int trials_json_row(void *ctx, const store_trials_row *r)
 	FILE *out = c->x.out;
 	const char *path = on_path(&c->p, r);
 
-	stream_start(&c->x, REPORT_JSON, NULL, 0);
+	stream_start(&c->x, REPORT_JSON, NULL, 0, 0);
 	json_row_begin(&c->x.n, out);
 	json_key("campaign", true, out);
 	json_str(r->campaign, out);
@@ -885,6 +789,8 @@ static int trials_json_row(void *ctx, const store_trials_row *r)
 	json_key_str("host", r->host, out);
 	json_key_str("blas_core", r->blas_core, out);
 	json_key_str("error", r->error, out);
+	json_key("config", false, out);
+	axes_json_config(&r->cfg, out);
 	fputc('}', out);
 	return 0;
 }
@@ -897,11 +803,29 @@ static int trials_walk(store *s, const char *campaign, int cell, report_format f
 
 	if (r < 0)
 		return r;
+	axes_init(&c->x.ax);
+	c->p.ax = &c->x.ax;
+	c->p.last_cell = -1;
 	r = store_report_trials(s, campaign, cell, paths_collect, &c->p, err);
+	axes_columns(&c->x.ax, trials_shown);
+	if (r >= 0 && fmt == REPORT_TABLE)
+		r = trials_table_begin(c);
 	if (r >= 0)
 		r = store_report_trials(s, campaign, cell, fn, c, err);
 	store_report_snapshot_end(s);
 	return r;
+}
+
+static int trials_table_begin(trials_ctx *c)
+{
+	static const char fixed_align[] = "lrlrrrllrrrrrrrrrrrlll";
+	const char *head[MAX_COLS];
+	axis_text unused;
+
+	splice_align(fixed_align, T_AXES, &c->x.ax, c->align);
+	table_init(&c->x.t, T_COLS + c->x.ax.n_cols, c->align);
+	splice(trials_head, T_COLS, T_AXES, &c->x.ax, NULL, "", &unused, head);
+	return table_add(&c->x.t, head);
 }
 
 int report_trials(store *s, const char *campaign, int cell, report_format fmt, FILE *out, emc_err *err)
@@ -911,23 +835,16 @@ int report_trials(store *s, const char *campaign, int cell, report_format fmt, F
 
 	if (fmt != REPORT_TABLE && fmt != REPORT_CSV && fmt != REPORT_JSON)
 		return emc_err_set(err, -EINVAL, "report: unknown format %d", (int)fmt);
-	if (fmt == REPORT_TABLE) {
-		table_init(&c.x.t, T_COLS, "lrlrrrllrrrrrrrrrrrlll");
-		r = table_add(&c.x.t, trials_head);
-		if (r == 0)
-			r = trials_walk(s, campaign, cell, fmt, &c, err);
-		if (r >= 0)
-			table_print(&c.x.t, "", out);
-		table_deinit(&c.x.t);
-	} else {
-		r = trials_walk(s, campaign, cell, fmt, &c, err);
-	}
+	r = trials_walk(s, campaign, cell, fmt, &c, err);
+	if (r >= 0 && fmt == REPORT_TABLE)
+		r = table_print(&c.x.t, "", out);
+	table_deinit(&c.x.t);
 	paths_deinit(&c.p);
 	r = no_campaign(oom(r, err), campaign, err);
 	if (r < 0)
 		return r;
 	if (fmt != REPORT_TABLE)
-		stream_start(&c.x, fmt, trials_head, T_COLS);
+		stream_start(&c.x, fmt, trials_head, T_COLS, T_AXES);
 	if (fmt == REPORT_JSON)
 		json_array_end(c.x.n, out);
 	return 0;

@@ -80,6 +80,11 @@ typedef struct cell_rt cell_rt;
 typedef struct trial_rt trial_rt;
 typedef struct worker_rt worker_rt;
 
+/* A cell in logs as in tables and commands: CAMPAIGN/INDEX ("emcctl
+ * trials --cell INDEX CAMPAIGN"). */
+#define CELL_FMT     "%s/%d"
+#define CELL_ARGS(c) (c)->campaign->name, (c)->index
+
 struct campaign_rt {
 	int64_t id;
 	char name[EMC_NAME_MAX];
@@ -101,6 +106,7 @@ struct campaign_rt {
 
 struct cell_rt {
 	int64_t id;
+	int index; /* in its campaign's grid: what every table and log calls it */
 	campaign_rt *campaign;
 	emc_cell_cfg cfg;
 	int n_seeds;
@@ -512,13 +518,13 @@ static void cell_prune(sched *s, cell_rt *cell)
 				log_error("%s", err.msg);
 				continue;
 			}
-			log_debug("cell %" PRId64 " n=%" PRId64 " seed %d: pending probe cancelled", cell->id, t->n,
-				  t->seed);
+			log_debug("cell " CELL_FMT " n=%" PRId64 " seed %d: pending probe cancelled", CELL_ARGS(cell),
+				  t->n, t->seed);
 			trial_drop(s, t);
 		} else if (t->worker && !t->cancelling) {
 			t->cancelling = true;
-			log_debug("cell %" PRId64 " n=%" PRId64 " seed %d: running probe cancelled", cell->id, t->n,
-				  t->seed);
+			log_debug("cell " CELL_FMT " n=%" PRId64 " seed %d: running probe cancelled", CELL_ARGS(cell),
+				  t->n, t->seed);
 			send_cancel(s, t->worker, t->attempt_id);
 		}
 	}
@@ -532,11 +538,11 @@ static void cell_decided(sched *s, cell_rt *cell, const store_cell_update *up)
 		return;
 	cell->decided = true;
 	if (!up->failed)
-		log_info("cell %" PRId64 ": EMC %s%" PRId64 " [%" PRId64 ", %" PRId64 "]%s", cell->id,
+		log_info("cell " CELL_FMT ": EMC %s%" PRId64 " [%" PRId64 ", %" PRId64 "]%s", CELL_ARGS(cell),
 			 up->full ? ">=" : "", up->lo, up->emc_low, up->emc_high,
 			 up->unconverged ? " unconverged" : "");
 	else
-		log_warn("cell %" PRId64 ": failed (every seed read at one size failed)", cell->id);
+		log_warn("cell " CELL_FMT ": failed (every seed read at one size failed)", CELL_ARGS(cell));
 	cell_prune(s, cell);
 	cell_maybe_finish(s, cell);
 }
@@ -659,7 +665,7 @@ static void cell_replay(sched *s, cell_rt *cell)
 	measure_destroy(&cell->m);
 	campaign_measure_config(&cell->campaign->search, cell->campaign->n_total, cell->n_seeds, &cfg);
 	if (measure_new(&cfg, &cell->m) < 0 || store_load_outcomes(s->db, cell->id, replay_one, cell, &err) < 0)
-		log_error("cell %" PRId64 ": cannot rebuild its measurement from the store", cell->id);
+		log_error("cell " CELL_FMT ": cannot rebuild its measurement from the store", CELL_ARGS(cell));
 }
 
 /* After a recorded result (up: the cell's update written with it, NULL
@@ -689,8 +695,8 @@ static bool cell_take(cell_rt *cell, const trial_rt *t, emc_outcome o, emc_stop_
 	if (cell->m && campaign_measure_outcome(o, why, &mo)) {
 		rec = measure_record(cell->m, t->n, t->seed, mo);
 		if (rec < 0)
-			log_error("cell %" PRId64 " n=%" PRId64 " seed %d: outcome refused by the measurement (%d)",
-				  cell->id, t->n, t->seed, rec);
+			log_error("cell " CELL_FMT " n=%" PRId64 " seed %d: outcome refused by the measurement (%d)",
+				  CELL_ARGS(cell), t->n, t->seed, rec);
 	}
 	*ret_up = NULL;
 	if (!cell->decided) {
@@ -718,8 +724,8 @@ static void trial_give_up(sched *s, trial_rt *t, const char *error)
 			cell_replay(s, cell);
 		return;
 	}
-	log_error("cell %" PRId64 " n=%" PRId64 " seed %d: trial %" PRId64 " failed: %s", cell->id, t->n, t->seed,
-		  t->id, error);
+	log_error("cell " CELL_FMT " n=%" PRId64 " seed %d: trial %" PRId64 " failed: %s", CELL_ARGS(cell), t->n,
+		  t->seed, t->id, error);
 	trial_drop(s, t);
 	cell_after_result(s, cell, upp);
 }
@@ -767,8 +773,8 @@ static int trial_lose(sched *s, trial_rt *t, store_attempt_state how, const char
 		log_error("%s", err.msg);
 		return -EIO;
 	}
-	log_warn("trial %" PRId64 " (cell %" PRId64 ", n=%" PRId64 ", seed %d): attempt %" PRId64 " %s: %s%s", t->id,
-		 t->cell->id, t->n, t->seed, t->attempt_id, store_attempt_state_name(how), why,
+	log_warn("trial %" PRId64 " (cell " CELL_FMT ", n=%" PRId64 ", seed %d): attempt %" PRId64 " %s: %s%s", t->id,
+		 CELL_ARGS(t->cell), t->n, t->seed, t->attempt_id, store_attempt_state_name(how), why,
 		 !failed && progressed ? " (it had made progress: not counted)" : "");
 	trial_detach(t);
 	/* Churn cannot fail a trial that keeps advancing; one that never
@@ -1125,9 +1131,9 @@ static void assign_resume(sched *s, const trial_rt *t, sched_assign *a)
 	a->resume = state;
 	a->resume_len = len;
 	a->resume_epoch = epoch;
-	log_info("trial %" PRId64 " (cell %" PRId64 ", n=%" PRId64 ", seed %d): attempt %" PRId64
+	log_info("trial %" PRId64 " (cell " CELL_FMT ", n=%" PRId64 ", seed %d): attempt %" PRId64
 		 " resumes at epoch %" PRId64,
-		 t->id, t->cell->id, t->n, t->seed, t->attempt_id, epoch);
+		 t->id, CELL_ARGS(t->cell), t->n, t->seed, t->attempt_id, epoch);
 }
 
 static int assign(sched *s, worker_rt *w, trial_rt *t)
@@ -1160,9 +1166,9 @@ static int assign(sched *s, worker_rt *w, trial_rt *t)
 	a.resume_len = 0;
 	a.resume_epoch = 0;
 	assign_resume(s, t, &a);
-	log_debug("trial %" PRId64 " (cell %" PRId64 ", n=%" PRId64 ", seed %d) -> worker %" PRId64
+	log_debug("trial %" PRId64 " (cell " CELL_FMT ", n=%" PRId64 ", seed %d) -> worker %" PRId64
 		  " as attempt %" PRId64,
-		  t->id, t->cell->id, t->n, t->seed, w->db_id, attempt_id);
+		  t->id, CELL_ARGS(t->cell), t->n, t->seed, w->db_id, attempt_id);
 	if (s->out.assign(s->out_ctx, &w->peer, &a) < 0)
 		assign_undo(s, w, t);
 	free((uint8_t *)a.resume);
@@ -1361,7 +1367,7 @@ static bool result_record(sched *s, trial_rt *t, worker_rt *w, const emc_trial_r
 	}
 	if (w)
 		w->trials_done++;
-	log_info("cell %" PRId64 " n=%" PRId64 " seed %d: %s (%s)%s", cell->id, t->n, t->seed,
+	log_info("cell " CELL_FMT " n=%" PRId64 " seed %d: %s (%s)%s", CELL_ARGS(cell), t->n, t->seed,
 		 emc_outcome_name(sr->outcome), emc_stop_reason_name(sr->reason),
 		 t->cancelling ? ", off the path" : "");
 	trial_drop(s, t);
@@ -1628,10 +1634,11 @@ static int load_cell(void *ctx, const store_cell_row *row)
 	memcpy(c->seeds, row->seeds, (size_t)row->n_seeds * sizeof *c->seeds);
 	c->n_seeds = row->n_seeds;
 	c->campaign = camp;
+	c->index = row->index;
 	c->cfg = row->cfg;
 	campaign_measure_config(&camp->search, camp->n_total, c->n_seeds, &cfg);
 	if (measure_new(&cfg, &c->m) < 0)
-		log_error("cell %" PRId64 ": its search settings cannot be measured; it fails", c->id);
+		log_error("cell " CELL_FMT ": its search settings cannot be measured; it fails", CELL_ARGS(c));
 	c->decided = row->state != STORE_CELL_SEARCHING;
 	c->finished = c->decided;
 	if (!c->finished)
@@ -1689,8 +1696,8 @@ static int replay_one(void *ctx, const store_outcome_row *o)
 		return 0;
 	r = measure_record(cell->m, o->n, o->seed_index, mo);
 	if (r < 0)
-		log_warn("trial %" PRId64 " (cell %" PRId64 ", n=%" PRId64 ", seed %d): outcome not replayed (%d)",
-			 o->trial_id, cell->id, o->n, o->seed_index, r);
+		log_warn("trial %" PRId64 " (cell " CELL_FMT ", n=%" PRId64 ", seed %d): outcome not replayed (%d)",
+			 o->trial_id, CELL_ARGS(cell), o->n, o->seed_index, r);
 	return 0;
 }
 

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "store_priv.h"
+#include "wire.h"
 
 #define COL_TEXT(st, i) ((const char *)sqlite3_column_text((st), (i)))
 
@@ -61,6 +62,20 @@ static int bad_value(sqlite3_stmt *st, int i, const char *table, const char *wha
 	return emc_err_set(err, -EIO, "store: %s: unknown %s '%s'", table, what, v ? v : "(null)");
 }
 
+/* A cell's configuration from its stored blob: what every view shows of
+ * the axes a campaign varies. A blob this program cannot read is -EIO,
+ * naming the cell. */
+static int cfg_read(sqlite3_stmt *st, int i, const char *campaign, int cell, emc_cell_cfg *ret, emc_err *err)
+{
+	const void *blob = sqlite3_column_blob(st, i);
+	emc_err why = {""};
+
+	if (wire_cell_unpack(blob ? blob : "", (size_t)sqlite3_column_bytes(st, i), ret, &why) < 0)
+		return emc_err_set(err, -EIO, "store: campaign %s, cell %d: stored config: %s",
+				   campaign ? campaign : "?", cell, why.msg);
+	return 0;
+}
+
 /* 0 if a campaign of that name exists, -ENOENT if not, -errno on error. */
 static int campaign_exists(store *s, const char *name, emc_err *err)
 {
@@ -95,20 +110,23 @@ static const char status_campaigns_sql[] =
 	" FROM campaigns c WHERE ?1 IS NULL OR c.name = ?1 ORDER BY c.id";
 
 static const char status_cells_sql[] =
-	"SELECT ce.idx, ce.model, ce.activation, ce.optimizer, ce.labels, ce.seed, ce.state, ce.lo, ce.hi,"
-	" count(CASE WHEN t.state IN " SQL_TRIAL_TERMINAL " THEN 1 END),"
-	" count(CASE WHEN t.state = " SQL_STATE(TRIAL, RUNNING) " THEN 1 END),"
-	" count(CASE WHEN t.state = " SQL_STATE(TRIAL, PENDING) " THEN 1 END),"
-	" " SQL_POOL_SIZE("ce.seeds")
-	" FROM cells ce LEFT JOIN trials t ON t.cell_id = ce.id"
-	" WHERE ce.campaign_id = ?1 GROUP BY ce.id ORDER BY ce.idx";
+    "SELECT ce.idx, ce.model, ce.activation, ce.optimizer, ce.labels, ce.seed, ce.state, ce.lo, ce.hi,"
+    " count(CASE WHEN t.state IN " SQL_TRIAL_TERMINAL " THEN 1 END),"
+    " count(CASE WHEN t.state = " SQL_STATE(
+	TRIAL, RUNNING) " THEN 1 END),"
+			" count(CASE WHEN t.state = " SQL_STATE(
+			    TRIAL, PENDING) " THEN 1 END),"
+					    " " SQL_POOL_SIZE(
+						"ce.seeds") ", ce.config"
+							    " FROM cells ce LEFT JOIN trials t ON t.cell_id = ce.id"
+							    " WHERE ce.campaign_id = ?1 GROUP BY ce.id ORDER BY ce.idx";
 
-static int status_cells(store *s, sqlite3_stmt *st, int64_t campaign_id, store_status_cell_fn fn, void *ctx,
-			emc_err *err)
+static int status_cells(store *s, sqlite3_stmt *st, const store_status_campaign *camp, store_status_cell_fn fn,
+			void *ctx, emc_err *err)
 {
 	int rc, r = 0;
 
-	sqlite3_bind_int64(st, 1, campaign_id);
+	sqlite3_bind_int64(st, 1, camp->id);
 	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		store_status_cell c = {
 			.index = sqlite3_column_int(st, 0),
@@ -127,7 +145,9 @@ static int status_cells(store *s, sqlite3_stmt *st, int64_t campaign_id, store_s
 
 		if (store_cell_state_parse(COL_TEXT(st, 6), &c.state) < 0)
 			r = bad_value(st, 6, "cells", "state", err);
-		else if (fn)
+		else
+			r = cfg_read(st, 13, camp->name, c.index, &c.cfg, err);
+		if (r == 0 && fn)
 			r = fn(ctx, &c);
 	}
 	if (r == 0 && rc != SQLITE_DONE)
@@ -172,7 +192,7 @@ int store_report_status(store *s, const char *campaign, store_status_campaign_fn
 		n++;
 		r = on_campaign ? on_campaign(ctx, &c) : 0;
 		if (r == 0)
-			r = status_cells(s, cells, c.id, on_cell, ctx, err);
+			r = status_cells(s, cells, &c, on_cell, ctx, err);
 	}
 	if (r == 0 && rc != SQLITE_DONE)
 		r = store_fail(s, "read campaigns", err);
@@ -190,23 +210,33 @@ out:
  * none (emc_low NULL), and its unconverged flag is read from its trials as
  * version 1 did. The compute is the cell's running sum. */
 static const char results_sql[] =
-	"SELECT c.name, ce.idx, ce.model, ce.activation, ce.optimizer,"
-	" coalesce(c.dataset_desc, c.dataset_name, ''), ce.labels, ce.inputs, ce.classes, ce.seed, ce.params,"
-	" ce.state, ce.lo, ce.hi, ce.full,"
-	" (SELECT count(*) FROM trials t WHERE t.cell_id = ce.id AND t.state IN " SQL_TRIAL_TERMINAL "),"
-	" ce.train_seconds,"
-	" ce.unconverged OR (ce.emc_low IS NULL AND EXISTS (SELECT 1 FROM trials t WHERE t.cell_id = ce.id"
-	"  AND ce.hi > 0 AND t.n = ce.hi AND t.state = " SQL_STATE(TRIAL, NO_FIT) " AND t.reason = ?2)),"
-	" (SELECT t.hessian_min FROM trials t WHERE t.cell_id = ce.id AND t.n = ce.lo"
-	"  AND t.state = " SQL_STATE(TRIAL, FIT) " ORDER BY t.seed_index LIMIT 1),"
-	" (SELECT t.hessian_max FROM trials t WHERE t.cell_id = ce.id AND t.n = ce.lo"
-	"  AND t.state = " SQL_STATE(TRIAL, FIT) " ORDER BY t.seed_index LIMIT 1),"
-	" " SQL_POOL_SIZE("ce.seeds") ", ce.emc_low IS NOT NULL, ce.emc_low, ce.emc_high, ce.seeds_used,"
-	" ce.lo_fits, ce.lo_total, ce.hi_fits, ce.hi_total, ce.hi_plateau, ce.hi_gradnorm, ce.hi_budget,"
-	" ce.plateau_decided, ce.nonmonotone, ce.uncertain, ce.trials_consumed, ce.sample_grads,"
-	" (SELECT count(DISTINCT t.blas_core) FROM trials t WHERE t.cell_id = ce.id)"
-	" FROM cells ce JOIN campaigns c ON c.id = ce.campaign_id"
-	" WHERE ?1 IS NULL OR c.name = ?1 ORDER BY c.id, ce.idx";
+    "SELECT c.name, ce.idx, ce.model, ce.activation, ce.optimizer,"
+    " coalesce(c.dataset_desc, c.dataset_name, ''), ce.labels, ce.inputs, ce.classes, ce.seed, ce.params,"
+    " ce.state, ce.lo, ce.hi, ce.full,"
+    " (SELECT count(*) FROM trials t WHERE t.cell_id = ce.id AND t.state IN " SQL_TRIAL_TERMINAL "),"
+    " ce.train_seconds,"
+    " ce.unconverged OR (ce.emc_low IS NULL AND EXISTS (SELECT 1 FROM trials t WHERE t.cell_id = ce.id"
+    "  AND ce.hi > 0 AND t.n = ce.hi AND t.state = " SQL_STATE(
+	TRIAL,
+	NO_FIT) " AND t.reason = ?2)),"
+		" (SELECT t.hessian_min FROM trials t WHERE t.cell_id = ce.id AND t.n = ce.lo"
+		"  AND t.state = " SQL_STATE(
+		    TRIAL,
+		    FIT) " ORDER BY t.seed_index LIMIT 1),"
+			 " (SELECT t.hessian_max FROM trials t WHERE t.cell_id = ce.id AND t.n = ce.lo"
+			 "  AND t.state = " SQL_STATE(
+			     TRIAL,
+			     FIT) " ORDER BY t.seed_index LIMIT 1),"
+				  " " SQL_POOL_SIZE(
+				      "ce.seeds") ", ce.emc_low IS NOT NULL, ce.emc_low, ce.emc_high, ce.seeds_used,"
+						  " ce.lo_fits, ce.lo_total, ce.hi_fits, ce.hi_total, ce.hi_plateau, "
+						  "ce.hi_gradnorm, ce.hi_budget,"
+						  " ce.plateau_decided, ce.nonmonotone, ce.uncertain, "
+						  "ce.trials_consumed, ce.sample_grads,"
+						  " (SELECT count(DISTINCT t.blas_core) FROM trials t WHERE t.cell_id "
+						  "= ce.id), ce.config"
+						  " FROM cells ce JOIN campaigns c ON c.id = ce.campaign_id"
+						  " WHERE ?1 IS NULL OR c.name = ?1 ORDER BY c.id, ce.idx";
 
 static int results_row_read(sqlite3_stmt *st, store_results_row *r, emc_err *err)
 {
@@ -254,7 +284,7 @@ static int results_row_read(sqlite3_stmt *st, store_results_row *r, emc_err *err
 	};
 	if (store_cell_state_parse(COL_TEXT(st, 11), &r->state) < 0)
 		return bad_value(st, 11, "cells", "state", err);
-	return 0;
+	return cfg_read(st, 38, r->campaign, r->cell, &r->cfg, err);
 }
 
 int store_report_results(store *s, const char *campaign, store_results_fn fn, void *ctx, emc_err *err)
@@ -293,14 +323,15 @@ out:
 /* ---- trials ---------------------------------------------------------------------- */
 
 static const char trials_sql[] =
-	"SELECT c.name, ce.idx, ce.model, t.n, t.state, t.reason, t.epochs, t.steps, t.train_seconds, t.loss,"
-	" t.accuracy, t.budget_used, t.attempts, t.hessian_min, t.hessian_max, t.error,"
-	" t.seed_index, t.seed, t.sample_grads, t.host, t.blas_core,"
-	" c.search_start, c.search_precision, c.search_max_n, c.n_total, c.search_method, c.search_quantile,"
-	" c.search_min_seeds, c.search_confidence, c.search_grid_points, c.search_spec_depth,"
-	" c.search_indifference, " SQL_POOL_SIZE("ce.seeds")
-	" FROM trials t JOIN cells ce ON ce.id = t.cell_id JOIN campaigns c ON c.id = ce.campaign_id"
-	" WHERE c.name = ?1 AND (?2 < 0 OR ce.idx = ?2) ORDER BY ce.idx, t.n, t.seed_index";
+    "SELECT c.name, ce.idx, ce.model, t.n, t.state, t.reason, t.epochs, t.steps, t.train_seconds, t.loss,"
+    " t.accuracy, t.budget_used, t.attempts, t.hessian_min, t.hessian_max, t.error,"
+    " t.seed_index, t.seed, t.sample_grads, t.host, t.blas_core,"
+    " c.search_start, c.search_precision, c.search_max_n, c.n_total, c.search_method, c.search_quantile,"
+    " c.search_min_seeds, c.search_confidence, c.search_grid_points, c.search_spec_depth,"
+    " c.search_indifference, " SQL_POOL_SIZE(
+	"ce.seeds") ", ce.config"
+		    " FROM trials t JOIN cells ce ON ce.id = t.cell_id JOIN campaigns c ON c.id = ce.campaign_id"
+		    " WHERE c.name = ?1 AND (?2 < 0 OR ce.idx = ?2) ORDER BY ce.idx, t.n, t.seed_index";
 
 static int trials_row_read(sqlite3_stmt *st, store_trials_row *r, emc_err *err)
 {
@@ -348,7 +379,7 @@ static int trials_row_read(sqlite3_stmt *st, store_trials_row *r, emc_err *err)
 		return bad_value(st, 4, "trials", "state", err);
 	if (COL_TEXT(st, 5) && emc_stop_reason_parse(COL_TEXT(st, 5), &r->reason) < 0)
 		return bad_value(st, 5, "trials", "stop reason", err);
-	return 0;
+	return cfg_read(st, 33, r->campaign, r->cell, &r->cfg, err);
 }
 
 int store_report_trials(store *s, const char *campaign, int cell, store_trials_fn fn, void *ctx, emc_err *err)

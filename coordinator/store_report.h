@@ -41,6 +41,7 @@ typedef struct store_status_cell {
 	store_cell_state state;
 	int64_t lo, hi;                                      /* hi = 0: no no-fit yet */
 	int64_t trials_done, trials_running, trials_pending; /* as for the campaign */
+	emc_cell_cfg cfg;				     /* its whole configuration (seed: the first) */
 } store_status_cell;
 
 typedef int (*store_status_campaign_fn)(void *ctx, const store_status_campaign *c);
@@ -83,6 +84,7 @@ typedef struct store_results_row {
 	double train_seconds; /* their training time; 0 when none */
 	int blas_cores;      /* distinct OpenBLAS kernels its trials ran on (> 1: a warning) */
 	double lambda_min, lambda_max; /* the certificate of a fit at n = lo (the first seed's) */
+	emc_cell_cfg cfg;	       /* the cell's whole configuration (seed: the first of its pool) */
 } store_results_row;
 
 typedef int (*store_results_fn)(void *ctx, const store_results_row *r);
@@ -117,6 +119,7 @@ typedef struct store_trials_row {
 	bool has_sample_grads;
 	int64_t sample_grads;
 	const char *host, *blas_core; /* provenance; NULL when not recorded */
+	emc_cell_cfg cfg;	      /* its cell's configuration (seed: the cell's first) */
 } store_trials_row;
 
 typedef int (*store_trials_fn)(void *ctx, const store_trials_row *r);

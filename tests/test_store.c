@@ -1282,15 +1282,27 @@ static void test_report_results(void **state)
 	assert_contains(out, "warning: cell(s) mnist, \"small\"/0 ran on several OpenBLAS kernels");
 	free(out);
 
+	/* The keys the cells vary get a column each, named by the spec key,
+	 * before params: lr (0.01, 0.02, 0.03) and max_steps (0, 30000).
+	 * momentum does not vary: only the sgd cells read it, and both hold
+	 * 0.9; the architecture is the model column's. */
 	out = capture_results(ro, "mnist, \"small\"", REPORT_CSV, 0);
-	assert_contains(out, RESULTS_CSV_HEAD);
-	assert_contains(out, "\"mnist, \"\"small\"\"\",0,mlp[8],relu,sgd,fashion-mnist/train,true,true,10,1,6370,24,0,20,25,"
-			     "24,25,1,1,1,0,1,0,0,1,1,0,0,0,3,3,650,6.75,2,,,done\n");
+	assert_contains(out, "campaign,cell,model,activation,optimizer,dataset,labels,inputs,classes,seeds,"
+			     "optimizer.lr,budget.max_steps,params,emc,full,");
+	assert_contains(
+	    out, "\"mnist, \"\"small\"\"\",0,mlp[8],relu,sgd,fashion-mnist/train,true,true,10,1,0.01,0,6370,24,0,"
+		 "20,25,24,25,1,1,1,0,1,0,0,1,1,0,0,0,3,3,650,6.75,2,,,done\n");
 	assert_contains(out, ",1,\"mlp[16,16]\",relu,adam,");
 	/* emc stays a number; full says the whole range fit */
-	assert_contains(out, ",100,1,100,100,100,,1,1,1,0,0,0,0,0,0,0,0,0,1,1,1000,4.00,1,-0.00125,42.5,done\n");
+	assert_contains(
+	    out, ",0.02,0,13002,100,1,100,100,100,,1,1,1,0,0,0,0,0,0,0,0,0,1,1,1000,4.00,1,-0.00125,42.5,done\n");
 	assert_contains(out, ",2,mlp[32],tanh,sgd,");
-	assert_contains(out, ",-,0,0,0,16,40,0,0,0,0,1,1,0,0,0,1,0,0,2,0,560,0.75,1,,,searching\n");
+	assert_contains(out, ",0.03,30000,25450,-,0,0,0,16,40,0,0,0,0,1,1,0,0,0,1,0,0,2,0,560,0.75,1,,,searching\n");
+	free(out);
+
+	/* The table has the same columns. */
+	out = capture_results(ro, NULL, REPORT_TABLE, 0);
+	assert_contains(out, "  optimizer.lr  budget.max_steps  params  ");
 	free(out);
 
 	out = capture_results(ro, NULL, REPORT_JSON, 0);
@@ -1299,15 +1311,21 @@ static void test_report_results(void **state)
 		sqlite3_stmt *st;
 
 		assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
-		assert_int_equal(sqlite3_prepare_v2(db,
-						    "SELECT json_valid(?1), json_array_length(?1),"
-						    " json_extract(?1, '$[0].campaign'), json_extract(?1, '$[0].emc'),"
-						    " json_extract(?1, '$[0].unconverged'), json_extract(?1, '$[1].emc'),"
-						    " json_extract(?1, '$[1].full'), json_type(?1, '$[2].emc'),"
-						    " json_extract(?1, '$[1].model'), json_extract(?1, '$[0].train_seconds'),"
-						    " json_type(?1, '$[1].hi')",
-						    -1, &st, NULL),
-				 SQLITE_OK);
+		assert_int_equal(
+		    sqlite3_prepare_v2(db,
+				       "SELECT json_valid(?1), json_array_length(?1),"
+				       " json_extract(?1, '$[0].campaign'), json_extract(?1, '$[0].emc'),"
+				       " json_extract(?1, '$[0].unconverged'), json_extract(?1, '$[1].emc'),"
+				       " json_extract(?1, '$[1].full'), json_type(?1, '$[2].emc'),"
+				       " json_extract(?1, '$[1].model'), json_extract(?1, '$[0].train_seconds'),"
+				       " json_type(?1, '$[1].hi'), json_extract(?1, '$[1].config.optimizer.name'),"
+				       " json_extract(?1, '$[0].config.optimizer.momentum'),"
+				       " json_type(?1, '$[1].config.optimizer.momentum'), json_extract(?1, "
+				       "'$[1].config.model.widths'),"
+				       " json_extract(?1, '$[1].config.optimizer.lr'), json_extract(?1, "
+				       "'$[2].config.budget.max_steps')",
+				       -1, &st, NULL),
+		    SQLITE_OK);
 		sqlite3_bind_text(st, 1, out, -1, SQLITE_STATIC);
 		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
 		assert_int_equal(sqlite3_column_int(st, 0), 1);
@@ -1321,6 +1339,14 @@ static void test_report_results(void **state)
 		assert_string_equal((const char *)sqlite3_column_text(st, 8), "mlp[16,16]");
 		assert_true(sqlite3_column_double(st, 9) == 6.75);
 		assert_string_equal((const char *)sqlite3_column_text(st, 10), "null");
+		/* the whole configuration, nested by spec key, numbers as numbers;
+		 * adam does not read momentum */
+		assert_string_equal((const char *)sqlite3_column_text(st, 11), "adam");
+		assert_true(sqlite3_column_double(st, 12) == 0.9);
+		assert_null(sqlite3_column_text(st, 13));
+		assert_string_equal((const char *)sqlite3_column_text(st, 14), "[16,16]");
+		assert_true(sqlite3_column_double(st, 15) == 0.02);
+		assert_int_equal(sqlite3_column_int(st, 16), 30000);
 		sqlite3_finalize(st);
 		sqlite3_close(db);
 	}
@@ -1371,6 +1397,12 @@ static void test_report_trials(void **state)
 	assert_contains(out, ",0,mlp[8],24,0,18446744073709551610,fit,no,fit,10,100,2.00,240,");
 	assert_contains(out, ",0,mlp[8],25,0,18446744073709551610,no_fit,no,budget,10,100,3.25,250,0,0.9000,0.00,1,,,host-0,Haswell,\n");
 	assert_null(strstr(out, ",1,\"mlp[16,16]\","));
+	free(out);
+
+	/* Over every cell, the keys they vary follow the model. */
+	out = capture_trials(f->s, "mnist, \"small\"", -1, REPORT_CSV, 0);
+	assert_contains(
+	    out, "campaign,cell,model,model.activation,optimizer.name,optimizer.lr,variant.labels,budget.max_steps,n,");
 	free(out);
 
 	out = capture_trials(f->s, "mnist, \"small\"", -1, REPORT_JSON, 0);
