@@ -37,6 +37,7 @@
 #include "cli.h"
 #include "log.h"
 #include "report.h"
+#include "summary.h"
 #include "store.h"
 #include "store_report.h"
 #include "wire.h"
@@ -72,6 +73,9 @@ static const command commands[] = {
     {"status", "[--db FILE] [CAMPAIGN]", "        per campaign and per cell: state, bracket [lo, hi), trials\n"},
     {"results", "[--db FILE] [--format table|csv|json] [CAMPAIGN]",
      "        one row per cell: EMC against parameter count\n"},
+    {"summary", "[--db FILE] [--by KEY[,KEY...]] [--format table|csv|json] [CAMPAIGN]",
+     "        cells grouped by KEYs (default: the procedures, cells that differ only in the\n"
+     "        architecture), sorted by them: EMC, interval, EMC/params, budget stops, compute\n"},
     {"trials", "[--db FILE] [--cell N] [--format table|csv|json] CAMPAIGN",
      "        every trial: n, state, stop reason, epochs, budget used, Hessian, error\n"},
     {"pause", "CAMPAIGN --coordinator ENDPOINT [--timeout S]", "        stop handing out a campaign's trials\n"},
@@ -758,28 +762,39 @@ static int cmd_trials(int argc, char **argv)
 	return 0;
 }
 
-static int cmd_report(int argc, char **argv, bool results)
+typedef enum view { VIEW_STATUS, VIEW_RESULTS, VIEW_SUMMARY } view;
+
+/* status, results and summary: read-only views of one database. */
+static int cmd_report(int argc, char **argv, view which)
 {
-	static const struct option opts[] = {
-	    {"db", required_argument, NULL, 'd'}, {"format", required_argument, NULL, 'f'}, {NULL, 0, NULL, 0}};
-	const char *db_path = DEFAULT_DB, *campaign = NULL;
+	static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
+					     {"format", required_argument, NULL, 'f'},
+					     {"by", required_argument, NULL, 'b'},
+					     {NULL, 0, NULL, 0}};
+	const char *db_path = DEFAULT_DB, *campaign = NULL, *by = NULL;
 	report_format fmt = REPORT_TABLE;
 	store *s = NULL;
 	emc_err err;
 	int opt, r;
 
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "d:f:", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "d:f:b:", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'd':
 			db_path = optarg;
 			break;
 		case 'f':
-			if (!results || report_format_parse(optarg, &fmt) < 0) {
+			if (which == VIEW_STATUS || report_format_parse(optarg, &fmt) < 0) {
 				fprintf(stderr, "emcctl: --format must be table, csv or json\n");
 				return 2;
 			}
 			break;
+		case 'b':
+			if (which == VIEW_SUMMARY) {
+				by = optarg;
+				break;
+			}
+			/* fall through */
 		default:
 			bad_usage(argv[0]);
 			return 2;
@@ -793,11 +808,16 @@ static int cmd_report(int argc, char **argv, bool results)
 	}
 	if (open_readonly(db_path, &s) < 0)
 		return 1;
-	r = results ? report_results(s, campaign, fmt, stdout, &err) : report_status(s, campaign, stdout, &err);
+	if (which == VIEW_SUMMARY)
+		r = report_summary(s, campaign, by, fmt, stdout, &err);
+	else if (which == VIEW_RESULTS)
+		r = report_results(s, campaign, fmt, stdout, &err);
+	else
+		r = report_status(s, campaign, stdout, &err);
 	store_close(&s);
 	if (r < 0) {
 		fprintf(stderr, "emcctl: %s\n", err.msg);
-		return 1;
+		return r == -EINVAL ? 2 : 1;
 	}
 	return 0;
 }
@@ -858,9 +878,11 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "launch") == 0)
 		return cmd_launch(argc - 1, argv + 1);
 	if (strcmp(argv[1], "status") == 0)
-		return cmd_report(argc - 1, argv + 1, false);
+		return cmd_report(argc - 1, argv + 1, VIEW_STATUS);
 	if (strcmp(argv[1], "results") == 0)
-		return cmd_report(argc - 1, argv + 1, true);
+		return cmd_report(argc - 1, argv + 1, VIEW_RESULTS);
+	if (strcmp(argv[1], "summary") == 0)
+		return cmd_report(argc - 1, argv + 1, VIEW_SUMMARY);
 	if (strcmp(argv[1], "trials") == 0)
 		return cmd_trials(argc - 1, argv + 1);
 	if (strcmp(argv[1], "pause") == 0 || strcmp(argv[1], "resume") == 0 || strcmp(argv[1], "cancel") == 0 ||

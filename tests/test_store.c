@@ -25,6 +25,7 @@
 #include "store.h"
 #include "store_ckpt.h"
 #include "store_report.h"
+#include "summary.h"
 #include "testutil.h"
 #include "wire.h"
 
@@ -1356,6 +1357,72 @@ static void test_report_results(void **state)
 	store_close(&ro);
 }
 
+static char *capture_summary(store *s, const char *by, report_format fmt, int expect, emc_err *err)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&buf, &len);
+	int r;
+
+	assert_non_null(out);
+	r = report_summary(s, NULL, by, fmt, out, err);
+	assert_int_equal(fclose(out), 0);
+	if (r != expect)
+		fail_msg("report_summary: %d (%s)", r, err->msg);
+	return buf;
+}
+
+/* Cells grouped by the keys named, or by every varying key the model
+ * column does not spell; each group's cells in order of parameters, its
+ * totals their sums. */
+static void test_report_summary(void **state)
+{
+	fixture *f = *state;
+	emc_err err = {""};
+	summary *sm = NULL;
+	char *out;
+
+	fill_results(f);
+	/* by default: activation, optimizer, lr, labels and max_steps vary,
+	 * and every cell differs in one of them */
+	assert_int_equal(summary_build(f->s, NULL, NULL, &sm, &err), 0);
+	assert_int_equal(sm->n_keys, 5);
+	assert_string_equal(sm->keys[0], "model.activation");
+	assert_string_equal(sm->keys[2], "optimizer.lr");
+	assert_int_equal(sm->n_groups, 3);
+	summary_destroy(&sm);
+
+	/* by optimizer: adam (cell 1), then sgd (cells 0 and 2, by params) */
+	out = capture_summary(f->s, "optimizer", REPORT_CSV, 0, &err);
+	assert_contains(
+	    out, "group,optimizer,campaign,cell,model,params,emc,full,emc_low,emc_high,emc_per_param,"
+		 "unconverged,hi_budget,trials,sample_grads,train_seconds,state\n"
+		 "0,adam,\"mnist, \"\"small\"\"\",1,\"mlp[16,16]\",13002,100,1,100,100,0.007691,0,0,1,1000,4.00,done\n"
+		 "1,sgd,\"mnist, \"\"small\"\"\",0,mlp[8],6370,24,0,20,25,0.003768,1,1,3,650,6.75,done\n"
+		 "1,sgd,\"mnist, \"\"small\"\"\",2,mlp[32],25450,,0,,,,0,0,2,560,0.75,searching\n");
+	free(out);
+	out = capture_summary(f->s, "optimizer", REPORT_TABLE, 0, &err);
+	assert_contains(out,
+			"optimizer=sgd: 2 cells, 1 decided, 1 unconverged, 5 trials, 1210 sample-gradients, 7.50 s\n");
+	free(out);
+	out = capture_summary(f->s, " optimizer.name , model ", REPORT_JSON, 0, &err);
+	{
+		char *sql = sqlite3_mprintf("SELECT json_valid(%Q) AND json_array_length(%Q) = 3"
+					    " AND json_extract(%Q, '$[2].group.model') = 'mlp[32]'"
+					    " AND json_extract(%Q, '$[2].cells[0].config.optimizer.lr') = 0.03",
+					    out, out, out, out);
+
+		assert_int_equal(sql_int(f->path, sql), 1);
+		sqlite3_free(sql);
+	}
+	free(out);
+
+	free(capture_summary(f->s, "optimizer,lrr", REPORT_TABLE, -EINVAL, &err));
+	assert_contains(err.msg, "unknown key 'lrr'");
+	free(capture_summary(f->s, "model.heads", REPORT_TABLE, -EINVAL, &err));
+	assert_contains(err.msg, "no cell reads model.heads");
+}
+
 static char *capture_trials(store *s, const char *campaign, int cell, report_format fmt, int expect)
 {
 	char *buf = NULL;
@@ -1817,6 +1884,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_readonly, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_report_results, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_report_trials, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_report_summary, setup, teardown),
 	    cmocka_unit_test(test_report_empty),
 	    cmocka_unit_test_setup_teardown(test_report_status, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_state_names, setup, teardown),
