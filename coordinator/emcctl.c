@@ -36,7 +36,9 @@
 #include "campaign.h"
 #include "cli.h"
 #include "log.h"
+#include "liveview.h"
 #include "report.h"
+#include "status.h"
 #include "summary.h"
 #include "store.h"
 #include "store_report.h"
@@ -70,7 +72,13 @@ static const command commands[] = {
     {"launch", "SPEC --coordinator ENDPOINT [--timeout S]",
      "        submit a campaign to a running coordinator's control endpoint\n"
      "        (waits up to S seconds for its answer; default 60)\n"},
-    {"status", "[--db FILE] [CAMPAIGN]", "        per campaign and per cell: state, bracket [lo, hi), trials\n"},
+    {"status",
+     "[--db FILE] [--coordinator ENDPOINT [--timeout S]] [--format table|csv|json] [--watch [--interval S]] "
+     "[CAMPAIGN]",
+     "        totals by state; per campaign progress, compute and an estimate of the time left; per\n"
+     "        cell its bracket [lo, hi) drawn against the search range; workers (live with\n"
+     "        --coordinator). --watch redraws every S seconds (default 2) until ^C or until no\n"
+     "        campaign shown is running\n"},
     {"results", "[--db FILE] [--format table|csv|json] [CAMPAIGN]",
      "        one row per cell: EMC against parameter count\n"},
     {"summary", "[--db FILE] [--by KEY[,KEY...]] [--format table|csv|json] [CAMPAIGN]",
@@ -169,7 +177,30 @@ static pid_t spawn(char *const argv[])
 	return pid;
 }
 
-static void print_progress(const char *db_path, const char *campaign, bool tty, int64_t started_ms)
+/* One status view of the database into a string (caller frees); NULL
+ * with the reason on stderr when it cannot be read. */
+static char *status_text(store *s, const char *campaign, const status_opts *o, size_t *ret_len)
+{
+	char *text = NULL;
+	FILE *mem = open_memstream(&text, ret_len);
+	emc_err err;
+	int r;
+
+	if (!mem)
+		return NULL;
+	r = report_status(s, campaign, o, mem, &err);
+	if (fclose(mem) != 0 || r < 0) {
+		if (r < 0)
+			fprintf(stderr, "emcctl: %s\n", err.msg);
+		free(text);
+		return NULL;
+	}
+	return text;
+}
+
+/* Progress of `emcctl run`: on a terminal the status view, redrawn in
+ * place; elsewhere one line per call. */
+static void print_progress(const char *db_path, const char *campaign, liveview *view, int64_t started_ms)
 {
 	store *s = NULL;
 	store_counts counts;
@@ -179,12 +210,26 @@ static void print_progress(const char *db_path, const char *campaign, bool tty, 
 
 	if (store_open(db_path, true, &s, &err) < 0)
 		return;
-	if (store_campaign_find(s, campaign, &id, NULL, NULL, &err) == 1 &&
-	    store_counts_get(s, id, &counts, &err) == 0) {
-		printf("%s[%6.0fs] %s: cells %lld/%lld done, trials %lld done, %lld running, %lld queued%s",
-		       tty ? "\r" : "", elapsed, campaign, (long long)counts.cells_done, (long long)counts.cells,
-		       (long long)counts.trials_done, (long long)counts.trials_running,
-		       (long long)counts.trials_pending, tty ? "   " : "\n");
+	if (view->tty) {
+		status_opts o = {.fmt = REPORT_TABLE, .now_ms = emc_wall_ms()};
+		size_t len = 0;
+		char *text = status_text(s, campaign, &o, &len), *full = NULL;
+		size_t full_len = 0;
+		FILE *mem = text ? open_memstream(&full, &full_len) : NULL;
+
+		if (mem) {
+			fprintf(mem, "[%6.0fs] emcctl run (Ctrl-C stops; the same command resumes)\n", elapsed);
+			fwrite(text, 1, len, mem);
+			if (fclose(mem) == 0)
+				liveview_show(view, full, full_len);
+		}
+		free(full);
+		free(text);
+	} else if (store_campaign_find(s, campaign, &id, NULL, NULL, &err) == 1 &&
+		   store_counts_get(s, id, &counts, &err) == 0) {
+		printf("[%6.0fs] %s: cells %lld/%lld done, trials %lld done, %lld running, %lld queued\n", elapsed,
+		       campaign, (long long)counts.cells_done, (long long)counts.cells, (long long)counts.trials_done,
+		       (long long)counts.trials_running, (long long)counts.trials_pending);
 		fflush(stdout);
 	}
 	store_close(&s);
@@ -382,7 +427,7 @@ static int local_start(const run_options *o, const char *spec_path, local_run *l
 
 /* Wait for the coordinator to finish (or ^C), showing progress; then stop
  * the workers. Returns the coordinator's wait status. */
-static int local_wait(local_run *lr, const char *db_path, const char *campaign, bool tty, int64_t started_ms)
+static int local_wait(local_run *lr, const char *db_path, const char *campaign, liveview *view, int64_t started_ms)
 {
 	int64_t last_progress_ms = 0;
 	int status = 0;
@@ -397,8 +442,8 @@ static int local_wait(local_run *lr, const char *db_path, const char *campaign, 
 			waitpid(lr->coord, &status, 0);
 			break;
 		}
-		if (emc_now_ms() - last_progress_ms >= (tty ? 1000 : 10000)) {
-			print_progress(db_path, campaign, tty, started_ms);
+		if (emc_now_ms() - last_progress_ms >= (view->tty ? 1000 : 10000)) {
+			print_progress(db_path, campaign, view, started_ms);
 			last_progress_ms = emc_now_ms();
 		}
 		usleep(100 * 1000);
@@ -446,9 +491,9 @@ static int cmd_run(int argc, char **argv)
 {
 	run_options o = {
 	    .db_path = DEFAULT_DB, .blas = "1", .max_probes = "16", .n_workers = (int)sysconf(_SC_NPROCESSORS_ONLN)};
-	bool tty = isatty(STDOUT_FILENO);
 	char *text = NULL, *dir = NULL;
 	campaign_prep prep;
+	liveview view;
 	local_run lr;
 	size_t len;
 	int64_t started_ms = emc_now_ms();
@@ -486,10 +531,9 @@ static int cmd_run(int argc, char **argv)
 		campaign_prep_deinit(&prep);
 		return 1;
 	}
-	status = local_wait(&lr, o.db_path, prep.spec->name, tty, started_ms);
-	print_progress(o.db_path, prep.spec->name, tty, started_ms);
-	if (tty)
-		printf("\n");
+	liveview_init(&view, stdout);
+	status = local_wait(&lr, o.db_path, prep.spec->name, &view, started_ms);
+	print_progress(o.db_path, prep.spec->name, &view, started_ms);
 
 	if (interrupted) {
 		fprintf(stderr, "emcctl: interrupted; run the same command again to resume\n");
@@ -762,9 +806,155 @@ static int cmd_trials(int argc, char **argv)
 	return 0;
 }
 
-typedef enum view { VIEW_STATUS, VIEW_RESULTS, VIEW_SUMMARY } view;
+/* A running coordinator's workers, for status: 0 and *ret (the reply; the
+ * caller deinits it), or -1 with the reason on stderr. */
+static int live_workers(const char *endpoint, int timeout_ms, wire_msg *ret)
+{
+	static wire_msg req;
 
-/* status, results and summary: read-only views of one database. */
+	wire_msg_init(&req, WIRE_CONTROL);
+	snprintf(req.control.verb, sizeof req.control.verb, "workers");
+	if (control_request(endpoint, &req, ret, timeout_ms) < 0)
+		return -1;
+	if (ret->kind == WIRE_CONTROL_REPLY && ret->control_reply.ok)
+		return 0;
+	fprintf(stderr, "emcctl: %s: %s\n", endpoint,
+		ret->kind == WIRE_CONTROL_REPLY ? ret->control_reply.message
+		: ret->kind == WIRE_ERROR	? ret->error.message
+						: "unexpected answer");
+	wire_msg_deinit(ret);
+	return -1;
+}
+
+typedef struct status_cmd {
+	const char *db_path, *campaign, *endpoint;
+	report_format fmt;
+	int timeout_ms, interval_ms;
+	bool watch;
+} status_cmd;
+
+static int status_parse(int argc, char **argv, status_cmd *c)
+{
+	static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
+					     {"format", required_argument, NULL, 'f'},
+					     {"coordinator", required_argument, NULL, 'c'},
+					     {"timeout", required_argument, NULL, 't'},
+					     {"watch", no_argument, NULL, 'w'},
+					     {"interval", required_argument, NULL, 'i'},
+					     {NULL, 0, NULL, 0}};
+	int opt;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "d:f:c:t:wi:", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'd':
+			c->db_path = optarg;
+			break;
+		case 'f':
+			if (report_format_parse(optarg, &c->fmt) < 0) {
+				fprintf(stderr, "emcctl: --format must be table, csv or json\n");
+				return 2;
+			}
+			break;
+		case 'c':
+			c->endpoint = optarg;
+			break;
+		case 't':
+			if (timeout_parse(optarg, &c->timeout_ms) < 0)
+				return 2;
+			break;
+		case 'w':
+			c->watch = true;
+			break;
+		case 'i':
+			if (timeout_parse(optarg, &c->interval_ms) < 0)
+				return 2;
+			break;
+		default:
+			bad_usage(argv[0]);
+			return 2;
+		}
+	}
+	if (optind < argc)
+		c->campaign = argv[optind++];
+	if (optind != argc) {
+		bad_usage(argv[0]);
+		return 2;
+	}
+	return -1;
+}
+
+static int count_active(void *ctx, const store_status_campaign *c)
+{
+	*(int *)ctx += c->state == STORE_CAMPAIGN_RUNNING || c->state == STORE_CAMPAIGN_PAUSED;
+	return 0;
+}
+
+/* One view: 0 shown, 1 failed (said on stderr); *ret_active counts the
+ * campaigns shown that are not finished. */
+static int status_once(store *s, const status_cmd *c, liveview *view, int *ret_active)
+{
+	static wire_msg reply;
+	status_opts o = {.fmt = c->fmt, .now_ms = emc_wall_ms(), .endpoint = c->endpoint};
+	bool live = false;
+	size_t len = 0;
+	char *text;
+	emc_err err;
+
+	if (c->endpoint) {
+		if (live_workers(c->endpoint, c->timeout_ms, &reply) < 0)
+			return 1;
+		live = o.have_live = true;
+		o.live = reply.control_reply.workers;
+		o.n_live = reply.control_reply.n_workers;
+	}
+	text = status_text(s, c->campaign, &o, &len);
+	if (live)
+		wire_msg_deinit(&reply);
+	if (!text)
+		return 1;
+	liveview_show(view, text, len);
+	free(text);
+	*ret_active = 0;
+	if (store_report_status(s, c->campaign, count_active, NULL, ret_active, &err) < 0)
+		*ret_active = 0;
+	return 0;
+}
+
+/* status: once, or with --watch every --interval seconds until ^C or
+ * until no campaign shown is running or paused. */
+static int cmd_status(int argc, char **argv)
+{
+	status_cmd c = {.db_path = DEFAULT_DB, .timeout_ms = CONTROL_TIMEOUT_MS, .interval_ms = 2000};
+	struct sigaction sa;
+	liveview view;
+	store *s = NULL;
+	int rc = status_parse(argc, argv, &c), active = 0;
+
+	if (rc >= 0)
+		return rc;
+	if (open_readonly(c.db_path, &s) < 0)
+		return 1;
+	liveview_init(&view, stdout);
+	if (!c.watch)
+		view.tty = false; /* one view: nothing to redraw */
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	do {
+		rc = status_once(s, &c, &view, &active);
+		for (int64_t until = emc_now_ms() + c.interval_ms;
+		     c.watch && rc == 0 && active && !interrupted && emc_now_ms() < until;)
+			usleep(50 * 1000);
+	} while (c.watch && rc == 0 && active && !interrupted);
+	store_close(&s);
+	return rc;
+}
+
+typedef enum view { VIEW_RESULTS, VIEW_SUMMARY } view;
+
+/* results and summary: read-only views of one database. */
 static int cmd_report(int argc, char **argv, view which)
 {
 	static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
@@ -784,7 +974,7 @@ static int cmd_report(int argc, char **argv, view which)
 			db_path = optarg;
 			break;
 		case 'f':
-			if (which == VIEW_STATUS || report_format_parse(optarg, &fmt) < 0) {
+			if (report_format_parse(optarg, &fmt) < 0) {
 				fprintf(stderr, "emcctl: --format must be table, csv or json\n");
 				return 2;
 			}
@@ -810,10 +1000,8 @@ static int cmd_report(int argc, char **argv, view which)
 		return 1;
 	if (which == VIEW_SUMMARY)
 		r = report_summary(s, campaign, by, fmt, stdout, &err);
-	else if (which == VIEW_RESULTS)
-		r = report_results(s, campaign, fmt, stdout, &err);
 	else
-		r = report_status(s, campaign, stdout, &err);
+		r = report_results(s, campaign, fmt, stdout, &err);
 	store_close(&s);
 	if (r < 0) {
 		fprintf(stderr, "emcctl: %s\n", err.msg);
@@ -878,7 +1066,7 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "launch") == 0)
 		return cmd_launch(argc - 1, argv + 1);
 	if (strcmp(argv[1], "status") == 0)
-		return cmd_report(argc - 1, argv + 1, VIEW_STATUS);
+		return cmd_status(argc - 1, argv + 1);
 	if (strcmp(argv[1], "results") == 0)
 		return cmd_report(argc - 1, argv + 1, VIEW_RESULTS);
 	if (strcmp(argv[1], "summary") == 0)

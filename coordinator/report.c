@@ -1,21 +1,15 @@
-/* report.c — emcctl's status, results and trials, read from the database alone.
+/* report.c — emcctl's results and trials, read from the database alone.
  *
  * The store (store_report.h) runs the queries, each in one snapshot of a
  * connection that may be read-only, so a report works while the
  * coordinator runs (WAL readers see the last commit) and after it stopped,
- * and its numbers agree with each other. Here the rows are only printed;
- * nothing here writes, and nothing here speaks SQL.
- *
- * Three formats. Tables are padded to their widest cell, numbers
- * right-aligned. CSV fields are quoted as RFC 4180 says (a field holding a
- * comma, quote, CR or LF is enclosed in quotes, quotes doubled), lines end
- * in LF. JSON is one object per row, written as SQLite's json_object()
- * writes one: no spaces, strings escaped as it escapes them, REALs in its
- * "%!0.15g", booleans as true/false. Numbers that the trials report and
- * the JSON show go through store_format_double(), SQLite's printf, whose
- * decimal rounding differs from the C library's on ties; the results
- * table's seconds and certificate use the C library's. Programs parse
- * these outputs, so each stays as it is.
+ * and its numbers agree with each other. Here the rows are only printed
+ * (format.c: tables, CSV, JSON); nothing here writes, and nothing here
+ * speaks SQL. Numbers that the trials report and the JSON show go through
+ * store_format_double(), SQLite's printf, whose decimal rounding differs
+ * from the C library's on ties; the results table's seconds and
+ * certificate use the C library's. Programs parse these outputs, so each
+ * stays as it is. Every key the listed cells vary gets a column (axes.h).
  *
  * A cell is a training procedure measured over its replicate seeds; its
  * row is the measurement (docs/method.md): EMC_q, its interval, the seeds
@@ -75,132 +69,6 @@ static int no_campaign(int r, const char *campaign, emc_err *err)
 static const char *or_text(const char *v, const char *none)
 {
 	return v ? v : none;
-}
-
-/* ---- status ------------------------------------------------------------- */
-
-/* A campaign's header line and cell table are printed together once its
- * last cell is in (the next campaign, or the end, flushes them). */
-typedef struct status_ctx {
-	FILE *out;
-	table t;
-	bool open;
-	int shown;
-	char *header;
-} status_ctx;
-
-static void status_flush(status_ctx *x)
-{
-	if (!x->open)
-		return;
-	if (x->shown++)
-		fputc('\n', x->out);
-	fputs(x->header, x->out);
-	if (x->t.rows > 1) /* the head row and at least one cell */
-		table_print(&x->t, "  ", x->out);
-	table_deinit(&x->t);
-	free(x->header);
-	x->header = NULL;
-	x->open = false;
-}
-
-#define STATUS_HEADER_FMT                                                                                         \
-	"campaign %s: %s, cells %" PRId64 "/%" PRId64 " done, trials %" PRId64 " done, %" PRId64 " running, %" PRId64 \
-	" queued\n"
-
-/* A pinned campaign's trials run only on matching workers, and wait while
- * none is connected: the header says so, under its first line. */
-static int status_pin(status_ctx *x, const emc_engine_cfg *e)
-{
-	static const char fmt[] = "  pinned to %s: only workers that announce it run its trials\n";
-	char pin[96];
-	size_t have = strlen(x->header);
-	char *h;
-	int len;
-
-	if (!emc_engine_pinned(e))
-		return 0;
-	emc_engine_text(e, pin, sizeof pin);
-	len = snprintf(NULL, 0, fmt, pin);
-	h = realloc(x->header, have + (size_t)len + 1);
-	if (!h)
-		return -ENOMEM;
-	snprintf(h + have, (size_t)len + 1, fmt, pin);
-	x->header = h;
-	return 0;
-}
-
-static int status_campaign(void *ctx, const store_status_campaign *c)
-{
-	static const char *const head[] = { "cell",  "model", "activation", "optimizer", "labels", "seeds",
-					    "state", "bracket", "done",	     "running",	  "queued" };
-	status_ctx *x = ctx;
-	const char *state = store_campaign_state_name(c->state);
-	int len, r;
-
-	status_flush(x);
-	len = snprintf(NULL, 0, STATUS_HEADER_FMT, c->name, state, c->cells_decided, c->cells, c->trials_done,
-		       c->trials_running, c->trials_pending);
-	x->header = malloc((size_t)len + 1);
-	if (!x->header)
-		return -ENOMEM;
-	snprintf(x->header, (size_t)len + 1, STATUS_HEADER_FMT, c->name, state, c->cells_decided, c->cells,
-		 c->trials_done, c->trials_running, c->trials_pending);
-	table_init(&x->t, 11, "rlllllllrrr");
-	x->open = true;
-	r = status_pin(x, &c->engine);
-	return r < 0 ? r : table_add(&x->t, head);
-}
-
-static int status_cell(void *ctx, const store_status_cell *c)
-{
-	status_ctx *x = ctx;
-	char idx[24], seed[24], bracket[64], done[24], running[24], queued[24], hi[24];
-	const char *row[11];
-
-	snprintf(idx, sizeof idx, "%d", c->index);
-	snprintf(seed, sizeof seed, "%d", c->n_seeds);
-	if (c->hi == 0)
-		snprintf(hi, sizeof hi, "?");
-	else
-		snprintf(hi, sizeof hi, "%" PRId64, c->hi);
-	snprintf(bracket, sizeof bracket, "[%" PRId64 ", %s)", c->lo, hi);
-	snprintf(done, sizeof done, "%" PRId64, c->trials_done);
-	snprintf(running, sizeof running, "%" PRId64, c->trials_running);
-	snprintf(queued, sizeof queued, "%" PRId64, c->trials_pending);
-	row[0] = idx;
-	row[1] = or_text(c->model, "-");
-	row[2] = or_text(c->activation, "-");
-	row[3] = or_text(c->optimizer, "-");
-	row[4] = or_text(c->labels, "-");
-	row[5] = seed;
-	row[6] = store_cell_state_name(c->state);
-	row[7] = bracket;
-	row[8] = done;
-	row[9] = running;
-	row[10] = queued;
-	return table_add(&x->t, row);
-}
-
-int report_status(store *s, const char *campaign, FILE *out, emc_err *err)
-{
-	status_ctx x = { .out = out };
-	int r = store_report_status(s, campaign, status_campaign, status_cell, &x, err);
-
-	if (r >= 0) {
-		status_flush(&x);
-	} else if (x.open) {
-		table_deinit(&x.t);
-		free(x.header);
-	}
-	if (r < 0)
-		return oom(r, err);
-	if (r == 0) {
-		if (campaign)
-			return no_campaign(-ENOENT, campaign, err);
-		fputs("no campaigns\n", out);
-	}
-	return 0;
 }
 
 /* ---- results ------------------------------------------------------------ */

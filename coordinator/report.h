@@ -15,10 +15,6 @@ typedef enum report_format { REPORT_TABLE = 0, REPORT_CSV, REPORT_JSON } report_
 
 int report_format_parse(const char *s, report_format *ret);
 
-/* Per campaign and per cell: state, bracket [lo, hi), trials done /
- * running / queued. campaign may be NULL for all campaigns. */
-int report_status(store *s, const char *campaign, FILE *out, emc_err *err);
-
 /* One row per cell: campaign, cell, model, activation, optimizer, dataset,
  * labels, seed, params, emc, lo, hi, trials, train_seconds, and whether a
  * budget stop decided the EMC (unconverged). An EMC of a cell that fit the

@@ -96,18 +96,40 @@ static int campaign_exists(store *s, const char *name, emc_err *err)
 
 /* ---- status ----------------------------------------------------------------- */
 
+#define SQL_CAMPAIGN_TRIALS(cond)                                                                                      \
+	" (SELECT count(*) FROM trials t JOIN cells ce ON ce.id = t.cell_id WHERE ce.campaign_id = c.id AND " cond ")" \
+														   ","
+#define SQL_CAMPAIGN_CELLS_SUM(col) " (SELECT coalesce(sum(ce." col "), 0) FROM cells ce WHERE ce.campaign_id = c.id),"
+
 static const char status_campaigns_sql[] =
-	"SELECT c.id, c.name, c.state,"
-	" (SELECT count(*) FROM cells ce WHERE ce.campaign_id = c.id),"
-	" (SELECT count(*) FROM cells ce WHERE ce.campaign_id = c.id AND ce.state IN " SQL_CELL_DECIDED "),"
-	" (SELECT count(*) FROM trials t JOIN cells ce ON ce.id = t.cell_id"
-	"  WHERE ce.campaign_id = c.id AND t.state IN " SQL_TRIAL_TERMINAL "),"
-	" (SELECT count(*) FROM trials t JOIN cells ce ON ce.id = t.cell_id"
-	"  WHERE ce.campaign_id = c.id AND t.state = " SQL_STATE(TRIAL, RUNNING) "),"
-	" (SELECT count(*) FROM trials t JOIN cells ce ON ce.id = t.cell_id"
-	"  WHERE ce.campaign_id = c.id AND t.state = " SQL_STATE(TRIAL, PENDING) "),"
-	" c.engine_blas_core, c.engine_blas_threads"
-	" FROM campaigns c WHERE ?1 IS NULL OR c.name = ?1 ORDER BY c.id";
+    "SELECT c.id, c.name, c.state,"
+    " (SELECT count(*) FROM cells ce WHERE ce.campaign_id = c.id),"
+    " (SELECT count(*) FROM cells ce WHERE ce.campaign_id = c.id AND ce.state IN " SQL_CELL_DECIDED
+    ")," SQL_CAMPAIGN_TRIALS("t.state IN " SQL_TRIAL_TERMINAL)
+	SQL_CAMPAIGN_TRIALS("t.state = " SQL_STATE(TRIAL, RUNNING)) SQL_CAMPAIGN_TRIALS("t.state = " SQL_STATE(
+	    TRIAL,
+	    PENDING)) " c.engine_blas_core, c.engine_blas_threads," SQL_CAMPAIGN_TRIALS("t.state = " SQL_STATE(TRIAL,
+													       FIT))
+	    SQL_CAMPAIGN_TRIALS("t.state = " SQL_STATE(TRIAL, NO_FIT)) SQL_CAMPAIGN_TRIALS(
+		"t.state = " SQL_STATE(TRIAL, FAILED)) SQL_CAMPAIGN_TRIALS("t.state = " SQL_STATE(TRIAL, CANCELLED))
+		SQL_CAMPAIGN_CELLS_SUM("sample_grads") SQL_CAMPAIGN_CELLS_SUM(
+		    "train_seconds") " (SELECT count(*) FROM (SELECT DISTINCT t.cell_id, t.n FROM trials t JOIN cells "
+				     "ce ON ce.id = t.cell_id"
+				     "  WHERE ce.campaign_id = c.id AND t.state IN " SQL_TRIAL_TERMINAL ")),"
+				     " (SELECT avg(a.finished_at - a.started_at) FROM attempts a JOIN trials t ON t.id "
+				     "= a.trial_id"
+				     "  JOIN cells ce ON ce.id = t.cell_id WHERE ce.campaign_id = c.id AND a.state "
+				     "= " SQL_STATE(
+					 ATTEMPT, DONE) "),"
+							" (SELECT count(*) FROM attempts a JOIN trials t ON t.id = "
+							"a.trial_id JOIN cells ce ON ce.id = t.cell_id"
+							"  WHERE ce.campaign_id = c.id AND a.state IN " SQL_ATTEMPT_LOST
+							"),"
+							" c.search_start, c.search_precision, c.search_max_n, "
+							"c.n_total, c.search_min_seeds, c.search_method,"
+							" c.created_at, c.finished_at, " SQL_POOL_SIZE(
+							    "c.seeds") " FROM campaigns c WHERE ?1 IS NULL OR c.name = "
+								       "?1 ORDER BY c.id";
 
 static const char status_cells_sql[] =
     "SELECT ce.idx, ce.model, ce.activation, ce.optimizer, ce.labels, ce.seed, ce.state, ce.lo, ce.hi,"
@@ -129,18 +151,21 @@ static int status_cells(store *s, sqlite3_stmt *st, const store_status_campaign 
 	sqlite3_bind_int64(st, 1, camp->id);
 	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		store_status_cell c = {
-			.index = sqlite3_column_int(st, 0),
-			.model = COL_TEXT(st, 1),
-			.activation = COL_TEXT(st, 2),
-			.optimizer = COL_TEXT(st, 3),
-			.labels = COL_TEXT(st, 4),
-			.seed = (uint64_t)sqlite3_column_int64(st, 5),
-			.lo = sqlite3_column_int64(st, 7),
-			.hi = sqlite3_column_int64(st, 8),
-			.trials_done = sqlite3_column_int64(st, 9),
-			.trials_running = sqlite3_column_int64(st, 10),
-			.trials_pending = sqlite3_column_int64(st, 11),
-			.n_seeds = sqlite3_column_int(st, 12),
+		    .index = sqlite3_column_int(st, 0),
+		    .model = COL_TEXT(st, 1),
+		    .activation = COL_TEXT(st, 2),
+		    .optimizer = COL_TEXT(st, 3),
+		    .labels = COL_TEXT(st, 4),
+		    .seed = (uint64_t)sqlite3_column_int64(st, 5),
+		    .lo = sqlite3_column_int64(st, 7),
+		    .hi = sqlite3_column_int64(st, 8),
+		    .trials_done = sqlite3_column_int64(st, 9),
+		    .trials_running = sqlite3_column_int64(st, 10),
+		    .trials_pending = sqlite3_column_int64(st, 11),
+		    .n_seeds = sqlite3_column_int(st, 12),
+		    .full = sqlite3_column_int(st, 14) != 0,
+		    .has_params = sqlite3_column_type(st, 15) != SQLITE_NULL,
+		    .params = sqlite3_column_int64(st, 15),
 		};
 
 		if (store_cell_state_parse(COL_TEXT(st, 6), &c.state) < 0)
@@ -174,19 +199,43 @@ int store_report_status(store *s, const char *campaign, store_status_campaign_fn
 		sqlite3_bind_text(camps, 1, campaign, -1, SQLITE_STATIC);
 	while (r == 0 && (rc = sqlite3_step(camps)) == SQLITE_ROW) {
 		store_status_campaign c = {
-			.id = sqlite3_column_int64(camps, 0),
-			.name = COL_TEXT(camps, 1),
-			.cells = sqlite3_column_int64(camps, 3),
-			.cells_decided = sqlite3_column_int64(camps, 4),
-			.trials_done = sqlite3_column_int64(camps, 5),
-			.trials_running = sqlite3_column_int64(camps, 6),
-			.trials_pending = sqlite3_column_int64(camps, 7),
-			.engine.blas_threads = sqlite3_column_int(camps, 9),
+		    .id = sqlite3_column_int64(camps, 0),
+		    .name = COL_TEXT(camps, 1),
+		    .cells = sqlite3_column_int64(camps, 3),
+		    .cells_decided = sqlite3_column_int64(camps, 4),
+		    .trials_done = sqlite3_column_int64(camps, 5),
+		    .trials_running = sqlite3_column_int64(camps, 6),
+		    .trials_pending = sqlite3_column_int64(camps, 7),
+		    .engine.blas_threads = sqlite3_column_int(camps, 9),
+		    .trials_fit = sqlite3_column_int64(camps, 10),
+		    .trials_no_fit = sqlite3_column_int64(camps, 11),
+		    .trials_failed = sqlite3_column_int64(camps, 12),
+		    .trials_cancelled = sqlite3_column_int64(camps, 13),
+		    .sample_grads = sqlite3_column_int64(camps, 14),
+		    .train_seconds = sqlite3_column_double(camps, 15),
+		    .probes = sqlite3_column_int64(camps, 16),
+		    .attempt_ms_mean = col_double(camps, 17),
+		    .attempts_lost = sqlite3_column_int64(camps, 18),
+		    .search =
+			{
+			    .start = sqlite3_column_int64(camps, 19),
+			    .precision = sqlite3_column_double(camps, 20),
+			    .max_n = sqlite3_column_int64(camps, 21),
+			    .min_seeds = sqlite3_column_int(camps, 23),
+			},
+		    .n_total = sqlite3_column_int64(camps, 22),
+		    .created_ms = sqlite3_column_int64(camps, 25),
+		    .finished_ms = sqlite3_column_int64(camps, 26),
+		    .n_seeds = sqlite3_column_int(camps, 27),
 		};
 
 		snprintf(c.engine.blas_core, sizeof c.engine.blas_core, "%s", COL_TEXT(camps, 8) ? COL_TEXT(camps, 8) : "");
 		if (store_campaign_state_parse(COL_TEXT(camps, 2), &c.state) < 0) {
 			r = bad_value(camps, 2, "campaigns", "state", err);
+			break;
+		}
+		if (store_method_parse(COL_TEXT(camps, 24), &c.search.method) < 0) {
+			r = bad_value(camps, 24, "campaigns", "method", err);
 			break;
 		}
 		n++;
@@ -199,6 +248,58 @@ int store_report_status(store *s, const char *campaign, store_status_campaign_fn
 out:
 	sqlite3_finalize(cells);
 	sqlite3_finalize(camps);
+	snapshot_end(s);
+	return r < 0 ? r : n;
+}
+
+/* ---- workers ---------------------------------------------------------------------- */
+
+/* What the database knows of each worker: its hello, and its attempts. */
+static const char workers_sql[] =
+    "SELECT w.id, w.identity, w.host, w.slots, w.first_seen, w.last_seen, w.trials_done,"
+    " (SELECT count(*) FROM attempts a WHERE a.worker_id = w.id AND a.state = " SQL_STATE(
+	ATTEMPT,
+	RUNNING) "),"
+		 " (SELECT count(*) FROM attempts a WHERE a.worker_id = w.id AND a.state IN " SQL_ATTEMPT_LOST "),"
+		 " (SELECT a.state FROM attempts a WHERE a.worker_id = w.id ORDER BY a.id DESC LIMIT 1),"
+		 " (SELECT max(coalesce(a.finished_at, a.started_at)) FROM attempts a WHERE a.worker_id = w.id)"
+		 " FROM workers w ORDER BY w.id";
+
+int store_report_workers(store *s, store_workers_fn fn, void *ctx, emc_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = SQLITE_DONE, r, n = 0;
+
+	r = snapshot_begin(s, err);
+	if (r < 0)
+		return r;
+	r = store_prepare(s, "prepare report", workers_sql, &st, err);
+	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *last = COL_TEXT(st, 9);
+		store_workers_row w = {
+		    .id = sqlite3_column_int64(st, 0),
+		    .identity = COL_TEXT(st, 1),
+		    .host = COL_TEXT(st, 2),
+		    .slots = sqlite3_column_int(st, 3),
+		    .first_seen_ms = sqlite3_column_int64(st, 4),
+		    .last_seen_ms = sqlite3_column_int64(st, 5),
+		    .trials_done = sqlite3_column_int64(st, 6),
+		    .running = sqlite3_column_int64(st, 7),
+		    .lost = sqlite3_column_int64(st, 8),
+		    .last_activity_ms = sqlite3_column_int64(st, 10),
+		};
+
+		if (last && store_attempt_state_parse(last, &w.last_attempt) < 0) {
+			r = bad_value(st, 9, "attempts", "state", err);
+			break;
+		}
+		w.has_attempts = last != NULL;
+		n++;
+		r = fn(ctx, &w);
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = store_fail(s, "read workers", err);
+	sqlite3_finalize(st);
 	snapshot_end(s);
 	return r < 0 ? r : n;
 }

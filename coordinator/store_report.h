@@ -30,7 +30,17 @@ typedef struct store_status_campaign {
 	store_campaign_state state;
 	int64_t cells, cells_decided;                        /* cells, and those whose search is over */
 	int64_t trials_done, trials_running, trials_pending; /* trials terminal, running, pending */
+	int64_t trials_fit, trials_no_fit, trials_failed, trials_cancelled; /* the terminal ones by state */
 	emc_engine_cfg engine;                               /* its pin; all zero: any worker */
+	int64_t sample_grads;				     /* compute spent: every recorded trial's */
+	double train_seconds;
+	int64_t probes;			 /* distinct (cell, n) with a terminal trial */
+	double attempt_ms_mean;		 /* wall time of a done attempt; NAN: none yet */
+	int64_t attempts_lost;		 /* lost or preempted */
+	emc_search_cfg search;		 /* start, precision, max_n, min_seeds, method */
+	int64_t n_total;		 /* the dataset's size */
+	int n_seeds;			 /* the pool's size */
+	int64_t created_ms, finished_ms; /* unix ms; 0: not finished */
 } store_status_campaign;
 
 typedef struct store_status_cell {
@@ -42,6 +52,9 @@ typedef struct store_status_cell {
 	int64_t lo, hi;                                      /* hi = 0: no no-fit yet */
 	int64_t trials_done, trials_running, trials_pending; /* as for the campaign */
 	emc_cell_cfg cfg;				     /* its whole configuration (seed: the first) */
+	bool full;					     /* the whole range fit */
+	bool has_params;
+	int64_t params;
 } store_status_cell;
 
 typedef int (*store_status_campaign_fn)(void *ctx, const store_status_campaign *c);
@@ -52,6 +65,26 @@ typedef int (*store_status_cell_fn)(void *ctx, const store_status_cell *c);
  * number of campaigns visited, or -errno. */
 int store_report_status(store *s, const char *campaign, store_status_campaign_fn on_campaign,
 			store_status_cell_fn on_cell, void *ctx, emc_err *err);
+
+/* ---- workers: what the database knows of each ----------------------------------- */
+
+typedef struct store_workers_row {
+	int64_t id;
+	const char *identity, *host;
+	int slots;
+	int64_t first_seen_ms, last_seen_ms; /* its first and latest hello (unix ms) */
+	int64_t trials_done;
+	int64_t running, lost; /* attempts it holds, attempts of it lost or preempted */
+	bool has_attempts;
+	store_attempt_state last_attempt; /* the state of its latest attempt */
+	int64_t last_activity_ms;	  /* its latest attempt's start or end */
+} store_workers_row;
+
+typedef int (*store_workers_fn)(void *ctx, const store_workers_row *w);
+
+/* Every worker that ever said hello, in order of first hello. Returns the
+ * count or -errno. */
+int store_report_workers(store *s, store_workers_fn fn, void *ctx, emc_err *err);
 
 /* ---- results: one row per cell ---------------------------------------------- */
 

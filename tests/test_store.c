@@ -24,6 +24,7 @@
 #include "spec.h"
 #include "store.h"
 #include "store_ckpt.h"
+#include "status.h"
 #include "store_report.h"
 #include "summary.h"
 #include "testutil.h"
@@ -918,7 +919,7 @@ static void test_engine_pin_roundtrip(void **state)
 
 	out = open_memstream(&buf, &len);
 	assert_non_null(out);
-	if (report_status(f->s, NULL, out, &err) < 0)
+	if (report_status(f->s, NULL, &(status_opts){.fmt = REPORT_TABLE}, out, &err) < 0)
 		fail_msg("%s", err.msg);
 	assert_int_equal(fclose(out), 0);
 	assert_contains(buf, "campaign pinned: running");
@@ -1499,21 +1500,40 @@ static void test_report_empty(void **state)
 	tmpdir_remove(&dir);
 }
 
+static char *capture_status(store *s, const char *campaign, const status_opts *o, int expect, emc_err *err)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&buf, &len);
+	int r;
+
+	assert_non_null(out);
+	r = report_status(s, campaign, o, out, err);
+	assert_int_equal(fclose(out), 0);
+	if (r != expect)
+		fail_msg("report_status: %d (%s)", r, err->msg);
+	return buf;
+}
+
 static void test_report_status(void **state)
 {
 	fixture *f = *state;
-	emc_err err = { "" };
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *out;
+	emc_err err = {""};
+	status_opts o = {.fmt = REPORT_TABLE};
+	wire_worker_info live[2] = {{.id = 1, .slots = 4, .busy = 2}, {.id = 99, .slots = 2, .busy = 0}};
+	char *buf, *sql;
 
 	fill_results(f);
-	out = open_memstream(&buf, &len);
-	assert_non_null(out);
-	if (report_status(f->s, NULL, out, &err) < 0)
-		fail_msg("%s", err.msg);
-	assert_int_equal(fclose(out), 0);
+	buf = capture_status(f->s, NULL, &o, 0, &err);
+	assert_contains(buf, "trials: 1 queued, 0 running, 4 fit, 2 no_fit, 0 failed, 0 cancelled\n");
+	assert_contains(buf, "cells: 1 searching, 2 done, 0 failed, 0 cancelled\n");
 	assert_contains(buf, "campaign mnist, \"small\": running, cells 2/3 done, trials 6 done, 0 running, 1 queued");
+	/* 2 of 3 cells: 13 of 20 marks; the compute is the cells' sum */
+	assert_contains(
+	    buf, "  progress [#############-------]  67% of cells; compute 2210 sample-gradients, 11.5 s training\n");
+	assert_contains(buf, "  eta      ~");
+	/* the keys the cells vary, by spec key */
+	assert_contains(buf, "optimizer.lr");
 	assert_contains(buf, "bracket");
 	assert_contains(buf, "[24, 25)");
 	assert_contains(buf, "[100, ?)");
@@ -1522,15 +1542,65 @@ static void test_report_status(void **state)
 	assert_contains(buf, "tanh");
 	free(buf);
 
-	buf = NULL;
-	out = open_memstream(&buf, &len);
-	assert_non_null(out);
-	assert_int_equal(report_status(f->s, "nope", out, &err), -ENOENT);
-	assert_contains(err.msg, "nope");
-	assert_int_equal(fclose(out), 0);
+	/* The live list: alive and busy are the coordinator's. */
+	o.have_live = true;
+	o.live = live;
+	o.n_live = 2;
+	o.endpoint = "ipc://x";
+	buf = capture_status(f->s, NULL, &o, 0, &err);
+	assert_contains(buf, "workers: 2 alive, 1 busy (2/6 slots), 0 lost (at ipc://x)\n");
 	free(buf);
+
+	/* JSON: the same numbers, and the cells with their configuration. */
+	o = (status_opts){.fmt = REPORT_JSON};
+	buf = capture_status(f->s, NULL, &o, 0, &err);
+	sql = sqlite3_mprintf("SELECT json_valid(%Q) AND json_extract(%Q, '$.campaigns[0].trials.fit') = 4"
+			      " AND json_extract(%Q, '$.campaigns[0].trials.queued') = 1"
+			      " AND json_extract(%Q, '$.campaigns[0].cells_done') = 2"
+			      " AND json_array_length(%Q, '$.campaigns[0].cell_list') = 3"
+			      " AND json_extract(%Q, '$.campaigns[0].cell_list[1].config.optimizer.name') = 'adam'"
+			      " AND json_extract(%Q, '$.campaigns[0].eta.trials_left') >= 1"
+			      " AND json_extract(%Q, '$.workers.source') = 'database'",
+			      buf, buf, buf, buf, buf, buf, buf, buf);
+	assert_int_equal(sql_int(f->path, sql), 1);
+	sqlite3_free(sql);
+	free(buf);
+
+	o.fmt = REPORT_CSV;
+	buf = capture_status(f->s, NULL, &o, 0, &err);
+	assert_contains(buf, "campaign,cell,model,config,state,lo,hi,full,trials_done,trials_running,trials_queued\n");
+	assert_contains(buf, ",searching,16,40,0,2,0,1\n");
+	free(buf);
+
+	free(capture_status(f->s, "nope", &o, -ENOENT, &err));
+	assert_contains(err.msg, "nope");
 }
 
+/* The decisions a bisect walk still needs, and the bracket's drawing. */
+static void test_status_estimate(void **state)
+{
+	char bar[25];
+
+	(void)state;
+	/* nothing decided: the first size (assumed no-fit), then halvings of
+	 * [0, 16) down to width 1 */
+	assert_int_equal(status_probes_left(0, 0, 16, 1000, 0.1), 5);
+	/* lo 100: a doubling to 200, then halvings to within 10 */
+	assert_int_equal(status_probes_left(100, 0, 16, 1000, 0.1), 5);
+	/* the doubling caps at n_max */
+	assert_int_equal(status_probes_left(600, 0, 16, 1000, 0.1), 4);
+	assert_int_equal(status_probes_left(1000, 0, 16, 1000, 0.1), 0);
+	assert_int_equal(status_probes_left(24, 25, 16, 1000, 0.1), 0);
+	assert_int_equal(status_probes_left(16, 40, 16, 1000, 0.01), 4);
+
+	/* log scale over [1, 1000], 24 marks: 10 at 8, 100 at 15 */
+	status_bracket_bar(10, 100, 1000, false, 24, bar);
+	assert_string_equal(bar, "--------========--------");
+	status_bracket_bar(10, 100, 1000, true, 24, bar);
+	assert_string_equal(bar, "--------|=======--------");
+	status_bracket_bar(1, 0, 1000, false, 24, bar);
+	assert_string_equal(bar, "========================");
+}
 
 /* ---- state names ------------------------------------------------------------ */
 
@@ -1887,6 +1957,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_report_summary, setup, teardown),
 	    cmocka_unit_test(test_report_empty),
 	    cmocka_unit_test_setup_teardown(test_report_status, setup, teardown),
+	    cmocka_unit_test(test_status_estimate),
 	    cmocka_unit_test_setup_teardown(test_state_names, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_state_sets, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unknown_state_refused, setup, teardown),
