@@ -63,6 +63,7 @@ typedef struct picture {
 	cell_copy *cells;
 	int n_cells, cap_cells;
 	worker_counts w;
+	axes all; /* the keys the cells of every campaign shown vary (CSV) */
 	const status_opts *o;
 } picture;
 
@@ -194,6 +195,7 @@ static int on_cell(void *ctx, const store_status_cell *c)
 		return -ENOMEM;
 	p->n_cells++;
 	axes_add(&p->camps[x->campaign].ax, &c->cfg);
+	axes_add(&p->all, &c->cfg);
 	return 0;
 }
 
@@ -255,6 +257,7 @@ static int picture_read(store *s, const char *campaign, picture *p, emc_err *err
 
 	if (r < 0)
 		return r;
+	axes_init(&p->all);
 	r = store_report_status(s, campaign, on_campaign, on_cell, p, err);
 	if (r >= 0)
 		r = store_report_workers(s, on_worker, p, err);
@@ -264,6 +267,7 @@ static int picture_read(store *s, const char *campaign, picture *p, emc_err *err
 	if (campaign && p->n_camps == 0)
 		return emc_err_set(err, -ENOENT, "report: no campaign named '%s'", campaign);
 	live_counts(p);
+	axes_columns(&p->all, shown);
 	for (int i = 0; i < p->n_camps; i++) {
 		eta_compute(p, &p->camps[i]);
 		axes_columns(&p->camps[i].ax, shown);
@@ -435,39 +439,46 @@ static int status_table(const picture *p, FILE *out)
 
 /* ---- CSV: one row per cell ------------------------------------------------------------ */
 
+enum { V_CAMPAIGN, V_CELL, V_MODEL, V_STATE, V_LO, V_HI, V_FULL, V_DONE, V_RUNNING, V_QUEUED, V_COLS };
+
+/* A column for each key the cells shown vary, after the model. */
 static int status_csv(const picture *p, FILE *out)
 {
-	static const char *const head[] = {"campaign", "cell", "model",	      "config",		"state",	"lo",
-					   "hi",       "full", "trials_done", "trials_running", "trials_queued"};
-	char *cfg = NULL;
-	size_t cfg_len = 0;
+	static const char *const head[V_COLS] = {"campaign", "cell", "model",	    "state",	      "lo",
+						 "hi",	     "full", "trials_done", "trials_running", "trials_queued"};
+	const axes *ax = &p->all;
+	const char *row[V_COLS + EMC_CELL_MAX_FIELDS];
+	int cols = V_COLS + ax->n_cols;
 
-	csv_row_n(head, 11, out);
+	memcpy(row, head, 3 * sizeof *row);
+	for (int j = 0; j < ax->n_cols; j++)
+		row[3 + j] = ax->col[j]->key;
+	memcpy(row + 3 + ax->n_cols, head + 3, (V_COLS - 3) * sizeof *row);
+	csv_row_n(row, cols, out);
 	for (int i = 0; i < p->n_cells; i++) {
 		const store_status_cell *c = &p->cells[i].c;
 		char idx[16], lo[24], hi[24], done[24], running[24], queued[24];
-		FILE *mem = open_memstream(&cfg, &cfg_len);
-		const char *row[11];
+		char vals[EMC_CELL_MAX_FIELDS][96];
 
-		if (!mem)
-			return -ENOMEM;
-		axes_json_config(&c->cfg, mem);
-		if (fclose(mem) != 0)
-			return -ENOMEM;
 		snprintf(idx, sizeof idx, "%d", c->index);
 		snprintf(lo, sizeof lo, "%" PRId64, c->lo);
 		snprintf(hi, sizeof hi, "%" PRId64, c->hi);
 		snprintf(done, sizeof done, "%" PRId64, c->trials_done);
 		snprintf(running, sizeof running, "%" PRId64, c->trials_running);
 		snprintf(queued, sizeof queued, "%" PRId64, c->trials_pending);
-		memcpy(row,
-		       (const char *[]){p->camps[p->cells[i].campaign].name, idx, c->model, cfg,
-					store_cell_state_name(c->state), lo, c->hi ? hi : "", c->full ? "1" : "0", done,
+		row[0] = p->camps[p->cells[i].campaign].name;
+		row[1] = idx;
+		row[2] = c->model;
+		for (int j = 0; j < ax->n_cols; j++) {
+			const char *v = axes_value(ax->col[j], &c->cfg, vals[j], sizeof vals[j]);
+
+			row[3 + j] = v ? v : "";
+		}
+		memcpy(row + 3 + ax->n_cols,
+		       (const char *[]){store_cell_state_name(c->state), lo, c->hi ? hi : "", c->full ? "1" : "0", done,
 					running, queued},
-		       sizeof row);
-		csv_row_n(row, 11, out);
-		free(cfg);
-		cfg = NULL;
+		       (V_COLS - 3) * sizeof *row);
+		csv_row_n(row, cols, out);
 	}
 	return 0;
 }

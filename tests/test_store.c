@@ -1568,8 +1568,9 @@ static void test_report_status(void **state)
 
 	o.fmt = REPORT_CSV;
 	buf = capture_status(f->s, NULL, &o, 0, &err);
-	assert_contains(buf, "campaign,cell,model,config,state,lo,hi,full,trials_done,trials_running,trials_queued\n");
-	assert_contains(buf, ",searching,16,40,0,2,0,1\n");
+	assert_contains(buf, "campaign,cell,model,model.activation,optimizer.name,optimizer.lr,variant.labels,"
+			     "budget.max_steps,state,lo,hi,full,trials_done,trials_running,trials_queued\n");
+	assert_contains(buf, ",2,mlp[32],tanh,sgd,0.03,true,30000,searching,16,40,0,2,0,1\n");
 	free(buf);
 
 	free(capture_status(f->s, "nope", &o, -ENOENT, &err));
