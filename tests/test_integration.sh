@@ -46,7 +46,7 @@ budget:
   plateau_epochs: 100
 YAML
 
-echo "1..47"
+echo "1..49"
 
 # ---- keys: the coordinator, two allowed workers and a stranger -----------------
 mkdir -p "$work/keys/workers"
