@@ -92,7 +92,7 @@ static const command commands[] = {
      "        give a campaign up: its pending trials are cancelled, its running ones stopped\n"},
     {"reopen", "CAMPAIGN --coordinator ENDPOINT [--timeout S]",
      "        go on with a cancelled campaign: its cancelled cells search again\n"},
-    {"workers", "--coordinator ENDPOINT [--timeout S]",
+    {"workers", "--coordinator ENDPOINT [--timeout S] [--format table|csv|json]",
      "        connected workers: host, slots, busy, last heartbeat, trials done, BLAS kernel\n"},
     {"keygen", "DIR NAME", "        write a CURVE key pair DIR/NAME.key (secret) and DIR/NAME.pub\n"},
 };
@@ -613,16 +613,23 @@ static int cmd_control(int argc, char **argv, const char *verb)
 {
 	static const struct option opts[] = {{"coordinator", required_argument, NULL, 'c'},
 					     {"timeout", required_argument, NULL, 't'},
+					     {"format", required_argument, NULL, 'f'},
 					     {NULL, 0, NULL, 0}};
 	const char *endpoint = NULL, *campaign = "";
+	report_format fmt = REPORT_TABLE;
 	static wire_msg req, reply; /* about 50 KiB each */
 	bool workers = strcmp(verb, "workers") == 0;
 	int opt, rc = 1, timeout_ms = CONTROL_TIMEOUT_MS;
 
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "c:t:", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:t:f:", opts, NULL)) != -1) {
 		if (opt == 'c') {
 			endpoint = optarg;
+		} else if (opt == 'f' && workers) {
+			if (report_format_parse(optarg, &fmt) < 0) {
+				fprintf(stderr, "emcctl: --format must be table, csv or json\n");
+				return 2;
+			}
 		} else if (opt != 't' || timeout_parse(optarg, &timeout_ms) < 0) {
 			bad_usage(argv[0]);
 			return 2;
@@ -650,16 +657,11 @@ static int cmd_control(int argc, char **argv, const char *verb)
 		if (!r->ok) {
 			fprintf(stderr, "emcctl: %s\n", r->message);
 		} else if (workers) {
-			printf("%6s  %-32s %5s %4s %14s %11s  %s\n", "worker", "host", "slots", "busy",
-			       "last heartbeat", "trials done", "kernel");
-			for (size_t i = 0; i < r->n_workers; i++) {
-				const wire_worker_info *w = &r->workers[i];
+			emc_err err;
 
-				printf("%6llu  %-32.32s %5u %4u %12.1fs %11llu  %s\n", (unsigned long long)w->id,
-				       w->host, w->slots, w->busy, (double)w->last_heartbeat_ms_ago / 1000.0,
-				       (unsigned long long)w->trials_done, w->blas_core[0] ? w->blas_core : "?");
-			}
-			rc = 0;
+			rc = report_workers(r->workers, r->n_workers, fmt, stdout, &err) < 0;
+			if (rc)
+				fprintf(stderr, "emcctl: %s\n", err.msg);
 		} else {
 			printf("%s\n", r->message);
 			rc = 0;

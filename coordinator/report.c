@@ -717,3 +717,93 @@ int report_trials(store *s, const char *campaign, int cell, report_format fmt, F
 		json_array_end(c.x.n, out);
 	return 0;
 }
+
+/* ---- workers ------------------------------------------------------------- */
+
+/* Unlike the views above, this list comes from a running coordinator (a
+ * control reply), not from the database: who is connected is memory, not
+ * a record. The same three formats, the same column names in each. */
+
+enum { W_ID, W_HOST, W_SLOTS, W_BUSY, W_HEARTBEAT, W_TRIALS, W_KERNEL, W_COLS };
+
+static const char *const workers_head[W_COLS] = {
+	"worker", "host", "slots", "busy", "last_heartbeat_s", "trials_done", "blas_core",
+};
+
+typedef struct workers_text {
+	char id[24], slots[16], busy[16], heartbeat[32], trials[24];
+} workers_text;
+
+/* aligned: for the aligned table (tenths of seconds, "-" for none), else CSV. */
+static void workers_values(const wire_worker_info *w, bool aligned, workers_text *t, const char *v[W_COLS])
+{
+	snprintf(t->id, sizeof t->id, "%" PRIu64, w->id);
+	snprintf(t->slots, sizeof t->slots, "%" PRIu32, w->slots);
+	snprintf(t->busy, sizeof t->busy, "%" PRIu32, w->busy);
+	/* The table shows tenths, as a person reads it; CSV the milliseconds sent. */
+	snprintf(t->heartbeat, sizeof t->heartbeat, aligned ? "%.1f" : "%.3f",
+		 (double)w->last_heartbeat_ms_ago / 1000.0);
+	snprintf(t->trials, sizeof t->trials, "%" PRIu64, w->trials_done);
+	v[W_ID] = t->id;
+	v[W_HOST] = w->host;
+	v[W_SLOTS] = t->slots;
+	v[W_BUSY] = t->busy;
+	v[W_HEARTBEAT] = t->heartbeat;
+	v[W_TRIALS] = t->trials;
+	v[W_KERNEL] = w->blas_core[0] ? w->blas_core : aligned ? "-" : "";
+}
+
+static void workers_json(const wire_worker_info *w, size_t n, FILE *out)
+{
+	int rows = 0;
+
+	fputc('[', out);
+	for (size_t i = 0; i < n; i++) {
+		json_row_begin(&rows, out);
+		/* ids are unsigned on the wire; JSON readers want them as numbers */
+		json_key("worker", true, out);
+		fprintf(out, "%" PRIu64, w[i].id);
+		json_key_str("host", w[i].host, out);
+		json_key_int("slots", true, w[i].slots, out);
+		json_key_int("busy", true, w[i].busy, out);
+		json_key_real("last_heartbeat_s", (double)w[i].last_heartbeat_ms_ago / 1000.0, out);
+		json_key("trials_done", false, out);
+		fprintf(out, "%" PRIu64, w[i].trials_done);
+		json_key_str("blas_core", w[i].blas_core[0] ? w[i].blas_core : NULL, out);
+		fputc('}', out);
+	}
+	json_array_end(rows, out);
+}
+
+int report_workers(const wire_worker_info *w, size_t n, report_format fmt, FILE *out, emc_err *err)
+{
+	workers_text text;
+	const char *v[W_COLS];
+	table t;
+	int r = 0;
+
+	if (fmt == REPORT_JSON) {
+		workers_json(w, n, out);
+		return 0;
+	}
+	if (fmt == REPORT_CSV) {
+		csv_row_n(workers_head, W_COLS, out);
+		for (size_t i = 0; i < n; i++) {
+			workers_values(&w[i], false, &text, v);
+			csv_row_n(v, W_COLS, out);
+		}
+		return 0;
+	}
+	if (fmt != REPORT_TABLE)
+		return emc_err_set(err, -EINVAL, "report: unknown format %d", (int)fmt);
+	table_init(&t, W_COLS, "rlrrrrl");
+	r = table_add(&t, workers_head);
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		workers_values(&w[i], true, &text, v);
+		r = table_add(&t, v);
+	}
+	if (r == 0)
+		table_print(&t, "", out);
+	table_deinit(&t);
+	return oom(r, err);
+}

@@ -10,6 +10,7 @@
 
 #include "err.h"
 #include "store.h"
+#include "wire.h"
 
 typedef enum report_format { REPORT_TABLE = 0, REPORT_CSV, REPORT_JSON } report_format;
 
@@ -25,5 +26,9 @@ int report_results(store *s, const char *campaign, report_format fmt, FILE *out,
  * reason, epochs, steps, seconds, loss, accuracy, budget used, attempts,
  * the Hessian certificate and any error. */
 int report_trials(store *s, const char *campaign, int cell, report_format fmt, FILE *out, emc_err *err);
+
+/* The n workers a coordinator reported (borrowed): id, host, slots, busy,
+ * seconds since the last heartbeat, trials done, OpenBLAS kernel. */
+int report_workers(const wire_worker_info *w, size_t n, report_format fmt, FILE *out, emc_err *err);
 
 #endif

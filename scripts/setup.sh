@@ -10,6 +10,7 @@ PACKAGES=(
   zlib1g-dev libsodium-dev libcmocka-dev libcsv-dev
   dataset-fashion-mnist python3-sklearn
   tmux python3-jsonschema
+  scdoc man-db
 )
 
 missing=()

@@ -46,7 +46,7 @@ budget:
   plateau_epochs: 100
 YAML
 
-echo "1..47"
+echo "1..49"
 
 # ---- keys: the coordinator, two allowed workers and a stranger -----------------
 mkdir -p "$work/keys/workers"
@@ -256,6 +256,12 @@ fi
 ctl="ipc://$work/served.ctl"
 check "emcctl workers lists the connected worker with its slots" \
   bash -c "'$EMCCTL' workers --coordinator '$ctl' | grep -Eq '^ +[0-9]+ +[^ ]+ +2 '"
+check "emcctl workers --format json parses: one worker, its slots" \
+  bash -c "'$EMCCTL' workers --coordinator '$ctl' --format json | python3 -c 'import json, sys; w = json.load(sys.stdin); sys.exit(not (len(w) == 1 and w[0][\"slots\"] == 2 and w[0][\"busy\"] <= 2))'"
+out="$("$EMCCTL" workers --coordinator "$ctl" --format csv 2>&1)" || true
+check "emcctl workers --format csv: the header, then one row per worker" \
+  test "$(head -1 <<<"$out")/$(wc -l <<<"$out")/$(tail -1 <<<"$out" | cut -d, -f3)" = \
+       "worker,host,slots,busy,last_heartbeat_s,trials_done,blas_core/2/2"
 sq() { sqlite3 -batch -noheader "$work/served.db" "$1" 2>/dev/null || true; }
 of_campaign() { # of_campaign NAME: the join that restricts trials (t) to campaign NAME
   echo "trials t JOIN cells c ON c.id = t.cell_id JOIN campaigns p ON p.id = c.campaign_id WHERE p.name = '$1'"
