@@ -8,7 +8,8 @@
 # results committed are the FIT + NO_FIT count, and the histograms count
 # what was dispatched and recorded. Then /metrics itself: another path is
 # 404, a POST 405, and a second coordinator on the same metrics port exits
-# 1 naming the address. Speaks TAP.
+# 1 naming the address; restarted, the coordinator reports the database's
+# trials by state at once. Speaks TAP.
 #
 # usage: test_metrics.sh COORDINATOR WORKER EMCCTL MKIDX
 # shellcheck disable=SC2317 # the predicates are called through wait_for
@@ -22,11 +23,11 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # (its kills of processes already gone fail: that is not the script's status)
 trap 'rc=$?; reap_and_clean "${EMC_METRICS_KEEP:-}" || true; exit $rc' EXIT
 
-echo "1..13"
+echo "1..15"
 
 PROMETHEUS="$(command -v prometheus || true)"
 if [[ -z "$PROMETHEUS" ]]; then
-  for _ in $(seq 1 13); do skip "prometheus is not installed (scripts/setup.sh installs it)"; done
+  for _ in $(seq 1 15); do skip "prometheus is not installed (scripts/setup.sh installs it)"; done
   exit 0
 fi
 
@@ -120,6 +121,9 @@ check "fit and no_fit are the database's ($fit, $nofit)" test \
 check "results committed (fit + no_fit) equal the database's $((fit + nofit))" test \
   "$(promql 'sum(emc_results_committed_total{job="emc",outcome=~"fit|no_fit"})')" = "$((fit + nofit))"
 
+check "both workers alive, none busy once the campaign is done" test \
+  "$(promql 'emc_workers{job="emc",state="alive"}') $(promql 'emc_workers{job="emc",state="busy"}')" = "2 0"
+
 recorded="$(promql 'sum(emc_results_committed_total{job="emc"})')"
 dcount="$(promql 'emc_dispatch_latency_seconds_count{job="emc"}')"
 dinf="$(promql 'emc_dispatch_latency_seconds_bucket{job="emc",le="+Inf"}')"
@@ -142,6 +146,22 @@ timeout 20 "$COORD" --db "$work/second.db" --bind "tcp://127.0.0.1:$port2" --con
   --metrics "$mport" 2>"$work/second.log" || rc=$?
 check "a second coordinator on the same metrics port exits 1 naming 127.0.0.1:$mport" \
   bash -c "test $rc = 1 && grep -q '127.0.0.1:$mport.*in use' '$work/second.log' && test ! -e '$work/second.db'"
+
+# ---- a restarted coordinator: gauges from the database, counters from zero ---------
+kill -TERM "$coord"
+wait_gone "$coord" 20 || true
+"$COORD" --db "$work/emc.db" --bind "tcp://127.0.0.1:$port" --control "ipc://$work/ctl" --insecure \
+  --metrics "127.0.0.1:$mport" 2>"$work/restart.log" &
+pids+=("$!")
+scrape() { curl -sf "http://127.0.0.1:$mport/metrics"; }
+sample() { scrape | awk -v s="$1" '$1 == s { print $2 }'; }
+if wait_for 30 metrics_up; then
+  check "after a restart, on the same port: fit $fit, no_fit $nofit, $trials trials; no results counted yet" test \
+    "$(sample 'emc_trials{state="fit"}') $(sample 'emc_trials{state="no_fit"}') $(scrape | awk '$1 ~ /^emc_trials[{]/ { n += $2 } END { print n }') $(sample 'emc_results_committed_total{outcome="fit"}')" \
+    = "$fit $nofit $trials 0"
+else
+  not_ok "the restarted coordinator serves /metrics" "$(tail -5 "$work/restart.log")"
+fi
 
 stop_all "${pids[@]}"
 no_sanitizer_reports
