@@ -11,6 +11,9 @@
  *   - a timer that lets the scheduler expire leases and retire silent
  *     workers;
  *   - SIGINT / SIGTERM, which close every handle and leave the loop.
+ * With --metrics, a libmicrohttpd thread (metrics.c) serves /metrics from
+ * a copy of the numbers this loop publishes after every committed turn;
+ * that thread never touches the scheduler or the store.
  *
  * What to run and what happened is the scheduler's business (front.c and
  * the modules behind it); this file only moves frames between it and the
