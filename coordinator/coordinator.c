@@ -11,6 +11,9 @@
  *   - a timer that lets the scheduler expire leases and retire silent
  *     workers;
  *   - SIGINT / SIGTERM, which close every handle and leave the loop.
+ * With --metrics, a libmicrohttpd thread (metrics.c) serves /metrics from
+ * a copy of the numbers this loop publishes after every committed turn;
+ * that thread never touches the scheduler or the store.
  *
  * What to run and what happened is the scheduler's business (front.c and
  * the modules behind it); this file only moves frames between it and the
@@ -35,11 +38,14 @@
 #include "exclusive.h"
 #include "log.h"
 #include "front.h"
+#include "metrics.h"
 #include "store.h"
+#include "store_report.h"
 #include "wire.h"
 
 #define DRAIN_BUDGET 256
 #define TICK_MS	     250
+#define METRICS_GAUGES_MS 1000 /* how often /metrics' gauges are read again */
 
 static struct {
 	uv_loop_t *loop;
@@ -59,6 +65,9 @@ static struct {
 	bool exit_when_done;
 	int exit_code;
 	bool stopping;
+
+	metrics *metrics; /* NULL without --metrics */
+	int64_t gauges_ms; /* when the metrics' gauges were last read */
 } C;
 
 static void shutdown_loop(int code);
@@ -140,8 +149,59 @@ static bool drain(void *sock, message_fn handle)
 	return true;
 }
 
+/* ---- metrics ------------------------------------------------------------- */
+
+/* The gauges from their sources: trials by state from the database (so
+ * that they are right after a restart), workers from the scheduler. */
+static void metrics_gauges_read(metrics_snapshot *s)
+{
+	int n = sched_worker_count(C.sched);
+	sched_worker_info *w = n > 0 ? calloc((size_t)n, sizeof *w) : NULL;
+	emc_err err;
+
+	if (store_report_trial_states(C.db, s->trials, &err) < 0)
+		log_warn("metrics: %s", err.msg);
+	if (w)
+		n = sched_worker_list(C.sched, w, n);
+	s->workers_alive = w ? n : 0;
+	s->workers_busy = 0;
+	for (int i = 0; w && i < n; i++)
+		s->workers_busy += w[i].busy > 0;
+	free(w);
+	C.gauges_ms = emc_now_ms();
+}
+
+/* After a committed turn: what scrapes see from now on. */
+static void metrics_feed(void)
+{
+	if (!C.metrics)
+		return;
+	if (emc_now_ms() - C.gauges_ms >= METRICS_GAUGES_MS)
+		metrics_gauges_read(metrics_live(C.metrics));
+	metrics_publish(C.metrics);
+}
+
+/* Serve /metrics on the socket claimed at start, its gauges read before
+ * the first scrape, and let the scheduler count into it. 0, or -1 (logged). */
+static int metrics_start(int fd)
+{
+	metrics_snapshot init;
+	emc_err err;
+
+	metrics_snapshot_init(&init, EMC_VERSION);
+	metrics_gauges_read(&init);
+	if (metrics_new(fd, &init, &C.metrics, &err) < 0) {
+		log_error("%s", err.msg);
+		return -1;
+	}
+	sched_observe(C.sched, &metrics_sched_observer, C.metrics);
+	return 0;
+}
+
 static void after_event(void)
 {
+	if (!C.stopping)
+		metrics_feed();
 	if (!C.stopping && C.exit_when_done && sched_all_done(C.sched))
 		shutdown_loop(0);
 }
@@ -329,6 +389,8 @@ static void usage(FILE *out)
 		"  --control ENDPOINT     where emcctl talks to us: ipc:// or loopback only\n"
 		"                         (default ipc://FILE.ctl)\n"
 		"  --spec SPEC            add (or resume) the campaign in SPEC before serving\n"
+		"  --metrics [HOST:]PORT  serve Prometheus metrics on http://HOST:PORT/metrics\n"
+		"                         (HOST defaults to 127.0.0.1)\n"
 		"  --exit-when-done       exit once no campaign has work left\n"
 		"  --heartbeat-ms MS      worker heartbeat interval (default %u)\n"
 		"  --lease-ms MS          silence after which a worker's attempts are lost (default %u)\n"
@@ -392,7 +454,7 @@ static int parse_option_long(const char *name, const char *text, long min, long 
 
 /* What the command line asked for. */
 typedef struct options {
-	const char *db_path, *bind_ep, *spec_path, *keys_dir;
+	const char *db_path, *bind_ep, *spec_path, *keys_dir, *metrics_addr;
 	char control_ep[EMC_PATH_MAX + 16];
 	bool insecure;
 	sched_config cfg;
@@ -462,6 +524,7 @@ static int options_parse(int argc, char **argv, options *o)
 					     {"bind", required_argument, NULL, 'b'},
 					     {"control", required_argument, NULL, 'c'},
 					     {"spec", required_argument, NULL, 's'},
+					     {"metrics", required_argument, NULL, 'M'},
 					     {"exit-when-done", no_argument, NULL, 'x'},
 					     {"heartbeat-ms", required_argument, NULL, 'H'},
 					     {"lease-ms", required_argument, NULL, 'L'},
@@ -479,7 +542,7 @@ static int options_parse(int argc, char **argv, options *o)
 					     {NULL, 0, NULL, 0}};
 	int opt, r;
 
-	while ((opt = getopt_long(argc, argv, "d:b:c:s:xH:L:G:l:f:W:k:IP:vqhV", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "d:b:c:s:M:xH:L:G:l:f:W:k:IP:vqhV", opts, NULL)) != -1) {
 		r = numeric_parse(o, opt, optarg);
 		if (r < 0)
 			return 2;
@@ -497,6 +560,9 @@ static int options_parse(int argc, char **argv, options *o)
 			break;
 		case 's':
 			o->spec_path = optarg;
+			break;
+		case 'M':
+			o->metrics_addr = optarg;
 			break;
 		case 'x':
 			C.exit_when_done = true;
@@ -662,6 +728,7 @@ static void loop_stop(void)
 	uv_loop_close(C.loop);
 	front_destroy(&C.front);
 	store_close(&C.db);
+	metrics_destroy(&C.metrics);
 }
 
 int main(int argc, char **argv)
@@ -669,7 +736,8 @@ int main(int argc, char **argv)
 	options o = {.bind_ep = "tcp://127.0.0.1:5555"};
 	startup_spec sp = {0};
 	emc_err err;
-	int r;
+	int r, metrics_fd = -1;
+	char metrics_where[300];
 
 	emc_log_init("coordinator");
 	sched_config_defaults(&o.cfg);
@@ -683,6 +751,11 @@ int main(int argc, char **argv)
 	    excl_db_lock(o.db_path, &err) < 0) {
 		log_error("%s", err.msg);
 		return 1;
+	}
+	/* the metrics port too: taken is an error before anything starts */
+	if (o.metrics_addr && (r = metrics_listen(o.metrics_addr, metrics_where, sizeof metrics_where, &metrics_fd, &err)) < 0) {
+		log_error("%s", err.msg);
+		return r == -EINVAL ? 2 : 1; /* a bad address is a usage error */
 	}
 	if (o.spec_path && startup_spec_prepare(o.spec_path, &sp) < 0) {
 		startup_spec_deinit(&sp);
@@ -704,6 +777,11 @@ int main(int argc, char **argv)
 	r = loop_start(&o);
 	if (r != 0)
 		return r;
+	if (metrics_fd >= 0) {
+		if (metrics_start(metrics_fd) < 0)
+			return 1;
+		log_info("serving metrics on http://%s/metrics", metrics_where);
+	}
 
 	if (C.exit_when_done && sched_all_done(C.sched))
 		shutdown_loop(0);

@@ -136,6 +136,8 @@ struct trial_rt {
 	bool delivered;	     /* its worker finished it, the store refused the result: the slot is
 			      * free (not in worker->running) and the result comes again */
 	int64_t deadline_ms; /* lease (or grace, when orphaned) */
+	int64_t ready_ms;    /* queued since (0: not queued); for the observer */
+	int64_t started_ms;  /* its live attempt started (0: before this process) */
 	int lost, failed;    /* attempts so far that ended so */
 	trial_rt *queue_next;
 	trial_rt *active_prev, *active_next;
@@ -177,6 +179,8 @@ struct sched {
 	cell_rt *next_refill; /* round-robin position for fair refills */
 	trial_rt *queue_head, *queue_tail;
 	trial_rt *active;
+	sched_observer obs;
+	void *obs_ctx;
 	worker_rt **workers;
 	int n_workers;
 	int next_worker;
@@ -192,6 +196,9 @@ static void send_cancel(sched *s, const worker_rt *w, int64_t attempt_id)
 
 static void queue_push(sched *s, trial_rt *t)
 {
+	/* A requeue after a failed send keeps the time it became ready. */
+	if (!t->ready_ms)
+		t->ready_ms = emc_now_ms();
 	t->queue_next = NULL;
 	if (s->queue_tail)
 		s->queue_tail->queue_next = t;
@@ -369,6 +376,14 @@ bool sched_all_done(const sched *s)
 		if (c->cells_active > 0)
 			return false;
 	return true;
+}
+
+void sched_observe(sched *s, const sched_observer *o, void *ctx)
+{
+	memset(&s->obs, 0, sizeof s->obs);
+	if (o)
+		s->obs = *o;
+	s->obs_ctx = ctx;
 }
 
 int64_t sched_results_fenced(const sched *s)
@@ -757,6 +772,7 @@ static void trial_detach(trial_rt *t)
 	t->unlisted = 0;
 	t->progressed = false;
 	t->attempt_id = 0;
+	t->started_ms = 0;
 }
 
 /* The live attempt of t ended without a result that counts. The trial
@@ -773,6 +789,8 @@ static int trial_lose(sched *s, trial_rt *t, store_attempt_state how, const char
 		log_error("%s", err.msg);
 		return -EIO;
 	}
+	if (s->obs.attempt_lost)
+		s->obs.attempt_lost(s->obs_ctx, how);
 	log_warn("trial %" PRId64 " (cell " CELL_FMT ", n=%" PRId64 ", seed %d): attempt %" PRId64 " %s: %s%s", t->id,
 		 CELL_ARGS(t->cell), t->n, t->seed, t->attempt_id, store_attempt_state_name(how), why,
 		 !failed && progressed ? " (it had made progress: not counted)" : "");
@@ -1103,6 +1121,8 @@ static void assign_undo(sched *s, worker_rt *w, trial_rt *t)
 		log_error("%s", err.msg); /* its lease ends it, as before */
 		return;
 	}
+	if (s->obs.attempt_lost)
+		s->obs.attempt_lost(s->obs_ctx, STORE_ATTEMPT_LOST);
 	log_warn("trial %" PRId64 ": the assignment to worker %" PRId64 " could not be sent; queued again", t->id,
 		 w->db_id);
 	trial_detach(t);
@@ -1169,8 +1189,14 @@ static int assign(sched *s, worker_rt *w, trial_rt *t)
 	log_debug("trial %" PRId64 " (cell " CELL_FMT ", n=%" PRId64 ", seed %d) -> worker %" PRId64
 		  " as attempt %" PRId64,
 		  t->id, CELL_ARGS(t->cell), t->n, t->seed, w->db_id, attempt_id);
-	if (s->out.assign(s->out_ctx, &w->peer, &a) < 0)
+	if (s->out.assign(s->out_ctx, &w->peer, &a) < 0) {
 		assign_undo(s, w, t);
+	} else {
+		t->started_ms = emc_now_ms();
+		if (s->obs.dispatched)
+			s->obs.dispatched(s->obs_ctx, t->started_ms - t->ready_ms);
+		t->ready_ms = 0;
+	}
 	free((uint8_t *)a.resume);
 	return 0;
 }
@@ -1367,6 +1393,8 @@ static bool result_record(sched *s, trial_rt *t, worker_rt *w, const emc_trial_r
 	}
 	if (w)
 		w->trials_done++;
+	if (s->obs.recorded)
+		s->obs.recorded(s->obs_ctx, sr, t->started_ms ? emc_now_ms() - t->started_ms : -1);
 	log_info("cell " CELL_FMT " n=%" PRId64 " seed %d: %s (%s)%s", CELL_ARGS(cell), t->n, t->seed,
 		 emc_outcome_name(sr->outcome), emc_stop_reason_name(sr->reason),
 		 t->cancelling ? ", off the path" : "");
@@ -1581,8 +1609,11 @@ void sched_tick(sched *s)
 			   t->orphaned ? "no worker reclaimed it after the coordinator restarted"
 				       : "its lease expired");
 	for (int i = s->n_workers - 1; i >= 0; i--)
-		if (now - s->workers[i]->last_seen_ms > s->cfg.lease_ms)
+		if (now - s->workers[i]->last_seen_ms > s->cfg.lease_ms) {
 			worker_remove(s, s->workers[i], "silent past its lease");
+			if (s->obs.worker_lost)
+				s->obs.worker_lost(s->obs_ctx);
+		}
 	forget_finished(s);
 	sched_dispatch(s);
 }

@@ -91,6 +91,22 @@ typedef struct sched_out {
 	void (*recorded)(void *ctx, int64_t trial_id, const emc_trial_result *r);
 } sched_out;
 
+/* An observer of what the model does, for metrics: every member optional
+ * (NULL: not called), called from inside model calls after the store took
+ * the change; it must not call back into the model. */
+typedef struct sched_observer {
+	/* An Assign was handed to the socket, waited_ms after its trial
+	 * became ready (queued since creation, or since its last attempt ended). */
+	void (*dispatched)(void *ctx, int64_t waited_ms);
+	/* A terminal result was recorded, ran_ms after its attempt started;
+	 * -1 when the attempt is older than this process. */
+	void (*recorded)(void *ctx, const emc_trial_result *r, int64_t ran_ms);
+	/* An attempt ended without a result that counts (lost, preempted, failed). */
+	void (*attempt_lost)(void *ctx, store_attempt_state how);
+	/* A worker was retired because it fell silent past its lease. */
+	void (*worker_lost)(void *ctx);
+} sched_observer;
+
 /* ---- life ----------------------------------------------------------------- */
 
 /* Build the model over an open store (borrowed) and load its state. out is
@@ -98,6 +114,9 @@ typedef struct sched_out {
 int sched_new(store *db, const sched_config *cfg, const sched_out *out, void *out_ctx, sched **ret, emc_err *err);
 /* NULL-safe; sets *p = NULL. */
 void sched_destroy(sched **p);
+
+/* Tell o (copied; ctx borrowed) what happens from now on; NULL stops. */
+void sched_observe(sched *s, const sched_observer *o, void *ctx);
 
 /* ---- workers --------------------------------------------------------------- */
 

@@ -528,3 +528,31 @@ void store_format_double(char *buf, size_t size, const char *fmt, double v)
 	snprintf(buf, size, "%s", text ? text : "");
 	sqlite3_free(text);
 }
+
+/* ---- trials by state ---------------------------------------------------------- */
+
+int store_report_trial_states(store *s, int64_t ret[STORE_TRIAL_STATE_COUNT], emc_err *err)
+{
+	int64_t n[STORE_TRIAL_STATE_COUNT] = {0};
+	sqlite3_stmt *st = NULL;
+	int rc, r;
+
+	r = store_prepare(s, "prepare trial states", "SELECT state, count(*) FROM trials GROUP BY state", &st, err);
+	if (r < 0)
+		return r;
+	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		store_trial_state state;
+
+		if (store_trial_state_parse(COL_TEXT(st, 0), &state) < 0)
+			r = emc_err_set(err, -EIO, "store: trials: unknown state '%s'",
+					COL_TEXT(st, 0) ? COL_TEXT(st, 0) : "NULL");
+		else
+			n[state] = sqlite3_column_int64(st, 1);
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = store_fail(s, "count trials by state", err);
+	sqlite3_finalize(st);
+	if (r == 0)
+		memcpy(ret, n, sizeof n);
+	return r;
+}

@@ -167,6 +167,13 @@ int store_report_trials(store *s, const char *campaign, int cell, store_trials_f
 int store_report_snapshot_begin(store *s, emc_err *err);
 void store_report_snapshot_end(store *s);
 
+/* ---- trials by state: the coordinator's metrics ------------------------------- */
+
+/* Trials of every campaign by state: ret[state] for each store_trial_state
+ * (zero for a state no trial has). An unknown state in the database is
+ * -EIO. Run about once a second by the coordinator, so prepared per call. */
+int store_report_trial_states(store *s, int64_t ret[STORE_TRIAL_STATE_COUNT], emc_err *err);
+
 /* ---- numbers as the database prints them -------------------------------------- */
 
 /* Format one double with a printf conversion (fmt, e.g. "%.2f") by SQLite's

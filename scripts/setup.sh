@@ -11,6 +11,7 @@ PACKAGES=(
   dataset-fashion-mnist python3-sklearn
   tmux python3-jsonschema
   scdoc man-db
+  libmicrohttpd-dev prometheus curl
 )
 
 missing=()
