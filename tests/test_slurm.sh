@@ -11,7 +11,8 @@
 # the campaign runs, emc-workers.sbatch adds a second pool from the
 # endpoint file, and the coordinator lists workers of both jobs;
 # `scancel --signal=TERM` on the pool's job drains its worker (it says
-# bye, and its attempts end done or preempted, never lost). Every daemon
+# bye, and its attempts end done or preempted, never lost); a pool that
+# joins late stops by itself when the campaign is done. Every daemon
 # and process the test started is stopped at the end, also on failure.
 # Speaks TAP.
 #
@@ -60,7 +61,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "1..8"
+echo "1..9"
 for prog in munged mungekey slurmctld slurmd sbatch scancel squeue scontrol; do
   if ! command -v "$prog" >/dev/null; then
     echo "Bail out! $prog is not installed (scripts/setup.sh installs slurm-wlm and munge)"
@@ -197,6 +198,12 @@ else
   not_ok "the drained worker's attempts: ${states:-none}"
 fi
 
+# A pool that outlives its campaign stops by itself: it watches the endpoint file.
+pool2="$(sbatch --parsable --array=1-1 --cpus-per-task=1 --time=5 "$slurmdir/emc-workers.sbatch")"
+p2out="$work/job/emc-workers-${pool2}_1.out"
+p2_joined() { [[ -n "$(welcomed "$p2out")" ]]; }
+wait_for 30 p2_joined || true
+
 # ---- the campaign ends ----------------------------------------------------------------
 job_state() { scontrol show job -o "$1" 2>/dev/null | grep -oE 'JobState=[A-Z]+' | cut -d= -f2; }
 campaign_ended() { [[ "$(job_state "$campaign")" == COMPLETED || "$(job_state "$campaign")" == FAILED ]]; }
@@ -212,6 +219,14 @@ if grep -qE '^campaign +cell ' "$cout" && [[ "$(grep -cE '^slurm +[0-9]+ ' "$cou
   sed -n '/^campaign  *cell /,$p' "$cout" | sed 's/^/# /'
 else
   not_ok "no results in the campaign job's output" "$(tail -n 8 "$cout" 2>&1)"
+fi
+
+pool2_gone() { [[ -z "$(squeue -h -j "$pool2" 2>/dev/null)" ]]; }
+if p2_joined && wait_for 30 pool2_gone && grep -q 'is gone; draining' "$p2out" &&
+  grep -q 'workers ended (status 0)' "$p2out"; then
+  ok "a pool that joined late drains and ends by itself once the campaign job removed the endpoint"
+else
+  not_ok "the late pool did not end by itself" "$(tail -n 5 "$p2out" 2>&1)"
 fi
 
 exit $((failures > 0))
