@@ -12,6 +12,7 @@ PACKAGES=(
   tmux python3-jsonschema
   scdoc man-db
   libmicrohttpd-dev prometheus curl
+  slurm-wlm munge shellcheck yamllint python3-yaml
 )
 
 missing=()

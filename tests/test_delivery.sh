@@ -34,7 +34,7 @@ search: {start: 8, precision: 0.5, max_n: 64}
 budget: {max_epochs: 100, plateau_epochs: 20}
 YAML
 }
-campaign_done() { test "$(q "SELECT state FROM campaigns WHERE name='$1'")" = done; }
+campaign_done() { test "$(q "SELECT state FROM campaigns WHERE name='$1'")" = "done"; }
 start_coordinator() {
   "$COORD" --db "$work/emc.db" --bind "tcp://127.0.0.1:$port" --control "ipc://$work/ctl" --insecure \
     --heartbeat-ms 200 --lease-ms 2000 --grace-ms 5000 2>>"$work/coord.log" &

@@ -121,7 +121,7 @@ for p in "${pids[@]:1}"; do kill -TERM "$p" 2>/dev/null || true; done
 for p in "${pids[@]:1}"; do wait "$p" 2>/dev/null || true; done
 pids=()
 
-check "the campaign is done" test "$(q "SELECT state FROM campaigns WHERE name='integration'")" = done
+check "the campaign is done" test "$(q "SELECT state FROM campaigns WHERE name='integration'")" = "done"
 check "two cells (procedures), every one done" test "$(q "SELECT count(*) FROM cells WHERE state='done'")" = 2
 check "no trial left pending or running" test "$(q "SELECT count(*) FROM trials WHERE state IN ('pending','running')")" = 0
 check "every trial ran its pool's seed: seed = seeds[seed_index] for the pool [0, 1]" test "$(q "SELECT count(*) FROM trials WHERE seed IS NOT seed_index OR seed_index NOT IN (0, 1)")" = 0
@@ -239,9 +239,9 @@ pids+=("$!")
 out="$("$EMCCTL" launch "$work/spec.yaml" --coordinator "ipc://$work/served.ctl" 2>&1)" && rc=0 || rc=$?
 if [[ $rc -eq 0 && "$out" == *submitted* ]]; then ok "emcctl launch submits a campaign"; else not_ok "emcctl launch (exit $rc)" "$out"; fi
 deadline=$((SECONDS + 300))
-while [[ "$(sqlite3 "$work/served.db" "SELECT state FROM campaigns" 2>/dev/null)" != done ]] && ((SECONDS < deadline)); do sleep 0.2; done
+while [[ "$(sqlite3 "$work/served.db" "SELECT state FROM campaigns" 2>/dev/null)" != "done" ]] && ((SECONDS < deadline)); do sleep 0.2; done
 check "the launched campaign finishes on the served coordinator" \
-  test "$(sqlite3 "$work/served.db" "SELECT state FROM campaigns WHERE name='integration'")" = done
+  test "$(sqlite3 "$work/served.db" "SELECT state FROM campaigns WHERE name='integration'")" = "done"
 check "it reaches the same EMC as the embedded run" \
   test "$(sqlite3 "$work/served.db" "SELECT group_concat(lo || '/' || hi, ' ') FROM (SELECT lo, hi FROM cells ORDER BY idx)")" = \
        "$(q "SELECT group_concat(lo || '/' || hi, ' ') FROM (SELECT lo, hi FROM cells ORDER BY idx)")"
