@@ -66,7 +66,8 @@ static const char css[] =
     "table{border-collapse:collapse;font-size:.85em}td,th{border:1px solid #ccc;padding:.2em .5em}"
     "td.num{text-align:right;font-variant-numeric:tabular-nums}tr.group td{background:#f2f2f2;font-weight:bold}"
     "pre{background:#f7f7f7;border:1px solid #ddd;padding:.8em;overflow:auto}"
-    "img{max-width:100%;border:1px solid #eee}dt{font-weight:bold}.swatch{display:inline-block;width:1em;"
+    "#provenance th{text-align:left}#provenance td{word-break:break-all}img{max-width:100%;border:1px solid "
+    "#eee}dt{font-weight:bold}.swatch{display:inline-block;width:1em;"
     "height:.7em;margin-right:.4em}";
 
 /* ---- figures ------------------------------------------------------------------- */
@@ -233,7 +234,7 @@ typedef struct prov_out {
 	bool spec; /* this pass writes the specs, else the provenance rows */
 } prov_out;
 
-static void time_cell(bool has, int64_t ms, FILE *out)
+static void time_cell(const char *what, bool has, int64_t ms, FILE *out)
 {
 	char buf[64];
 	time_t t = (time_t)(ms / 1000);
@@ -241,14 +242,15 @@ static void time_cell(bool has, int64_t ms, FILE *out)
 
 	if (!has || !gmtime_r(&t, &tm) || !strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm))
 		snprintf(buf, sizeof buf, "-");
-	fprintf(out, "<td>%s</td>", buf);
+	fprintf(out, "<tr><th>%s</th><td>%s</td></tr>\n", what, buf);
 }
 
-static void td_text(const char *v, FILE *out)
+/* One row of a campaign's provenance: what, then its value. */
+static void prov_row(const char *what, const char *v, FILE *out)
 {
-	fputs("<td>", out);
+	fprintf(out, "<tr><th>%s</th><td>", what);
 	esc(v ? v : "-", out);
-	fputs("</td>", out);
+	fputs("</td></tr>\n", out);
 }
 
 static int on_provenance(void *ctx, const store_provenance_row *r)
@@ -263,17 +265,18 @@ static int on_provenance(void *ctx, const store_provenance_row *r)
 		fputs("</pre>\n", p->out);
 		return 0;
 	}
-	fputs("<tr>", p->out);
-	td_text(r->name, p->out);
-	td_text(r->dataset, p->out);
-	td_text(r->dataset_hash, p->out);
-	td_text(r->spec_hash, p->out);
-	time_cell(r->has_created, r->created_ms, p->out);
-	time_cell(r->has_finished, r->finished_ms, p->out);
-	td_text(r->emc_versions, p->out);
-	td_text(r->hosts, p->out);
-	td_text(r->blas, p->out);
-	fprintf(p->out, "<td class=\"num\">%" PRId64 "</td></tr>\n", r->trials_recorded);
+	fputs("<tbody><tr class=\"campaign\"><th colspan=\"2\">", p->out);
+	esc(r->name, p->out);
+	fputs("</th></tr>\n", p->out);
+	prov_row("dataset", r->dataset, p->out);
+	prov_row("dataset hash", r->dataset_hash, p->out);
+	prov_row("spec hash", r->spec_hash, p->out);
+	time_cell("created", r->has_created, r->created_ms, p->out);
+	time_cell("finished", r->has_finished, r->finished_ms, p->out);
+	prov_row("emc versions", r->emc_versions, p->out);
+	prov_row("hosts", r->hosts, p->out);
+	prov_row("BLAS kernel x threads", r->blas, p->out);
+	fprintf(p->out, "<tr><th>trials recorded</th><td>%" PRId64 "</td></tr>\n</tbody>\n", r->trials_recorded);
 	return 0;
 }
 
@@ -282,15 +285,12 @@ static int spec_and_provenance(store *s, const char *campaign, FILE *out, emc_er
 	prov_out p = {.out = out, .spec = false};
 	int r;
 
-	fputs("<h2>Provenance</h2>\n<table id=\"provenance\">\n<thead><tr><th>campaign</th><th>dataset</th>"
-	      "<th>dataset hash</th><th>spec hash</th><th>created</th><th>finished</th><th>emc</th><th>hosts</th>"
-	      "<th>BLAS kernel x threads</th><th>trials recorded</th></tr></thead>\n<tbody>\n",
-	      out);
+	fputs("<h2>Provenance</h2>\n<table id=\"provenance\">\n", out);
 	r = store_report_provenance(s, campaign, on_provenance, &p, err);
 	if (r < 0)
 		return r;
 	fprintf(out,
-		"</tbody></table>\n<p>Report written by emcctl %s. The emc, hosts and BLAS columns list what "
+		"</table>\n<p>Report written by emcctl %s. The emc versions, hosts and BLAS rows list what "
 		"the campaign's trials recorded.</p>\n",
 		EMC_VERSION);
 	fputs("<h2>Spec</h2>\n<section id=\"spec\">\n", out);
