@@ -894,6 +894,7 @@ static int cmd_plot(int argc, char **argv)
 	if (r >= 0)
 		r = plot_write_files(d, prefix, formats, stdout, &err);
 	plot_data_destroy(&d);
+	plot_shutdown();
 	if (r < 0) {
 		fprintf(stderr, "emcctl: %s\n", err.msg);
 		return r == -EINVAL ? 2 : 1;
@@ -929,6 +930,7 @@ static int cmd_html(int argc, char **argv)
 	}
 	r = html_report_write(s, campaign, by, f, &err);
 	store_close(&s);
+	plot_shutdown();
 	if (fclose(f) != 0 && r >= 0)
 		r = emc_err_set(&err, -EIO, "report: %s: %s", tmp, strerror(errno));
 	if (r >= 0 && rename(tmp, path) != 0)

@@ -47,6 +47,7 @@
 
 #include <cairo-svg.h>
 #include <cairo.h>
+#include <fontconfig/fontconfig.h>
 
 #include "store_report.h"
 
@@ -881,4 +882,10 @@ int plot_write_files(const plot_data *d, const char *prefix, unsigned formats, F
 		}
 	}
 	return 0;
+}
+
+void plot_shutdown(void)
+{
+	cairo_debug_reset_static_data();
+	FcFini();
 }

@@ -73,4 +73,9 @@ int plot_render(const plot_data *d, plot_figure fig, unsigned format, plot_write
  * not printed), after one line per group: label, colour, points. */
 int plot_write_files(const plot_data *d, const char *prefix, unsigned formats, FILE *listing, emc_err *err);
 
+/* Free what Cairo and fontconfig keep for the process (font caches), so
+ * that a leak checker sees only real leaks. Call once, at exit, after the
+ * last figure; nothing of plot may be used afterwards. */
+void plot_shutdown(void);
+
 #endif

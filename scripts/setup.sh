@@ -9,7 +9,7 @@ PACKAGES=(
   libsqlite3-dev sqlite3 libopenblas-dev libuv1-dev libyaml-dev
   zlib1g-dev libsodium-dev libcmocka-dev libcsv-dev
   dataset-fashion-mnist python3-sklearn
-  libcairo2-dev fonts-dejavu-core chromium python3-pil
+  libcairo2-dev libfontconfig-dev fonts-dejavu-core chromium python3-pil
 )
 
 missing=()

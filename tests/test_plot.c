@@ -357,5 +357,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_html_report, setup, teardown),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	int failed = cmocka_run_group_tests(tests, NULL, NULL);
+
+	plot_shutdown();
+	return failed;
 }
