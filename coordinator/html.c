@@ -64,7 +64,8 @@ static const char css[] =
     "body{font-family:'DejaVu Sans',sans-serif;margin:2em auto;max-width:1000px;color:#222;line-height:1.4}"
     "h1{font-size:1.5em}h2{font-size:1.2em;border-bottom:1px solid #ccc;margin-top:2em}"
     "table{border-collapse:collapse;font-size:.85em}td,th{border:1px solid #ccc;padding:.2em .5em}"
-    "td.num{text-align:right;font-variant-numeric:tabular-nums}tr.group td{background:#f2f2f2;font-weight:bold}"
+    "td.num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}tr.group "
+    "td{background:#f2f2f2;font-weight:bold}"
     "pre{background:#f7f7f7;border:1px solid #ddd;padding:.8em;overflow:auto}"
     "#provenance th{text-align:left}#provenance td{word-break:break-all}img{max-width:100%;border:1px solid "
     "#eee}dt{font-weight:bold}.swatch{display:inline-block;width:1em;"
@@ -276,7 +277,8 @@ static int on_provenance(void *ctx, const store_provenance_row *r)
 	prov_row("emc versions", r->emc_versions, p->out);
 	prov_row("hosts", r->hosts, p->out);
 	prov_row("BLAS kernel x threads", r->blas, p->out);
-	fprintf(p->out, "<tr><th>trials recorded</th><td>%" PRId64 "</td></tr>\n</tbody>\n", r->trials_recorded);
+	fprintf(p->out, "<tr><th>outcomes recorded (fit or no fit)</th><td>%" PRId64 "</td></tr>\n</tbody>\n",
+		r->trials_recorded);
 	return 0;
 }
 

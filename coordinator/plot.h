@@ -69,8 +69,9 @@ typedef int (*plot_write_fn)(void *ctx, const unsigned char *data, size_t len);
 int plot_render(const plot_data *d, plot_figure fig, unsigned format, plot_write_fn fn, void *ctx, emc_err *err);
 
 /* PREFIX-emc.svg/.png and PREFIX-fits.svg/.png for the formats asked
- * (PLOT_SVG | PLOT_PNG); each path written is printed to `listing` (NULL:
- * not printed), after one line per group: label, colour, points. */
+ * (PLOT_SVG | PLOT_PNG). To `listing` (NULL: nothing printed): first a
+ * line per group, "series\tINDEX\t#rrggbb\tPOINTS\tLABEL", then
+ * "wrote PATH" per file. A file that fails is removed. */
 int plot_write_files(const plot_data *d, const char *prefix, unsigned formats, FILE *listing, emc_err *err);
 
 /* Free what Cairo and fontconfig keep for the process (font caches), so

@@ -23,7 +23,7 @@ typedef struct store_provenance_row {
 	int64_t created_ms, finished_ms; /* wall clock, ms since the epoch */
 	const char *emc_versions, *hosts;
 	const char *blas;	 /* "KERNEL x THREADS" per distinct pair */
-	int64_t trials_recorded; /* trials with a result */
+	int64_t trials_recorded; /* trials with an outcome: fit or no fit */
 } store_provenance_row;
 
 typedef int (*store_provenance_fn)(void *ctx, const store_provenance_row *r);
