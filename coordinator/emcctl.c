@@ -40,6 +40,8 @@
 #include "report.h"
 #include "status.h"
 #include "summary.h"
+#include "plot.h"
+#include "html.h"
 #include "store.h"
 #include "store_report.h"
 #include "wire.h"
@@ -84,6 +86,13 @@ static const command commands[] = {
     {"summary", "[--db FILE] [--by KEY[,KEY...]] [--format table|csv|json] [CAMPAIGN]",
      "        cells grouped by KEYs (default: the procedures, cells that differ only in the\n"
      "        architecture), sorted by them: EMC, interval, EMC/params, budget stops, compute\n"},
+    {"plot", "[--db FILE] [--by KEY[,KEY...]] [--out PREFIX] [--format svg|png|both] [CAMPAIGN]",
+     "        figures: PREFIX-emc (EMC against parameters, a series per summary group) and\n"
+     "        PREFIX-fits (per cell: fit probability along n); prints each series' colour\n"
+     "        and point count, then the files written (default PREFIX: emc)\n"},
+    {"report", "[--db FILE] [--by KEY[,KEY...]] [--out FILE.html] [CAMPAIGN]",
+     "        one self-contained HTML file: spec, summary, figures, fit curves, flags,\n"
+     "        compute, provenance (default: emc-report.html)\n"},
     {"trials", "[--db FILE] [--cell N] [--format table|csv|json] CAMPAIGN",
      "        every trial: n, state, stop reason, epochs, budget used, Hessian, error\n"},
     {"pause", "CAMPAIGN --coordinator ENDPOINT [--timeout S]", "        stop handing out a campaign's trials\n"},
@@ -1012,6 +1021,119 @@ static int cmd_report(int argc, char **argv, view which)
 	return 0;
 }
 
+typedef enum artifact { ARTIFACT_PLOT, ARTIFACT_REPORT } artifact;
+
+/* The options of plot and report; -1 (usage printed) or 0. */
+static int artifact_args(int argc, char **argv, artifact which, const char **db_path, const char **by,
+			 const char **out, unsigned *formats, const char **campaign)
+{
+	static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
+					     {"by", required_argument, NULL, 'b'},
+					     {"out", required_argument, NULL, 'o'},
+					     {"format", required_argument, NULL, 'f'},
+					     {NULL, 0, NULL, 0}};
+	int opt;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "d:b:o:f:", opts, NULL)) != -1) {
+		if (opt == 'd') {
+			*db_path = optarg;
+		} else if (opt == 'b') {
+			*by = optarg;
+		} else if (opt == 'o' && *optarg) {
+			*out = optarg;
+		} else if (opt == 'f' && which == ARTIFACT_PLOT) {
+			*formats = strcmp(optarg, "svg") == 0	 ? PLOT_SVG
+				   : strcmp(optarg, "png") == 0	 ? PLOT_PNG
+				   : strcmp(optarg, "both") == 0 ? PLOT_SVG | PLOT_PNG
+								 : 0;
+			if (!*formats) {
+				fprintf(stderr, "emcctl plot: --format must be svg, png or both\n");
+				return -1;
+			}
+		} else {
+			bad_usage(argv[0]);
+			return -1;
+		}
+	}
+	if (optind < argc)
+		*campaign = argv[optind++];
+	if (optind != argc) {
+		bad_usage(argv[0]);
+		return -1;
+	}
+	return 0;
+}
+
+/* plot: the figures, files beside PREFIX. */
+static int cmd_plot(int argc, char **argv)
+{
+	const char *db_path = DEFAULT_DB, *by = NULL, *prefix = "emc", *campaign = NULL;
+	unsigned formats = PLOT_SVG;
+	plot_data *d = NULL;
+	store *s = NULL;
+	emc_err err;
+	int r;
+
+	if (artifact_args(argc, argv, ARTIFACT_PLOT, &db_path, &by, &prefix, &formats, &campaign) < 0)
+		return 2;
+	if (open_readonly(db_path, &s) < 0)
+		return 1;
+	r = plot_data_build(s, campaign, by, &d, &err);
+	store_close(&s);
+	if (r >= 0)
+		r = plot_write_files(d, prefix, formats, stdout, &err);
+	plot_data_destroy(&d);
+	plot_shutdown();
+	if (r < 0) {
+		fprintf(stderr, "emcctl: %s\n", err.msg);
+		return r == -EINVAL ? 2 : 1;
+	}
+	return 0;
+}
+
+/* report: the HTML file, written beside its final name and renamed into
+ * place, so that a reader never opens half a report. */
+static int cmd_html(int argc, char **argv)
+{
+	const char *db_path = DEFAULT_DB, *by = NULL, *path = "emc-report.html", *campaign = NULL;
+	unsigned formats = 0;
+	char tmp[PATH_MAX];
+	store *s = NULL;
+	emc_err err;
+	FILE *f;
+	int r;
+
+	if (artifact_args(argc, argv, ARTIFACT_REPORT, &db_path, &by, &path, &formats, &campaign) < 0)
+		return 2;
+	if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
+		fprintf(stderr, "emcctl report: --out is too long\n");
+		return 2;
+	}
+	if (open_readonly(db_path, &s) < 0)
+		return 1;
+	f = fopen(tmp, "w");
+	if (!f) {
+		fprintf(stderr, "emcctl: %s: %s\n", tmp, strerror(errno));
+		store_close(&s);
+		return 1;
+	}
+	r = html_report_write(s, campaign, by, f, &err);
+	store_close(&s);
+	plot_shutdown();
+	if (fclose(f) != 0 && r >= 0)
+		r = emc_err_set(&err, -EIO, "report: %s: %s", tmp, strerror(errno));
+	if (r >= 0 && rename(tmp, path) != 0)
+		r = emc_err_set(&err, -errno, "report: %s: %s", path, strerror(errno));
+	if (r < 0) {
+		remove(tmp);
+		fprintf(stderr, "emcctl: %s\n", err.msg);
+		return r == -EINVAL ? 2 : 1;
+	}
+	printf("wrote %s\n", path);
+	return 0;
+}
+
 /* `--help` or `-h` anywhere after the command asks for its usage, before
  * its own option parsing would call it an unknown option. */
 static bool help_asked(int argc, char **argv)
@@ -1075,6 +1197,10 @@ int main(int argc, char **argv)
 		return cmd_report(argc - 1, argv + 1, VIEW_SUMMARY);
 	if (strcmp(argv[1], "trials") == 0)
 		return cmd_trials(argc - 1, argv + 1);
+	if (strcmp(argv[1], "plot") == 0)
+		return cmd_plot(argc - 1, argv + 1);
+	if (strcmp(argv[1], "report") == 0)
+		return cmd_html(argc - 1, argv + 1);
 	if (strcmp(argv[1], "pause") == 0 || strcmp(argv[1], "resume") == 0 || strcmp(argv[1], "cancel") == 0 ||
 	    strcmp(argv[1], "reopen") == 0 || strcmp(argv[1], "workers") == 0)
 		return cmd_control(argc - 1, argv + 1, argv[1]);

@@ -13,6 +13,7 @@ PACKAGES=(
   scdoc man-db
   libmicrohttpd-dev prometheus curl
   slurm-wlm munge shellcheck yamllint python3-yaml
+  libcairo2-dev libfontconfig-dev fonts-dejavu-core chromium python3-pil
 )
 
 missing=()

@@ -13,7 +13,7 @@ COORD="$1" WORKER="$2" EMCCTL="$3"
 # shellcheck source=tests/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-COMMANDS=(run launch status results summary trials pause resume cancel reopen workers keygen)
+COMMANDS=(run launch status results summary plot report trials pause resume cancel reopen workers keygen)
 
 versions=()
 for p in "$COORD" "$WORKER" "$EMCCTL"; do

@@ -41,7 +41,7 @@ mapfile -t commands < <("$EMCCTL" --help | awk '/^  [a-z]/ { print $1 }')
 expect "emcctl <TAB>: every command of emcctl --help, help, --help, --version" \
   "$(sorted "${commands[@]}" help --help --version)" "$(complete_line _emcctl "$EMCCTL" "")"
 expect "emcctl re<TAB>: the commands that start so" \
-  "$(sorted reopen resume results)" "$(complete_line _emcctl "$EMCCTL" re)"
+  "$(sorted reopen report resume results)" "$(complete_line _emcctl "$EMCCTL" re)"
 expect "emcctl help <TAB>: the commands" "$(sorted "${commands[@]}")" "$(complete_line _emcctl "$EMCCTL" help "")"
 
 for c in status results trials workers run; do
