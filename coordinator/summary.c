@@ -243,13 +243,13 @@ static int value_cmp(const char *a, const char *b)
 	return (unsigned char)*a - (unsigned char)*b;
 }
 
-static int sort_keys;
-
-static int group_cmp(const void *pa, const void *pb)
+/* ctx: the number of keys. */
+static int group_cmp(const void *pa, const void *pb, void *ctx)
 {
 	const summary_group *a = pa, *b = pb;
+	int keys = *(const int *)ctx;
 
-	for (int k = 0; k < sort_keys; k++) {
+	for (int k = 0; k < keys; k++) {
 		int d = value_cmp(a->values[k], b->values[k]);
 
 		if (d)
@@ -353,8 +353,7 @@ int summary_build(store *s, const char *campaign, const char *by, summary **ret,
 	}
 	for (int g = 0; g < sm->n_groups; g++)
 		qsort(sm->groups[g].cells, (size_t)sm->groups[g].n_cells, sizeof *sm->groups[g].cells, cell_cmp);
-	sort_keys = sm->n_keys;
-	qsort(sm->groups, (size_t)sm->n_groups, sizeof *sm->groups, group_cmp);
+	qsort_r(sm->groups, (size_t)sm->n_groups, sizeof *sm->groups, group_cmp, &sm->n_keys);
 	*ret = sm;
 	return 0;
 }
