@@ -2,20 +2,26 @@
  *
  *   emcctl run SPEC [--workers N] [--db FILE]   coordinator + N local workers
  *   emcctl launch SPEC --coordinator ENDPOINT   submit to a running coordinator
- *   emcctl status [--db FILE] [CAMPAIGN]        progress, from the database alone
- *   emcctl results [--db FILE] [--format F] [CAMPAIGN]
+ *   emcctl status [--watch] [CAMPAIGN]          progress, ETA, brackets, workers
+ *   emcctl results | summary | trials           the measurement, as tables, CSV, JSON
+ *   emcctl plot | report                        the figures (Cairo), one HTML file
+ *   emcctl pause | resume | cancel | reopen | workers   a running coordinator
+ *
+ * The command table below is the one list of commands: `--help`, `emcctl
+ * help CMD`, the man page's test and the bash completion all read it.
  *
  * `run` is the embedded default. It checks the spec and its dataset before
  * it starts anything (so a bad spec leaves the database untouched), then
  * starts emc-coordinator and the workers as child processes talking over
  * an ipc:// socket in a private temporary directory, shows progress read
- * from the database, and prints the results once the coordinator reports
- * the campaign done. Run again on the same database, it resumes: finished
- * trials are never re-run. Ctrl-C stops everything cleanly; what finished
- * is kept.
+ * from the database (the status view, redrawn in place, on a terminal),
+ * and prints the results once the coordinator reports the campaign done.
+ * Run again on the same database, it resumes: finished trials are never
+ * re-run. Ctrl-C stops everything cleanly; what finished is kept.
  *
- * status and results only read the database file, so they work while the
- * coordinator runs, and after it stopped or crashed.
+ * The views (status, results, summary, trials, plot, report) only read the
+ * database file, so they work while the coordinator runs, and after it
+ * stopped or crashed.
  */
 #include <errno.h>
 #include <getopt.h>
