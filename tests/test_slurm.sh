@@ -165,15 +165,24 @@ else
 fi
 
 # ---- a second pool -------------------------------------------------------------------
+# The campaign is paused while the pool joins (its workers stay connected),
+# so that it cannot finish before a slow sbatch start gets the pool in.
+"$EMCCTL" pause slurm --coordinator "$EMC_CONTROL" >/dev/null
 pool="$(sbatch --parsable --array=0-0 --cpus-per-task=1 --time=5 "$slurmdir/emc-workers.sbatch")"
 pout="$work/job/emc-workers-${pool}_0.out"
-two_listed() { [[ "$("$EMCCTL" workers --coordinator "$EMC_CONTROL" | grep -c "$(hostname -s)")" -ge 2 ]]; }
-if wait_for 30 two_listed && [[ -n "$(welcomed "$pout")" && "$(welcomed "$pout")" != "$(welcomed "$cout")" ]]; then
+# Both: the coordinator lists two workers, and the pool's worker has
+# logged its welcome (the listing can come first).
+two_listed() {
+  [[ "$("$EMCCTL" workers --coordinator "$EMC_CONTROL" | grep -c "$(hostname -s)")" -ge 2 &&
+    -n "$(welcomed "$pout")" && "$(welcomed "$pout")" != "$(welcomed "$cout")" ]]
+}
+if wait_for 30 two_listed; then
   ok "the job array's pool joins: emcctl workers lists workers $(welcomed "$cout") (campaign job) and $(welcomed "$pout") (array job $pool)"
 else
   not_ok "no second worker from the array job" "$("$EMCCTL" workers --coordinator "$EMC_CONTROL" 2>&1)" \
     "$(tail -n 5 "$pout" 2>&1)"
 fi
+"$EMCCTL" resume slurm --coordinator "$EMC_CONTROL" >/dev/null
 w2="$(welcomed "$pout")"
 w2_running() { [[ "$(qd "$db" "SELECT count(*) FROM attempts WHERE worker_id = ${w2:-0} AND state = 'running'")" -ge 1 ]]; }
 if [[ -n "$w2" ]] && wait_for 20 w2_running; then
