@@ -624,6 +624,35 @@ static int timeout_parse(const char *text, int *ret_ms)
 	return 0;
 }
 
+/* One control command: 0 and *ret the coordinator's accepting reply (the
+ * caller deinits it); else the exit status, its reason on stderr — 2 for a
+ * campaign name too long to send, 1 for no answer, a refusal or an error. */
+static int control_call(const char *endpoint, const char *verb, const char *campaign, int timeout_ms, wire_msg *ret)
+{
+	static wire_msg req; /* about 50 KiB */
+
+	if (strlen(campaign) >= sizeof req.control.campaign) {
+		fprintf(stderr, "emcctl: campaign name of %zu bytes, at most %zu\n", strlen(campaign),
+			sizeof req.control.campaign - 1);
+		return 2;
+	}
+	wire_msg_init(&req, WIRE_CONTROL);
+	snprintf(req.control.verb, sizeof req.control.verb, "%s", verb);
+	snprintf(req.control.campaign, sizeof req.control.campaign, "%s", campaign);
+	if (control_request(endpoint, &req, ret, timeout_ms) < 0)
+		return 1;
+	if (ret->kind == WIRE_CONTROL_REPLY && ret->control_reply.ok)
+		return 0;
+	if (ret->kind == WIRE_CONTROL_REPLY)
+		fprintf(stderr, "emcctl: %s\n", ret->control_reply.message);
+	else if (ret->kind == WIRE_ERROR)
+		fprintf(stderr, "emcctl: coordinator: %s\n", ret->error.message);
+	else
+		fprintf(stderr, "emcctl: %s: unexpected answer\n", endpoint);
+	wire_msg_deinit(ret);
+	return 1;
+}
+
 static int cmd_control(int argc, char **argv, const char *verb)
 {
 	static const struct option opts[] = {{"coordinator", required_argument, NULL, 'c'},
@@ -632,9 +661,9 @@ static int cmd_control(int argc, char **argv, const char *verb)
 					     {NULL, 0, NULL, 0}};
 	const char *endpoint = NULL, *campaign = "";
 	report_format fmt = REPORT_TABLE;
-	static wire_msg req, reply; /* about 50 KiB each */
+	static wire_msg reply; /* about 50 KiB */
 	bool workers = strcmp(verb, "workers") == 0;
-	int opt, rc = 1, timeout_ms = CONTROL_TIMEOUT_MS;
+	int opt, rc, timeout_ms = CONTROL_TIMEOUT_MS;
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "c:t:f:", opts, NULL)) != -1) {
@@ -656,33 +685,17 @@ static int cmd_control(int argc, char **argv, const char *verb)
 		fprintf(stderr, "emcctl %s: expected %s--coordinator ENDPOINT\n", verb, workers ? "" : "CAMPAIGN ");
 		return 2;
 	}
-	wire_msg_init(&req, WIRE_CONTROL);
-	snprintf(req.control.verb, sizeof req.control.verb, "%s", verb);
-	if (strlen(campaign) >= sizeof req.control.campaign) {
-		fprintf(stderr, "emcctl: campaign name of %zu bytes, at most %zu\n", strlen(campaign),
-			sizeof req.control.campaign - 1);
-		return 2;
-	}
-	snprintf(req.control.campaign, sizeof req.control.campaign, "%s", campaign);
-	if (control_request(endpoint, &req, &reply, timeout_ms) < 0)
-		return 1;
-	if (reply.kind == WIRE_CONTROL_REPLY) {
-		const wire_control_reply *r = &reply.control_reply;
+	rc = control_call(endpoint, verb, campaign, timeout_ms, &reply);
+	if (rc != 0)
+		return rc;
+	if (workers) {
+		emc_err err;
 
-		if (!r->ok) {
-			fprintf(stderr, "emcctl: %s\n", r->message);
-		} else if (workers) {
-			emc_err err;
-
-			rc = report_workers(r->workers, r->n_workers, fmt, stdout, &err) < 0;
-			if (rc)
-				fprintf(stderr, "emcctl: %s\n", err.msg);
-		} else {
-			printf("%s\n", r->message);
-			rc = 0;
-		}
-	} else if (reply.kind == WIRE_ERROR) {
-		fprintf(stderr, "emcctl: coordinator: %s\n", reply.error.message);
+		rc = report_workers(reply.control_reply.workers, reply.control_reply.n_workers, fmt, stdout, &err) < 0;
+		if (rc)
+			fprintf(stderr, "emcctl: %s\n", err.msg);
+	} else {
+		printf("%s\n", reply.control_reply.message);
 	}
 	wire_msg_deinit(&reply);
 	return rc;
@@ -823,26 +836,6 @@ static int cmd_trials(int argc, char **argv)
 	return 0;
 }
 
-/* A running coordinator's workers, for status: 0 and *ret (the reply; the
- * caller deinits it), or -1 with the reason on stderr. */
-static int live_workers(const char *endpoint, int timeout_ms, wire_msg *ret)
-{
-	static wire_msg req;
-
-	wire_msg_init(&req, WIRE_CONTROL);
-	snprintf(req.control.verb, sizeof req.control.verb, "workers");
-	if (control_request(endpoint, &req, ret, timeout_ms) < 0)
-		return -1;
-	if (ret->kind == WIRE_CONTROL_REPLY && ret->control_reply.ok)
-		return 0;
-	fprintf(stderr, "emcctl: %s: %s\n", endpoint,
-		ret->kind == WIRE_CONTROL_REPLY ? ret->control_reply.message
-		: ret->kind == WIRE_ERROR	? ret->error.message
-						: "unexpected answer");
-	wire_msg_deinit(ret);
-	return -1;
-}
-
 typedef struct status_cmd {
 	const char *db_path, *campaign, *endpoint;
 	report_format fmt;
@@ -901,25 +894,18 @@ static int status_parse(int argc, char **argv, status_cmd *c)
 	return -1;
 }
 
-static int count_active(void *ctx, const store_status_campaign *c)
-{
-	*(int *)ctx += c->state == STORE_CAMPAIGN_RUNNING || c->state == STORE_CAMPAIGN_PAUSED;
-	return 0;
-}
-
 /* One view: 0 shown, 1 failed (said on stderr); *ret_active counts the
  * campaigns shown that are not finished. */
 static int status_once(store *s, const status_cmd *c, liveview *view, int *ret_active)
 {
 	static wire_msg reply;
-	status_opts o = {.fmt = c->fmt, .now_ms = emc_wall_ms(), .endpoint = c->endpoint};
+	status_opts o = {.fmt = c->fmt, .now_ms = emc_wall_ms(), .endpoint = c->endpoint, .ret_active = ret_active};
 	bool live = false;
 	size_t len = 0;
 	char *text;
-	emc_err err;
 
 	if (c->endpoint) {
-		if (live_workers(c->endpoint, c->timeout_ms, &reply) < 0)
+		if (control_call(c->endpoint, "workers", "", c->timeout_ms, &reply) != 0)
 			return 1;
 		live = o.have_live = true;
 		o.live = reply.control_reply.workers;
@@ -932,9 +918,6 @@ static int status_once(store *s, const status_cmd *c, liveview *view, int *ret_a
 		return 1;
 	liveview_show(view, text, len);
 	free(text);
-	*ret_active = 0;
-	if (store_report_status(s, c->campaign, count_active, NULL, ret_active, &err) < 0)
-		*ret_active = 0;
 	return 0;
 }
 

@@ -594,6 +594,12 @@ int report_status(store *s, const char *campaign, const status_opts *o, FILE *ou
 		if (r == -ENOMEM)
 			r = emc_err_set(err, r, "status: out of memory");
 	}
+	if (r == 0 && o->ret_active) {
+		*o->ret_active = 0;
+		for (int i = 0; i < p.n_camps; i++)
+			*o->ret_active +=
+			    p.camps[i].c.state == STORE_CAMPAIGN_RUNNING || p.camps[i].c.state == STORE_CAMPAIGN_PAUSED;
+	}
 	picture_deinit(&p);
 	return r;
 }

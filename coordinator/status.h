@@ -26,6 +26,7 @@ typedef struct status_opts {
 	const wire_worker_info *live; /* (n_live) that list */
 	size_t n_live;
 	const char *endpoint; /* where `live` came from, for the header */
+	int *ret_active;      /* non-NULL: set to the campaigns shown that are running or paused */
 } status_opts;
 
 /* The remaining work of one campaign, as status estimates it. */
